@@ -1,0 +1,79 @@
+# netcanary: every target runs on Node.js >= 22. When the system Node is older,
+# a pinned Node 24 LTS comes from the npm registry package node-linux-<arch>
+# into .tools/ (ignored by git) and goes first on PATH for every target.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_VERSION := 24.21.0
+NODE_MIN_MAJOR := 22
+TOOLS_DIR := $(CURDIR)/.tools
+ARCH := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
+
+SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+ifeq ($(shell [ "$(SYSTEM_NODE_MAJOR)" -ge "$(NODE_MIN_MAJOR)" ] && echo yes),yes)
+NODE := $(shell command -v node)
+else
+NODE := $(TOOLS_DIR)/node/bin/node
+export PATH := $(TOOLS_DIR)/node/bin:$(PATH)
+endif
+
+# Debian packages the tests drive (binary name=package name).
+DEBIAN_TOOLS := prometheus=prometheus promtool=prometheus \
+  prometheus-alertmanager=prometheus-alertmanager \
+  prometheus-blackbox-exporter=prometheus-blackbox-exporter \
+  nft=nftables iptables=iptables dnsmasq=dnsmasq-base ip=iproute2 dig=bind9-dnsutils
+
+.PHONY: help node deps debian-deps build run test bench clean
+
+help:
+	@echo "make run     build and judge the bundled example (examples/check) offline"
+	@echo "make test    install what is missing, then run the whole test suite"
+	@echo "make bench   run the benchmarks (results go in docs/benchmarks.md by hand)"
+
+node: $(NODE)
+
+$(TOOLS_DIR)/node/bin/node:
+	@echo "System Node is $(SYSTEM_NODE_MAJOR).x (< $(NODE_MIN_MAJOR)): fetching Node $(NODE_VERSION) into .tools/"
+	@rm -rf $(TOOLS_DIR)/node $(TOOLS_DIR)/pack && mkdir -p $(TOOLS_DIR)/pack $(TOOLS_DIR)/node
+	@cd $(TOOLS_DIR)/pack && npm pack --silent node-linux-$(ARCH)@$(NODE_VERSION) >/dev/null
+	@tar -xzf $(TOOLS_DIR)/pack/node-linux-$(ARCH)-$(NODE_VERSION).tgz -C $(TOOLS_DIR)/node --strip-components=1
+	@rm -rf $(TOOLS_DIR)/pack
+	@$@ --version
+
+node_modules/.package-lock.json: package-lock.json $(NODE)
+	npm ci --no-audit --no-fund
+	@touch $@
+
+deps: node_modules/.package-lock.json
+
+# Installs the Debian packages the tests use when they are missing and we are root.
+# Without root the tests that need them skip and say what is missing (fail under CI=true).
+debian-deps:
+	@missing=""; for pair in $(DEBIAN_TOOLS); do bin=$${pair%%=*}; pkg=$${pair#*=}; \
+	  command -v $$bin >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	missing=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+	if [ -z "$${missing// /}" ]; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	else \
+	  echo "Not installing Debian packages ($$missing): needs root and apt-get; tests that need them will say so."; \
+	fi
+
+build: deps
+	npm run --silent build
+
+# Until the agent lands, "run" judges the bundled example offline.
+run: build
+	$(NODE) dist/cli/main.js check --manifests examples/check/manifests --queries examples/check/queries.yaml
+
+test: deps debian-deps build
+	$(NODE) scripts/run-tests.mjs
+
+bench: build
+	$(NODE) --expose-gc bench/engine.mjs
+
+clean:
+	rm -rf dist coverage .cache

@@ -1,0 +1,284 @@
+// netcanary check: judge connections offline, from manifests, for CI pipelines.
+// Exit 0: every expectation holds; 1: one does not; 2: the input is unusable.
+
+import { parseArgs } from "node:util";
+import { resolveEndpoint } from "../cluster/endpoints.js";
+import { loadManifests } from "../cluster/manifests.js";
+import { PROTOCOLS, type Protocol } from "../cluster/snapshot.js";
+import { describeType, IssueList, isObject, type Json } from "../documents/fields.js";
+import { errorAt, formatInputError, type InputError, readDocuments } from "../documents/located.js";
+import {
+  buildPolicyIndex,
+  type ConnectionQuery,
+  evaluateConnection,
+  type PolicyIndex,
+  resolveNamedPort,
+  selectingPolicies,
+} from "../policy/engine.js";
+import { explainVerdict, summarizeVerdict } from "../policy/explain.js";
+import type { PolicyVerdict, Verdict } from "../policy/model.js";
+import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
+import { type Command, EXIT, type Output, UsageError } from "./command.js";
+import { renderTable } from "./table.js";
+
+export interface CheckQuery {
+  readonly from: string;
+  readonly to: string;
+  readonly port: number;
+  readonly portName?: string;
+  readonly protocol: Protocol;
+  readonly expect: Verdict | null;
+  readonly connection: ConnectionQuery;
+  readonly notes: readonly string[];
+}
+
+export interface CheckResult {
+  readonly from: string;
+  readonly to: string;
+  readonly port: number;
+  readonly portName?: string;
+  readonly protocol: Protocol;
+  readonly verdict: Verdict;
+  readonly expect: Verdict | null;
+  /** null when nothing was expected, or when the verdict is undetermined. */
+  readonly ok: boolean | null;
+  readonly explanation: PolicyVerdict & { readonly summary: string; readonly references: readonly string[] };
+}
+
+const QUERY_FIELDS = new Set(["from", "to", "port", "protocol", "expect"]);
+
+/** Reads the queries file into connection queries, or located errors. */
+export async function readQueries(file: string, index: PolicyIndex): Promise<{ queries: CheckQuery[]; errors: InputError[] }> {
+  const read = await readDocuments(file);
+  if (read.errors.length > 0) return { queries: [], errors: read.errors };
+  const doc = read.documents[0];
+  if (!doc || read.documents.length > 1 || !isObject(doc.value) || !Array.isArray(doc.value["queries"])) {
+    return { queries: [], errors: [{ file, line: 1, message: 'expected one document with a "queries" list' }] };
+  }
+  const queries: CheckQuery[] = [];
+  const errors: InputError[] = [];
+  doc.value["queries"].forEach((raw: unknown, i: number) => {
+    const issues = new IssueList();
+    const query = readQuery(raw, index, issues);
+    for (const issue of issues.issues) errors.push(errorAt(doc, ["queries", i, ...issue.path], issue.message));
+    if (query && issues.empty) queries.push(query);
+  });
+  return { queries, errors };
+}
+
+function readQuery(raw: unknown, index: PolicyIndex, issues: IssueList): CheckQuery | undefined {
+  if (!isObject(raw)) {
+    issues.add([], `must be an object with from, to and port, got ${describeType(raw)}`);
+    return undefined;
+  }
+  for (const key of Object.keys(raw)) if (!QUERY_FIELDS.has(key)) issues.add([key], `unknown field (expected ${[...QUERY_FIELDS].join(", ")})`);
+  const from = readReference(raw, "from", index, issues);
+  const to = readReference(raw, "to", index, issues);
+  let protocol: Protocol = "TCP";
+  if (raw["protocol"] !== undefined) {
+    if (PROTOCOLS.includes(raw["protocol"] as Protocol)) protocol = raw["protocol"] as Protocol;
+    else issues.add(["protocol"], `must be TCP, UDP or SCTP, got ${describeType(raw["protocol"])}`);
+  }
+  let expect: Verdict | null = null;
+  if (raw["expect"] !== undefined && raw["expect"] !== null) {
+    if (raw["expect"] === "allow" || raw["expect"] === "deny") expect = raw["expect"];
+    else issues.add(["expect"], `must be allow or deny, got ${describeType(raw["expect"])}`);
+  }
+  const rawPort = raw["port"];
+  let port: number | undefined;
+  let portName: string | undefined;
+  if (typeof rawPort === "number") {
+    const problem = portNumberProblem(rawPort);
+    if (problem) issues.add(["port"], problem);
+    else port = rawPort;
+  } else if (typeof rawPort === "string") {
+    const problem = portNameProblem(rawPort);
+    if (problem) issues.add(["port"], problem);
+    else if (to) {
+      // A named port is resolved on the destination pod, by name and protocol.
+      const resolved = to.endpoint.kind === "pod" ? resolveNamedPort(to.endpoint.pod, rawPort, protocol) : undefined;
+      if (resolved === undefined) issues.add(["port"], `destination ${to.text} has no ${protocol} port named "${rawPort}"`);
+      else {
+        port = resolved;
+        portName = rawPort;
+      }
+    }
+  } else {
+    issues.add(["port"], rawPort === undefined ? "is required (a number or a named port of the destination)" : `must be a number or a port name, got ${describeType(rawPort)}`);
+  }
+  if (!from || !to || port === undefined) return undefined;
+  return {
+    from: from.text,
+    to: to.text,
+    port,
+    ...(portName !== undefined ? { portName } : {}),
+    protocol,
+    expect,
+    connection: { from: from.endpoint, to: to.endpoint, port, protocol },
+    notes: [from.note, to.note].filter((note): note is string => note !== undefined),
+  };
+}
+
+function readReference(raw: Json, key: "from" | "to", index: PolicyIndex, issues: IssueList) {
+  const value = raw[key];
+  if (typeof value !== "string") {
+    issues.add([key], value === undefined ? "is required" : `must be a string, got ${describeType(value)}`);
+    return undefined;
+  }
+  const resolved = resolveEndpoint(index, value);
+  if (!resolved.ok) {
+    issues.add([key], resolved.reason);
+    return undefined;
+  }
+  return { text: value, endpoint: resolved.endpoint, note: resolved.note };
+}
+
+export function judge(query: CheckQuery, index: PolicyIndex): CheckResult {
+  const verdict = evaluateConnection(index, query.connection);
+  const ok = query.expect === null || !verdict.determinate ? null : verdict.verdict === query.expect;
+  return {
+    from: query.from,
+    to: query.to,
+    port: query.port,
+    ...(query.portName !== undefined ? { portName: query.portName } : {}),
+    protocol: query.protocol,
+    verdict: verdict.verdict,
+    expect: query.expect,
+    ok,
+    explanation: { ...verdict, summary: summarizeVerdict(verdict), references: query.notes },
+  };
+}
+
+export function summarize(results: readonly CheckResult[]) {
+  return {
+    queries: results.length,
+    allowed: results.filter((r) => r.verdict === "allow").length,
+    denied: results.filter((r) => r.verdict === "deny").length,
+    expectations: results.filter((r) => r.expect !== null).length,
+    held: results.filter((r) => r.ok === true).length,
+    failed: results.filter((r) => r.ok === false).length,
+    undetermined: results.filter((r) => !r.explanation.determinate).length,
+  };
+}
+
+function resultWord(result: CheckResult): string {
+  if (result.expect === null) return result.explanation.determinate ? "-" : "UNDETERMINED";
+  if (result.ok === null) return "UNDETERMINED";
+  return result.ok ? "ok" : "FAIL";
+}
+
+function renderResults(results: readonly CheckResult[], out: Output): void {
+  const rows = results.map((r) => [
+    r.from,
+    r.to,
+    `${r.portName ? `${r.portName}(${r.port})` : r.port}/${r.protocol}`,
+    r.verdict,
+    r.expect ?? "-",
+    resultWord(r),
+  ]);
+  out.stdout(renderTable(["FROM", "TO", "PORT", "VERDICT", "EXPECT", "RESULT"], rows));
+  out.stdout("");
+  results.forEach((r, i) => {
+    const verdict = r.explanation.determinate ? r.verdict : `${r.verdict} (undetermined)`;
+    out.stdout(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`);
+    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${line}`);
+  });
+  const s = summarize(results);
+  out.stdout("");
+  out.stdout(
+    `${s.queries} queries: ${s.allowed} allowed, ${s.denied} denied; ${s.expectations} expectations: ${s.held} held, ${s.failed} failed` +
+      (s.undetermined > 0 ? `; ${s.undetermined} undetermined` : ""),
+  );
+}
+
+/** Without queries: how each pod and workload is isolated, and by which policies. */
+function renderIsolation(index: PolicyIndex, out: Output): void {
+  const rows = [...index.podsByKey.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([key, pod]) => {
+      const show = (direction: "ingress" | "egress") => {
+        if (pod.hostNetwork) return "host network (not applicable)";
+        const ids = selectingPolicies(index, pod, direction).map((p) => p.id);
+        return ids.length === 0 ? "open" : `isolated by ${ids.join(", ")}`;
+      };
+      return [key, show("ingress"), show("egress")];
+    });
+  out.stdout(renderTable(["POD OR WORKLOAD", "INGRESS", "EGRESS"], rows));
+}
+
+const USAGE = `Usage: netcanary check --manifests <file|dir>... [--queries <file>] [--output table|json] [--strict] [--verbose]
+
+Judges connections offline against the NetworkPolicies in the manifests, with the
+same engine the agent uses. Manifests: YAML (multi-document) or JSON, kind: List
+included; Namespaces, Pods, Services, NetworkPolicies, and workloads (Deployment,
+StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) standing for their pods.
+
+Queries file:
+  queries:
+    - from: shop/web-0          # namespace/pod, kind/namespace/name, or an IP
+      to: deployment/shop/api
+      port: http                # a number, or a named port of the destination
+      protocol: TCP             # TCP (default), UDP or SCTP
+      expect: allow             # optional: allow or deny
+
+Without --queries, prints how every pod and workload is isolated.
+
+Options:
+  --manifests <path>...  manifest files or directories (repeatable)
+  --queries <file>       the connections to judge
+  --output table|json    output format (default: table)
+  --strict               an expectation whose verdict is undetermined counts as failed
+  --verbose              list the objects skipped in the manifests
+
+Exit status: 0 every expectation holds, 1 an expectation failed, 2 unusable input.`;
+
+export const checkCommand: Command = {
+  name: "check",
+  summary: "judge connections offline against NetworkPolicies in manifests (for CI)",
+  usage: USAGE,
+  async run(argv, out) {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        manifests: { type: "string", multiple: true },
+        queries: { type: "string" },
+        output: { type: "string", default: "table" },
+        strict: { type: "boolean", default: false },
+        verbose: { type: "boolean", default: false },
+      },
+    });
+    // "--manifests a b c": extra paths arrive as positionals.
+    const paths = [...(values.manifests ?? []), ...positionals];
+    if (paths.length === 0) throw new UsageError("--manifests is required");
+    if (values.output !== "table" && values.output !== "json") throw new UsageError(`--output must be table or json, got "${values.output}"`);
+
+    const load = await loadManifests(paths);
+    if (load.errors.length > 0) {
+      for (const error of load.errors) out.stderr(formatInputError(error));
+      return EXIT.unusable;
+    }
+    if (values.verbose) for (const line of load.skipped) out.stderr(`note: ${line}`);
+    const index = buildPolicyIndex(load.snapshot);
+
+    if (!values.queries) {
+      if (values.output === "json") {
+        out.stdout(JSON.stringify({ pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`) }, null, 2));
+      } else renderIsolation(index, out);
+      return EXIT.ok;
+    }
+    const { queries, errors } = await readQueries(values.queries, index);
+    if (errors.length > 0) {
+      for (const error of errors) out.stderr(formatInputError(error));
+      return EXIT.unusable;
+    }
+    const results = queries.map((query) => judge(query, index));
+    if (values.output === "json") {
+      out.stdout(JSON.stringify({ results, summary: summarize(results) }, null, 2));
+    } else {
+      renderResults(results, out);
+    }
+    const failed = results.some((r) => r.ok === false || (values.strict && r.expect !== null && r.ok === null));
+    return failed ? EXIT.failed : EXIT.ok;
+  },
+};

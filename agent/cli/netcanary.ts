@@ -1,0 +1,49 @@
+// netcanary's command line: one binary, a subcommand per job.
+
+import { checkCommand } from "./check.js";
+import { type Command, consoleOutput, EXIT, type Output, UsageError } from "./command.js";
+
+const COMMANDS: readonly Command[] = [checkCommand];
+
+function overview(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "Usage: netcanary <command> [options]",
+    "",
+    "Probes from labeled pods, judges every outcome against the cluster's NetworkPolicies,",
+    "and reports unexpected blocks and allows.",
+    "",
+    "Commands:",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    "",
+    "Run 'netcanary <command> --help' for a command's options.",
+  ].join("\n");
+}
+
+export async function main(argv: readonly string[], out: Output = consoleOutput): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+    out.stdout(overview());
+    return name === undefined ? EXIT.unusable : EXIT.ok;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    out.stderr(`netcanary: unknown command "${name}"\n\n${overview()}`);
+    return EXIT.unusable;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    out.stdout(command.usage);
+    return EXIT.ok;
+  }
+  try {
+    return await command.run(rest, out);
+  } catch (error) {
+    // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    if (error instanceof UsageError || code.startsWith("ERR_PARSE_ARGS")) {
+      out.stderr(`netcanary ${command.name}: ${(error as Error).message}\n\n${command.usage}`);
+      return EXIT.unusable;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,123 @@
+// NetworkPolicy (networking.k8s.io/v1) after the API's defaults are applied, and
+// the engine's answer. Plain data: no behaviour lives here.
+
+import type { Cidr } from "../addresses/ip.js";
+import type { Protocol } from "../cluster/snapshot.js";
+
+export type SelectorOperator = "In" | "NotIn" | "Exists" | "DoesNotExist";
+
+export interface SelectorRequirement {
+  readonly key: string;
+  readonly operator: SelectorOperator;
+  readonly values: readonly string[];
+}
+
+/** metav1.LabelSelector. An empty selector ({}) selects everything. */
+export interface LabelSelector {
+  readonly matchLabels: Readonly<Record<string, string>>;
+  readonly matchExpressions: readonly SelectorRequirement[];
+}
+
+export type PolicyPeer =
+  | {
+      readonly kind: "pods";
+      /** null: the policy's own namespace. */
+      readonly namespaceSelector: LabelSelector | null;
+      /** null: every pod in the selected namespaces. */
+      readonly podSelector: LabelSelector | null;
+    }
+  | { readonly kind: "ipBlock"; readonly cidr: Cidr; readonly except: readonly Cidr[] };
+
+export interface PolicyPort {
+  readonly protocol: Protocol;
+  /** null: every port of the protocol; a string: a named container port on the destination pod. */
+  readonly port: number | string | null;
+  /** Inclusive upper end of a numeric port range. */
+  readonly endPort: number | null;
+}
+
+export interface PolicyRule {
+  /** null: the rule admits every peer (from/to empty or absent). */
+  readonly peers: readonly PolicyPeer[] | null;
+  /** null: the rule admits every port (ports empty or absent). */
+  readonly ports: readonly PolicyPort[] | null;
+}
+
+export interface SourceLocation {
+  readonly file: string;
+  readonly line?: number;
+}
+
+export interface NetworkPolicy {
+  readonly namespace: string;
+  readonly name: string;
+  readonly podSelector: LabelSelector;
+  /** policyTypes after defaulting: does this policy isolate its pods for ingress / egress? */
+  readonly ingressIsolation: boolean;
+  readonly egressIsolation: boolean;
+  /** Only meaningful when the matching isolation flag is set. */
+  readonly ingress: readonly PolicyRule[];
+  readonly egress: readonly PolicyRule[];
+  readonly definedAt?: SourceLocation;
+}
+
+export type Direction = "ingress" | "egress";
+
+export interface RuleRef {
+  /** "namespace/name" */
+  readonly policy: string;
+  readonly direction: Direction;
+  /** 0-based, as in spec.ingress[0]. */
+  readonly rule: number;
+}
+
+export type NoteKind =
+  /** Kubernetes leaves this case undefined: no verdict can be promised. */
+  | "undefined"
+  /** The input lacks what the verdict depends on (e.g. IPs of pods not yet created). */
+  | "unknown"
+  /** Conformant verdict given; some network plugins behave differently here. */
+  | "cni_dependent"
+  | "info";
+
+export type NoteCode =
+  | "self_traffic"
+  | "host_network"
+  | "service_ip"
+  | "ipblock_matches_pod_ip"
+  | "ipblock_unknown_ip"
+  | "source_may_be_rewritten"
+  | "ip_is_pod"
+  | "outside_cluster";
+
+export interface VerdictNote {
+  readonly code: NoteCode;
+  readonly kind: NoteKind;
+  readonly message: string;
+}
+
+export interface DirectionVerdict {
+  readonly direction: Direction;
+  /** Who this direction belongs to: the source for egress, the destination for ingress. */
+  readonly subject: string;
+  /** false when no NetworkPolicy can apply (outside the cluster, host network). */
+  readonly applies: boolean;
+  readonly isolated: boolean;
+  /** Policies that select the subject for this direction, as "namespace/name". */
+  readonly policies: readonly string[];
+  /** Every rule that admits this connection. */
+  readonly allowedBy: readonly RuleRef[];
+  readonly allowed: boolean;
+}
+
+export type Verdict = "allow" | "deny";
+
+export interface PolicyVerdict {
+  readonly verdict: Verdict;
+  /** false when a note of kind "undefined" or "unknown" applies. */
+  readonly determinate: boolean;
+  readonly cniDependent: boolean;
+  readonly egress: DirectionVerdict;
+  readonly ingress: DirectionVerdict;
+  readonly notes: readonly VerdictNote[];
+}
