@@ -28,7 +28,7 @@ DEBIAN_TOOLS := prometheus=prometheus promtool=prometheus \
 .PHONY: help node deps debian-deps build run test bench clean
 
 help:
-	@echo "make run     build and judge the bundled example (examples/check) offline"
+	@echo "make run     build and start the agent on its built-in standalone configuration"
 	@echo "make test    install what is missing, then run the whole test suite"
 	@echo "make bench   run the benchmarks (results go in docs/benchmarks.md by hand)"
 
@@ -65,9 +65,10 @@ debian-deps:
 build: deps
 	npm run --silent build
 
-# Until the agent lands, "run" judges the bundled example offline.
+# The agent on its built-in standalone configuration: probes from this machine,
+# serves http://localhost:9714/metrics and /api/v1/results. Ctrl-C stops it.
 run: build
-	$(NODE) dist/cli/main.js check --manifests examples/check/manifests --queries examples/check/queries.yaml
+	$(NODE) dist/cli/main.js agent --listen :9714
 
 test: deps debian-deps build
 	$(NODE) scripts/run-tests.mjs

@@ -1,9 +1,11 @@
 // netcanary's command line: one binary, a subcommand per job.
 
+import { agentCommand } from "./agent.js";
 import { checkCommand } from "./check.js";
+import { onceCommand } from "./once.js";
 import { type Command, consoleOutput, EXIT, type Output, UsageError } from "./command.js";
 
-const COMMANDS: readonly Command[] = [checkCommand];
+const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -24,7 +24,7 @@ describe("netcanary --help", () => {
   it("lists the subcommands", async () => {
     const run = await runCli(["--help"]);
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(/Commands:\n\s+check\s/);
+    for (const command of ["agent", "once", "check"]) expect(run.stdout).toMatch(new RegExp(`\\n  ${command}\\s+\\S`));
   });
   it("rejects an unknown command with exit 2", async () => {
     const run = await runCli(["frobnicate"]);

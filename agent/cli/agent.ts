@@ -1,0 +1,69 @@
+// netcanary agent: the long-running agent (the DaemonSet's process).
+
+import { Agent } from "../daemon/agent.js";
+import { identityFromEnvironment } from "../daemon/identity.js";
+import { formatInputError } from "../documents/located.js";
+import { parseListen, startServer } from "../server/http.js";
+import { parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
+import { type Command, EXIT, UsageError } from "./command.js";
+
+export const DEFAULT_LISTEN = ":9714";
+
+const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>...] [--listen <host:port>] [--log-level <level>]
+
+Runs the probes on schedule, judges each outcome against the NetworkPolicy verdict
+and the declared intent, and serves:
+  /metrics           Prometheus metrics
+  /healthz           liveness
+  /readyz            ready once the config is loaded and every edge has been probed once
+  /api/v1/results    every edge: intent, policy verdict and explanation, observation, status
+
+The config file (and the manifests) are watched: a valid change applies without a
+restart; an invalid one is logged and the last good one keeps running.
+
+Options:
+${PROBE_RUN_USAGE}
+  --listen <host:port>   where to serve (default: ${DEFAULT_LISTEN}, all interfaces)
+
+Environment (the downward API in a pod): POD_NAMESPACE, POD_NAME, POD_IP, NODE_NAME.`;
+
+export const agentCommand: Command = {
+  name: "agent",
+  summary: "run the probing agent and serve metrics (the DaemonSet's process)",
+  usage: USAGE,
+  async run(argv, out) {
+    const options = parseProbeRunArgs(argv, { listen: { type: "string", default: DEFAULT_LISTEN } });
+    const listen = parseListen(options.values["listen"] as string);
+    if (!listen) throw new UsageError(`--listen must be host:port, :port or [v6]:port`);
+    const started = await Agent.create({
+      ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
+      ...(options.manifests.length > 0 ? { manifests: options.manifests } : {}),
+      identity: identityFromEnvironment(),
+      logger: options.logger,
+    });
+    if (!started.ok) {
+      for (const error of started.errors) out.stderr(formatInputError(error));
+      return EXIT.unusable;
+    }
+    const agent = started.agent;
+    const server = await startServer(
+      { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: () => agent.results() },
+      listen,
+    );
+    await agent.start();
+    const where = `http://${server.address.family === "IPv6" ? `[${server.address.address}]` : server.address.address}:${server.address.port}`;
+    options.logger.info(
+      { config: options.configFile ?? "built-in", edges: agent.edgeRecords().length, listen: where },
+      `netcanary agent serving ${where}/metrics and ${where}/api/v1/results`,
+    );
+    return new Promise<number>((resolve) => {
+      const shutdown = (signal: string) => {
+        options.logger.info({ signal }, "shutting down");
+        agent.stop();
+        void server.close().then(() => resolve(EXIT.ok));
+      };
+      process.once("SIGTERM", () => shutdown("SIGTERM"));
+      process.once("SIGINT", () => shutdown("SIGINT"));
+    });
+  },
+};

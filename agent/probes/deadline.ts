@@ -1,0 +1,99 @@
+// The hard deadline every probe runs under, and the stopwatch it reports with.
+// A Deadline owns one timer and one listener on the caller's signal; dispose() releases both.
+
+import type { ProbeContext, ProbeOutcome, ProbePhase, ProbeReason } from "./prober.js";
+
+export type Expiry = "timeout" | "aborted";
+
+const TIMED_OUT = "netcanary: probe deadline";
+const ABORTED = "netcanary: probe aborted";
+
+/** Largest delay setTimeout honours (it fires at once above this). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export class Deadline {
+  readonly signal: AbortSignal;
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  private readonly endsAt: number;
+  private readonly external: AbortSignal | undefined;
+  private readonly onExternalAbort = (): void => this.controller.abort(ABORTED);
+
+  constructor(timeoutMs: number, external?: AbortSignal) {
+    this.signal = this.controller.signal;
+    this.endsAt = performance.now() + timeoutMs;
+    this.timer = setTimeout(() => this.controller.abort(TIMED_OUT), Math.min(timeoutMs, MAX_TIMER_MS));
+    this.external = external;
+    if (external?.aborted) this.controller.abort(ABORTED);
+    else external?.addEventListener("abort", this.onExternalAbort, { once: true });
+  }
+
+  /** Why the signal fired, or undefined while the probe may still run. */
+  expiry(): Expiry | undefined {
+    return expiryOf(this.signal);
+  }
+
+  remainingMs(): number {
+    return Math.max(0, this.endsAt - performance.now());
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.external?.removeEventListener("abort", this.onExternalAbort);
+  }
+}
+
+/** Why a Deadline's signal fired, or undefined when it has not. */
+export function expiryOf(signal: AbortSignal): Expiry | undefined {
+  if (!signal.aborted) return undefined;
+  return signal.reason === TIMED_OUT ? "timeout" : "aborted";
+}
+
+/** Checks the context before a probe starts; undefined when it is usable. */
+export function contextProblem(context: ProbeContext): string | undefined {
+  if (typeof context !== "object" || context === null) return "probe context is missing";
+  const { timeoutMs } = context;
+  if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    return `timeoutMs must be a positive number of milliseconds, got ${String(timeoutMs)}`;
+  }
+  return undefined;
+}
+
+export class Stopwatch {
+  private readonly started = performance.now();
+  private readonly phases: Partial<Record<ProbePhase, number>> = {};
+
+  /** Runs one phase and records its duration in seconds. */
+  async phase<T>(phase: ProbePhase, work: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await work();
+    } finally {
+      this.phases[phase] = (performance.now() - started) / 1000;
+    }
+  }
+
+  outcome(
+    reason: ProbeReason,
+    extra: { readonly address?: string | undefined; readonly answers?: readonly string[] | undefined; readonly detail?: string | undefined } = {},
+  ): ProbeOutcome {
+    return {
+      reason,
+      durationSeconds: (performance.now() - this.started) / 1000,
+      phases: { ...this.phases },
+      ...(extra.address !== undefined ? { address: extra.address } : {}),
+      ...(extra.answers !== undefined ? { answers: extra.answers } : {}),
+      ...(extra.detail !== undefined ? { detail: extra.detail } : {}),
+    };
+  }
+}
+
+/** Text for an unexpected failure: an errno-style code when there is one, else the message. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const text = code !== undefined ? `${code}: ${error.message}` : error.message;
+    return text.length > 200 ? `${text.slice(0, 197)}...` : text;
+  }
+  return String(error).slice(0, 200);
+}

@@ -1,0 +1,169 @@
+// Runs jobs on intervals (first runs spread over the interval, then jittered, so a
+// DaemonSet's agents never probe in lockstep) or cron schedules. Never two runs of one
+// job at once; a global bound on jobs running at once; queued runs start in due order.
+
+import { createHash } from "node:crypto";
+import cron, { type ScheduledTask } from "node-cron";
+import type { Schedule } from "../config/model.js";
+
+export interface Job {
+  readonly id: string;
+  readonly schedule: Schedule;
+  /** Must settle by itself (probes are bounded by their timeout). */
+  readonly run: () => Promise<void>;
+}
+
+export interface SchedulerHooks {
+  /** Seconds between a run's due time and its start (queueing for a free slot included). */
+  onStart?(id: string, lateSeconds: number): void;
+  /** A run came due while the previous run of the same job was still going. */
+  onSkip?(id: string): void;
+}
+
+export interface SchedulerOptions {
+  readonly maxConcurrent: number;
+  /** Relative jitter applied to each interval, e.g. 0.1 = plus or minus 5%. */
+  readonly jitter?: number;
+  /** First runs are spread over the interval, or over this much if the interval is longer. */
+  readonly firstRunSpreadMs?: number;
+  readonly random?: () => number;
+  readonly hooks?: SchedulerHooks;
+}
+
+interface Entry {
+  job: Job;
+  timer?: NodeJS.Timeout;
+  task?: ScheduledTask;
+  /** When the pending timer fires (interval jobs), for a stable cadence. */
+  nextDue: number;
+  running: boolean;
+  queued: boolean;
+}
+
+/** A stable fraction in [0, 1) from an id: where in its interval a job first runs. */
+export function spreadFraction(id: string): number {
+  return createHash("sha256").update(id).digest().readUInt32BE(0) / 2 ** 32;
+}
+
+function sameSchedule(a: Schedule, b: Schedule): boolean {
+  return a.kind === "interval" && b.kind === "interval" ? a.intervalMs === b.intervalMs : a.kind === "cron" && b.kind === "cron" && a.expression === b.expression;
+}
+
+export class Scheduler {
+  private readonly entries = new Map<string, Entry>();
+  private readonly queue: { id: string; due: number }[] = [];
+  private running = 0;
+  private stopped = false;
+  private readonly random: () => number;
+  private readonly jitter: number;
+
+  constructor(private readonly options: SchedulerOptions) {
+    this.random = options.random ?? Math.random;
+    this.jitter = options.jitter ?? 0.1;
+  }
+
+  get runningCount(): number {
+    return this.running;
+  }
+
+  get queuedCount(): number {
+    return this.queue.length;
+  }
+
+  /** Replaces the job set: unchanged jobs keep their cadence, new ones are spread, gone ones stop. */
+  setJobs(jobs: readonly Job[]): void {
+    const wanted = new Map(jobs.map((job) => [job.id, job]));
+    for (const [id, entry] of this.entries) {
+      const next = wanted.get(id);
+      if (!next || !sameSchedule(next.schedule, entry.job.schedule)) this.remove(id);
+    }
+    for (const job of jobs) {
+      const entry = this.entries.get(job.id);
+      if (entry) entry.job = job; // same schedule: keep timing, take the new run function
+      else this.add(job);
+    }
+  }
+
+  /** Runs a job as soon as a slot is free (e.g. its verdict just changed). */
+  runNow(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry) this.enqueue(entry, Date.now());
+  }
+
+  ids(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const id of [...this.entries.keys()]) this.remove(id);
+    this.queue.length = 0;
+  }
+
+  private add(job: Job): void {
+    const entry: Entry = { job, nextDue: 0, running: false, queued: false };
+    this.entries.set(job.id, entry);
+    if (job.schedule.kind === "interval") {
+      // First run at a place in the spread window fixed by the job's id: no thundering herd,
+      // and no long wait for the first result when intervals are long.
+      const window = Math.min(job.schedule.intervalMs, this.options.firstRunSpreadMs ?? 10_000);
+      this.arm(entry, Date.now() + Math.floor(spreadFraction(job.id) * window));
+    } else {
+      entry.task = cron.schedule(job.schedule.expression, () => this.enqueue(entry, Date.now()), { name: job.id });
+    }
+  }
+
+  private remove(id: string): void {
+    const entry = this.entries.get(id);
+    if (!entry) return;
+    if (entry.timer) clearTimeout(entry.timer);
+    if (entry.task) void entry.task.destroy();
+    this.entries.delete(id);
+    const queued = this.queue.findIndex((item) => item.id === id);
+    if (queued >= 0) this.queue.splice(queued, 1);
+  }
+
+  private arm(entry: Entry, due: number): void {
+    entry.nextDue = due;
+    entry.timer = setTimeout(() => {
+      if (this.entries.get(entry.job.id) !== entry || entry.job.schedule.kind !== "interval") return;
+      const interval = entry.job.schedule.intervalMs;
+      // Next due from the planned time, not from now, so lateness does not accumulate.
+      const factor = 1 + (this.random() - 0.5) * this.jitter;
+      this.arm(entry, Math.max(Date.now(), entry.nextDue + Math.round(interval * factor)));
+      this.enqueue(entry, due);
+    }, Math.max(0, due - Date.now()));
+    entry.timer.unref?.();
+  }
+
+  private enqueue(entry: Entry, due: number): void {
+    if (this.stopped) return;
+    if (entry.running || entry.queued) {
+      this.options.hooks?.onSkip?.(entry.job.id);
+      return;
+    }
+    entry.queued = true;
+    this.queue.push({ id: entry.job.id, due });
+    this.drain();
+  }
+
+  private drain(): void {
+    while (this.running < this.options.maxConcurrent && this.queue.length > 0) {
+      const item = this.queue.shift() as { id: string; due: number };
+      const entry = this.entries.get(item.id);
+      if (!entry) continue;
+      entry.queued = false;
+      entry.running = true;
+      this.running++;
+      this.options.hooks?.onStart?.(item.id, Math.max(0, Date.now() - item.due) / 1000);
+      entry.job
+        .run()
+        .catch(() => undefined) // jobs report their own failures; the schedule goes on
+        .finally(() => {
+          entry.running = false;
+          this.running--;
+          this.drain();
+        });
+    }
+  }
+}

@@ -1,0 +1,63 @@
+// Knows when the agent itself was starved (its event loop blocked), so that a probe
+// that failed during such a stall is not blamed on the network.
+
+export interface StarvationMonitorOptions {
+  /** Delay beyond the tick that counts as starvation. */
+  readonly thresholdMs: number;
+  readonly tickMs?: number;
+  /** How long stall records are kept (longer than the longest probe). */
+  readonly memoryMs?: number;
+}
+
+interface Stall {
+  readonly start: number;
+  readonly end: number;
+}
+
+export class StarvationMonitor {
+  private readonly stalls: Stall[] = [];
+  private readonly tickMs: number;
+  private readonly memoryMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private expected = 0;
+  private worstMs = 0;
+
+  constructor(private readonly options: StarvationMonitorOptions) {
+    this.tickMs = options.tickMs ?? 50;
+    this.memoryMs = options.memoryMs ?? 10 * 60_000;
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.expected = Date.now() + this.tickMs;
+    this.timer = setInterval(() => this.tick(), this.tickMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** The largest event-loop delay seen since the last call, in milliseconds. */
+  takeWorstDelayMs(): number {
+    const worst = this.worstMs;
+    this.worstMs = 0;
+    return worst;
+  }
+
+  /** Was the agent starved at any time in [start, end] (epoch milliseconds)? */
+  starvedDuring(start: number, end: number): boolean {
+    this.tick(); // account for a stall still in progress
+    return this.stalls.some((stall) => stall.start <= end && stall.end >= start);
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    const delay = now - this.expected;
+    if (delay > this.worstMs) this.worstMs = delay;
+    if (delay > this.options.thresholdMs) this.stalls.push({ start: this.expected, end: now });
+    this.expected = now + this.tickMs;
+    while (this.stalls.length > 0 && (this.stalls[0] as Stall).end < now - this.memoryMs) this.stalls.shift();
+  }
+}

@@ -1,0 +1,101 @@
+// One edge's judgement over time: its policy, its samples, its signals. Pure: every
+// function returns a new record, and says when the edge's status changed.
+
+import type { IpAddress } from "../addresses/ip.js";
+import type { ProbeOutcome, ProbeReason } from "../probes/prober.js";
+import type { Edge } from "../targets/edges.js";
+import {
+  activeSignals,
+  type EdgeStatus,
+  edgeStatus,
+  expectedOutcome,
+  type HysteresisState,
+  initialHysteresis,
+  judgeSample,
+  observe,
+  type SignalKind,
+  withExpectation,
+} from "./judge.js";
+import type { EdgePolicy } from "./policy.js";
+
+export interface ObservedSample {
+  readonly reason: ProbeReason;
+  readonly durationSeconds: number;
+  /** ISO 8601 time the probe finished. */
+  readonly at: string;
+  readonly address?: string;
+  readonly detail?: string;
+  /** The agent was starved during the probe: the sample was not judged. */
+  readonly starved: boolean;
+}
+
+export interface EdgeRecord {
+  readonly edge: Edge;
+  readonly policy: EdgePolicy;
+  readonly hysteresis: HysteresisState;
+  readonly signals: readonly SignalKind[];
+  readonly status: EdgeStatus;
+  readonly expectedFrom: "policy" | "intent" | null;
+  readonly observed?: ObservedSample;
+  /** The address last probed (resolved host names change over time). */
+  readonly address?: IpAddress;
+}
+
+export interface StatusChange {
+  readonly from: EdgeStatus;
+  readonly to: EdgeStatus;
+  readonly record: EdgeRecord;
+}
+
+function settle(record: Omit<EdgeRecord, "signals" | "status" | "expectedFrom">): EdgeRecord {
+  const intent = record.edge.probe.expect;
+  const { from } = expectedOutcome(record.policy.stance, intent);
+  const signals = activeSignals(record.hysteresis, record.policy.stance, intent);
+  return { ...record, signals, status: edgeStatus(record.hysteresis, signals), expectedFrom: from };
+}
+
+function change(before: EdgeRecord, after: EdgeRecord): { record: EdgeRecord; change?: StatusChange } {
+  return before.status === after.status ? { record: after } : { record: after, change: { from: before.status, to: after.status, record: after } };
+}
+
+export function newEdgeRecord(edge: Edge, policy: EdgePolicy, address?: IpAddress): EdgeRecord {
+  const { expected } = expectedOutcome(policy.stance, edge.probe.expect);
+  return settle({ edge, policy, hysteresis: initialHysteresis(expected), ...(address ? { address } : {}) });
+}
+
+/** The policy changed (cluster state, or the probed address): re-judge from now on. */
+export function withPolicy(record: EdgeRecord, policy: EdgePolicy): { record: EdgeRecord; change?: StatusChange } {
+  const { expected } = expectedOutcome(policy.stance, record.edge.probe.expect);
+  const next = settle({ ...record, policy, hysteresis: withExpectation(record.hysteresis, expected) });
+  return change(record, next);
+}
+
+/** A probe finished. `policy` is the verdict for the address it probed. */
+export function withOutcome(
+  record: EdgeRecord,
+  outcome: ProbeOutcome,
+  starved: boolean,
+  policy: EdgePolicy,
+  address: IpAddress | undefined,
+  at: Date,
+): { record: EdgeRecord; change?: StatusChange } {
+  // A success proves the path whatever the agent's state; a failure while the agent
+  // was starved is the agent's fault, not the network's.
+  const reason: ProbeReason = starved && outcome.reason !== "ok" ? "agent_error" : outcome.reason;
+  const observed: ObservedSample = {
+    reason,
+    durationSeconds: outcome.durationSeconds,
+    at: at.toISOString(),
+    starved: starved && outcome.reason !== "ok",
+    ...(outcome.address !== undefined ? { address: outcome.address } : {}),
+    ...(starved && outcome.reason !== "ok" ? { detail: `agent starved (event loop blocked); network outcome was ${outcome.reason}` } : outcome.detail !== undefined ? { detail: outcome.detail } : {}),
+  };
+  const { expected } = expectedOutcome(policy.stance, record.edge.probe.expect);
+  let hysteresis = withExpectation(record.hysteresis, expected);
+  if (expected !== null) {
+    const judgement = judgeSample(expected, record.edge.target.kind, reason);
+    hysteresis = observe(hysteresis, judgement, record.edge.probe);
+  }
+  const next = settle({ ...record, policy, hysteresis, observed, ...(address ? { address } : {}) });
+  return change(record, next);
+}
