@@ -4,17 +4,7 @@
 
 import { readdir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
-import { type IpAddress, parseIp } from "../addresses/ip.js";
-import {
-  booleanAt,
-  describeType,
-  IssueList,
-  isObject,
-  type Json,
-  listAt,
-  objectAt,
-  stringAt,
-} from "../documents/fields.js";
+import { describeType, IssueList, isObject, type Json, objectAt, stringAt } from "../documents/fields.js";
 import {
   errorAt,
   type FieldPath,
@@ -22,20 +12,13 @@ import {
   type LocatedDocument,
   readDocuments,
 } from "../documents/located.js";
+import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/admin-model.js";
+import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from "../policy/admin-normalize.js";
 import type { NetworkPolicy } from "../policy/model.js";
-import { normalizeNetworkPolicy, portNameProblem, portNumberProblem } from "../policy/normalize.js";
+import { normalizeNetworkPolicy } from "../policy/normalize.js";
 import { readLabels } from "./labels.js";
-import {
-  type ClusterSnapshot,
-  type ContainerPort,
-  type NamespaceInfo,
-  namespaceLabels,
-  PROTOCOLS,
-  type PodInfo,
-  type Protocol,
-  type ServiceInfo,
-  type ServicePort,
-} from "./snapshot.js";
+import { readPod, readService, readTemplate } from "./objects.js";
+import { type ClusterSnapshot, type NamespaceInfo, namespaceLabels, type PodInfo, type ServiceInfo } from "./snapshot.js";
 
 export interface ManifestLoad {
   readonly snapshot: ClusterSnapshot;
@@ -98,6 +81,8 @@ interface Collected {
   pods: PodInfo[];
   policies: NetworkPolicy[];
   services: ServiceInfo[];
+  adminPolicies: AdminNetworkPolicy[];
+  baselinePolicy: BaselineAdminNetworkPolicy | undefined;
   referencedNamespaces: Set<string>;
   seen: Map<string, string>;
   skipped: string[];
@@ -111,6 +96,8 @@ export function snapshotFromDocuments(documents: readonly LocatedDocument[]): Ma
     pods: [],
     policies: [],
     services: [],
+    adminPolicies: [],
+    baselinePolicy: undefined,
     referencedNamespaces: new Set(),
     seen: new Map(),
     skipped: [],
@@ -127,6 +114,8 @@ export function snapshotFromDocuments(documents: readonly LocatedDocument[]): Ma
       pods: state.pods,
       policies: state.policies,
       services: state.services,
+      ...(state.adminPolicies.length > 0 ? { adminPolicies: state.adminPolicies } : {}),
+      ...(state.baselinePolicy ? { baselinePolicy: state.baselinePolicy } : {}),
     },
     skipped: state.skipped,
     errors: state.errors,
@@ -185,6 +174,27 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
       }
       break;
     }
+    case "AdminNetworkPolicy": {
+      // Cluster-scoped: the name alone identifies it, whatever metadata.namespace says.
+      const policy = normalizeAdminNetworkPolicy(value, issues);
+      if (policy && issues.empty && state.adminPolicies.some((p) => p.name === policy.name)) {
+        issues.add(["metadata", "name"], `AdminNetworkPolicy ${policy.name} is defined twice`);
+      }
+      if (policy && issues.empty) {
+        const line = doc.locate(path)?.line;
+        state.adminPolicies.push({ ...policy, definedAt: { file: doc.file, ...(line !== undefined ? { line } : {}) } });
+      }
+      break;
+    }
+    case "BaselineAdminNetworkPolicy": {
+      const policy = normalizeBaselineAdminNetworkPolicy(value, issues);
+      if (policy && issues.empty && state.baselinePolicy) issues.add(["metadata", "name"], "BaselineAdminNetworkPolicy default is defined twice");
+      if (policy && issues.empty) {
+        const line = doc.locate(path)?.line;
+        state.baselinePolicy = { ...policy, definedAt: { file: doc.file, ...(line !== undefined ? { line } : {}) } };
+      }
+      break;
+    }
     case "Pod": {
       if (!name) issues.add(["metadata", "name"], "is required");
       const pod = readPod(value, namespace, name ?? "", issues);
@@ -231,150 +241,4 @@ function objectPath(value: Json, path: FieldPath): Json | undefined {
     node = node[key as string];
   }
   return isObject(node) ? node : undefined;
-}
-
-function readProtocol(raw: Json, path: FieldPath, issues: IssueList): Protocol {
-  const protocol = stringAt(raw, "protocol", path, issues);
-  if (protocol === undefined) return "TCP";
-  if (PROTOCOLS.includes(protocol as Protocol)) return protocol as Protocol;
-  issues.add([...path, "protocol"], `"${protocol}" is not supported (TCP, UDP or SCTP)`);
-  return "TCP";
-}
-
-function readContainerPorts(podSpec: Json, path: FieldPath, issues: IssueList): ContainerPort[] {
-  const ports: ContainerPort[] = [];
-  const containers = listAt(podSpec, "containers", path, issues) ?? [];
-  const inits = listAt(podSpec, "initContainers", path, issues) ?? [];
-  const visit = (list: unknown[], field: string, sidecarsOnly: boolean): void => {
-    list.forEach((container, i) => {
-      if (!isObject(container)) return;
-      // Init containers only serve traffic when they are sidecars (restartPolicy: Always).
-      if (sidecarsOnly && container["restartPolicy"] !== "Always") return;
-      const at = [...path, field, i];
-      (listAt(container, "ports", at, issues) ?? []).forEach((raw, j) => {
-        const portPath = [...at, "ports", j];
-        if (!isObject(raw)) {
-          issues.add(portPath, `must be an object, got ${describeType(raw)}`);
-          return;
-        }
-        const number = raw["containerPort"];
-        if (typeof number !== "number" || portNumberProblem(number)) {
-          issues.add([...portPath, "containerPort"], `must be a port number (1-65535), got ${describeType(number)}`);
-          return;
-        }
-        const name = stringAt(raw, "name", portPath, issues);
-        if (name !== undefined && portNameProblem(name)) issues.add([...portPath, "name"], portNameProblem(name) as string);
-        ports.push({ ...(name !== undefined ? { name } : {}), port: number, protocol: readProtocol(raw, portPath, issues) });
-      });
-    });
-  };
-  visit(containers, "containers", false);
-  visit(inits, "initContainers", true);
-  return ports;
-}
-
-function readIps(status: Json, issues: IssueList): IpAddress[] {
-  const texts: { text: unknown; path: FieldPath }[] = [];
-  const podIps = listAt(status, "podIPs", ["status"], issues);
-  if (podIps && podIps.length > 0) {
-    podIps.forEach((entry, i) => texts.push({ text: isObject(entry) ? entry["ip"] : entry, path: ["status", "podIPs", i, "ip"] }));
-  } else if (status["podIP"] !== undefined && status["podIP"] !== null && status["podIP"] !== "") {
-    texts.push({ text: status["podIP"], path: ["status", "podIP"] });
-  }
-  const ips: IpAddress[] = [];
-  for (const { text, path } of texts) {
-    if (typeof text !== "string") {
-      issues.add(path, `must be an IP address, got ${describeType(text)}`);
-      continue;
-    }
-    const parsed = parseIp(text);
-    if (!parsed.ok) issues.add(path, parsed.reason);
-    else if (!ips.some((ip) => ip.family === parsed.value.family)) ips.push(parsed.value);
-  }
-  return ips;
-}
-
-function readPod(value: Json, namespace: string, name: string, issues: IssueList): PodInfo {
-  const metadata = objectAt(value, "metadata", [], issues) ?? {};
-  const spec = objectAt(value, "spec", [], issues) ?? {};
-  const status = objectAt(value, "status", [], issues) ?? {};
-  const node = stringAt(spec, "nodeName", ["spec"], issues);
-  const phase = stringAt(status, "phase", ["status"], issues);
-  return {
-    namespace,
-    name,
-    labels: readLabels(metadata["labels"], ["metadata", "labels"], issues),
-    ips: readIps(status, issues),
-    ports: readContainerPorts(spec, ["spec"], issues),
-    hostNetwork: booleanAt(spec, "hostNetwork", ["spec"], issues) ?? false,
-    ...(node !== undefined ? { node } : {}),
-    ...(phase !== undefined ? { phase } : {}),
-  };
-}
-
-function readTemplate(
-  template: Json,
-  path: FieldPath,
-  kind: string,
-  namespace: string,
-  name: string,
-  issues: IssueList,
-): PodInfo {
-  const metadata = objectAt(template, "metadata", path, issues) ?? {};
-  const spec = objectAt(template, "spec", path, issues) ?? {};
-  return {
-    namespace,
-    name,
-    labels: readLabels(metadata["labels"], [...path, "metadata", "labels"], issues),
-    ips: [],
-    ports: readContainerPorts(spec, [...path, "spec"], issues),
-    hostNetwork: booleanAt(spec, "hostNetwork", [...path, "spec"], issues) ?? false,
-    workload: { kind: kind.toLowerCase(), name },
-  };
-}
-
-function readService(value: Json, namespace: string, name: string, issues: IssueList): ServiceInfo | undefined {
-  const spec = objectAt(value, "spec", [], issues) ?? {};
-  const clusterIps: IpAddress[] = [];
-  const rawIps = listAt(spec, "clusterIPs", ["spec"], issues);
-  const candidates = rawIps && rawIps.length > 0 ? rawIps.map((ip, i) => ({ ip, path: ["spec", "clusterIPs", i] })) : [{ ip: spec["clusterIP"], path: ["spec", "clusterIP"] }];
-  for (const { ip, path } of candidates) {
-    // "None" marks a headless Service; absent means not allocated yet.
-    if (ip === undefined || ip === null || ip === "" || ip === "None") continue;
-    if (typeof ip !== "string") {
-      issues.add(path, `must be an IP address, got ${describeType(ip)}`);
-      continue;
-    }
-    const parsed = parseIp(ip);
-    if (parsed.ok) clusterIps.push(parsed.value);
-    else issues.add(path, parsed.reason);
-  }
-  const selectorValue = spec["selector"];
-  const ports: ServicePort[] = [];
-  (listAt(spec, "ports", ["spec"], issues) ?? []).forEach((raw, i) => {
-    const at = ["spec", "ports", i];
-    if (!isObject(raw)) {
-      issues.add(at, `must be an object, got ${describeType(raw)}`);
-      return;
-    }
-    const port = raw["port"];
-    if (typeof port !== "number" || portNumberProblem(port)) {
-      issues.add([...at, "port"], `must be a port number (1-65535), got ${describeType(port)}`);
-      return;
-    }
-    const target = raw["targetPort"];
-    // targetPort defaults to port.
-    let targetPort: number | string = port;
-    if (typeof target === "number" || typeof target === "string") targetPort = target;
-    else if (target !== undefined && target !== null) issues.add([...at, "targetPort"], `must be a port number or name, got ${describeType(target)}`);
-    const portName = stringAt(raw, "name", at, issues);
-    ports.push({ ...(portName !== undefined ? { name: portName } : {}), port, protocol: readProtocol(raw, at, issues), targetPort });
-  });
-  return {
-    namespace,
-    name,
-    clusterIps,
-    ...(selectorValue !== undefined && selectorValue !== null ? { selector: readLabels(selectorValue, ["spec", "selector"], issues) } : {}),
-    ports,
-  };
 }

@@ -2,6 +2,7 @@
 // manifest files (static mode) or kept current from the API (live mode).
 
 import type { IpAddress } from "../addresses/ip.js";
+import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/admin-model.js";
 import type { NetworkPolicy } from "../policy/model.js";
 
 export type Protocol = "TCP" | "UDP" | "SCTP";
@@ -60,11 +61,33 @@ export interface ServiceInfo {
   readonly ports: readonly ServicePort[];
 }
 
+export interface EndpointInfo {
+  readonly addresses: readonly IpAddress[];
+  readonly ready: boolean;
+  /** The backing pod, "namespace/name", when the slice says. */
+  readonly pod?: string;
+  readonly node?: string;
+}
+
+export interface EndpointSliceInfo {
+  readonly namespace: string;
+  readonly name: string;
+  /** The Service it belongs to (label kubernetes.io/service-name). */
+  readonly service: string;
+  readonly ports: readonly { readonly name?: string; readonly port: number; readonly protocol: Protocol }[];
+  readonly endpoints: readonly EndpointInfo[];
+}
+
 export interface ClusterSnapshot {
   readonly namespaces: readonly NamespaceInfo[];
   readonly pods: readonly PodInfo[];
   readonly policies: readonly NetworkPolicy[];
   readonly services: readonly ServiceInfo[];
+  /** AdminNetworkPolicies (cluster-scoped), evaluated before NetworkPolicies. */
+  readonly adminPolicies?: readonly AdminNetworkPolicy[];
+  /** The BaselineAdminNetworkPolicy singleton ("default"), evaluated when NetworkPolicies do not isolate. */
+  readonly baselinePolicy?: BaselineAdminNetworkPolicy;
+  readonly endpointSlices?: readonly EndpointSliceInfo[];
 }
 
 export const EMPTY_SNAPSHOT: ClusterSnapshot = { namespaces: [], pods: [], policies: [], services: [] };

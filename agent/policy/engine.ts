@@ -22,6 +22,7 @@ import type {
   RuleRef,
   VerdictNote,
 } from "./model.js";
+import { type AdminTiers, compileAdminTiers, evaluateTiers } from "./admin.js";
 import { compileSelector, type LabelMatcher } from "./selectors.js";
 
 export type Endpoint = { readonly kind: "pod"; readonly pod: PodInfo } | { readonly kind: "ip"; readonly ip: IpAddress };
@@ -58,6 +59,8 @@ export interface PolicyIndex {
   readonly podsByIp: ReadonlyMap<string, PodInfo>;
   readonly podsByKey: ReadonlyMap<string, PodInfo>;
   readonly servicesByIp: ReadonlyMap<string, ServiceInfo>;
+  /** AdminNetworkPolicies and the BaselineAdminNetworkPolicy; absent when the cluster has neither. */
+  readonly admin?: AdminTiers;
 }
 
 function compileRules(rules: NetworkPolicy["ingress"]): CompiledRule[] {
@@ -106,7 +109,8 @@ export function buildPolicyIndex(snapshot: ClusterSnapshot): PolicyIndex {
   }
   const servicesByIp = new Map<string, ServiceInfo>();
   for (const service of snapshot.services) for (const ip of service.clusterIps) servicesByIp.set(ip.text, service);
-  return { namespaces, policiesByNamespace, podsByIp, podsByKey, servicesByIp };
+  const admin = compileAdminTiers(snapshot.adminPolicies, snapshot.baselinePolicy);
+  return { namespaces, policiesByNamespace, podsByIp, podsByKey, servicesByIp, ...(admin ? { admin } : {}) };
 }
 
 /** The index with one policy added or replaced: only its namespace's list is rebuilt. */
@@ -179,13 +183,15 @@ function peerMatches(
   policyNamespace: string,
   other: Endpoint,
   otherAddress: IpAddress | undefined,
+  family: IpFamily,
   index: PolicyIndex,
 ): PeerMatch {
   if (peer.kind === "ipBlock") {
     const { cidr, except } = peer;
     if (otherAddress === undefined) {
-      // A workload whose pods are not created yet has no IP: the block may or may not match it.
-      return other.kind === "pod" && other.pod.ips.length === 0 ? "unknown_ip" : "no";
+      // A workload whose pods are not created yet has no IP: the block may or may not match it,
+      // unless the block is of the other address family than the connection.
+      return other.kind === "pod" && other.pod.ips.length === 0 && cidr.family === family ? "unknown_ip" : "no";
     }
     // The block's family must match the address; masked CIDR; except wins.
     if (!cidrContainsIp(cidr, otherAddress)) return "no";
@@ -217,6 +223,7 @@ function evaluateRules(
   direction: Direction,
   other: Endpoint,
   otherAddress: IpAddress | undefined,
+  family: IpFamily,
   destination: Endpoint,
   query: ConnectionQuery,
   index: PolicyIndex,
@@ -233,7 +240,7 @@ function evaluateRules(
     }
     let best: PeerMatch = "no";
     for (const peer of rule.peers) {
-      const match = peerMatches(peer, policy.policy.namespace, other, otherAddress, index);
+      const match = peerMatches(peer, policy.policy.namespace, other, otherAddress, family, index);
       if (match === "yes") {
         best = "yes";
         break;
@@ -290,7 +297,7 @@ function evaluateDirection(
   // Isolated: admitted only if some rule of some selecting policy admits it (a union).
   const outcome: RuleOutcome = { allowedBy: [], allowedByIpBlockOnPod: [], maybeBy: [] };
   const otherAddress = addressOf(other, family);
-  for (const policy of policies) evaluateRules(policy, direction, other, otherAddress, query.to, query, index, outcome);
+  for (const policy of policies) evaluateRules(policy, direction, other, otherAddress, family, query.to, query, index, outcome);
 
   // Upstream conformance expects ipBlock to match pod IPs; some network plugins never do.
   const allowedBy = [...outcome.allowedBy, ...outcome.allowedByIpBlockOnPod];
@@ -363,8 +370,18 @@ export function endpointForIp(index: PolicyIndex, ip: IpAddress): Endpoint {
 export function evaluateConnection(index: PolicyIndex, query: ConnectionQuery): PolicyVerdict {
   const notes = cornerNotes(index, query);
   const family = connectionFamily(query);
-  const egress = evaluateDirection(index, query, "egress", family, notes);
-  const ingress = evaluateDirection(index, query, "ingress", family, notes);
+  const egressNotes: VerdictNote[] = [];
+  const ingressNotes: VerdictNote[] = [];
+  // Each direction goes through the admin tiers when the cluster has any (else NetworkPolicy alone).
+  const egress = evaluateTiers(index, query, "egress", family, egressNotes, (n) => evaluateDirection(index, query, "egress", family, n));
+  const ingress = evaluateTiers(index, query, "ingress", family, ingressNotes, (n) => evaluateDirection(index, query, "ingress", family, n));
+  // A direction's note (an ipBlock matching a pod IP, an ipBlock against an IP not known yet)
+  // can change the verdict only if the other direction admits the connection, or might: when
+  // the other direction denies for certain, the verdict is a determinate deny on any plugin.
+  const mightAllow = (side: DirectionVerdict, sideNotes: readonly VerdictNote[]) =>
+    side.allowed || sideNotes.some((note) => note.kind === "unknown");
+  if (mightAllow(ingress, ingressNotes)) notes.push(...egressNotes);
+  if (mightAllow(egress, egressNotes)) notes.push(...ingressNotes);
   return {
     verdict: egress.allowed && ingress.allowed ? "allow" : "deny",
     determinate: !notes.some((note) => note.kind === "undefined" || note.kind === "unknown"),

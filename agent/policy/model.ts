@@ -64,11 +64,35 @@ export interface NetworkPolicy {
 export type Direction = "ingress" | "egress";
 
 export interface RuleRef {
-  /** "namespace/name" */
+  /** "namespace/name"; for the admin tiers (kind set), the cluster-scoped policy's name. */
   readonly policy: string;
   readonly direction: Direction;
   /** 0-based, as in spec.ingress[0]. */
   readonly rule: number;
+  /** Set for a rule of an admin tier; absent for a NetworkPolicy rule. */
+  readonly kind?: "AdminNetworkPolicy" | "BaselineAdminNetworkPolicy";
+  /** The admin rule's name, when it has one. */
+  readonly ruleName?: string;
+}
+
+/** A policy tier, in evaluation order: AdminNetworkPolicy, NetworkPolicy, BaselineAdminNetworkPolicy. */
+export type PolicyTier = "admin" | "networkpolicy" | "baseline";
+
+/**
+ * What one tier did for one direction. Allow and Deny are final; Pass (admin only) skips the
+ * remaining AdminNetworkPolicy rules; NoMatch (no rule matched, or for NetworkPolicy: the pod
+ * is not isolated) goes on to the next tier.
+ */
+export interface TierStep {
+  readonly tier: PolicyTier;
+  readonly action: "Allow" | "Deny" | "Pass" | "NoMatch";
+  /** admin and baseline: the policy whose rule matched. */
+  readonly policy?: string;
+  /** admin: that policy's priority. */
+  readonly priority?: number;
+  /** admin and baseline: the 0-based index of the matching rule. */
+  readonly rule?: number;
+  readonly ruleName?: string;
 }
 
 export type NoteKind =
@@ -88,7 +112,15 @@ export type NoteCode =
   | "ipblock_unknown_ip"
   | "source_may_be_rewritten"
   | "ip_is_pod"
-  | "outside_cluster";
+  | "outside_cluster"
+  /** Two AdminNetworkPolicies of equal priority match the connection and disagree. */
+  | "admin_same_priority"
+  /** An AdminNetworkPolicy or BaselineAdminNetworkPolicy networks peer against an IP not known yet. */
+  | "admin_unknown_ip"
+  /** A nodes peer: the snapshot has no Node objects, so node addresses are not known. */
+  | "admin_node_peer"
+  /** A domainNames peer: which IPs the names resolve to is not known. */
+  | "admin_domain_peer";
 
 export interface VerdictNote {
   readonly code: NoteCode;
@@ -105,9 +137,16 @@ export interface DirectionVerdict {
   readonly isolated: boolean;
   /** Policies that select the subject for this direction, as "namespace/name". */
   readonly policies: readonly string[];
-  /** Every rule that admits this connection. */
+  /** Every rule that admits this connection (an admin tier's rule: only the one that decided). */
   readonly allowedBy: readonly RuleRef[];
   readonly allowed: boolean;
+  /** The admin-tier rule that denied this connection (a NetworkPolicy denies by isolation, not by a rule). */
+  readonly deniedBy?: RuleRef;
+  /**
+   * The path through the tiers, present when the cluster has AdminNetworkPolicies or a
+   * BaselineAdminNetworkPolicy and they can apply to the subject.
+   */
+  readonly tiers?: readonly TierStep[];
 }
 
 export type Verdict = "allow" | "deny";
