@@ -1,19 +1,26 @@
 // Options shared by the commands that run probes (agent, once).
 
 import { parseArgs } from "node:util";
+import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
+import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from "../daemon/log.js";
+import type { InputError } from "../documents/located.js";
+import type { AgentMetrics } from "../metrics/registry.js";
 import { UsageError } from "./command.js";
 
 export interface ProbeRunOptions {
   readonly configFile?: string;
+  readonly kubeconfig?: string;
   readonly manifests: readonly string[];
   readonly logger: Logger;
   readonly values: Record<string, string | boolean | string[] | undefined>;
 }
 
 export const PROBE_RUN_USAGE = `  --config <file>        configuration file (default: the built-in standalone config)
-  --manifests <path>...  cluster state from manifest files or directories (repeatable);
-                         the agent's identity is the pod POD_NAMESPACE/POD_NAME in them
+  --manifests <path>...  cluster state from manifest files or directories (repeatable),
+                         instead of the Kubernetes API
+  --kubeconfig <file>    the cluster to watch (default: in-cluster config inside a pod,
+                         else $KUBECONFIG; neither: no cluster, nothing is isolated)
   --log-level <level>    ${LOG_LEVELS.join(", ")}`;
 
 export function parseProbeRunArgs(
@@ -27,6 +34,7 @@ export function parseProbeRunArgs(
     allowPositionals: true,
     options: {
       config: { type: "string" },
+      kubeconfig: { type: "string" },
       manifests: { type: "string", multiple: true },
       "log-level": { type: "string", default: defaultLogLevel },
       ...extra,
@@ -37,10 +45,32 @@ export function parseProbeRunArgs(
   // "--manifests a b": extra paths arrive as positionals.
   const manifests = [...((values["manifests"] as string[] | undefined) ?? []), ...positionals];
   if (positionals.length > 0 && !values["manifests"]) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (manifests.length > 0 && values["kubeconfig"]) throw new UsageError("--manifests and --kubeconfig exclude each other");
   return {
     ...(typeof values["config"] === "string" ? { configFile: values["config"] } : {}),
+    ...(typeof values["kubeconfig"] === "string" ? { kubeconfig: values["kubeconfig"] } : {}),
     manifests,
     logger: createLogger(level as LogLevel, logDestination),
     values: values as ProbeRunOptions["values"],
   };
+}
+
+/** Where the cluster state comes from: manifest files, the API, or no cluster. */
+export async function clusterSourceFor(
+  options: ProbeRunOptions,
+  metrics: AgentMetrics,
+  pollMs?: number,
+): Promise<{ ok: true; source: ClusterSource; kind: string } | { ok: false; errors: readonly InputError[] }> {
+  if (options.manifests.length > 0) {
+    const load = await ManifestCluster.load(options.manifests, options.logger, pollMs);
+    return load.ok ? { ok: true, source: load.source, kind: "manifests" } : load;
+  }
+  let kubeConfig;
+  try {
+    kubeConfig = kubeConfigFor(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {});
+  } catch (error) {
+    return { ok: false, errors: [{ file: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "kubeconfig", message: `cannot load: ${error instanceof Error ? error.message : String(error)}` }] };
+  }
+  if (!kubeConfig) return { ok: true, source: new NoCluster(), kind: "none" };
+  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${kubeConfig.getCurrentCluster()?.server ?? ""}` };
 }

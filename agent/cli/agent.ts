@@ -4,7 +4,8 @@ import { Agent } from "../daemon/agent.js";
 import { identityFromEnvironment } from "../daemon/identity.js";
 import { formatInputError } from "../documents/located.js";
 import { parseListen, startServer } from "../server/http.js";
-import { parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
+import { AgentMetrics } from "../metrics/registry.js";
+import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, UsageError } from "./command.js";
 
 export const DEFAULT_LISTEN = ":9714";
@@ -35,11 +36,18 @@ export const agentCommand: Command = {
     const options = parseProbeRunArgs(argv, { listen: { type: "string", default: DEFAULT_LISTEN } });
     const listen = parseListen(options.values["listen"] as string);
     if (!listen) throw new UsageError(`--listen must be host:port, :port or [v6]:port`);
+    const metrics = new AgentMetrics();
+    const cluster = await clusterSourceFor(options, metrics);
+    if (!cluster.ok) {
+      for (const error of cluster.errors) out.stderr(formatInputError(error));
+      return EXIT.unusable;
+    }
     const started = await Agent.create({
       ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
-      ...(options.manifests.length > 0 ? { manifests: options.manifests } : {}),
+      cluster: cluster.source,
       identity: identityFromEnvironment(),
       logger: options.logger,
+      metrics,
     });
     if (!started.ok) {
       for (const error of started.errors) out.stderr(formatInputError(error));
@@ -53,14 +61,13 @@ export const agentCommand: Command = {
     await agent.start();
     const where = `http://${server.address.family === "IPv6" ? `[${server.address.address}]` : server.address.address}:${server.address.port}`;
     options.logger.info(
-      { config: options.configFile ?? "built-in", edges: agent.edgeRecords().length, listen: where },
+      { config: options.configFile ?? "built-in", cluster: cluster.kind, edges: agent.edgeRecords().length, listen: where },
       `netcanary agent serving ${where}/metrics and ${where}/api/v1/results`,
     );
     return new Promise<number>((resolve) => {
       const shutdown = (signal: string) => {
         options.logger.info({ signal }, "shutting down");
-        agent.stop();
-        void server.close().then(() => resolve(EXIT.ok));
+        void Promise.all([agent.stop(), server.close()]).then(() => resolve(EXIT.ok));
       };
       process.once("SIGTERM", () => shutdown("SIGTERM"));
       process.once("SIGINT", () => shutdown("SIGINT"));

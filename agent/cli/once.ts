@@ -4,7 +4,8 @@
 import { Agent, type ResultEntry } from "../daemon/agent.js";
 import { identityFromEnvironment } from "../daemon/identity.js";
 import { formatInputError } from "../documents/located.js";
-import { parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
+import { AgentMetrics } from "../metrics/registry.js";
+import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { renderTable } from "./table.js";
 
@@ -17,6 +18,7 @@ NetworkPolicy verdict and the declared intent, prints a report and exits:
 Options:
 ${PROBE_RUN_USAGE}
   --output table|json    report format (default: table)
+  --sync-timeout <s>     how long to wait for the cluster state from the API (default: 30)
 
 Logs go to stderr (default level here: error), the report to stdout.`;
 
@@ -51,14 +53,21 @@ export const onceCommand: Command = {
   usage: USAGE,
   async run(argv, out) {
     // Logs go to stderr so that stdout holds only the report.
-    const options = parseProbeRunArgs(argv, { output: { type: "string", default: "table" } }, process.stderr, "error");
+    const options = parseProbeRunArgs(argv, { output: { type: "string", default: "table" }, "sync-timeout": { type: "string", default: "30" } }, process.stderr, "error");
     const output = options.values["output"];
     if (output !== "table" && output !== "json") throw new UsageError(`--output must be table or json`);
+    const metrics = new AgentMetrics();
+    const cluster = await clusterSourceFor(options, metrics, 0);
+    if (!cluster.ok) {
+      for (const error of cluster.errors) out.stderr(formatInputError(error));
+      return EXIT.unusable;
+    }
     const started = await Agent.create({
       ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
-      ...(options.manifests.length > 0 ? { manifests: options.manifests } : {}),
+      cluster: cluster.source,
       identity: identityFromEnvironment(),
       logger: options.logger,
+      metrics,
       singleSample: true,
       watchIntervalMs: 0,
     });
@@ -67,8 +76,13 @@ export const onceCommand: Command = {
       return EXIT.unusable;
     }
     const agent = started.agent;
+    const syncSeconds = Number(options.values["sync-timeout"]);
+    if (!Number.isFinite(syncSeconds) || syncSeconds < 0) throw new UsageError("--sync-timeout must be a number of seconds");
+    // With a live cluster, judge against its state: wait (bounded) for the first sync.
+    const synced = await agent.startClusterAndWait(syncSeconds * 1000);
+    if (!synced.ready) out.stderr(`netcanary once: ${synced.reason ?? "cluster state not synchronised"}; policy verdicts are unknown`);
     await agent.runRound();
-    agent.stop();
+    await agent.stop();
     const { results } = agent.results();
     if (output === "json") out.stdout(JSON.stringify({ results }, null, 2));
     else render(results, out);

@@ -3,7 +3,7 @@
 
 import type { Cidr, IpAddress } from "../addresses/ip.js";
 import type { DnsServer } from "../probes/resolver.js";
-import type { Verdict } from "../policy/model.js";
+import type { LabelSelector, Verdict } from "../policy/model.js";
 
 export interface ProbeTimings {
   readonly intervalMs: number;
@@ -45,7 +45,26 @@ export interface DnsTargetConfig {
   readonly answersIn: readonly Cidr[];
 }
 
-export type TargetConfig = TcpTargetConfig | DnsTargetConfig;
+/** tcp: {service: {namespace, name, port}, via}: the Service address, or each ready endpoint. */
+export interface ServiceTargetConfig {
+  readonly kind: "service";
+  readonly namespace: string;
+  readonly name: string;
+  /** The Service port, by number or name. */
+  readonly port: number | string;
+  readonly via: "clusterIP" | "endpoints";
+}
+
+/** tcp: {pods: {namespace, selector}, port}: every running pod the selector picks. */
+export interface PodsTargetConfig {
+  readonly kind: "pods";
+  readonly namespace: string;
+  readonly selector: LabelSelector;
+  /** A port number, or a container port name resolved on each pod. */
+  readonly port: number | string;
+}
+
+export type TargetConfig = TcpTargetConfig | DnsTargetConfig | ServiceTargetConfig | PodsTargetConfig;
 
 export interface ProbeConfig extends Omit<ProbeTimings, "intervalMs"> {
   readonly name: string;

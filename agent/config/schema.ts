@@ -6,6 +6,8 @@ import { z } from "zod";
 import { type Cidr, isIpLiteral, parseCidr, parseIp } from "../addresses/ip.js";
 import type { FieldPath } from "../documents/located.js";
 import { parseDuration } from "./duration.js";
+import { IssueList } from "../documents/fields.js";
+import { readLabelSelector } from "../policy/normalize.js";
 import { parseDnsServer } from "../probes/resolver.js";
 import type { AgentConfig, DnsServerConfig, ProbeConfig, ProbeTimings, Schedule, SourceConfig, TargetConfig } from "./model.js";
 
@@ -37,10 +39,16 @@ const sourceSchema = z.strictObject({
   self: z.literal(true, { error: "must be true (the agent's own identity); pod selectors come with the labeled-pod mode" }),
 });
 
+const portName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/, { message: "must be a port number or a port name" });
+const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: "must be a Kubernetes object name" });
+
 const tcpSchema = z.strictObject({
   host: z.string().regex(HOSTNAME, { message: "must be a host name" }).optional(),
   ip: z.string().refine(isIpLiteral, { message: "must be an IPv4 or IPv6 address" }).optional(),
-  port,
+  service: z.strictObject({ namespace: k8sName, name: k8sName, port: z.union([port, portName]) }).optional(),
+  via: z.enum(["clusterIP", "endpoints"], { error: "must be clusterIP or endpoints" }).optional(),
+  pods: z.strictObject({ namespace: k8sName, selector: z.record(z.string(), z.unknown()) }).optional(),
+  port: z.union([port, portName]).optional(),
 });
 
 const dnsSchema = z.strictObject({
@@ -85,6 +93,41 @@ function readDnsServer(text: string | undefined): DnsServerConfig | string {
   return parsed.ok ? { kind: "address", server: parsed.value } : `must be "cluster" or a server address: ${parsed.reason}`;
 }
 
+type Add = (path: FieldPath, message: string) => void;
+
+function readTcpTarget(tcp: NonNullable<RawConfig["probes"][number]["tcp"]>, path: FieldPath, add: Add): TargetConfig | undefined {
+  const given = (["host", "ip", "service", "pods"] as const).filter((key) => tcp[key] !== undefined);
+  if (given.length !== 1) {
+    add(path, `must have exactly one of host, ip, service or pods${given.length > 1 ? ` (got ${given.join(" and ")})` : ""}`);
+    return undefined;
+  }
+  if (tcp.via !== undefined && tcp.service === undefined) add([...path, "via"], "applies to service targets only");
+  if (tcp.service) {
+    if (tcp.port !== undefined) add([...path, "port"], "give the Service port inside service: {namespace, name, port}");
+    return { kind: "service", namespace: tcp.service.namespace, name: tcp.service.name, port: tcp.service.port, via: tcp.via ?? "clusterIP" };
+  }
+  if (tcp.port === undefined) {
+    add([...path, "port"], "is required");
+    return undefined;
+  }
+  if (tcp.pods) {
+    const issues = new IssueList();
+    // A plain label map, or a full selector (matchLabels, matchExpressions).
+    const raw = tcp.pods.selector;
+    const full = Object.keys(raw).length > 0 && Object.keys(raw).every((key) => key === "matchLabels" || key === "matchExpressions");
+    const selector = readLabelSelector(full ? raw : { matchLabels: raw }, [], issues);
+    for (const issue of issues.issues) add([...path, "pods", "selector", ...issue.path.filter((part) => full || part !== "matchLabels")], issue.message);
+    return { kind: "pods", namespace: tcp.pods.namespace, selector, port: tcp.port };
+  }
+  if (typeof tcp.port !== "number") {
+    add([...path, "port"], "must be a port number (port names apply to pods and services)");
+    return undefined;
+  }
+  if (tcp.host !== undefined) return { kind: "tcp", host: tcp.host, port: tcp.port };
+  const parsed = parseIp(tcp.ip ?? "");
+  return parsed.ok ? { kind: "tcp", ip: parsed.value, port: tcp.port } : undefined;
+}
+
 /** Cross-field checks and defaults on a schema-valid document. */
 export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
@@ -122,10 +165,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     if ((probe.tcp === undefined) === (probe.dns === undefined)) {
       add(at(), "must have exactly one of tcp or dns");
     } else if (probe.tcp) {
-      const { host, ip, port } = probe.tcp;
-      if ((host === undefined) === (ip === undefined)) add(at("tcp"), "must have exactly one of host or ip");
-      const parsed = ip !== undefined ? parseIp(ip) : undefined;
-      target = { kind: "tcp", port, ...(host !== undefined ? { host } : {}), ...(parsed?.ok ? { ip: parsed.value } : {}) };
+      target = readTcpTarget(probe.tcp, at("tcp"), add);
     } else if (probe.dns) {
       const server = readDnsServer(probe.dns.server);
       if (typeof server === "string") add(at("dns", "server"), server);

@@ -3,29 +3,31 @@
 // Config and cluster state can change at any time; the last good of each is kept.
 
 import { type IpAddress, parseIp } from "../addresses/ip.js";
-import { manifestFiles, loadManifests } from "../cluster/manifests.js";
-import { type ClusterSnapshot, EMPTY_SNAPSHOT } from "../cluster/snapshot.js";
+import type { ClusterSource } from "../cluster/live.js";
+import type { ClusterSnapshot } from "../cluster/snapshot.js";
+import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../config/builtin.js";
 import { type ConfigLoad, loadConfigFile, parseConfig } from "../config/load.js";
-import type { AgentConfig, TargetConfig } from "../config/model.js";
+import type { AgentConfig } from "../config/model.js";
 import { formatInputError, type InputError } from "../documents/located.js";
 import { AgentMetrics } from "../metrics/registry.js";
 import { buildPolicyIndex, type PolicyIndex } from "../policy/engine.js";
 import { type ProbeOutcome, runProbe } from "../probes/index.js";
-import { systemDnsServers } from "../probes/resolver.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
-import { type Edge, expandEdges } from "../targets/edges.js";
+import { type Edge, type EdgeLabels, expandEdges } from "../targets/edges.js";
 import { type EdgeRecord, newEdgeRecord, type StatusChange, withOutcome, withPolicy } from "../verdicts/edge-state.js";
 import { type EdgePolicy, policyForEdge, type SourceIdentity } from "../verdicts/policy.js";
 import type { SelfIdentity } from "./identity.js";
 import type { Logger } from "./log.js";
-import { type FileWatch, watchFiles } from "./watch.js";
+import { type FileWatch, watchFiles } from "../documents/watch.js";
 
 export interface AgentOptions {
   /** undefined: the built-in standalone configuration. */
   readonly configFile?: string;
-  /** Static cluster state from manifest files; undefined and no live cluster: the agent is outside any cluster. */
+  /** Where cluster state comes from (the API, files). Default: manifests if given, else no cluster. */
+  readonly cluster?: ClusterSource;
+  /** Shorthand for a ManifestCluster over these files. */
   readonly manifests?: readonly string[];
   readonly identity: SelfIdentity;
   readonly logger: Logger;
@@ -46,6 +48,10 @@ export interface ResultEntry {
   readonly sourceNode: string;
   readonly target: string;
   readonly targetKind: string;
+  /** The pod behind a Service endpoint or a pod target, "namespace/name". */
+  readonly endpoint?: string;
+  /** The address probed (last resolved, for names). */
+  readonly address?: string;
   readonly port: number;
   readonly protocol: string;
   readonly intent: "allow" | "deny" | null;
@@ -70,24 +76,30 @@ function withSingleSample(config: AgentConfig): AgentConfig {
 export class Agent {
   readonly metrics: AgentMetrics;
   private config: AgentConfig;
+  private snapshot: ClusterSnapshot | undefined;
   private index: PolicyIndex | undefined;
   private edges = new Map<string, Edge>();
+  /** Edges sharing one metric label set, by series key. */
+  private groups = new Map<string, Set<string>>();
   private records = new Map<string, EdgeRecord>();
   private readonly scheduler: Scheduler;
   private readonly starvation: StarvationMonitor;
   private readonly watches: FileWatch[] = [];
   private readonly log: Logger;
   private firstRoundPending = new Set<string>();
+  /** Probing on schedule (between start and stop); runRound alone never schedules. */
+  private scheduling = false;
 
   private constructor(
     private readonly options: AgentOptions,
     config: AgentConfig,
-    snapshot: ClusterSnapshot | undefined,
+    private readonly cluster: ClusterSource,
   ) {
     this.log = options.logger;
     this.metrics = options.metrics ?? new AgentMetrics();
     this.config = options.singleSample ? withSingleSample(config) : config;
-    this.index = snapshot ? buildPolicyIndex(snapshot) : undefined;
+    this.snapshot = cluster.current();
+    this.index = this.snapshot ? buildPolicyIndex(this.snapshot) : undefined;
     this.starvation = new StarvationMonitor({ thresholdMs: config.agent.starvationThresholdMs });
     this.scheduler = new Scheduler({
       maxConcurrent: config.agent.maxConcurrentProbes,
@@ -101,40 +113,52 @@ export class Agent {
     this.rebuildEdges();
   }
 
-  /** Loads config and manifests; refuses to start on bad input (there is no last good yet). */
+  /** Loads the config (and manifests); refuses to start on bad input (there is no last good yet). */
   static async create(options: AgentOptions): Promise<AgentStart> {
     const config = await loadConfig(options.configFile);
     const errors: InputError[] = config.ok ? [] : [...config.errors];
-    let snapshot: ClusterSnapshot | undefined = EMPTY_SNAPSHOT;
-    if (options.manifests && options.manifests.length > 0) {
-      const load = await loadManifests(options.manifests);
-      errors.push(...load.errors);
-      snapshot = load.snapshot;
+    let cluster: ClusterSource = options.cluster ?? new NoCluster();
+    if (!options.cluster && options.manifests && options.manifests.length > 0) {
+      const load = await ManifestCluster.load(options.manifests, options.logger, options.watchIntervalMs ?? 1000);
+      if (load.ok) cluster = load.source;
+      else errors.push(...load.errors);
     }
     if (!config.ok || errors.length > 0) return { ok: false, errors };
-    return { ok: true, agent: new Agent(options, config.config, snapshot) };
+    return { ok: true, agent: new Agent(options, config.config, cluster) };
   }
 
-  /** Starts probing on schedule, and watching the config and manifest files. */
+  /** Starts probing on schedule, and following the config file and the cluster state. */
   async start(): Promise<void> {
     this.starvation.start();
+    this.scheduling = true;
     this.scheduler.setJobs(this.jobs());
     const pollMs = this.options.watchIntervalMs ?? 1000;
     if (pollMs > 0 && this.options.configFile !== undefined) {
       const file = this.options.configFile;
-      this.watches.push(await watchFiles(async () => [file], () => this.reloadConfig(), pollMs));
+      this.watches.push(
+        await watchFiles(async () => [file], () => this.reloadConfig(), pollMs, (error) => this.log.error({ file, err: error }, "config reload failed; the last good config keeps running")),
+      );
     }
-    if (pollMs > 0 && this.options.manifests && this.options.manifests.length > 0) {
-      const paths = this.options.manifests;
-      this.watches.push(await watchFiles(async () => (await manifestFiles(paths)).files, () => this.reloadManifests(), pollMs));
-    }
+    await this.cluster.start((snapshot, seenAt) => this.applySnapshot(snapshot, seenAt));
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     for (const watch of this.watches) watch.close();
     this.watches.length = 0;
+    this.scheduling = false;
     this.scheduler.stop();
     this.starvation.stop();
+    await this.cluster.stop();
+  }
+
+  /** Follows the cluster state without probing on schedule; resolves once it is known or at the deadline. */
+  async startClusterAndWait(timeoutMs: number): Promise<{ ready: boolean; reason?: string }> {
+    await this.cluster.start((snapshot, seenAt) => this.applySnapshot(snapshot, seenAt));
+    const deadline = Date.now() + timeoutMs;
+    while (!this.cluster.status().ready && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const current = this.cluster.current();
+    if (current) this.applySnapshot(current);
+    return this.cluster.status();
   }
 
   /** Probes every edge once (bounded concurrency) and resolves when all are done. */
@@ -148,6 +172,8 @@ export class Agent {
   }
 
   readiness(): { ready: boolean; reason?: string } {
+    const cluster = this.cluster.status();
+    if (!cluster.ready) return cluster;
     if (this.firstRoundPending.size > 0) return { ready: false, reason: `first round: ${this.firstRoundPending.size} of ${this.edges.size} edges not probed yet` };
     return { ready: true };
   }
@@ -164,21 +190,27 @@ export class Agent {
   applyConfig(config: AgentConfig): void {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
     this.rebuildEdges();
-    this.scheduler.setJobs(this.jobs());
+    if (this.scheduling) this.scheduler.setJobs(this.jobs());
   }
 
-  /** Applies new cluster state: every edge's policy is re-evaluated, changed ones probed at once. */
-  applySnapshot(snapshot: ClusterSnapshot | undefined): void {
+  /**
+   * Applies new cluster state: every edge's policy is re-evaluated, changed ones probed at
+   * once. seenAt: when the change reached the agent, for the propagation measurement.
+   */
+  applySnapshot(snapshot: ClusterSnapshot | undefined, seenAt: number = Date.now()): void {
+    this.snapshot = snapshot;
     this.index = snapshot ? buildPolicyIndex(snapshot) : undefined;
     const known = new Set(this.records.keys());
-    // The agent's own pod may have appeared, gone or been relabeled: identities first.
+    // Identities (the agent's own pod may have appeared or been relabeled) and cluster
+    // targets (Service endpoints, selected pods) follow the new state first.
     this.rebuildEdges();
+    if (this.scheduling) this.scheduler.setJobs(this.jobs());
     for (const id of known) {
       const record = this.records.get(id);
       const edge = this.edges.get(id);
       if (!record || !edge) continue;
       const before = record.policy.stance;
-      const { record: next, change } = withPolicy(record, this.policyFor(edge, record.address));
+      const { record: next, change } = withPolicy(record, this.policyFor(edge, record.address), seenAt);
       this.store(next, change);
       // A verdict that changed is put to the test at once, not at the next interval.
       if (next.policy.stance !== before) this.scheduler.runNow(id);
@@ -199,17 +231,6 @@ export class Agent {
     this.log.info({ file, edges: this.edges.size }, "config reloaded");
   }
 
-  private async reloadManifests(): Promise<void> {
-    const paths = this.options.manifests ?? [];
-    const load = await loadManifests(paths);
-    if (load.errors.length > 0) {
-      for (const error of load.errors) this.log.error({ file: error.file, line: error.line, field: error.field }, `manifests not reloaded, keeping the last good cluster state: ${formatInputError(error)}`);
-      return;
-    }
-    this.applySnapshot(load.snapshot);
-    this.log.info({ pods: load.snapshot.pods.length, policies: load.snapshot.policies.length }, "cluster state reloaded from manifests");
-  }
-
   /** The identities each configured source stands for. */
   private identities(): (sourceName: string) => SourceIdentity[] {
     const self = this.options.identity;
@@ -227,32 +248,46 @@ export class Agent {
   }
 
   private rebuildEdges(): void {
-    const { edges, dropped } = expandEdges(this.config, this.identities());
+    const { edges, dropped } = expandEdges(this.config, this.identities(), this.snapshot);
     this.metrics.edgesDropped.set(dropped);
     if (dropped > 0) this.log.warn({ dropped, maxEdges: this.config.agent.maxEdges }, "more edges than agent.maxEdges: the excess is not probed");
     const next = new Map(edges.map((edge) => [edge.id, edge]));
-    for (const id of this.edges.keys()) {
-      if (!next.has(id)) {
-        this.records.delete(id);
-        this.firstRoundPending.delete(id);
-        this.metrics.removeEdge(id);
-      }
+    const touched = new Set<string>();
+    for (const [id, edge] of this.edges) {
+      if (next.has(id)) continue;
+      this.records.delete(id);
+      this.firstRoundPending.delete(id);
+      this.groups.get(edge.seriesKey)?.delete(id);
+      touched.add(edge.seriesKey);
     }
     for (const edge of edges) {
       const existing = this.records.get(edge.id);
       // A changed probe definition (thresholds, intent, target) starts that edge afresh.
-      if (existing && JSON.stringify(existing.edge.probe) === JSON.stringify(edge.probe)) {
+      if (existing && JSON.stringify(existing.edge.probe, bigintAsText) === JSON.stringify(edge.probe, bigintAsText)) {
         this.records.set(edge.id, { ...existing, edge });
         continue;
       }
-      const address = staticAddress(edge.target);
-      const record = newEdgeRecord(edge, this.policyFor(edge, address), address);
-      this.records.set(edge.id, record);
+      this.records.set(edge.id, newEdgeRecord(edge, this.policyFor(edge, edge.address), edge.address));
       if (!existing) this.firstRoundPending.add(edge.id);
-      this.metrics.recordState(record);
+      const members = this.groups.get(edge.seriesKey) ?? new Set<string>();
+      members.add(edge.id);
+      this.groups.set(edge.seriesKey, members);
+      touched.add(edge.seriesKey);
     }
     this.edges = next;
+    for (const key of touched) this.publish(key);
     this.metrics.edges.set(this.edges.size);
+  }
+
+  /** Pushes a label set's gauges, or removes its series when no edge is left behind it. */
+  private publish(seriesKey: string): void {
+    const members = [...(this.groups.get(seriesKey) ?? [])].flatMap((id) => this.records.get(id) ?? []);
+    if (members.length > 0) {
+      this.metrics.recordGroup(members);
+      return;
+    }
+    this.groups.delete(seriesKey);
+    this.metrics.removeGroup(JSON.parse(seriesKey) as EdgeLabels);
   }
 
   private jobs(): Job[] {
@@ -282,8 +317,12 @@ export class Agent {
     const probed = outcome.address !== undefined ? parseIp(outcome.address) : undefined;
     const address = probed?.ok ? probed.value : current.address;
     const policy = this.policyFor(edge, address);
-    const { record, change } = withOutcome({ ...current, edge: this.edges.get(edge.id) ?? edge }, outcome, starved, policy, address, new Date(finished));
+    const { record, change, propagationSeconds } = withOutcome({ ...current, edge: this.edges.get(edge.id) ?? edge }, outcome, starved, policy, address, new Date(finished));
     this.store(record, change);
+    if (propagationSeconds !== undefined) {
+      const { probe, source, source_node } = record.edge.labels;
+      this.metrics.policyPropagation.observe({ probe, source, source_node }, propagationSeconds);
+    }
     this.metrics.recordOutcome(record, outcome);
     this.firstRoundPending.delete(edge.id);
   }
@@ -295,7 +334,7 @@ export class Agent {
     const watchdog = new Promise<ProbeOutcome>((resolve) => {
       timer = setTimeout(() => resolve({ reason: "agent_error", durationSeconds: limit / 1000, phases: {}, detail: "prober overran its deadline" }), limit);
     });
-    const probe = runProbeFor(edge.target, edge.probe.timeoutMs).catch(
+    const probe = runProbeFor(edge, edge.probe.timeoutMs).catch(
       (error: unknown): ProbeOutcome => ({ reason: "agent_error", durationSeconds: 0, phases: {}, detail: error instanceof Error ? error.message : String(error) }),
     );
     return Promise.race([probe, watchdog]).finally(() => clearTimeout(timer));
@@ -303,7 +342,7 @@ export class Agent {
 
   private store(record: EdgeRecord, change: StatusChange | undefined): void {
     this.records.set(record.edge.id, record);
-    this.metrics.recordState(record);
+    this.publish(record.edge.seriesKey);
     if (change) this.logChange(change);
   }
 
@@ -324,34 +363,14 @@ export class Agent {
   }
 }
 
-/** The address a target is known to have before probing (not for names to resolve). */
-function staticAddress(target: TargetConfig): IpAddress | undefined {
-  if (target.kind === "tcp") return target.ip;
-  if (target.server.kind === "address") {
-    const parsed = parseIp(target.server.server.ip);
-    return parsed.ok ? parsed.value : undefined;
-  }
-  // The cluster resolver: the first server this process uses.
-  const first = systemDnsServers()[0];
-  if (!first?.ok) return undefined;
-  const parsed = parseIp(first.value.ip);
-  return parsed.ok ? parsed.value : undefined;
+/** JSON.stringify replacer: parsed addresses hold bigints, which JSON.stringify rejects. */
+function bigintAsText(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
 }
 
-function runProbeFor(target: TargetConfig, timeoutMs: number): Promise<ProbeOutcome> {
-  if (target.kind === "tcp") {
-    return runProbe("tcp", { ...(target.host !== undefined ? { host: target.host } : {}), ...(target.ip ? { ip: target.ip.text } : {}), port: target.port }, { timeoutMs });
-  }
-  return runProbe(
-    "dns",
-    {
-      query: target.query,
-      type: target.type,
-      server: target.server.kind === "cluster" ? "cluster" : target.server.server.setting,
-      ...(target.answersIn.length > 0 ? { answersIn: target.answersIn } : {}),
-    },
-    { timeoutMs },
-  );
+function runProbeFor(edge: Edge, timeoutMs: number): Promise<ProbeOutcome> {
+  const { call } = edge;
+  return call.kind === "tcp" ? runProbe("tcp", call.target, { timeoutMs }) : runProbe("dns", call.target, { timeoutMs });
 }
 
 function toResult(record: EdgeRecord): ResultEntry {
@@ -364,6 +383,8 @@ function toResult(record: EdgeRecord): ResultEntry {
     sourceNode: labels.source_node,
     target: labels.target,
     targetKind: labels.target_kind,
+    ...(record.edge.endpoint !== undefined ? { endpoint: record.edge.endpoint } : {}),
+    ...(record.address ? { address: record.address.text } : {}),
     port: record.edge.port,
     protocol: labels.protocol,
     intent: record.edge.probe.expect,

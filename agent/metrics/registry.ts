@@ -3,10 +3,12 @@
 
 import { readFileSync } from "node:fs";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { ClusterMetricsSink } from "../cluster/live.js";
+import type { FailureKind } from "../cluster/reflector.js";
 import type { ProbeOutcome, ProbePhase } from "../probes/prober.js";
 import type { EdgeLabels } from "../targets/edges.js";
 import type { EdgeRecord } from "../verdicts/edge-state.js";
-import { SIGNAL_KINDS } from "../verdicts/judge.js";
+import { type EdgeStatus, SIGNAL_KINDS, type SignalKind } from "../verdicts/judge.js";
 
 const EDGE_LABELS = ["probe", "source", "source_namespace", "source_node", "target", "target_kind", "port", "protocol"] as const;
 type EdgeLabelName = (typeof EDGE_LABELS)[number];
@@ -23,18 +25,46 @@ export function packageVersion(): string {
   }
 }
 
-/** Label sets an edge has created beyond its base labels, to remove them with the edge. */
-interface EdgeSeries {
+/** Label sets a series group has created beyond its base labels, to remove them with it. */
+interface GroupSeries {
   base: EdgeLabels;
   totals: Set<string>;
   phases: Set<ProbePhase>;
   status?: string;
-  info?: Labels<string>;
+  infos: Map<string, Labels<string>>;
 }
 
-export class AgentMetrics {
+/** Status precedence when several edges share one label set: the most urgent wins. */
+const STATUS_ORDER: readonly EdgeStatus[] = ["unexpected_block", "unexpected_allow", "intent_violation", "pending", "unknown", "ok"];
+
+export interface GroupState {
+  /** 1 if every edge's last valid sample got through, 0 if any did not; undefined: none yet. */
+  readonly success: 0 | 1 | undefined;
+  /** The shared policy verdict as 1/0; undefined when unknown or when the edges differ. */
+  readonly expected: 0 | 1 | undefined;
+  readonly signals: ReadonlySet<SignalKind>;
+  readonly status: EdgeStatus;
+}
+
+/** Pure: what one label set shows when several edges stand behind it. */
+export function aggregateGroup(members: readonly EdgeRecord[]): GroupState {
+  const valid = members.filter((m) => m.observed !== undefined && m.observed.reason !== "agent_error");
+  const success = valid.length === 0 ? undefined : valid.every((m) => m.observed?.reason === "ok") ? 1 : 0;
+  const stances = new Set(members.map((m) => m.policy.stance));
+  const [only] = stances;
+  const expected = stances.size === 1 && only !== "unknown" && only !== undefined ? (only === "allow" ? 1 : 0) : undefined;
+  const signals = new Set(members.flatMap((m) => m.signals));
+  const statuses = new Set(members.map((m) => m.status));
+  const status = STATUS_ORDER.find((candidate) => statuses.has(candidate)) ?? "unknown";
+  return { success, expected, signals, status };
+}
+
+export class AgentMetrics implements ClusterMetricsSink {
   readonly registry = new Registry();
-  private readonly series = new Map<string, EdgeSeries>();
+  private readonly groups = new Map<string, GroupSeries>();
+  /** Edge id to the key of its label set. */
+  private readonly edgeGroups = new Map<string, string>();
+  private syncAges: () => ReadonlyMap<string, number | undefined> = () => new Map();
 
   readonly probeSuccess = new Gauge({
     name: "netcanary_probe_success",
@@ -116,85 +146,171 @@ export class AgentMetrics {
     help: "Runs skipped because the previous run of the same edge was still going.",
     registers: [this.registry],
   });
+  readonly policyPropagation = new Histogram({
+    name: "netcanary_policy_propagation_seconds",
+    help: "From the agent seeing a change of an edge's policy verdict to the first probe whose outcome agrees with it.",
+    labelNames: ["probe", "source", "source_node"],
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  });
   readonly eventLoopDelayMax = new Gauge({
     name: "netcanary_event_loop_delay_max_seconds",
     help: "Largest event-loop delay seen since the last scrape; failed probes during delays over the threshold are invalid.",
     registers: [this.registry],
   });
 
+  readonly clusterObjects = new Gauge({
+    name: "netcanary_cluster_objects",
+    help: "Objects of each resource in the agent's cluster cache (slim copies).",
+    labelNames: ["resource"],
+    registers: [this.registry],
+  });
+  readonly clusterSynced = new Gauge({
+    name: "netcanary_cluster_synced",
+    help: "1 while the resource's watch is current, 0 while it is failing, forbidden or absent.",
+    labelNames: ["resource"],
+    registers: [this.registry],
+  });
+  readonly clusterSyncAge = new Gauge({
+    name: "netcanary_cluster_sync_age_seconds",
+    help: "Seconds since the resource's data was last known current (a list, a watch event or a bookmark).",
+    labelNames: ["resource"],
+    registers: [this.registry],
+    collect: () => {
+      for (const [resource, age] of this.syncAges()) {
+        if (age === undefined) this.clusterSyncAge.remove({ resource });
+        else this.clusterSyncAge.set({ resource }, age);
+      }
+    },
+  });
+  readonly clusterWatchFailures = new Counter({
+    name: "netcanary_cluster_watch_failures_total",
+    help: "Failed lists and watches, by resource and reason (forbidden, absent, gone, timeout, connection, server_error, client_error).",
+    labelNames: ["resource", "reason"],
+    registers: [this.registry],
+  });
+  readonly clusterObjectsSkipped = new Counter({
+    name: "netcanary_cluster_objects_skipped_total",
+    help: "Malformed API objects skipped, by resource.",
+    labelNames: ["resource"],
+    registers: [this.registry],
+  });
+
+  setObjects(resource: string, count: number): void {
+    this.clusterObjects.set({ resource }, count);
+  }
+  setSynced(resource: string, synced: boolean): void {
+    this.clusterSynced.set({ resource }, synced ? 1 : 0);
+  }
+  setSyncAgeSource(ages: () => ReadonlyMap<string, number | undefined>): void {
+    this.syncAges = ages;
+  }
+  failure(resource: string, kind: FailureKind): void {
+    this.clusterWatchFailures.inc({ resource, reason: kind });
+  }
+  skipped(resource: string): void {
+    this.clusterObjectsSkipped.inc({ resource });
+  }
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.buildInfo.set({ version: packageVersion(), nodejs_version: process.version }, 1);
   }
 
-  private seriesOf(id: string, base: EdgeLabels): EdgeSeries {
-    let entry = this.series.get(id);
-    if (!entry) {
-      entry = { base, totals: new Set(), phases: new Set() };
-      this.series.set(id, entry);
+  private groupOf(base: EdgeLabels): GroupSeries {
+    const key = JSON.stringify(base);
+    let group = this.groups.get(key);
+    if (!group) {
+      group = { base, totals: new Set(), phases: new Set(), infos: new Map() };
+      this.groups.set(key, group);
     }
-    return entry;
+    return group;
   }
 
+  /** Counters and histograms: every probe counts, whichever edge of its label set ran it. */
   recordOutcome(record: EdgeRecord, outcome: ProbeOutcome): void {
-    const base = record.edge.labels;
-    const entry = this.seriesOf(record.edge.id, base);
     const observed = record.observed;
     if (!observed) return;
+    const base = record.edge.labels;
+    const group = this.groupOf(base);
+    this.edgeGroups.set(record.edge.id, JSON.stringify(base));
     const result = observed.reason === "ok" ? "success" : observed.reason === "agent_error" ? "invalid" : "failure";
-    // An invalid sample says nothing about the network: the success gauge keeps its last value.
-    if (result !== "invalid") this.probeSuccess.set(base, result === "success" ? 1 : 0);
     this.probesTotal.inc({ ...base, result, reason: observed.reason });
-    entry.totals.add(`${result}|${observed.reason}`);
+    group.totals.add(`${result}|${observed.reason}`);
     for (const [phase, seconds] of Object.entries(outcome.phases) as [ProbePhase, number][]) {
       this.probeDuration.observe({ ...base, phase }, seconds);
-      entry.phases.add(phase);
+      group.phases.add(phase);
     }
   }
 
+  /** Gauges of one label set, from every edge that stands behind it (usually one). */
+  recordGroup(members: readonly EdgeRecord[]): void {
+    const first = members[0];
+    if (!first) return;
+    const base = first.edge.labels;
+    const group = this.groupOf(base);
+    for (const member of members) this.edgeGroups.set(member.edge.id, JSON.stringify(base));
+    const state = aggregateGroup(members);
+    // An invalid sample says nothing about the network: the success gauge keeps its last value.
+    if (state.success !== undefined) this.probeSuccess.set(base, state.success);
+    if (state.expected === undefined) this.expectedSuccess.remove(base);
+    else this.expectedSuccess.set(base, state.expected);
+    for (const kind of SIGNAL_KINDS) this.mismatch.set({ ...base, kind }, state.signals.has(kind) ? 1 : 0);
+    if (group.status !== state.status) {
+      if (group.status !== undefined) this.edgeStatus.remove({ ...base, status: group.status });
+      this.edgeStatus.set({ ...base, status: state.status }, 1);
+      group.status = state.status;
+    }
+    // One info series per distinct explanation among the edges (bounded by the rules that exist).
+    const infos = new Map<string, Labels<string>>();
+    for (const member of members) {
+      const info: Labels<string> = {
+        ...base,
+        policy: member.policy.stance,
+        expected_from: member.expectedFrom ?? "none",
+        egress_rule: member.policy.egressRule,
+        ingress_rule: member.policy.ingressRule,
+        cni_dependent: String(member.policy.cniDependent),
+      };
+      infos.set(JSON.stringify(info), info);
+    }
+    for (const [key, info] of group.infos) if (!infos.has(key)) this.policyInfo.remove(info);
+    for (const info of infos.values()) this.policyInfo.set(info, 1);
+    group.infos = infos;
+  }
+
+  /** One edge standing alone behind its label set. */
   recordState(record: EdgeRecord): void {
-    const base = record.edge.labels;
-    const entry = this.seriesOf(record.edge.id, base);
-    if (record.policy.stance === "unknown") this.expectedSuccess.remove(base);
-    else this.expectedSuccess.set(base, record.policy.stance === "allow" ? 1 : 0);
-    for (const kind of SIGNAL_KINDS) this.mismatch.set({ ...base, kind }, record.signals.includes(kind) ? 1 : 0);
-    if (entry.status !== record.status) {
-      if (entry.status !== undefined) this.edgeStatus.remove({ ...base, status: entry.status });
-      this.edgeStatus.set({ ...base, status: record.status }, 1);
-      entry.status = record.status;
-    }
-    const info: Labels<string> = {
-      ...base,
-      policy: record.policy.stance,
-      expected_from: record.expectedFrom ?? "none",
-      egress_rule: record.policy.egressRule,
-      ingress_rule: record.policy.ingressRule,
-      cni_dependent: String(record.policy.cniDependent),
-    };
-    if (entry.info && JSON.stringify(entry.info) !== JSON.stringify(info)) this.policyInfo.remove(entry.info);
-    this.policyInfo.set(info, 1);
-    entry.info = info;
+    this.recordGroup([record]);
   }
 
-  /** The edge is gone: every series it created goes with it. */
-  removeEdge(id: string): void {
-    const entry = this.series.get(id);
-    if (!entry) return;
-    const base = entry.base;
+  /** The label set is gone: every series it created goes with it. */
+  removeGroup(base: EdgeLabels): void {
+    const key = JSON.stringify(base);
+    const group = this.groups.get(key);
+    if (!group) return;
     this.probeSuccess.remove(base);
     this.expectedSuccess.remove(base);
-    for (const key of entry.totals) {
-      const [result = "", reason = ""] = key.split("|");
+    for (const combination of group.totals) {
+      const [result = "", reason = ""] = combination.split("|");
       this.probesTotal.remove({ ...base, result, reason });
     }
-    for (const phase of entry.phases) this.probeDuration.remove({ ...base, phase });
+    for (const phase of group.phases) this.probeDuration.remove({ ...base, phase });
     for (const kind of SIGNAL_KINDS) this.mismatch.remove({ ...base, kind });
-    if (entry.status !== undefined) this.edgeStatus.remove({ ...base, status: entry.status });
-    if (entry.info) this.policyInfo.remove(entry.info);
-    this.series.delete(id);
+    if (group.status !== undefined) this.edgeStatus.remove({ ...base, status: group.status });
+    for (const info of group.infos.values()) this.policyInfo.remove(info);
+    this.groups.delete(key);
+    for (const [id, groupKey] of this.edgeGroups) if (groupKey === key) this.edgeGroups.delete(id);
+  }
+
+  /** Removes the series of the label set this edge belonged to. */
+  removeEdge(id: string): void {
+    const key = this.edgeGroups.get(id);
+    const group = key === undefined ? undefined : this.groups.get(key);
+    if (group) this.removeGroup(group.base);
   }
 
   trackedEdges(): string[] {
-    return [...this.series.keys()];
+    return [...this.edgeGroups.keys()];
   }
 }

@@ -1,8 +1,15 @@
-// Probe edges: one per (probe, source identity, target). The config says what to probe
-// from which source; this expands it into the edges the scheduler runs and the metrics name.
+// Probe edges: one per (probe, source identity, concrete target). The config says what to
+// probe from which source; the cluster state turns Services and pod selectors into
+// addresses. Several edges may share one metric label set (each endpoint of a Service,
+// each selected pod): labels stay bounded, the results list every edge.
 
-import type { Protocol } from "../cluster/snapshot.js";
+import { type IpAddress, parseIp } from "../addresses/ip.js";
+import type { ClusterSnapshot, PodInfo, Protocol } from "../cluster/snapshot.js";
 import type { AgentConfig, ProbeConfig, TargetConfig } from "../config/model.js";
+import { resolveNamedPort } from "../policy/engine.js";
+import { compileSelector, formatSelector } from "../policy/selectors.js";
+import type { ProbeKind, ProbeTargets } from "../probes/index.js";
+import { systemDnsServers } from "../probes/resolver.js";
 import type { SourceIdentity } from "../verdicts/policy.js";
 
 /**
@@ -20,56 +27,170 @@ export interface EdgeLabels {
   readonly protocol: Protocol;
 }
 
+export type ProberCall = { [K in ProbeKind]: { readonly kind: K; readonly target: ProbeTargets[K] } }[ProbeKind];
+
 export interface Edge {
   readonly id: string;
   readonly probe: ProbeConfig;
   readonly source: SourceIdentity;
-  readonly target: TargetConfig;
+  readonly call: ProberCall;
   readonly port: number;
   readonly protocol: Protocol;
+  /** The address probed, when known before probing (not for names still to resolve). */
+  readonly address?: IpAddress;
+  /** For edges expanded from the cluster: the pod behind the address, "namespace/name". */
+  readonly endpoint?: string;
   readonly labels: EdgeLabels;
+  /** Edges with equal labels share their metric series. */
+  readonly seriesKey: string;
 }
 
-function describeTarget(target: TargetConfig): { name: string; kind: string; port: number; protocol: Protocol } {
-  if (target.kind === "dns") {
-    return { name: target.query, kind: "dns", port: target.server.kind === "address" ? target.server.server.port : 53, protocol: "UDP" };
+/** A concrete target: what to probe, and how it is named in metrics. */
+interface Concrete {
+  readonly call: ProberCall;
+  readonly port: number;
+  readonly protocol: Protocol;
+  readonly address?: IpAddress;
+  readonly endpoint?: string;
+  readonly targetName: string;
+  readonly targetKind: string;
+}
+
+function firstIp(ips: readonly IpAddress[]): IpAddress | undefined {
+  return ips.find((ip) => ip.family === 4) ?? ips[0];
+}
+
+function clusterDnsAddress(): IpAddress | undefined {
+  const first = systemDnsServers()[0];
+  if (!first?.ok) return undefined;
+  const parsed = parseIp(first.value.ip);
+  return parsed.ok ? parsed.value : undefined;
+}
+
+function tcpTo(address: IpAddress, port: number, targetName: string, targetKind: string, endpoint?: string): Concrete {
+  return {
+    call: { kind: "tcp", target: { ip: address.text, port } },
+    port,
+    protocol: "TCP",
+    address,
+    ...(endpoint !== undefined ? { endpoint } : {}),
+    targetName,
+    targetKind,
+  };
+}
+
+/** What a target stands for now. Cluster targets need the snapshot (none before the first sync). */
+export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined): Concrete[] {
+  switch (target.kind) {
+    case "tcp":
+      if (target.ip) return [tcpTo(target.ip, target.port, target.ip.text, "ip")];
+      return [{ call: { kind: "tcp", target: { host: target.host ?? "", port: target.port } }, port: target.port, protocol: "TCP", targetName: target.host ?? "", targetKind: "host" }];
+    case "dns": {
+      const server = target.server.kind === "address" ? target.server.server : undefined;
+      const parsed = server ? parseIp(server.ip) : undefined;
+      const address = parsed?.ok ? parsed.value : server ? undefined : clusterDnsAddress();
+      return [
+        {
+          call: {
+            kind: "dns",
+            target: { query: target.query, type: target.type, server: server ? server.setting : "cluster", ...(target.answersIn.length > 0 ? { answersIn: target.answersIn } : {}) },
+          },
+          port: server?.port ?? 53,
+          protocol: "UDP",
+          ...(address ? { address } : {}),
+          targetName: target.query,
+          targetKind: "dns",
+        },
+      ];
+    }
+    case "service": {
+      const service = snapshot?.services.find((s) => s.namespace === target.namespace && s.name === target.name);
+      const servicePort = service?.ports.find((p) => (typeof target.port === "number" ? p.port === target.port : p.name === target.port) && p.protocol === "TCP");
+      if (!service || !servicePort) return [];
+      const name = `${target.namespace}/${target.name}`;
+      if (target.via === "clusterIP") {
+        const ip = firstIp(service.clusterIps);
+        return ip ? [tcpTo(ip, servicePort.port, name, "service")] : [];
+      }
+      // Each ready endpoint, on the port the slice publishes for this Service port.
+      const concrete: Concrete[] = [];
+      const seen = new Set<string>();
+      for (const slice of snapshot?.endpointSlices ?? []) {
+        if (slice.namespace !== service.namespace || slice.service !== service.name) continue;
+        const port = slice.ports.find((p) => (servicePort.name ? p.name === servicePort.name : true) && p.protocol === "TCP");
+        if (!port) continue;
+        for (const endpoint of slice.endpoints) {
+          const ip = firstIp(endpoint.addresses);
+          if (!endpoint.ready || !ip || seen.has(`${ip.text}:${port.port}`)) continue;
+          seen.add(`${ip.text}:${port.port}`);
+          concrete.push(tcpTo(ip, port.port, name, "service_endpoint", endpoint.pod));
+        }
+      }
+      return concrete;
+    }
+    case "pods": {
+      const matches = compileSelector(target.selector);
+      const name = `${target.namespace}/${formatSelector(target.selector)}`;
+      const concrete: Concrete[] = [];
+      for (const pod of snapshot?.pods ?? []) {
+        if (pod.namespace !== target.namespace || pod.workload || pod.hostNetwork || !matches(pod.labels)) continue;
+        const ip = firstIp(pod.ips);
+        const port = typeof target.port === "number" ? target.port : resolveNamedPort(pod, target.port, "TCP");
+        if (ip && port !== undefined) concrete.push(tcpTo(ip, port, name, "pods", podName(pod)));
+      }
+      return concrete;
+    }
   }
-  if (target.host !== undefined) return { name: target.host, kind: "host", port: target.port, protocol: "TCP" };
-  return { name: target.ip?.text ?? "", kind: "ip", port: target.port, protocol: "TCP" };
 }
 
-export function edgeFor(probe: ProbeConfig, source: SourceIdentity): Edge {
-  const target = describeTarget(probe.target);
+function podName(pod: PodInfo): string {
+  return `${pod.namespace}/${pod.name}`;
+}
+
+export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Concrete): Edge {
   const labels: EdgeLabels = {
     probe: probe.name,
     source: source.name,
     source_namespace: source.namespace ?? "",
     source_node: source.node ?? "",
-    target: target.name,
-    target_kind: target.kind,
-    port: String(target.port),
-    protocol: target.protocol,
+    target: concrete.targetName,
+    target_kind: concrete.targetKind,
+    port: String(concrete.port),
+    protocol: concrete.protocol,
   };
+  const seriesKey = JSON.stringify(labels);
+  // Targets that expand to many edges tell them apart by pod, else by address.
+  const many = concrete.targetKind === "service_endpoint" || concrete.targetKind === "pods";
+  const instance = many ? (concrete.endpoint ?? concrete.address?.text ?? "") : "";
   return {
-    id: [labels.probe, labels.source, source.workload ?? "", labels.target, labels.port, labels.protocol].join("|"),
+    id: [labels.probe, labels.source, source.workload ?? "", labels.target, labels.port, labels.protocol, instance].join("|"),
     probe,
     source,
-    target: probe.target,
-    port: target.port,
-    protocol: target.protocol,
+    call: concrete.call,
+    port: concrete.port,
+    protocol: concrete.protocol,
+    ...(concrete.address ? { address: concrete.address } : {}),
+    ...(concrete.endpoint !== undefined ? { endpoint: concrete.endpoint } : {}),
     labels,
+    seriesKey,
   };
 }
 
 /**
  * Every edge the config asks for, given the identities each source stands for on this
- * node. Sorted by id so that the budget (maxEdges) always keeps the same ones.
+ * node and the cluster state. Sorted by id so that the budget (maxEdges) always keeps the
+ * same ones.
  */
-export function expandEdges(config: AgentConfig, identities: (sourceName: string) => readonly SourceIdentity[]): { edges: Edge[]; dropped: number } {
+export function expandEdges(
+  config: AgentConfig,
+  identities: (sourceName: string) => readonly SourceIdentity[],
+  snapshot: ClusterSnapshot | undefined,
+): { edges: Edge[]; dropped: number } {
   const edges: Edge[] = [];
   for (const probe of config.probes) {
+    const targets = concreteTargets(probe.target, snapshot);
     for (const sourceName of probe.sources) {
-      for (const identity of identities(sourceName)) edges.push(edgeFor(probe, identity));
+      for (const identity of identities(sourceName)) for (const target of targets) edges.push(edgeFor(probe, identity, target));
     }
   }
   edges.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));

@@ -11,6 +11,7 @@ import {
   expectedOutcome,
   type HysteresisState,
   initialHysteresis,
+  type Judgement,
   judgeSample,
   observe,
   type SignalKind,
@@ -39,6 +40,18 @@ export interface EdgeRecord {
   readonly observed?: ObservedSample;
   /** The address last probed (resolved host names change over time). */
   readonly address?: IpAddress;
+  /**
+   * When the agent saw a change of this edge's policy verdict (epoch ms), until the first
+   * sample that agrees with the new verdict: how long the network took to enforce it.
+   */
+  readonly propagationSince?: number;
+}
+
+export interface OutcomeApplied {
+  readonly record: EdgeRecord;
+  readonly change?: StatusChange;
+  /** Seconds from the verdict change to this first agreeing sample, when it is one. */
+  readonly propagationSeconds?: number;
 }
 
 export interface StatusChange {
@@ -63,10 +76,16 @@ export function newEdgeRecord(edge: Edge, policy: EdgePolicy, address?: IpAddres
   return settle({ edge, policy, hysteresis: initialHysteresis(expected), ...(address ? { address } : {}) });
 }
 
-/** The policy changed (cluster state, or the probed address): re-judge from now on. */
-export function withPolicy(record: EdgeRecord, policy: EdgePolicy): { record: EdgeRecord; change?: StatusChange } {
+/**
+ * The policy changed (cluster state, or the probed address): re-judge from now on. seenAt:
+ * when the agent saw the change; a changed verdict starts the propagation clock.
+ */
+export function withPolicy(record: EdgeRecord, policy: EdgePolicy, seenAt?: number): { record: EdgeRecord; change?: StatusChange } {
   const { expected } = expectedOutcome(policy.stance, record.edge.probe.expect);
-  const next = settle({ ...record, policy, hysteresis: withExpectation(record.hysteresis, expected) });
+  const verdictChanged = policy.stance !== record.policy.stance && policy.stance !== "unknown" && record.policy.stance !== "unknown";
+  const { propagationSince: _previous, ...rest } = record;
+  const since = verdictChanged && seenAt !== undefined ? seenAt : record.propagationSince;
+  const next = settle({ ...rest, policy, hysteresis: withExpectation(record.hysteresis, expected), ...(since !== undefined ? { propagationSince: since } : {}) });
   return change(record, next);
 }
 
@@ -78,7 +97,7 @@ export function withOutcome(
   policy: EdgePolicy,
   address: IpAddress | undefined,
   at: Date,
-): { record: EdgeRecord; change?: StatusChange } {
+): OutcomeApplied {
   // A success proves the path whatever the agent's state; a failure while the agent
   // was starved is the agent's fault, not the network's.
   const reason: ProbeReason = starved && outcome.reason !== "ok" ? "agent_error" : outcome.reason;
@@ -92,10 +111,22 @@ export function withOutcome(
   };
   const { expected } = expectedOutcome(policy.stance, record.edge.probe.expect);
   let hysteresis = withExpectation(record.hysteresis, expected);
+  let judgement: Judgement = "inconclusive";
   if (expected !== null) {
-    const judgement = judgeSample(expected, record.edge.target.kind, reason);
+    judgement = judgeSample(expected, record.edge.call.kind, reason);
     hysteresis = observe(hysteresis, judgement, record.edge.probe);
   }
-  const next = settle({ ...record, policy, hysteresis, observed, ...(address ? { address } : {}) });
-  return change(record, next);
+  const { propagationSince, ...rest } = record;
+  // The first sample that agrees with a changed verdict ends the propagation clock.
+  const propagated = propagationSince !== undefined && judgement === "consistent";
+  const next = settle({
+    ...rest,
+    policy,
+    hysteresis,
+    observed,
+    ...(address ? { address } : {}),
+    ...(propagationSince !== undefined && !propagated ? { propagationSince } : {}),
+  });
+  const applied = change(record, next);
+  return propagated ? { ...applied, propagationSeconds: Math.max(0, at.getTime() - propagationSince) / 1000 } : applied;
 }

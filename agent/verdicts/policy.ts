@@ -39,9 +39,11 @@ function unknown(summary: string): EdgePolicy {
 
 function decidingRule(direction: DirectionVerdict): string {
   if (!direction.applies) return "not_applicable";
-  if (!direction.isolated) return "not_isolated";
+  // An admin tier can decide for a pod that no NetworkPolicy isolates.
+  if (direction.deniedBy) return formatRule(direction.deniedBy);
   const first = direction.allowedBy[0];
-  return first ? formatRule(first) : "none";
+  if (first) return formatRule(first);
+  return direction.isolated ? "none" : "not_isolated";
 }
 
 function fromVerdict(verdict: PolicyVerdict, extra: readonly string[] = []): EdgePolicy {
@@ -75,7 +77,7 @@ export function policyForEdge(
   protocol: Protocol,
 ): EdgePolicy {
   if (!index) return unknown("cluster state not synchronised yet");
-  if (index.policiesByNamespace.size === 0 || [...index.policiesByNamespace.values()].every((list) => list.length === 0)) {
+  if (!index.admin && (index.policiesByNamespace.size === 0 || [...index.policiesByNamespace.values()].every((list) => list.length === 0))) {
     // No NetworkPolicy anywhere: nothing isolates anything, whatever the address.
     const summary = "allow: the cluster state has no NetworkPolicy";
     return { stance: "allow", summary, lines: [summary], egressRule: "not_isolated", ingressRule: "not_isolated", cniDependent: false };

@@ -21,8 +21,14 @@ export default function setup(): void {
     built = 0;
   }
   if (built < newestMtime(join(root, "agent"))) {
-    execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.json")], {
-      stdio: "inherit",
-    });
+    try {
+      execFileSync(process.execPath, [join(root, "node_modules", "typescript", "bin", "tsc"), "-p", join(root, "tsconfig.json")], {
+        stdio: "inherit",
+      });
+    } catch {
+      // tsc still emits on type errors. `make test` builds first and fails on them; here, a
+      // partial edit elsewhere should not stop every test from running.
+      console.warn("global setup: tsc reported type errors (see above); testing what it emitted");
+    }
   }
 }

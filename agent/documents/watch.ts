@@ -22,8 +22,16 @@ export interface FileWatch {
   close(): void;
 }
 
-/** Calls onChange (never twice at once) when any listed file changes. */
-export async function watchFiles(list: FileLister, onChange: () => Promise<void>, pollMs = 1000): Promise<FileWatch> {
+/**
+ * Calls onChange (never twice at once) when any listed file changes. A failure while
+ * listing or reloading goes to onError: a broken reload must never stop the agent.
+ */
+export async function watchFiles(
+  list: FileLister,
+  onChange: () => Promise<void>,
+  pollMs = 1000,
+  onError: (error: unknown) => void = () => undefined,
+): Promise<FileWatch> {
   let last = await signature(list);
   let busy = false;
   const timer = setInterval(() => {
@@ -36,6 +44,8 @@ export async function watchFiles(list: FileLister, onChange: () => Promise<void>
           last = next;
           await onChange();
         }
+      } catch (error) {
+        onError(error);
       } finally {
         busy = false;
       }

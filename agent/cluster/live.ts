@@ -1,0 +1,245 @@
+// Cluster state from the Kubernetes API: one reflector per resource, snapshots assembled
+// (debounced) after changes, sync status for readiness and metrics. The agent keeps
+// probing whatever happens here; verdicts are unknown until the first complete sync.
+
+import { KubeConfig } from "@kubernetes/client-node";
+import { IssueList, isObject, type Json } from "../documents/fields.js";
+import type { Logger } from "../daemon/log.js";
+import type { NetworkPolicy } from "../policy/model.js";
+import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/admin-model.js";
+import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from "../policy/admin-normalize.js";
+import { normalizeNetworkPolicy } from "../policy/normalize.js";
+import { listPage } from "./api.js";
+import { readEndpointSlice, readNamespace, readPod, readService } from "./objects.js";
+import { type FailureKind, Reflector, type ReflectorOptions, type Slimmed } from "./reflector.js";
+import type { ClusterSnapshot, EndpointSliceInfo, NamespaceInfo, PodInfo, ServiceInfo } from "./snapshot.js";
+
+export interface ClusterStatus {
+  readonly ready: boolean;
+  readonly reason?: string;
+}
+
+/** Where the agent's cluster state comes from: files, the API, or nothing. */
+export interface ClusterSource {
+  /** The state now; undefined until it is known (before the first sync with the API). */
+  current(): ClusterSnapshot | undefined;
+  /** seenAt: when the change that produced this snapshot reached the agent (epoch ms). */
+  start(onSnapshot: (snapshot: ClusterSnapshot, seenAt: number) => void): Promise<void>;
+  stop(): Promise<void>;
+  status(): ClusterStatus;
+}
+
+export interface ClusterMetricsSink {
+  setObjects(resource: string, count: number): void;
+  setSynced(resource: string, synced: boolean): void;
+  setSyncAgeSource(age: () => ReadonlyMap<string, number | undefined>): void;
+  failure(resource: string, kind: FailureKind): void;
+  skipped(resource: string): void;
+}
+
+function metadataOf(object: unknown): { namespace: string; name: string } | undefined {
+  if (!isObject(object) || !isObject(object["metadata"])) return undefined;
+  const { namespace, name } = object["metadata"] as Json;
+  if (typeof name !== "string") return undefined;
+  return { namespace: typeof namespace === "string" ? namespace : "", name };
+}
+
+/** Builds a slimmer from a converter that reports problems as issues. */
+function slimmer<T>(convert: (object: Json, namespace: string, name: string, issues: IssueList) => T | undefined): (object: unknown) => Slimmed<T> {
+  return (object) => {
+    const meta = metadataOf(object);
+    if (!meta) return { kind: "malformed", reason: "no metadata.name" };
+    const key = meta.namespace ? `${meta.namespace}/${meta.name}` : meta.name;
+    const issues = new IssueList();
+    const value = convert(object as Json, meta.namespace, meta.name, issues);
+    const first = issues.issues[0];
+    if (first) return { kind: "malformed", key, reason: `${first.path.join(".")}: ${first.message}` };
+    return value === undefined ? { kind: "absent", key } : { kind: "item", key, value };
+  };
+}
+
+const slimPod = slimmer<PodInfo>((object, namespace, name, issues) => {
+  const status = isObject(object["status"]) ? object["status"] : {};
+  // A finished pod keeps its IP in status, but the IP may already belong to a new pod.
+  if (status["phase"] === "Succeeded" || status["phase"] === "Failed") return undefined;
+  return readPod(object, namespace, name, issues);
+});
+
+interface Resources {
+  namespaces: Reflector<NamespaceInfo>;
+  pods: Reflector<PodInfo>;
+  networkpolicies: Reflector<NetworkPolicy>;
+  services: Reflector<ServiceInfo>;
+  endpointslices: Reflector<EndpointSliceInfo>;
+  adminnetworkpolicies: Reflector<AdminNetworkPolicy>;
+  baselineadminnetworkpolicies: Reflector<BaselineAdminNetworkPolicy>;
+}
+
+const ADMIN_GROUP = "/apis/policy.networking.k8s.io/v1alpha1";
+
+export interface LiveClusterOptions {
+  readonly kubeConfig: KubeConfig;
+  readonly logger: Logger;
+  readonly metrics?: ClusterMetricsSink;
+  /** Quiet time after a change before a snapshot is assembled (ms). */
+  readonly debounceMs?: number;
+  readonly reflector?: ReflectorOptions;
+}
+
+export class LiveCluster implements ClusterSource {
+  private readonly resources: Resources;
+  private readonly log: Logger;
+  private timer: NodeJS.Timeout | undefined;
+  private firstChangeAt: number | undefined;
+  private onSnapshot: ((snapshot: ClusterSnapshot, seenAt: number) => void) | undefined;
+  private readonly loggedFailures = new Set<string>();
+
+  constructor(private readonly options: LiveClusterOptions) {
+    this.log = options.logger;
+    const kc = options.kubeConfig;
+    const hooks = {
+      onChange: () => this.changed(),
+      onFailure: (resource: string, kind: FailureKind, message: string) => this.failed(resource, kind, message),
+      onSkipped: (resource: string, key: string | undefined, reason: string) => {
+        options.metrics?.skipped(resource);
+        this.log.warn({ resource, object: key, reason }, "malformed object skipped");
+      },
+    };
+    const make = <T>(resource: string, path: string, slim: (object: unknown) => Slimmed<T>, optional = false) =>
+      new Reflector<T>(kc, { resource, watchPath: path, optional, list: (limit, token) => listPage(kc, path, limit, token) }, slim, hooks, options.reflector);
+    this.resources = {
+      namespaces: make("namespaces", "/api/v1/namespaces", slimmer((object, _ns, name, issues) => readNamespace(object, name, issues))),
+      pods: make("pods", "/api/v1/pods", slimPod),
+      networkpolicies: make(
+        "networkpolicies",
+        "/apis/networking.k8s.io/v1/networkpolicies",
+        slimmer((object, _ns, _name, issues) => normalizeNetworkPolicy(object, issues)),
+      ),
+      services: make("services", "/api/v1/services", slimmer((object, ns, name, issues) => readService(object, ns, name, issues))),
+      endpointslices: make(
+        "endpointslices",
+        "/apis/discovery.k8s.io/v1/endpointslices",
+        slimmer((object, ns, name, issues) => readEndpointSlice(object, ns, name, issues)),
+      ),
+      // Served only where the network-policy-api CRDs are installed: absent is not an error.
+      adminnetworkpolicies: make(
+        "adminnetworkpolicies",
+        `${ADMIN_GROUP}/adminnetworkpolicies`,
+        slimmer((object, _ns, _name, issues) => normalizeAdminNetworkPolicy(object, issues)),
+        true,
+      ),
+      baselineadminnetworkpolicies: make(
+        "baselineadminnetworkpolicies",
+        `${ADMIN_GROUP}/baselineadminnetworkpolicies`,
+        slimmer((object, _ns, _name, issues) => normalizeBaselineAdminNetworkPolicy(object, issues)),
+        true,
+      ),
+    };
+    options.metrics?.setSyncAgeSource(() => {
+      const now = Date.now();
+      return new Map(this.reflectors().map((r) => [r.source.resource, r.lastSyncAt === undefined ? undefined : (now - r.lastSyncAt) / 1000]));
+    });
+  }
+
+  private reflectors(): Reflector<unknown>[] {
+    return Object.values(this.resources) as Reflector<unknown>[];
+  }
+
+  async start(onSnapshot: (snapshot: ClusterSnapshot, seenAt: number) => void): Promise<void> {
+    this.onSnapshot = onSnapshot;
+    for (const reflector of this.reflectors()) reflector.start();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await Promise.all(this.reflectors().map((r) => r.stop()));
+  }
+
+  status(): ClusterStatus {
+    // An optional resource the cluster does not serve does not hold up the verdicts.
+    const waiting = this.reflectors().filter((r) => !r.everSynced && !(r.source.optional && r.state === "absent"));
+    if (waiting.length === 0) return { ready: true };
+    return { ready: false, reason: `waiting for the cluster state: ${waiting.map((r) => `${r.source.resource} (${r.state})`).join(", ")}` };
+  }
+
+  /** The current snapshot, once every resource has synced at least once. */
+  current(): ClusterSnapshot | undefined {
+    if (!this.status().ready) return undefined;
+    const { namespaces, pods, networkpolicies, services, endpointslices, adminnetworkpolicies, baselineadminnetworkpolicies } = this.resources;
+    // There is at most one BaselineAdminNetworkPolicy, named "default".
+    const baseline = baselineadminnetworkpolicies.items.get("default");
+    return {
+      namespaces: [...namespaces.items.values()],
+      pods: [...pods.items.values()],
+      policies: [...networkpolicies.items.values()],
+      services: [...services.items.values()],
+      endpointSlices: [...endpointslices.items.values()],
+      adminPolicies: [...adminnetworkpolicies.items.values()],
+      ...(baseline ? { baselinePolicy: baseline } : {}),
+    };
+  }
+
+  private changed(): void {
+    this.firstChangeAt ??= Date.now();
+    for (const reflector of this.reflectors()) {
+      this.options.metrics?.setObjects(reflector.source.resource, reflector.items.size);
+      this.options.metrics?.setSynced(reflector.source.resource, reflector.state === "synced");
+    }
+    if (this.timer) return;
+    // Debounced: a burst of events (a rollout, a relist) becomes one snapshot.
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const seenAt = this.firstChangeAt ?? Date.now();
+      this.firstChangeAt = undefined;
+      const snapshot = this.current();
+      if (snapshot) this.onSnapshot?.(snapshot, seenAt);
+    }, this.options.debounceMs ?? 50);
+    this.timer.unref();
+  }
+
+  private failed(resource: string, kind: FailureKind, message: string): void {
+    const optional = this.reflectors().some((r) => r.source.resource === resource && r.source.optional);
+    // An optional API that the cluster does not serve is not a failure to alert on.
+    if (!(optional && kind === "absent")) {
+      this.options.metrics?.failure(resource, kind);
+      this.options.metrics?.setSynced(resource, false);
+    } else {
+      // It may have been the last thing the first snapshot was waiting for.
+      this.changed();
+    }
+    // Said once per resource and kind until it recovers, not on every retry.
+    const key = `${resource}:${kind}`;
+    if (this.loggedFailures.has(key)) return;
+    this.loggedFailures.add(key);
+    if (kind === "absent") {
+      this.log.info({ resource }, `${resource} not served by this cluster (policy.networking.k8s.io/v1alpha1 not installed): ignored, checked again later`);
+    } else if (kind === "forbidden") {
+      this.log.error({ resource, reason: kind }, `cannot read ${resource}: forbidden by RBAC (${message}); verdicts that need it stay unknown or stale, everything else keeps working`);
+    } else {
+      this.log.warn({ resource, reason: kind }, `lost ${resource} (${message}); retrying with backoff, last known state kept`);
+    }
+  }
+}
+
+/**
+ * The kubeconfig to use: in-cluster when running in a pod, otherwise an explicit file or
+ * $KUBECONFIG. undefined: no cluster (standalone).
+ */
+export function kubeConfigFor(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): KubeConfig | undefined {
+  const env = options.env ?? process.env;
+  const kc = new KubeConfig();
+  if (options.kubeconfig) {
+    kc.loadFromFile(options.kubeconfig);
+    return kc;
+  }
+  if (env["KUBERNETES_SERVICE_HOST"]) {
+    kc.loadFromCluster();
+    return kc;
+  }
+  if (env["KUBECONFIG"]) {
+    kc.loadFromDefault();
+    return kc;
+  }
+  return undefined;
+}
