@@ -10,7 +10,13 @@ export type ConfigLoad = { readonly ok: true; readonly config: AgentConfig } | {
 function zodMessage(issue: { code: string; message: string; keys?: string[] }): string {
   if (issue.code === "unrecognized_keys") return "unknown field";
   // Zod's generic wording, made plain.
-  return issue.message.replace(/^Invalid input: /, "").replace(/^expected (\w+), received (\w+)$/, "must be $1, got $2");
+  return issue.message
+    .replace(/^Invalid input: expected \w+, received undefined$/, "is required")
+    .replace(/^Invalid input: /, "")
+    .replace(/^expected (\w+), received (\w+)$/, "must be $1, got $2")
+    .replace(/^Too small: expected number to be >=(\S+)$/, "must be at least $1")
+    .replace(/^Too big: expected number to be <=(\S+)$/, "must be at most $1")
+    .replace(/^Too small: expected array to have >=1 items$/, "must not be empty");
 }
 
 export function validateConfigDocument(doc: LocatedDocument): ConfigLoad {

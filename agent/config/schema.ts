@@ -39,16 +39,20 @@ const sourceSchema = z.strictObject({
   self: z.literal(true, { error: "must be true (the agent's own identity); pod selectors come with the labeled-pod mode" }),
 });
 
-const portName = z.string().regex(/^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/, { message: "must be a port number or a port name" });
+// IANA service names, as Kubernetes port names: lower-case, at most 15, at least one letter.
+const portName = z.string().regex(/^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$/, {
+  message: "must be a port number (unquoted) or a port name (lower-case, at least one letter)",
+});
+const portOrName = z.union([port, portName], { error: "must be a port number (1-65535) or a port name" });
 const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: "must be a Kubernetes object name" });
 
 const tcpSchema = z.strictObject({
   host: z.string().regex(HOSTNAME, { message: "must be a host name" }).optional(),
   ip: z.string().refine(isIpLiteral, { message: "must be an IPv4 or IPv6 address" }).optional(),
-  service: z.strictObject({ namespace: k8sName, name: k8sName, port: z.union([port, portName]) }).optional(),
+  service: z.strictObject({ namespace: k8sName, name: k8sName, port: portOrName }).optional(),
   via: z.enum(["clusterIP", "endpoints"], { error: "must be clusterIP or endpoints" }).optional(),
   pods: z.strictObject({ namespace: k8sName, selector: z.record(z.string(), z.unknown()) }).optional(),
-  port: z.union([port, portName]).optional(),
+  port: portOrName.optional(),
 });
 
 const dnsSchema = z.strictObject({

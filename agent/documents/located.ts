@@ -82,7 +82,17 @@ export function parseDocuments(
       return;
     }
     if (doc.contents === null) return; // an empty document between "---" separators
-    documents.push(locatedDocument(doc, file, index, lineCounter));
+    try {
+      documents.push(locatedDocument(doc, file, index, lineCounter));
+    } catch (error) {
+      // toJS throws on an alias to no anchor and on too many alias expansions.
+      const position = doc.contents.range ? lineCounter.linePos(doc.contents.range[0]) : undefined;
+      errors.push({
+        file,
+        ...(position ? { line: position.line, column: position.col } : {}),
+        message: `invalid YAML/JSON: ${firstLine(error instanceof Error ? error.message : String(error))}`,
+      });
+    }
   });
   return { documents, errors };
 }

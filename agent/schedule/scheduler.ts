@@ -52,14 +52,24 @@ function sameSchedule(a: Schedule, b: Schedule): boolean {
 export class Scheduler {
   private readonly entries = new Map<string, Entry>();
   private readonly queue: { id: string; due: number }[] = [];
+  /** Ids with a run in progress, across entries: a job replaced mid-run is still running. */
+  private readonly active = new Set<string>();
   private running = 0;
   private stopped = false;
   private readonly random: () => number;
   private readonly jitter: number;
+  private maxConcurrent: number;
 
   constructor(private readonly options: SchedulerOptions) {
     this.random = options.random ?? Math.random;
     this.jitter = options.jitter ?? 0.1;
+    this.maxConcurrent = options.maxConcurrent;
+  }
+
+  /** The concurrency bound can change with a config reload; running jobs finish as they are. */
+  setMaxConcurrent(maxConcurrent: number): void {
+    this.maxConcurrent = maxConcurrent;
+    this.drain();
   }
 
   get runningCount(): number {
@@ -109,7 +119,18 @@ export class Scheduler {
       const window = Math.min(job.schedule.intervalMs, this.options.firstRunSpreadMs ?? 10_000);
       this.arm(entry, Date.now() + Math.floor(spreadFraction(job.id) * window));
     } else {
-      entry.task = cron.schedule(job.schedule.expression, () => this.enqueue(entry, Date.now()), { name: job.id });
+      // Cron fires every agent in the same second: each job runs at its own fixed offset after it.
+      const offset = Math.floor(spreadFraction(job.id) * (this.options.firstRunSpreadMs ?? 10_000));
+      entry.task = cron.schedule(
+        job.schedule.expression,
+        () => {
+          const timer = setTimeout(() => {
+            if (this.entries.get(job.id) === entry) this.enqueue(entry, Date.now());
+          }, offset);
+          timer.unref();
+        },
+        { name: job.id },
+      );
     }
   }
 
@@ -138,7 +159,7 @@ export class Scheduler {
 
   private enqueue(entry: Entry, due: number): void {
     if (this.stopped) return;
-    if (entry.running || entry.queued) {
+    if (entry.running || entry.queued || this.active.has(entry.job.id)) {
       this.options.hooks?.onSkip?.(entry.job.id);
       return;
     }
@@ -148,19 +169,22 @@ export class Scheduler {
   }
 
   private drain(): void {
-    while (this.running < this.options.maxConcurrent && this.queue.length > 0) {
+    while (this.running < this.maxConcurrent && this.queue.length > 0) {
       const item = this.queue.shift() as { id: string; due: number };
       const entry = this.entries.get(item.id);
       if (!entry) continue;
       entry.queued = false;
       entry.running = true;
+      this.active.add(item.id);
       this.running++;
       this.options.hooks?.onStart?.(item.id, Math.max(0, Date.now() - item.due) / 1000);
-      entry.job
-        .run()
+      // Through a promise so that a job throwing at once is handled like one that rejects.
+      Promise.resolve()
+        .then(() => entry.job.run())
         .catch(() => undefined) // jobs report their own failures; the schedule goes on
         .finally(() => {
           entry.running = false;
+          this.active.delete(item.id);
           this.running--;
           this.drain();
         });

@@ -22,9 +22,17 @@ export class StarvationMonitor {
   private expected = 0;
   private worstMs = 0;
 
-  constructor(private readonly options: StarvationMonitorOptions) {
+  private thresholdMs: number;
+
+  constructor(options: StarvationMonitorOptions) {
+    this.thresholdMs = options.thresholdMs;
     this.tickMs = options.tickMs ?? 50;
     this.memoryMs = options.memoryMs ?? 10 * 60_000;
+  }
+
+  /** Applies from the next tick (a config reload). */
+  setThreshold(thresholdMs: number): void {
+    this.thresholdMs = thresholdMs;
   }
 
   start(): void {
@@ -48,7 +56,7 @@ export class StarvationMonitor {
 
   /** Was the agent starved at any time in [start, end] (epoch milliseconds)? */
   starvedDuring(start: number, end: number): boolean {
-    this.tick(); // account for a stall still in progress
+    if (this.timer) this.tick(); // account for a stall still in progress (a stopped monitor measures nothing)
     return this.stalls.some((stall) => stall.start <= end && stall.end >= start);
   }
 
@@ -56,7 +64,7 @@ export class StarvationMonitor {
     const now = Date.now();
     const delay = now - this.expected;
     if (delay > this.worstMs) this.worstMs = delay;
-    if (delay > this.options.thresholdMs) this.stalls.push({ start: this.expected, end: now });
+    if (delay > this.thresholdMs) this.stalls.push({ start: this.expected, end: now });
     this.expected = now + this.tickMs;
     while (this.stalls.length > 0 && (this.stalls[0] as Stall).end < now - this.memoryMs) this.stalls.shift();
   }

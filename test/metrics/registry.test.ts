@@ -1,0 +1,222 @@
+// The metrics registry: edge series come and go with their edge, status and info
+// series are replaced, names and labels follow the conventions.
+import { describe, expect, it } from "vitest";
+import { parseIp } from "../../agent/addresses/ip.js";
+import type { ProbeConfig } from "../../agent/config/model.js";
+import { AgentMetrics, aggregateGroup } from "../../agent/metrics/registry.js";
+import type { ProbeOutcome, ProbeReason } from "../../agent/probes/prober.js";
+import { concreteTargets, type Edge, edgeFor } from "../../agent/targets/edges.js";
+import { type EdgeRecord, newEdgeRecord, withOutcome, withPolicy } from "../../agent/verdicts/edge-state.js";
+import type { EdgePolicy } from "../../agent/verdicts/policy.js";
+
+function probe(name: string, overrides: Partial<ProbeConfig> = {}): ProbeConfig {
+  const ip = parseIp("192.0.2.10");
+  if (!ip.ok) throw new Error(ip.reason);
+  return {
+    name,
+    sources: ["self"],
+    expect: null,
+    schedule: { kind: "interval", intervalMs: 1000 },
+    timeoutMs: 500,
+    failureThreshold: 1,
+    successThreshold: 1,
+    target: { kind: "tcp", ip: ip.value, port: 443 },
+    ...overrides,
+  };
+}
+
+function edge(config: ProbeConfig): Edge {
+  const [target] = concreteTargets(config.target, undefined);
+  if (!target) throw new Error("no concrete target");
+  return edgeFor(config, { name: "self", namespace: "mon", node: "n1" }, target);
+}
+
+function policy(stance: EdgePolicy["stance"], egressRule = "none"): EdgePolicy {
+  return { stance, summary: stance, lines: [stance], egressRule, ingressRule: "not_isolated", cniDependent: false };
+}
+
+function outcome(reason: ProbeReason): ProbeOutcome {
+  return { reason, durationSeconds: 0.02, phases: reason === "ok" ? { resolve: 0.001, connect: 0.019 } : { connect: 0.02 }, address: "192.0.2.10" };
+}
+
+class EdgeDriver {
+  record: EdgeRecord;
+  constructor(
+    private readonly metrics: AgentMetrics,
+    name: string,
+    stance: EdgePolicy["stance"] = "allow",
+  ) {
+    this.record = newEdgeRecord(edge(probe(name)), policy(stance));
+    metrics.recordState(this.record);
+  }
+  sample(reason: ProbeReason, starved = false): this {
+    this.record = withOutcome(this.record, outcome(reason), starved, this.record.policy, undefined, new Date()).record;
+    this.metrics.recordState(this.record);
+    this.metrics.recordOutcome(this.record, outcome(reason));
+    return this;
+  }
+  policy(next: EdgePolicy): this {
+    this.record = withPolicy(this.record, next).record;
+    this.metrics.recordState(this.record);
+    return this;
+  }
+}
+
+/** Sample lines of the exposition, without comments. */
+async function series(metrics: AgentMetrics): Promise<string[]> {
+  return (await metrics.registry.metrics()).split("\n").filter((line) => line !== "" && !line.startsWith("#"));
+}
+
+const withProbe = (lines: string[], name: string) => lines.filter((line) => line.includes(`probe="${name}"`));
+
+describe("AgentMetrics", () => {
+  it("removeEdge removes every series the edge created, and only those", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const a = new EdgeDriver(metrics, "edge-a");
+    a.sample("ok").sample("refused").sample("timeout").sample("agent_error", true).sample("ok");
+    a.policy(policy("deny", "mon/deny spec.egress[0]")).sample("ok");
+    const b = new EdgeDriver(metrics, "edge-b").sample("refused");
+    const before = await series(metrics);
+    // Every family an edge touches is there for edge-a.
+    for (const family of [
+      "netcanary_probe_success",
+      "netcanary_probe_duration_seconds_bucket",
+      "netcanary_probe_duration_seconds_sum",
+      "netcanary_probe_duration_seconds_count",
+      "netcanary_probes_total",
+      "netcanary_probe_expected_success",
+      "netcanary_probe_mismatch",
+      "netcanary_edge_status",
+      "netcanary_probe_policy_info",
+    ]) {
+      expect(withProbe(before, "edge-a").some((line) => line.startsWith(`${family}{`))).toBe(true);
+    }
+    const bBefore = withProbe(before, "edge-b");
+    expect(metrics.trackedEdges().sort()).toEqual([a.record.edge.id, b.record.edge.id].sort());
+
+    metrics.removeEdge(a.record.edge.id);
+    const after = await series(metrics);
+    expect(withProbe(after, "edge-a")).toEqual([]);
+    expect(withProbe(after, "edge-b")).toEqual(bBefore);
+    expect(metrics.trackedEdges()).toEqual([b.record.edge.id]);
+    metrics.removeEdge("no such edge");
+    metrics.removeEdge(b.record.edge.id);
+    expect((await series(metrics)).filter((line) => line.includes('probe="'))).toEqual([]);
+  });
+
+  it("keeps exactly one status series per edge, the current one", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const driver = new EdgeDriver(metrics, "flappy");
+    const statuses: string[] = [];
+    for (const reason of ["refused", "ok", "refused", "ok"] as const) {
+      driver.sample(reason);
+      statuses.push(driver.record.status);
+      const lines = withProbe(await series(metrics), "flappy").filter((line) => line.startsWith("netcanary_edge_status{"));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`status="${driver.record.status}"`);
+      expect(lines[0]?.endsWith(" 1")).toBe(true);
+    }
+    expect(statuses).toEqual(["unexpected_block", "ok", "unexpected_block", "ok"]);
+  });
+
+  it("keeps exactly one policy info series per edge, replaced when the policy changes", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const driver = new EdgeDriver(metrics, "info");
+    driver.policy(policy("deny", "ns/p spec.egress[0]")).policy(policy("unknown", "unknown"));
+    const info = withProbe(await series(metrics), "info").filter((line) => line.startsWith("netcanary_probe_policy_info{"));
+    expect(info).toHaveLength(1);
+    expect(info[0]).toContain('policy="unknown"');
+    expect(info[0]).toContain('expected_from="none"');
+    expect(info[0]).toContain('egress_rule="unknown"');
+  });
+
+  it("mismatch gauges: one per signal kind, 1 only for the active ones", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const driver = new EdgeDriver(metrics, "mm");
+    driver.record = newEdgeRecord(edge(probe("mm", { expect: "deny" })), policy("allow"));
+    metrics.recordState(driver.record);
+    driver.sample("refused");
+    const lines = withProbe(await series(metrics), "mm").filter((line) => line.startsWith("netcanary_probe_mismatch{"));
+    const value = (kind: string) => lines.find((line) => line.includes(`kind="${kind}"`))?.split(" ").at(-1);
+    expect(lines).toHaveLength(3);
+    expect([value("unexpected_block"), value("unexpected_allow"), value("intent_violation")]).toEqual(["1", "0", "1"]);
+  });
+
+  it("expected success is absent while the policy is unknown; an invalid sample leaves probe_success alone", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const driver = new EdgeDriver(metrics, "exp", "unknown");
+    let lines = withProbe(await series(metrics), "exp");
+    expect(lines.filter((line) => line.startsWith("netcanary_probe_expected_success{"))).toEqual([]);
+    driver.sample("ok");
+    driver.sample("agent_error");
+    lines = withProbe(await series(metrics), "exp");
+    expect(lines.find((line) => line.startsWith("netcanary_probe_success{"))?.endsWith(" 1")).toBe(true);
+    const totals = lines.filter((line) => line.startsWith("netcanary_probes_total{"));
+    expect(totals.some((line) => line.includes('result="invalid"') && line.includes('reason="agent_error"'))).toBe(true);
+    driver.policy(policy("deny"));
+    lines = withProbe(await series(metrics), "exp");
+    expect(lines.find((line) => line.startsWith("netcanary_probe_expected_success{"))?.endsWith(" 0")).toBe(true);
+  });
+
+  it("names and labels follow the conventions, default metrics included", async () => {
+    const metrics = new AgentMetrics();
+    new EdgeDriver(metrics, "conv").sample("ok").sample("refused");
+    metrics.configReloadSuccessful.set(1);
+    const families = await metrics.registry.getMetricsAsJSON();
+    const forbidden = new Set(["instance", "job", "namespace", "pod", "node"]);
+    const labelNames = new Set<string>();
+    for (const family of families) {
+      for (const value of family.values) for (const name of Object.keys(value.labels)) labelNames.add(name);
+    }
+    expect(labelNames.size).toBeGreaterThan(8);
+    for (const name of labelNames) {
+      expect(name).toMatch(/^[a-z][a-z0-9]*(_[a-z0-9]+)*$/);
+      expect(forbidden.has(name)).toBe(false);
+    }
+    // Default process_* / nodejs_* metrics are kept.
+    expect(families.some((f) => f.name.startsWith("process_"))).toBe(true);
+    expect(families.some((f) => f.name === "nodejs_eventloop_lag_seconds")).toBe(true);
+    const own = families.filter((f) => f.name.startsWith("netcanary_"));
+    for (const family of own) {
+      expect(family.help.length).toBeGreaterThan(0);
+      expect(family.name.endsWith("_total")).toBe(String(family.type) === "counter");
+    }
+    const text = await metrics.registry.metrics();
+    for (const family of own) {
+      expect(text).toContain(`# HELP ${family.name} `);
+      expect(text).toContain(`# TYPE ${family.name} ${family.type}`);
+    }
+    expect(text).toMatch(/^netcanary_build_info\{version="[^"]+",nodejs_version="v\d+\.\d+\.\d+"\} 1$/m);
+  });
+
+  it("edges sharing one label set: one status (the most urgent), success only if all got through, one info per distinct explanation", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const one = new EdgeDriver(metrics, "shared");
+    const other = new EdgeDriver(metrics, "shared");
+    other.record = { ...other.record, edge: { ...other.record.edge, id: `${other.record.edge.id}other` } };
+    one.sample("ok");
+    other.sample("refused");
+    other.policy(policy("allow", "ns/p spec.egress[1]"));
+    expect([one.record.status, other.record.status]).toEqual(["ok", "unexpected_block"]);
+    expect(aggregateGroup([one.record, other.record])).toMatchObject({ success: 0, expected: 1, status: "unexpected_block" });
+    metrics.recordGroup([one.record, other.record]);
+    let lines = withProbe(await series(metrics), "shared");
+    expect(lines.filter((line) => line.startsWith("netcanary_edge_status{"))).toEqual([expect.stringContaining('status="unexpected_block"')]);
+    expect(lines.filter((line) => line.startsWith("netcanary_probe_success{"))).toEqual([expect.stringMatching(/ 0$/)]);
+    expect(lines.filter((line) => line.startsWith("netcanary_probe_policy_info{"))).toHaveLength(2);
+    // Differing stances: no single expected value.
+    const denied = { ...other.record, policy: policy("deny") };
+    expect(aggregateGroup([one.record, denied]).expected).toBeUndefined();
+    metrics.recordGroup([one.record, denied]);
+    lines = withProbe(await series(metrics), "shared");
+    expect(lines.filter((line) => line.startsWith("netcanary_probe_expected_success{"))).toEqual([]);
+    // Back to one member: a single info series again.
+    metrics.recordGroup([one.record]);
+    lines = withProbe(await series(metrics), "shared");
+    expect(lines.filter((line) => line.startsWith("netcanary_probe_policy_info{"))).toHaveLength(1);
+    expect(lines.filter((line) => line.startsWith("netcanary_edge_status{"))).toEqual([expect.stringContaining('status="ok"')]);
+    metrics.removeGroup(one.record.edge.labels);
+    expect(withProbe(await series(metrics), "shared")).toEqual([]);
+    expect(metrics.trackedEdges()).toEqual([]);
+  });
+});

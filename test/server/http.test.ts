@@ -1,0 +1,139 @@
+// The HTTP endpoints on a real loopback socket, with fake sources.
+import { request } from "node:http";
+import { Gauge, Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseListen, type Readiness, startServer } from "../../agent/server/http.js";
+
+interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function call(port: number, method: string, path: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, method, path, timeout: 5000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+    });
+    req.on("timeout", () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("HTTP server", () => {
+  const registry = new Registry();
+  new Gauge({ name: "netcanary_test_gauge", help: "A test gauge.", registers: [registry] }).set(7);
+  let readiness: Readiness = { ready: false, reason: "first round: 2 of 3 edges not probed yet" };
+  let results: unknown = { results: [{ probe: "web", status: "ok" }] };
+  let server: Awaited<ReturnType<typeof startServer>>;
+
+  beforeAll(async () => {
+    server = await startServer({ registry, readiness: () => readiness, results: () => results }, { host: "127.0.0.1", port: 0 });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it("listens on the loopback address it was given", () => {
+    expect(server.address.address).toBe("127.0.0.1");
+    expect(server.address.port).toBeGreaterThan(0);
+  });
+
+  it("/metrics: the registry in the Prometheus text format", async () => {
+    const reply = await call(server.address.port, "GET", "/metrics");
+    expect(reply.status).toBe(200);
+    expect(reply.headers["content-type"]).toBe(registry.contentType);
+    expect(reply.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/);
+    expect(reply.body).toContain("# HELP netcanary_test_gauge A test gauge.\n# TYPE netcanary_test_gauge gauge\nnetcanary_test_gauge 7\n");
+  });
+
+  it("/healthz: ok", async () => {
+    const reply = await call(server.address.port, "GET", "/healthz");
+    expect([reply.status, reply.headers["content-type"], reply.body]).toEqual([200, "text/plain; charset=utf-8", "ok\n"]);
+  });
+
+  it("/readyz: 503 with the reason, then 200", async () => {
+    readiness = { ready: false, reason: "first round: 2 of 3 edges not probed yet" };
+    const notReady = await call(server.address.port, "GET", "/readyz");
+    expect([notReady.status, notReady.headers["content-type"], notReady.body]).toEqual([503, "text/plain; charset=utf-8", "not ready: first round: 2 of 3 edges not probed yet\n"]);
+    readiness = { ready: false };
+    expect((await call(server.address.port, "GET", "/readyz")).body).toBe("not ready: starting\n");
+    readiness = { ready: true };
+    const ready = await call(server.address.port, "GET", "/readyz");
+    expect([ready.status, ready.body]).toEqual([200, "ready\n"]);
+  });
+
+  it("/api/v1/results: the results document as JSON, not cached", async () => {
+    results = { results: [{ probe: "web", status: "unexpected_block", signals: ["unexpected_block"] }] };
+    const reply = await call(server.address.port, "GET", "/api/v1/results?pretty=1");
+    expect(reply.status).toBe(200);
+    expect(reply.headers["content-type"]).toBe("application/json");
+    expect(reply.headers["cache-control"]).toBe("no-store");
+    expect(JSON.parse(reply.body)).toEqual(results);
+  });
+
+  it("/: an index of the endpoints", async () => {
+    const reply = await call(server.address.port, "GET", "/");
+    expect(reply.status).toBe(200);
+    expect(reply.body.split("\n")).toEqual(expect.arrayContaining(["/metrics", "/healthz", "/readyz", "/api/v1/results"]));
+  });
+
+  it("unknown paths: 404", async () => {
+    for (const path of ["/nope", "/metrics/", "/api/v1/results/x", "/api/v1/probe?target=10.0.0.1:22"]) {
+      const reply = await call(server.address.port, "GET", path);
+      expect([path, reply.status, reply.body]).toEqual([path, 404, "not found\n"]);
+    }
+  });
+
+  it("methods other than GET and HEAD: 405 with Allow", async () => {
+    for (const method of ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
+      const reply = await call(server.address.port, method, "/metrics");
+      expect([method, reply.status, reply.headers["allow"], reply.body]).toEqual([method, 405, "GET, HEAD", "method not allowed\n"]);
+    }
+    const head = await call(server.address.port, "HEAD", "/healthz");
+    expect([head.status, head.body]).toEqual([200, ""]);
+  });
+
+  it("a source that throws gives a 500, and the server keeps serving", async () => {
+    const broken = await startServer(
+      {
+        registry,
+        readiness: () => ({ ready: true }),
+        results: () => {
+          throw new Error("results exploded");
+        },
+      },
+      { host: "127.0.0.1", port: 0 },
+    );
+    try {
+      const reply = await call(broken.address.port, "GET", "/api/v1/results");
+      expect([reply.status, reply.body]).toEqual([500, "internal error: results exploded\n"]);
+      expect((await call(broken.address.port, "GET", "/healthz")).status).toBe(200);
+    } finally {
+      await broken.close();
+    }
+  });
+
+  it("refuses to start on a port in use", async () => {
+    await expect(startServer({ registry, readiness: () => readiness, results: () => results }, { host: "127.0.0.1", port: server.address.port })).rejects.toThrow(/EADDRINUSE/);
+  });
+});
+
+describe("parseListen", () => {
+  it.each([
+    [":9714", { host: "0.0.0.0", port: 9714 }],
+    ["127.0.0.1:0", { host: "127.0.0.1", port: 0 }],
+    ["localhost:8080", { host: "localhost", port: 8080 }],
+    ["[::1]:9714", { host: "::1", port: 9714 }],
+    ["[::]:80", { host: "::", port: 80 }],
+  ])("%s", (text, expected) => {
+    expect(parseListen(text)).toEqual(expected);
+  });
+
+  it.each(["9714", "::1:9714", "host:", "host:65536", "host:-1", "[::1]", "a:b:1", "host:80x", ""])("%j is refused", (text) => {
+    expect(parseListen(text)).toBeUndefined();
+  });
+});

@@ -1,0 +1,218 @@
+// The verdict model: each sample judged against the expected outcome, hysteresis,
+// signals and status precedence.
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import type { ProbeReason } from "../../agent/probes/prober.js";
+import {
+  activeSignals,
+  edgeStatus,
+  expectedOutcome,
+  type HysteresisState,
+  initialHysteresis,
+  type Judgement,
+  judgeSample,
+  observe,
+  type Thresholds,
+  withExpectation,
+} from "../../agent/verdicts/judge.js";
+
+const REASONS: readonly ProbeReason[] = [
+  "ok",
+  "timeout",
+  "refused",
+  "reset",
+  "host_unreachable",
+  "net_unreachable",
+  "dns_nxdomain",
+  "dns_nodata",
+  "dns_servfail",
+  "dns_refused",
+  "dns_timeout",
+  "dns_unexpected_answer",
+  "agent_error",
+];
+
+// The truth table, written out: [reason, allow/tcp, allow/dns, deny/tcp, deny/dns].
+// c = consistent, i = inconsistent, ? = inconclusive.
+const TABLE: readonly [ProbeReason, string, string, string, string][] = [
+  ["ok", "c", "c", "i", "i"],
+  ["timeout", "i", "i", "c", "c"],
+  ["refused", "i", "i", "c", "c"],
+  ["reset", "i", "i", "c", "c"],
+  ["host_unreachable", "i", "i", "c", "c"],
+  ["net_unreachable", "i", "i", "c", "c"],
+  // A TCP probe whose name did not resolve never tried to connect: says nothing about a deny.
+  ["dns_nxdomain", "i", "i", "?", "i"],
+  ["dns_nodata", "i", "i", "?", "i"],
+  ["dns_servfail", "i", "i", "?", "i"],
+  ["dns_refused", "i", "i", "?", "i"],
+  ["dns_timeout", "i", "i", "?", "c"],
+  ["dns_unexpected_answer", "i", "i", "?", "i"],
+  ["agent_error", "?", "?", "?", "?"],
+];
+const CODE: Record<string, Judgement> = { c: "consistent", i: "inconsistent", "?": "inconclusive" };
+
+describe("judgeSample", () => {
+  it("the table covers every reason", () => {
+    expect(TABLE.map(([reason]) => reason).sort()).toEqual([...REASONS].sort());
+  });
+
+  for (const [reason, allowTcp, allowDns, denyTcp, denyDns] of TABLE) {
+    it(`${reason}: allow/tcp ${allowTcp}, allow/dns ${allowDns}, deny/tcp ${denyTcp}, deny/dns ${denyDns}`, () => {
+      expect(judgeSample("allow", "tcp", reason)).toBe(CODE[allowTcp]);
+      expect(judgeSample("allow", "dns", reason)).toBe(CODE[allowDns]);
+      expect(judgeSample("deny", "tcp", reason)).toBe(CODE[denyTcp]);
+      expect(judgeSample("deny", "dns", reason)).toBe(CODE[denyDns]);
+    });
+  }
+});
+
+describe("expectedOutcome", () => {
+  it("policy first, then intent, else nothing", () => {
+    expect(expectedOutcome("allow", "deny")).toEqual({ expected: "allow", from: "policy" });
+    expect(expectedOutcome("deny", null)).toEqual({ expected: "deny", from: "policy" });
+    expect(expectedOutcome("unknown", "deny")).toEqual({ expected: "deny", from: "intent" });
+    expect(expectedOutcome("unknown", null)).toEqual({ expected: null, from: null });
+  });
+});
+
+function run(thresholds: Thresholds, judgements: readonly Judgement[], expected: "allow" | "deny" = "allow"): HysteresisState[] {
+  const states: HysteresisState[] = [];
+  let state = initialHysteresis(expected);
+  for (const judgement of judgements) {
+    state = observe(state, judgement, thresholds);
+    states.push(state);
+  }
+  return states;
+}
+
+const I: Judgement = "inconsistent";
+const C: Judgement = "consistent";
+const X: Judgement = "inconclusive";
+
+describe("hysteresis", () => {
+  it("threshold 1: one inconsistent sample raises, one consistent clears", () => {
+    const states = run({ failureThreshold: 1, successThreshold: 1 }, [I, C, I]);
+    expect(states.map((s) => s.raised)).toEqual([true, false, true]);
+    expect(states.every((s) => s.settled)).toBe(true);
+  });
+
+  it("raises only on failureThreshold consecutive inconsistent samples", () => {
+    const states = run({ failureThreshold: 3, successThreshold: 1 }, [I, I, I]);
+    expect(states.map((s) => s.raised)).toEqual([false, false, true]);
+    expect(states.map((s) => s.settled)).toEqual([false, false, true]);
+    expect(states.map((s) => s.consecutiveInconsistent)).toEqual([1, 2, 3]);
+  });
+
+  it("flapping never raises with failureThreshold 3", () => {
+    const states = run({ failureThreshold: 3, successThreshold: 1 }, [I, C, I, I, C, I, C, I, I, C]);
+    expect(states.some((s) => s.raised)).toBe(false);
+    expect(Math.max(...states.map((s) => s.consecutiveInconsistent))).toBe(2);
+  });
+
+  it("clearing needs successThreshold consecutive consistent samples", () => {
+    const states = run({ failureThreshold: 2, successThreshold: 3 }, [I, I, C, C, I, C, C, C]);
+    expect(states.map((s) => s.raised)).toEqual([false, true, true, true, true, true, true, false]);
+  });
+
+  it("an inconclusive sample neither resets nor advances the counters", () => {
+    const thresholds = { failureThreshold: 3, successThreshold: 2 };
+    const raising = run(thresholds, [I, I, X, X, I]);
+    expect(raising.map((s) => s.consecutiveInconsistent)).toEqual([1, 2, 2, 2, 3]);
+    expect(raising.at(-1)?.raised).toBe(true);
+    expect(raising[2]).toBe(raising[1]); // the very same state: nothing moved
+    const clearing = run(thresholds, [I, I, I, C, X, C]);
+    expect(clearing.map((s) => s.raised)).toEqual([false, false, true, true, true, false]);
+  });
+
+  it("a pending edge settles on successThreshold consistent samples", () => {
+    const states = run({ failureThreshold: 3, successThreshold: 2 }, [C, C]);
+    expect(states.map((s) => s.settled)).toEqual([false, true]);
+    expect(states.map((s) => edgeStatus(s, []))).toEqual(["pending", "ok"]);
+  });
+
+  it("samples without an expectation change nothing", () => {
+    const state = initialHysteresis(null);
+    expect(observe(state, I, { failureThreshold: 1, successThreshold: 1 })).toBe(state);
+  });
+
+  it("a changed expectation starts the count again; the same one keeps it", () => {
+    const [, raised] = run({ failureThreshold: 2, successThreshold: 1 }, [I, I]);
+    expect(raised?.raised).toBe(true);
+    expect(withExpectation(raised as HysteresisState, "allow")).toBe(raised);
+    expect(withExpectation(raised as HysteresisState, "deny")).toEqual(initialHysteresis("deny"));
+    expect(withExpectation(raised as HysteresisState, null)).toEqual(initialHysteresis(null));
+  });
+
+  it("property: raised exactly when the last failureThreshold-run of inconsistent samples was not cleared by successThreshold consistent ones", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.array(fc.constantFrom(I, C, X), { maxLength: 40 }),
+        (failureThreshold, successThreshold, judgements) => {
+          const states = run({ failureThreshold, successThreshold }, judgements);
+          // Reference model over the conclusive samples only.
+          let raised = false;
+          let settled = false;
+          let runI = 0;
+          let runC = 0;
+          judgements.forEach((j, k) => {
+            if (j === I) {
+              runI++;
+              runC = 0;
+              if (runI >= failureThreshold) raised = settled = true;
+            } else if (j === C) {
+              runC++;
+              runI = 0;
+              if (runC >= successThreshold) {
+                raised = false;
+                settled = true;
+              }
+            }
+            expect(states[k]?.raised).toBe(raised);
+            expect(states[k]?.settled).toBe(settled);
+          });
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("signals and status", () => {
+  const raisedAllow: HysteresisState = { expected: "allow", consecutiveConsistent: 0, consecutiveInconsistent: 3, raised: true, settled: true };
+  const raisedDeny: HysteresisState = { ...raisedAllow, expected: "deny" };
+  const settledOk: HysteresisState = { expected: "allow", consecutiveConsistent: 1, consecutiveInconsistent: 0, raised: false, settled: true };
+
+  it("a raised state is a block when allow was expected, an allow when deny was", () => {
+    expect(activeSignals(raisedAllow, "allow", null)).toEqual(["unexpected_block"]);
+    expect(activeSignals(raisedDeny, "deny", null)).toEqual(["unexpected_allow"]);
+    expect(activeSignals(settledOk, "allow", null)).toEqual([]);
+  });
+
+  it("intent_violation comes from policy alone, with no samples", () => {
+    const fresh = initialHysteresis("deny");
+    expect(activeSignals(fresh, "deny", "allow")).toEqual(["intent_violation"]);
+    expect(edgeStatus(fresh, ["intent_violation"])).toBe("intent_violation");
+    expect(activeSignals(initialHysteresis("allow"), "allow", "deny")).toEqual(["intent_violation"]);
+    // Policy agreeing with intent, or unknown: no violation.
+    expect(activeSignals(fresh, "deny", "deny")).toEqual([]);
+    expect(activeSignals(initialHysteresis("allow"), "unknown", "allow")).toEqual([]);
+  });
+
+  it("precedence: unexpected_block, unexpected_allow, intent_violation, whatever the order given", () => {
+    expect(edgeStatus(raisedAllow, ["intent_violation", "unexpected_block"])).toBe("unexpected_block");
+    expect(edgeStatus(raisedDeny, ["intent_violation", "unexpected_allow"])).toBe("unexpected_allow");
+    expect(edgeStatus(raisedDeny, ["intent_violation", "unexpected_allow", "unexpected_block"])).toBe("unexpected_block");
+    const both = activeSignals(raisedAllow, "allow", "deny");
+    expect(both).toEqual(["unexpected_block", "intent_violation"]);
+    expect(edgeStatus(raisedAllow, both)).toBe("unexpected_block");
+  });
+
+  it("no signal: pending until settled, then ok; unknown when nothing to judge against", () => {
+    expect(edgeStatus(initialHysteresis("allow"), [])).toBe("pending");
+    expect(edgeStatus(settledOk, [])).toBe("ok");
+    expect(edgeStatus(initialHysteresis(null), [])).toBe("unknown");
+  });
+});
