@@ -7,12 +7,13 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 NODE_VERSION := 24.21.0
-NODE_MIN_MAJOR := 22
+# The oldest Node the dependencies run on (undici 8, via @kubernetes/client-node: 22.19).
+NODE_MIN := 22.19
 TOOLS_DIR := $(CURDIR)/.tools
 ARCH := $(shell uname -m | sed -e 's/x86_64/x64/' -e 's/aarch64/arm64/')
 
-SYSTEM_NODE_MAJOR := $(shell node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
-ifeq ($(shell [ "$(SYSTEM_NODE_MAJOR)" -ge "$(NODE_MIN_MAJOR)" ] && echo yes),yes)
+SYSTEM_NODE := $(shell node -p 'process.versions.node' 2>/dev/null || echo 0.0.0)
+ifeq ($(shell printf '%s\n%s\n' "$(NODE_MIN)" "$(SYSTEM_NODE)" | sort -V -C && echo yes),yes)
 NODE := $(shell command -v node)
 else
 NODE := $(TOOLS_DIR)/node/bin/node
@@ -35,7 +36,7 @@ help:
 node: $(NODE)
 
 $(TOOLS_DIR)/node/bin/node:
-	@echo "System Node is $(SYSTEM_NODE_MAJOR).x (< $(NODE_MIN_MAJOR)): fetching Node $(NODE_VERSION) into .tools/"
+	@echo "System Node is $(SYSTEM_NODE) (older than $(NODE_MIN)): fetching Node $(NODE_VERSION) into .tools/"
 	@rm -rf $(TOOLS_DIR)/node $(TOOLS_DIR)/pack && mkdir -p $(TOOLS_DIR)/pack $(TOOLS_DIR)/node
 	@cd $(TOOLS_DIR)/pack && npm pack --silent node-linux-$(ARCH)@$(NODE_VERSION) >/dev/null
 	@tar -xzf $(TOOLS_DIR)/pack/node-linux-$(ARCH)-$(NODE_VERSION).tgz -C $(TOOLS_DIR)/node --strip-components=1

@@ -1,6 +1,7 @@
 // Options shared by the commands that run probes (agent, once).
 
 import { parseArgs } from "node:util";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from "../daemon/log.js";
@@ -60,17 +61,17 @@ export async function clusterSourceFor(
   options: ProbeRunOptions,
   metrics: AgentMetrics,
   pollMs?: number,
-): Promise<{ ok: true; source: ClusterSource; kind: string } | { ok: false; errors: readonly InputError[] }> {
+): Promise<{ ok: true; source: ClusterSource; kind: string; kubeConfig?: KubeConfig } | { ok: false; errors: readonly InputError[] }> {
   if (options.manifests.length > 0) {
     const load = await ManifestCluster.load(options.manifests, options.logger, pollMs);
     return load.ok ? { ok: true, source: load.source, kind: "manifests" } : load;
   }
   let kubeConfig;
   try {
-    kubeConfig = kubeConfigFor(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {});
+    kubeConfig = await kubeConfigFor(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {});
   } catch (error) {
     return { ok: false, errors: [{ file: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "kubeconfig", message: `cannot load: ${error instanceof Error ? error.message : String(error)}` }] };
   }
   if (!kubeConfig) return { ok: true, source: new NoCluster(), kind: "none" };
-  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${kubeConfig.getCurrentCluster()?.server ?? ""}` };
+  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${kubeConfig.getCurrentCluster()?.server ?? ""}`, kubeConfig };
 }

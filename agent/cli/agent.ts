@@ -1,5 +1,6 @@
 // netcanary agent: the long-running agent (the DaemonSet's process).
 
+import { EventRecorder } from "../cluster/events.js";
 import { Agent } from "../daemon/agent.js";
 import { identityFromEnvironment } from "../daemon/identity.js";
 import { formatInputError } from "../documents/located.js";
@@ -18,13 +19,15 @@ and the declared intent, and serves:
   /healthz           liveness
   /readyz            ready once the config is loaded and every edge has been probed once
   /api/v1/results    every edge: intent, policy verdict and explanation, observation, status
+                     (?probe=<name> and ?status=<status> narrow it down)
 
 The config file (and the manifests) are watched: a valid change applies without a
 restart; an invalid one is logged and the last good one keeps running.
 
 Options:
 ${PROBE_RUN_USAGE}
-  --listen <host:port>   where to serve (default: ${DEFAULT_LISTEN}, all interfaces)
+  --listen <host:port>   where to serve (default: ${DEFAULT_LISTEN}, all IPv4 interfaces;
+                         [::]:9714 for IPv6 and IPv4)
 
 Environment (the downward API in a pod): POD_NAMESPACE, POD_NAME, POD_IP, NODE_NAME.`;
 
@@ -42,10 +45,22 @@ export const agentCommand: Command = {
       for (const error of cluster.errors) out.stderr(formatInputError(error));
       return EXIT.unusable;
     }
+    const identity = identityFromEnvironment();
+    // Events only where there is an API to post them to.
+    const events = cluster.kubeConfig
+      ? new EventRecorder({
+          kubeConfig: cluster.kubeConfig,
+          component: "netcanary",
+          host: identity.nodeName,
+          logger: options.logger,
+          onResult: (result, count) => metrics.eventsTotal.inc({ result }, count),
+        })
+      : undefined;
     const started = await Agent.create({
       ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
       cluster: cluster.source,
-      identity: identityFromEnvironment(),
+      ...(events ? { events } : {}),
+      identity,
       logger: options.logger,
       metrics,
     });
@@ -55,7 +70,7 @@ export const agentCommand: Command = {
     }
     const agent = started.agent;
     const server = await startServer(
-      { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: () => agent.results() },
+      { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter) },
       listen,
     );
     await agent.start();

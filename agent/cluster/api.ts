@@ -1,11 +1,14 @@
-// Reading the Kubernetes API as plain wire JSON, authenticated by @kubernetes/client-node
+// Talking to the Kubernetes API in plain wire JSON, authenticated by @kubernetes/client-node
 // exactly as its Watch is. Lists and watch events then share one object form (the
-// generated API classes would hand back model instances that differ from watch objects).
+// generated API classes would hand back model instances that differ from watch objects),
+// and the agent needs none of the generated code (see kube-client.ts).
 
-import { HttpMethod, type KubeConfig, RequestContext } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { fetch } from "undici";
+import { kubeClient } from "./kube-client.js";
 import type { ListPage } from "./reflector.js";
 
+/** A response other than 2xx, with the API's status code and its Status message. */
 export class ApiError extends Error {
   constructor(
     message: string,
@@ -15,20 +18,35 @@ export class ApiError extends Error {
   }
 }
 
-const LIST_TIMEOUT_MS = 60_000;
+const REQUEST_TIMEOUT_MS = 60_000;
 
-export async function getJson(kubeConfig: KubeConfig, path: string, query: Record<string, string | number | undefined> = {}): Promise<unknown> {
+export interface RequestOptions {
+  readonly query?: Record<string, string | number | undefined>;
+  readonly body?: unknown;
+  /** For PATCH: application/merge-patch+json, application/json-patch+json, ... */
+  readonly contentType?: string;
+  readonly signal?: AbortSignal;
+}
+
+export async function requestJson(kubeConfig: KubeConfig, method: "GET" | "POST" | "PATCH", path: string, options: RequestOptions = {}): Promise<unknown> {
+  const { RequestContext, HttpMethod } = await kubeClient();
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
   const url = new URL(cluster.server.replace(/\/$/, "") + path);
-  for (const [key, value] of Object.entries(query)) if (value !== undefined) url.searchParams.set(key, String(value));
-  const context = new RequestContext(url.toString(), HttpMethod.GET);
+  for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
+  const context = new RequestContext(url.toString(), HttpMethod[method]);
   await kubeConfig.applySecurityAuthentication(context);
+  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
   const response = await fetch(url, {
-    method: "GET",
-    headers: { ...context.getHeaders(), accept: "application/json" },
+    method,
+    headers: {
+      ...context.getHeaders(),
+      accept: "application/json",
+      ...(options.body !== undefined ? { "content-type": options.contentType ?? "application/json" } : {}),
+    },
+    ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
     dispatcher: context.getDispatcher() as never,
-    signal: AbortSignal.timeout(LIST_TIMEOUT_MS),
+    signal: options.signal ? AbortSignal.any([options.signal, timeout]) : timeout,
   });
   const text = await response.text();
   if (!response.ok) {
@@ -38,14 +56,14 @@ export async function getJson(kubeConfig: KubeConfig, path: string, query: Recor
     } catch {
       // not a Status object: keep the start of the body
     }
-    throw new ApiError(`GET ${path}: ${response.status} ${message}`, response.status);
+    throw new ApiError(`${method} ${path}: ${response.status} ${message}`, response.status);
   }
-  return JSON.parse(text) as unknown;
+  return text === "" ? undefined : (JSON.parse(text) as unknown);
 }
 
 /** One page of a list: items, the list's resourceVersion, and the continue token if more. */
 export async function listPage(kubeConfig: KubeConfig, path: string, limit: number, continueToken: string | undefined): Promise<ListPage> {
-  const body = (await getJson(kubeConfig, path, { limit, continue: continueToken })) as {
+  const body = (await requestJson(kubeConfig, "GET", path, { query: { limit, continue: continueToken } })) as {
     items?: unknown[];
     metadata?: { resourceVersion?: string; continue?: string };
   };

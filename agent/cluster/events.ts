@@ -11,17 +11,8 @@
 // show on every cluster version, and what client-go's correlator patches.
 
 import { createHash } from "node:crypto";
-import {
-  ApiException,
-  type ConfigurationOptions,
-  CoreV1Api,
-  type CoreV1Event,
-  type KubeConfig,
-  Observable,
-  type ObservableMiddleware,
-  PatchStrategy,
-  setHeaderOptions,
-} from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { ApiError, requestJson } from "./api.js";
 import type { Logger } from "../daemon/log.js";
 import type { EdgeStatus, SignalKind } from "../verdicts/judge.js";
 import type { StatusChange } from "../verdicts/edge-state.js";
@@ -265,25 +256,10 @@ class TokenBucket {
   }
 }
 
-function statusMessage(err: ApiException<unknown>): string {
-  const body = err.body;
-  if (typeof body === "string") {
-    try {
-      const parsed = JSON.parse(body) as { message?: unknown };
-      if (typeof parsed.message === "string") return parsed.message;
-    } catch {
-      // not a Status object
-    }
-    return body.slice(0, 300);
-  }
-  if (typeof body === "object" && body !== null && "message" in body && typeof body.message === "string") return body.message;
-  return `HTTP ${err.code}`;
-}
-
 function classify(err: unknown, closing: AbortSignal): Failure {
-  if (err instanceof ApiException) {
+  if (err instanceof ApiError) {
     const code = err.code;
-    const message = statusMessage(err);
+    const message = err.message;
     if (code === 401) return { kind: "unauthorized", retryable: false, code, message };
     if (code === 403) return { kind: "forbidden", retryable: false, code, message };
     if (code === 404) return { kind: "not_found", retryable: false, code, message };
@@ -332,7 +308,7 @@ function eventName(pod: string, seed: string): string {
 }
 
 export class EventRecorder {
-  private readonly api: CoreV1Api;
+  private readonly kubeConfig: KubeConfig;
   private readonly logger: Logger;
   private readonly component: string;
   private readonly host: string;
@@ -367,7 +343,7 @@ export class EventRecorder {
   private closePromise: Promise<void> | undefined;
 
   constructor(options: EventRecorderOptions) {
-    this.api = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.kubeConfig = options.kubeConfig;
     this.logger = options.logger.child({ component: "events" });
     this.component = options.component;
     this.host = options.host;
@@ -578,10 +554,11 @@ export class EventRecorder {
       if (s.created) {
         try {
           await this.attempt(() =>
-            this.api.patchNamespacedEvent(
-              { namespace: s.pod.namespace, name: s.name, body: { count, lastTimestamp: new Date(s.lastSeen).toISOString(), message: s.message } },
-              this.requestOptions(true),
-            ),
+            requestJson(this.kubeConfig, "PATCH", `/api/v1/namespaces/${s.pod.namespace}/events/${s.name}`, {
+              body: { count, lastTimestamp: new Date(s.lastSeen).toISOString(), message: s.message },
+              contentType: "application/merge-patch+json",
+              signal: this.requestSignal(),
+            }),
           );
           s.count = count;
           this.count("patched", 1);
@@ -592,7 +569,9 @@ export class EventRecorder {
           s.created = false;
         }
       }
-      await this.attempt(() => this.api.createNamespacedEvent({ namespace: s.pod.namespace, body: this.eventBody(s, count) }, this.requestOptions(false)));
+      await this.attempt(() =>
+        requestJson(this.kubeConfig, "POST", `/api/v1/namespaces/${s.pod.namespace}/events`, { body: this.eventBody(s, count), signal: this.requestSignal() }),
+      );
       s.created = true;
       s.count = count;
       this.count("posted", 1);
@@ -628,21 +607,13 @@ export class EventRecorder {
     }
   }
 
-  /** A per-request deadline (and close()'s abort) through client-node's middleware; merge patch for PATCH. */
-  private requestOptions(mergePatch: boolean): ConfigurationOptions<ObservableMiddleware> {
-    const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.requestTimeoutMs)]);
-    const deadline: ObservableMiddleware = {
-      pre: (context) => {
-        context.setSignal(signal);
-        return new Observable(Promise.resolve(context));
-      },
-      post: (response) => new Observable(Promise.resolve(response)),
-    };
-    const options: ConfigurationOptions<ObservableMiddleware> = { middleware: [deadline], middlewareMergeStrategy: "append" };
-    return mergePatch ? setHeaderOptions("Content-Type", PatchStrategy.MergePatch, options) : options;
+  /** A per-request deadline, cut short by close(). */
+  private requestSignal(): AbortSignal {
+    return AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.requestTimeoutMs)]);
   }
 
-  private eventBody(s: Series, count: number): CoreV1Event {
+  /** A core v1 Event, as the API takes it. */
+  private eventBody(s: Series, count: number): Record<string, unknown> {
     return {
       apiVersion: "v1",
       kind: "Event",
@@ -652,8 +623,8 @@ export class EventRecorder {
       message: s.message,
       type: s.type,
       count,
-      firstTimestamp: new Date(s.firstSeen),
-      lastTimestamp: new Date(s.lastSeen),
+      firstTimestamp: new Date(s.firstSeen).toISOString(),
+      lastTimestamp: new Date(s.lastSeen).toISOString(),
       source: { component: this.component, host: this.host },
       reportingComponent: this.reportingController,
       reportingInstance: this.host.slice(0, MAX_INSTANCE),

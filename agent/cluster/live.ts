@@ -2,7 +2,7 @@
 // (debounced) after changes, sync status for readiness and metrics. The agent keeps
 // probing whatever happens here; verdicts are unknown until the first complete sync.
 
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
 import { IssueList, isObject, type Json } from "../documents/fields.js";
 import type { Logger } from "../daemon/log.js";
 import type { NetworkPolicy } from "../policy/model.js";
@@ -10,6 +10,7 @@ import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/a
 import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from "../policy/admin-normalize.js";
 import { normalizeNetworkPolicy } from "../policy/normalize.js";
 import { listPage } from "./api.js";
+import { kubeClient } from "./kube-client.js";
 import { readEndpointSlice, readNamespace, readPod, readService } from "./objects.js";
 import { type FailureKind, Reflector, type ReflectorOptions, type Slimmed } from "./reflector.js";
 import type { ClusterSnapshot, EndpointSliceInfo, NamespaceInfo, PodInfo, ServiceInfo } from "./snapshot.js";
@@ -226,20 +227,12 @@ export class LiveCluster implements ClusterSource {
  * The kubeconfig to use: in-cluster when running in a pod, otherwise an explicit file or
  * $KUBECONFIG. undefined: no cluster (standalone).
  */
-export function kubeConfigFor(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): KubeConfig | undefined {
+export async function kubeConfigFor(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): Promise<KubeConfig | undefined> {
   const env = options.env ?? process.env;
-  const kc = new KubeConfig();
-  if (options.kubeconfig) {
-    kc.loadFromFile(options.kubeconfig);
-    return kc;
-  }
-  if (env["KUBERNETES_SERVICE_HOST"]) {
-    kc.loadFromCluster();
-    return kc;
-  }
-  if (env["KUBECONFIG"]) {
-    kc.loadFromDefault();
-    return kc;
-  }
-  return undefined;
+  if (!options.kubeconfig && !env["KUBERNETES_SERVICE_HOST"] && !env["KUBECONFIG"]) return undefined;
+  const kc = new (await kubeClient()).KubeConfig();
+  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+  else if (env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  return kc;
 }

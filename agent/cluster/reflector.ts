@@ -3,7 +3,8 @@
 // jitter and retry; 403 and a missing API are reported, the rest of the agent keeps going.
 // Only the slim form of each object is kept, never the API object.
 
-import { Watch, type KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { kubeClient } from "./kube-client.js";
 
 export interface ListPage {
   readonly items: readonly unknown[];
@@ -148,7 +149,8 @@ export class Reflector<T> {
     this.failures = 0;
   }
 
-  private watchOnce(): Promise<void> {
+  private async watchOnce(): Promise<void> {
+    const { Watch } = await kubeClient();
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const finish = (error: unknown) => {

@@ -36,6 +36,13 @@ export interface AgentOptions {
   readonly watchIntervalMs?: number;
   /** Every probe is judged on its own sample (netcanary once). */
   readonly singleSample?: boolean;
+  /** Where status changes go as Kubernetes Events (live mode), on the source pod. */
+  readonly events?: StatusChangeSink;
+}
+
+export interface StatusChangeSink {
+  recordStatusChange(change: StatusChange, pod: { readonly namespace: string; readonly name: string }): unknown;
+  close(): Promise<void>;
 }
 
 export type AgentStart = { ok: true; agent: Agent } | { ok: false; errors: readonly InputError[] };
@@ -78,6 +85,10 @@ export class Agent {
   private config: AgentConfig;
   private snapshot: ClusterSnapshot | undefined;
   private index: PolicyIndex | undefined;
+  /** Bumped on every cluster change: a probe that straddles one is not judged. */
+  private generation = 0;
+  /** Each edge's policy for (generation, address): recomputed only when either changes. */
+  private readonly policyCache = new Map<string, { key: string; policy: EdgePolicy }>();
   private edges = new Map<string, Edge>();
   /** Edges sharing one metric label set, by series key. */
   private groups = new Map<string, Set<string>>();
@@ -110,6 +121,7 @@ export class Agent {
     });
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
+    this.metrics.setEventLoopDelaySource(() => this.starvation.takeWorstDelayMs() / 1000);
     this.rebuildEdges();
   }
 
@@ -148,7 +160,7 @@ export class Agent {
     this.scheduling = false;
     this.scheduler.stop();
     this.starvation.stop();
-    await this.cluster.stop();
+    await Promise.all([this.cluster.stop(), this.options.events?.close()]);
   }
 
   /** Follows the cluster state without probing on schedule; resolves once it is known or at the deadline. */
@@ -182,13 +194,18 @@ export class Agent {
     return [...this.records.values()].sort((a, b) => (a.edge.id < b.edge.id ? -1 : 1));
   }
 
-  results(): { results: ResultEntry[] } {
-    return { results: this.edgeRecords().map(toResult) };
+  results(filter: { probe?: string; status?: string } = {}): { results: ResultEntry[] } {
+    const records = this.edgeRecords().filter(
+      (record) => (filter.probe === undefined || record.edge.labels.probe === filter.probe) && (filter.status === undefined || record.status === filter.status),
+    );
+    return { results: records.map(toResult) };
   }
 
   /** Applies a new config (from a file reload, or a test); edges that did not change keep their state. */
   applyConfig(config: AgentConfig): void {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
+    this.scheduler.setMaxConcurrent(config.agent.maxConcurrentProbes);
+    this.starvation.setThreshold(config.agent.starvationThresholdMs);
     this.rebuildEdges();
     if (this.scheduling) this.scheduler.setJobs(this.jobs());
   }
@@ -200,6 +217,7 @@ export class Agent {
   applySnapshot(snapshot: ClusterSnapshot | undefined, seenAt: number = Date.now()): void {
     this.snapshot = snapshot;
     this.index = snapshot ? buildPolicyIndex(snapshot) : undefined;
+    this.generation++;
     const known = new Set(this.records.keys());
     // Identities (the agent's own pod may have appeared or been relabeled) and cluster
     // targets (Service endpoints, selected pods) follow the new state first.
@@ -256,17 +274,22 @@ export class Agent {
     for (const [id, edge] of this.edges) {
       if (next.has(id)) continue;
       this.records.delete(id);
+      this.policyCache.delete(id);
       this.firstRoundPending.delete(id);
       this.groups.get(edge.seriesKey)?.delete(id);
       touched.add(edge.seriesKey);
     }
-    for (const edge of edges) {
-      const existing = this.records.get(edge.id);
-      // A changed probe definition (thresholds, intent, target) starts that edge afresh.
-      if (existing && JSON.stringify(existing.edge.probe, bigintAsText) === JSON.stringify(edge.probe, bigintAsText)) {
+    for (const fresh of edges) {
+      const existing = this.records.get(fresh.id);
+      // A changed probe definition (thresholds, intent, target) starts that edge afresh; an
+      // unchanged one keeps its state, and its identity, so probes in flight still count.
+      if (existing && JSON.stringify(existing.edge.probe, bigintAsText) === JSON.stringify(fresh.probe, bigintAsText)) {
+        const edge = { ...fresh, probe: existing.edge.probe };
+        next.set(edge.id, edge);
         this.records.set(edge.id, { ...existing, edge });
         continue;
       }
+      const edge = fresh;
       this.records.set(edge.id, newEdgeRecord(edge, this.policyFor(edge, edge.address), edge.address));
       if (!existing) this.firstRoundPending.add(edge.id);
       const members = this.groups.get(edge.seriesKey) ?? new Set<string>();
@@ -303,22 +326,32 @@ export class Agent {
   }
 
   private policyFor(edge: Edge, address: IpAddress | undefined): EdgePolicy {
-    return policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
+    const key = `${this.generation}|${address?.text ?? ""}`;
+    const cached = this.policyCache.get(edge.id);
+    if (cached?.key === key) return cached.policy;
+    const policy = policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
+    this.policyCache.set(edge.id, { key, policy });
+    return policy;
   }
 
   private async probe(edge: Edge): Promise<void> {
     const started = Date.now();
+    const generation = this.generation;
+    const stanceBefore = this.records.get(edge.id)?.policy.stance;
     const outcome = await this.runBounded(edge);
     const finished = Date.now();
     const current = this.records.get(edge.id);
     // The edge went away, or its probe was redefined, while it was being probed.
     if (!current || this.edges.get(edge.id)?.probe !== edge.probe) return;
     const starved = this.starvation.starvedDuring(started, finished);
-    const probed = outcome.address !== undefined ? parseIp(outcome.address) : undefined;
-    const address = probed?.ok ? probed.value : current.address;
+    const address = outcome.address === undefined || outcome.address === current.address?.text ? current.address : parsedAddress(outcome.address, current.address);
     const policy = this.policyFor(edge, address);
-    const { record, change, propagationSeconds } = withOutcome({ ...current, edge: this.edges.get(edge.id) ?? edge }, outcome, starved, policy, address, new Date(finished));
+    // The verdict changed while the probe ran: its packets met the old policy or the new
+    // one, nobody knows which. Show the sample, judge the next one, at once.
+    const straddled = generation !== this.generation && policy.stance !== stanceBefore;
+    const { record, change, propagationSeconds } = withOutcome(current, outcome, starved, policy, address, new Date(finished), !straddled);
     this.store(record, change);
+    if (straddled) setImmediate(() => this.scheduler.runNow(edge.id));
     if (propagationSeconds !== undefined) {
       const { probe, source, source_node } = record.edge.labels;
       this.metrics.policyPropagation.observe({ probe, source, source_node }, propagationSeconds);
@@ -360,7 +393,15 @@ export class Agent {
     const message = `edge ${record.edge.labels.probe} from ${record.edge.labels.source}: ${from} -> ${to}`;
     if (to === "unexpected_block" || to === "unexpected_allow" || to === "intent_violation") this.log.warn(fields, message);
     else this.log.info(fields, message);
+    // An Event needs a pod to hang on: sources outside the cluster get only the log line.
+    const pod = record.edge.source.pod;
+    if (pod && !pod.workload) this.options.events?.recordStatusChange({ from, to, record }, { namespace: pod.namespace, name: pod.name });
   }
+}
+
+function parsedAddress(text: string, fallback: IpAddress | undefined): IpAddress | undefined {
+  const parsed = parseIp(text);
+  return parsed.ok ? parsed.value : fallback;
 }
 
 /** JSON.stringify replacer: parsed addresses hold bigints, which JSON.stringify rejects. */

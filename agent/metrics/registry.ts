@@ -14,7 +14,11 @@ const EDGE_LABELS = ["probe", "source", "source_namespace", "source_node", "targ
 type EdgeLabelName = (typeof EDGE_LABELS)[number];
 type Labels<Extra extends string> = Partial<Record<EdgeLabelName | Extra, string>>;
 
-export const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/**
+ * In-cluster connects take about a millisecond, WAN paths (a Zscaler gateway) tens to
+ * hundreds, timeouts seconds. Eight buckets: every edge pays for each one, per phase.
+ */
+export const DURATION_BUCKETS = [0.002, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
 
 export function packageVersion(): string {
   try {
@@ -26,10 +30,20 @@ export function packageVersion(): string {
 }
 
 /** Label sets a series group has created beyond its base labels, to remove them with it. */
+/**
+ * The series of one label set, with prom-client's child objects kept so that a probe's
+ * update does not hash its labels again, and what was last written, so that an unchanged
+ * gauge is not written again.
+ */
 interface GroupSeries {
   base: EdgeLabels;
-  totals: Set<string>;
-  phases: Set<ProbePhase>;
+  totals: Map<string, Counter.Internal>;
+  phases: Map<ProbePhase, Histogram.Internal<string>>;
+  success: Gauge.Internal<string>;
+  lastSuccess?: number;
+  lastExpected?: number;
+  mismatch: Map<SignalKind, Gauge.Internal<string>>;
+  lastSignals?: string;
   status?: string;
   infos: Map<string, Labels<string>>;
 }
@@ -153,12 +167,26 @@ export class AgentMetrics implements ClusterMetricsSink {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
     registers: [this.registry],
   });
+  private eventLoopDelay: (() => number) | undefined;
   readonly eventLoopDelayMax = new Gauge({
     name: "netcanary_event_loop_delay_max_seconds",
     help: "Largest event-loop delay seen since the last scrape; failed probes during delays over the threshold are invalid.",
     registers: [this.registry],
+    collect: () => {
+      if (this.eventLoopDelay) this.eventLoopDelayMax.set(this.eventLoopDelay());
+    },
   });
 
+  setEventLoopDelaySource(source: () => number): void {
+    this.eventLoopDelay = source;
+  }
+
+  readonly eventsTotal = new Counter({
+    name: "netcanary_events_total",
+    help: "Kubernetes Events about edge status changes, by result (posted, patched, coalesced, dropped, failed).",
+    labelNames: ["result"],
+    registers: [this.registry],
+  });
   readonly clusterObjects = new Gauge({
     name: "netcanary_cluster_objects",
     help: "Objects of each resource in the agent's cluster cache (slim copies).",
@@ -217,11 +245,11 @@ export class AgentMetrics implements ClusterMetricsSink {
     this.buildInfo.set({ version: packageVersion(), nodejs_version: process.version }, 1);
   }
 
-  private groupOf(base: EdgeLabels): GroupSeries {
-    const key = JSON.stringify(base);
+  private groupOf(key: string, base: EdgeLabels): GroupSeries {
     let group = this.groups.get(key);
     if (!group) {
-      group = { base, totals: new Set(), phases: new Set(), infos: new Map() };
+      const mismatch = new Map(SIGNAL_KINDS.map((kind) => [kind, this.mismatch.labels({ ...base, kind })]));
+      group = { base, totals: new Map(), phases: new Map(), success: this.probeSuccess.labels(base), mismatch, infos: new Map() };
       this.groups.set(key, group);
     }
     return group;
@@ -231,15 +259,26 @@ export class AgentMetrics implements ClusterMetricsSink {
   recordOutcome(record: EdgeRecord, outcome: ProbeOutcome): void {
     const observed = record.observed;
     if (!observed) return;
-    const base = record.edge.labels;
-    const group = this.groupOf(base);
-    this.edgeGroups.set(record.edge.id, JSON.stringify(base));
+    const { labels: base, seriesKey } = record.edge;
+    const group = this.groupOf(seriesKey, base);
+    this.edgeGroups.set(record.edge.id, seriesKey);
     const result = observed.reason === "ok" ? "success" : observed.reason === "agent_error" ? "invalid" : "failure";
-    this.probesTotal.inc({ ...base, result, reason: observed.reason });
-    group.totals.add(`${result}|${observed.reason}`);
-    for (const [phase, seconds] of Object.entries(outcome.phases) as [ProbePhase, number][]) {
-      this.probeDuration.observe({ ...base, phase }, seconds);
-      group.phases.add(phase);
+    const totalKey = `${result}|${observed.reason}`;
+    let total = group.totals.get(totalKey);
+    if (!total) {
+      total = this.probesTotal.labels({ ...base, result, reason: observed.reason });
+      group.totals.set(totalKey, total);
+    }
+    total.inc();
+    for (const phase in outcome.phases) {
+      const seconds = outcome.phases[phase as ProbePhase];
+      if (seconds === undefined) continue;
+      let histogram = group.phases.get(phase as ProbePhase);
+      if (!histogram) {
+        histogram = this.probeDuration.labels({ ...base, phase });
+        group.phases.set(phase as ProbePhase, histogram);
+      }
+      histogram.observe(seconds);
     }
   }
 
@@ -247,15 +286,25 @@ export class AgentMetrics implements ClusterMetricsSink {
   recordGroup(members: readonly EdgeRecord[]): void {
     const first = members[0];
     if (!first) return;
-    const base = first.edge.labels;
-    const group = this.groupOf(base);
-    for (const member of members) this.edgeGroups.set(member.edge.id, JSON.stringify(base));
+    const { labels: base, seriesKey } = first.edge;
+    const group = this.groupOf(seriesKey, base);
+    for (const member of members) this.edgeGroups.set(member.edge.id, seriesKey);
     const state = aggregateGroup(members);
     // An invalid sample says nothing about the network: the success gauge keeps its last value.
-    if (state.success !== undefined) this.probeSuccess.set(base, state.success);
-    if (state.expected === undefined) this.expectedSuccess.remove(base);
-    else this.expectedSuccess.set(base, state.expected);
-    for (const kind of SIGNAL_KINDS) this.mismatch.set({ ...base, kind }, state.signals.has(kind) ? 1 : 0);
+    if (state.success !== undefined && state.success !== group.lastSuccess) {
+      group.success.set(state.success);
+      group.lastSuccess = state.success;
+    }
+    if (state.expected !== group.lastExpected) {
+      if (state.expected === undefined) this.expectedSuccess.remove(base);
+      else this.expectedSuccess.set(base, state.expected);
+      group.lastExpected = state.expected;
+    }
+    const signals = [...state.signals].sort().join();
+    if (signals !== group.lastSignals) {
+      for (const [kind, gauge] of group.mismatch) gauge.set(state.signals.has(kind) ? 1 : 0);
+      group.lastSignals = signals;
+    }
     if (group.status !== state.status) {
       if (group.status !== undefined) this.edgeStatus.remove({ ...base, status: group.status });
       this.edgeStatus.set({ ...base, status: state.status }, 1);
@@ -275,7 +324,7 @@ export class AgentMetrics implements ClusterMetricsSink {
       infos.set(JSON.stringify(info), info);
     }
     for (const [key, info] of group.infos) if (!infos.has(key)) this.policyInfo.remove(info);
-    for (const info of infos.values()) this.policyInfo.set(info, 1);
+    for (const [key, info] of infos) if (!group.infos.has(key)) this.policyInfo.set(info, 1);
     group.infos = infos;
   }
 
@@ -291,11 +340,11 @@ export class AgentMetrics implements ClusterMetricsSink {
     if (!group) return;
     this.probeSuccess.remove(base);
     this.expectedSuccess.remove(base);
-    for (const combination of group.totals) {
+    for (const combination of group.totals.keys()) {
       const [result = "", reason = ""] = combination.split("|");
       this.probesTotal.remove({ ...base, result, reason });
     }
-    for (const phase of group.phases) this.probeDuration.remove({ ...base, phase });
+    for (const phase of group.phases.keys()) this.probeDuration.remove({ ...base, phase });
     for (const kind of SIGNAL_KINDS) this.mismatch.remove({ ...base, kind });
     if (group.status !== undefined) this.edgeStatus.remove({ ...base, status: group.status });
     for (const info of group.infos.values()) this.policyInfo.remove(info);

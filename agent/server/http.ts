@@ -14,8 +14,13 @@ export interface Readiness {
 export interface ServerSources {
   readonly registry: Registry;
   readiness(): Readiness;
-  /** The /api/v1/results document. */
-  results(): unknown;
+  /** The /api/v1/results document, optionally only the edges of one probe or in one status. */
+  results(filter?: ResultsFilter): unknown;
+}
+
+export interface ResultsFilter {
+  readonly probe?: string;
+  readonly status?: string;
 }
 
 export interface ListenAddress {
@@ -44,8 +49,8 @@ async function handle(sources: ServerSources, request: IncomingMessage, response
     send(response, 405, "text/plain; charset=utf-8", "method not allowed\n");
     return;
   }
-  const path = new URL(request.url ?? "/", "http://localhost").pathname;
-  switch (path) {
+  const url = new URL(request.url ?? "/", "http://localhost");
+  switch (url.pathname) {
     case "/metrics": {
       const body = await sources.registry.metrics();
       send(response, 200, sources.registry.contentType, body);
@@ -59,9 +64,14 @@ async function handle(sources: ServerSources, request: IncomingMessage, response
       send(response, readiness.ready ? 200 : 503, "text/plain; charset=utf-8", readiness.ready ? "ready\n" : `not ready: ${readiness.reason ?? "starting"}\n`);
       return;
     }
-    case "/api/v1/results":
-      send(response, 200, "application/json", `${JSON.stringify(sources.results(), null, 2)}\n`);
+    case "/api/v1/results": {
+      // Filters narrow what is shown; nothing in a request changes what is probed.
+      const probe = url.searchParams.get("probe");
+      const status = url.searchParams.get("status");
+      const filter: ResultsFilter = { ...(probe !== null ? { probe } : {}), ...(status !== null ? { status } : {}) };
+      send(response, 200, "application/json", `${JSON.stringify(sources.results(filter), null, 2)}\n`);
       return;
+    }
     case "/":
       send(response, 200, "text/plain; charset=utf-8", "netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n");
       return;

@@ -89,7 +89,10 @@ export function withPolicy(record: EdgeRecord, policy: EdgePolicy, seenAt?: numb
   return change(record, next);
 }
 
-/** A probe finished. `policy` is the verdict for the address it probed. */
+/**
+ * A probe finished. `policy` is the verdict for the address it probed. judge: false when
+ * the sample cannot be judged (the policy changed while it ran): it is shown, not counted.
+ */
 export function withOutcome(
   record: EdgeRecord,
   outcome: ProbeOutcome,
@@ -97,6 +100,7 @@ export function withOutcome(
   policy: EdgePolicy,
   address: IpAddress | undefined,
   at: Date,
+  judge = true,
 ): OutcomeApplied {
   // A success proves the path whatever the agent's state; a failure while the agent
   // was starved is the agent's fault, not the network's.
@@ -112,7 +116,7 @@ export function withOutcome(
   const { expected } = expectedOutcome(policy.stance, record.edge.probe.expect);
   let hysteresis = withExpectation(record.hysteresis, expected);
   let judgement: Judgement = "inconclusive";
-  if (expected !== null) {
+  if (expected !== null && judge) {
     judgement = judgeSample(expected, record.edge.call.kind, reason);
     hysteresis = observe(hysteresis, judgement, record.edge.probe);
   }

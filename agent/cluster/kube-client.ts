@@ -1,0 +1,65 @@
+// The parts of @kubernetes/client-node the agent uses at run time: KubeConfig (kubeconfig
+// files, in-cluster config, every auth method), Watch, and the authenticated request
+// context. Loaded lazily (standalone and manifest modes never pay for it), and without
+// the library's generated API: its entry point loads about a thousand generated modules,
+// roughly 80 MiB of RSS, which alone would break the agent's memory budget. A resolve hook
+// maps config.js's import of that index to a shim with the two exports it uses; when the
+// hook or those files are not there (another library version), the full import is used.
+
+import * as module from "node:module";
+import type { HttpMethod, KubeConfig, RequestContext, Watch } from "@kubernetes/client-node";
+
+export interface KubeClient {
+  readonly KubeConfig: typeof KubeConfig;
+  readonly Watch: typeof Watch;
+  readonly RequestContext: typeof RequestContext;
+  readonly HttpMethod: typeof HttpMethod;
+  /** false when the slim load failed and the whole library was imported. */
+  readonly slim: boolean;
+}
+
+let loading: Promise<KubeClient> | undefined;
+
+const SHIM = new URL("./kube-client-shim.js", import.meta.url).href;
+
+function registerSlimHook(): boolean {
+  const register = (module as { registerHooks?: (hooks: { resolve: ResolveHook }) => unknown }).registerHooks;
+  if (typeof register !== "function") return false;
+  register({
+    resolve(specifier, context, next) {
+      if (specifier === "./gen/index.js" && context.parentURL?.endsWith("/@kubernetes/client-node/dist/config.js")) {
+        return { url: SHIM, format: "module", shortCircuit: true };
+      }
+      return next(specifier, context);
+    },
+  });
+  return true;
+}
+
+type ResolveHook = (
+  specifier: string,
+  context: { parentURL?: string },
+  next: (specifier: string, context: { parentURL?: string }) => unknown,
+) => unknown;
+
+async function load(): Promise<KubeClient> {
+  if (registerSlimHook()) {
+    try {
+      const [config, watch, http] = await Promise.all([
+        import("@kubernetes/client-node/dist/config.js"),
+        import("@kubernetes/client-node/dist/watch.js"),
+        import("@kubernetes/client-node/dist/gen/http/http.js"),
+      ]);
+      return { KubeConfig: config.KubeConfig, Watch: watch.Watch, RequestContext: http.RequestContext, HttpMethod: http.HttpMethod, slim: true };
+    } catch {
+      // A library version laid out differently: take the whole of it.
+    }
+  }
+  const full = await import("@kubernetes/client-node");
+  return { KubeConfig: full.KubeConfig, Watch: full.Watch, RequestContext: full.RequestContext, HttpMethod: full.HttpMethod, slim: false };
+}
+
+export function kubeClient(): Promise<KubeClient> {
+  loading ??= load();
+  return loading;
+}
