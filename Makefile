@@ -74,8 +74,13 @@ run: build
 test: deps debian-deps build
 	$(NODE) scripts/run-tests.mjs
 
+# The benchmarks behind docs/benchmarks.md (a few minutes; cluster.mts needs root for its cgroup).
+AGENT_NODE_OPTIONS := --max-semi-space-size=8 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
+	$(NODE) bench/probe-cost.mjs --node-options="$(AGENT_NODE_OPTIONS)"
+	$(NODE) bench/schedule.mjs
+	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 
 clean:
 	rm -rf dist coverage .cache

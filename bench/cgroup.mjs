@@ -1,0 +1,29 @@
+// Runs a command under a memory limit, in a cgroup of its own, as a pod's container would
+// (Node sizes its heap from the limit it sees). cgroup v2 or v1; needs root.
+
+import { existsSync, mkdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/** Creates the cgroup and returns the command to spawn in it, and how to remove it. */
+export function inMemoryLimit(mib, command, args) {
+  const name = `netcanary-bench-${process.pid}`;
+  const v2 = existsSync("/sys/fs/cgroup/cgroup.controllers");
+  const dir = v2 ? join("/sys/fs/cgroup", name) : join("/sys/fs/cgroup/memory", name);
+  mkdirSync(dir, { recursive: true });
+  const bytes = String(mib * 1024 * 1024);
+  if (v2) writeFileSync(join(dir, "memory.max"), bytes);
+  else writeFileSync(join(dir, "memory.limit_in_bytes"), bytes);
+  const quoted = [command, ...args].map((part) => `'${part.replaceAll("'", "'\\''")}'`).join(" ");
+  return {
+    command: "sh",
+    args: ["-c", `echo $$ > ${join(dir, "cgroup.procs")} && exec ${quoted}`],
+    remove() {
+      try {
+        rmdirSync(dir);
+      } catch {
+        // still has a process in it; removed by the system once it exits
+      }
+    },
+    describe: `cgroup ${v2 ? "v2" : "v1"} memory limit ${mib} MiB`,
+  };
+}
