@@ -4,7 +4,6 @@
 // and the agent needs none of the generated code (see kube-client.ts).
 
 import type { KubeConfig } from "@kubernetes/client-node";
-import { fetch } from "undici";
 import { kubeClient } from "./kube-client.js";
 import type { ListPage } from "./reflector.js";
 
@@ -29,7 +28,8 @@ export interface RequestOptions {
 }
 
 export async function requestJson(kubeConfig: KubeConfig, method: "GET" | "POST" | "PATCH", path: string, options: RequestOptions = {}): Promise<unknown> {
-  const { RequestContext, HttpMethod } = await kubeClient();
+  // undici (the dispatcher client-node's auth configures) is loaded with the client, in live mode only.
+  const [{ RequestContext, HttpMethod }, { fetch }] = await Promise.all([kubeClient(), import("undici")]);
   const cluster = kubeConfig.getCurrentCluster();
   if (!cluster) throw new Error("the kubeconfig has no current cluster");
   const url = new URL(cluster.server.replace(/\/$/, "") + path);
