@@ -5,7 +5,7 @@
 import { type IpAddress, parseIp } from "../addresses/ip.js";
 import { booleanAt, describeType, type IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
 import type { FieldPath } from "../documents/located.js";
-import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
+import { portNameProblem, portNumberProblem, readProtocol } from "../policy/normalize.js";
 import { readLabels } from "./labels.js";
 import {
   type ContainerPort,
@@ -13,20 +13,11 @@ import {
   type EndpointSliceInfo,
   type NamespaceInfo,
   namespaceLabels,
-  PROTOCOLS,
   type PodInfo,
   type Protocol,
   type ServiceInfo,
   type ServicePort,
 } from "./snapshot.js";
-
-function readProtocol(raw: Json, path: FieldPath, issues: IssueList): Protocol {
-  const protocol = stringAt(raw, "protocol", path, issues);
-  if (protocol === undefined) return "TCP";
-  if (PROTOCOLS.includes(protocol as Protocol)) return protocol as Protocol;
-  issues.add([...path, "protocol"], `"${protocol}" is not supported (TCP, UDP or SCTP)`);
-  return "TCP";
-}
 
 function readContainerPorts(podSpec: Json, path: FieldPath, issues: IssueList): ContainerPort[] {
   const ports: ContainerPort[] = [];

@@ -3,7 +3,6 @@
 // OpenAPI limits and CEL rules) and defaults. Every problem is located by field.
 
 import { type Cidr, parseCidr } from "../addresses/ip.js";
-import { PROTOCOLS, type Protocol } from "../cluster/snapshot.js";
 import { describeType, type IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
 import type { FieldPath } from "../documents/located.js";
 import {
@@ -17,7 +16,7 @@ import {
   type BaselineAction,
   type BaselineAdminNetworkPolicy,
 } from "./admin-model.js";
-import { portNameProblem, portNumberProblem, readLabelSelector } from "./normalize.js";
+import { portNameProblem, portNumberProblem, readLabelSelector, readProtocol } from "./normalize.js";
 
 const MAX_RULES = 100;
 const MAX_PEERS = 100;
@@ -166,15 +165,6 @@ function readPeer(raw: unknown, path: FieldPath, allowed: readonly PeerField[], 
     case "domainNames":
       return { kind: "domainNames", domainNames: readDomainNames(raw["domainNames"], [...path, "domainNames"], issues) };
   }
-}
-
-function readProtocol(raw: Json, path: FieldPath, issues: IssueList): Protocol {
-  const protocol = stringAt(raw, "protocol", path, issues);
-  // Protocol defaults to TCP.
-  if (protocol === undefined) return "TCP";
-  if (PROTOCOLS.includes(protocol as Protocol)) return protocol as Protocol;
-  issues.add([...path, "protocol"], `"${protocol}" is not supported (TCP, UDP or SCTP)`);
-  return "TCP";
 }
 
 function readPortValue(raw: Json, key: string, path: FieldPath, issues: IssueList): number | undefined {

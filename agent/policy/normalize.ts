@@ -87,7 +87,8 @@ export function readLabelSelector(value: unknown, path: FieldPath, issues: Issue
   return { matchLabels, matchExpressions };
 }
 
-function readProtocol(raw: Json, path: FieldPath, issues: IssueList): Protocol {
+/** A protocol field (TCP, UDP, SCTP), TCP when absent. */
+export function readProtocol(raw: Json, path: FieldPath, issues: IssueList): Protocol {
   const protocol = stringAt(raw, "protocol", path, issues);
   // Protocol defaults to TCP.
   if (protocol === undefined) return "TCP";

@@ -25,6 +25,7 @@ import {
 } from "@kubernetes/client-node";
 import { afterEach, describe, expect, it } from "vitest";
 import { KubeApiServer, type KubeApiServerOptions, type KubeObjectInput } from "../support/kube-api-server.js";
+import { waitFor } from "../support/wait.js";
 
 // ---------------------------------------------------------------------------------
 // Helpers
@@ -46,13 +47,6 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** Polls predicate until it holds; fails after timeoutMs. */
-async function waitFor(predicate: () => boolean, timeoutMs = 3000, what = "condition"): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 type AnyInformer = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
 
