@@ -3,9 +3,10 @@
 import { agentCommand } from "./agent.js";
 import { checkCommand } from "./check.js";
 import { onceCommand } from "./once.js";
+import { zscalerCommand } from "./zscaler.js";
 import { type Command, consoleOutput, EXIT, type Output, UsageError } from "./command.js";
 
-const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand];
+const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, zscalerCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
