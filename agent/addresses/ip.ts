@@ -160,3 +160,8 @@ export function compareCidrs(a: Cidr, b: Cidr): number {
   if (a.base !== b.base) return a.base < b.base ? -1 : 1;
   return a.prefix - b.prefix;
 }
+
+/** JSON of a value that may hold parsed addresses (bigints), for comparing plain data. */
+export function jsonOf(value: unknown): string {
+  return JSON.stringify(value, (_key, item: unknown) => (typeof item === "bigint" ? item.toString() : item));
+}

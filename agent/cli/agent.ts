@@ -11,13 +11,13 @@ import { type Command, EXIT, UsageError } from "./command.js";
 
 export const DEFAULT_LISTEN = ":9714";
 
-const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>...] [--listen <host:port>] [--log-level <level>]
+const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--listen <host:port>] [--log-level <level>]
 
 Runs the probes on schedule, judges each outcome against the NetworkPolicy verdict
 and the declared intent, and serves:
   /metrics           Prometheus metrics
   /healthz           liveness
-  /readyz            ready once the config is loaded and every edge has been probed once
+  /readyz            ready once the cluster state is synced and every edge has been probed once
   /api/v1/results    every edge: intent, policy verdict and explanation, observation, status
                      (?probe=<name> and ?status=<status> narrow it down)
 

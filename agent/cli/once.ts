@@ -9,7 +9,7 @@ import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-op
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { renderTable } from "./table.js";
 
-const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>...] [--output table|json] [--log-level <level>]
+const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--output table|json] [--log-level <level>]
 
 Probes every edge once, judges each outcome on that single sample against the
 NetworkPolicy verdict and the declared intent, prints a report and exits:

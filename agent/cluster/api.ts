@@ -17,9 +17,11 @@ export class ApiError extends Error {
   }
 }
 
-const REQUEST_TIMEOUT_MS = 60_000;
+export const REQUEST_TIMEOUT_MS = 60_000;
 
 export interface RequestOptions {
+  /** Headers and body within this long (default 60 s). */
+  readonly timeoutMs?: number;
   readonly query?: Record<string, string | number | undefined>;
   readonly body?: unknown;
   /** For PATCH: application/merge-patch+json, application/json-patch+json, ... */
@@ -36,7 +38,7 @@ export async function requestJson(kubeConfig: KubeConfig, method: "GET" | "POST"
   for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
   const context = new RequestContext(url.toString(), HttpMethod[method]);
   await kubeConfig.applySecurityAuthentication(context);
-  const timeout = AbortSignal.timeout(REQUEST_TIMEOUT_MS);
+  const timeout = AbortSignal.timeout(options.timeoutMs ?? REQUEST_TIMEOUT_MS);
   const response = await fetch(url, {
     method,
     headers: {
@@ -62,8 +64,15 @@ export async function requestJson(kubeConfig: KubeConfig, method: "GET" | "POST"
 }
 
 /** One page of a list: items, the list's resourceVersion, and the continue token if more. */
-export async function listPage(kubeConfig: KubeConfig, path: string, limit: number, continueToken: string | undefined): Promise<ListPage> {
-  const body = (await requestJson(kubeConfig, "GET", path, { query: { limit, continue: continueToken } })) as {
+export async function listPage(
+  kubeConfig: KubeConfig,
+  path: string,
+  limit: number,
+  continueToken: string | undefined,
+  signal?: AbortSignal,
+  timeoutMs?: number,
+): Promise<ListPage> {
+  const body = (await requestJson(kubeConfig, "GET", path, { query: { limit, continue: continueToken }, ...(signal ? { signal } : {}), ...(timeoutMs ? { timeoutMs } : {}) })) as {
     items?: unknown[];
     metadata?: { resourceVersion?: string; continue?: string };
   };

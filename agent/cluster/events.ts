@@ -21,7 +21,6 @@ import type { StatusChange } from "../verdicts/edge-state.js";
 // What an Event says (pure)
 
 export type EventReason = "UnexpectedBlock" | "UnexpectedAllow" | "IntentViolation" | "EdgeRecovered" | "EdgeUnknown";
-export const EVENT_REASONS: readonly EventReason[] = ["UnexpectedBlock", "UnexpectedAllow", "IntentViolation", "EdgeRecovered", "EdgeUnknown"];
 export type EventType = "Normal" | "Warning";
 
 export interface EventContent {

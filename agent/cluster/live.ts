@@ -24,11 +24,16 @@ export interface ClusterStatus {
 export interface ClusterSource {
   /** The state now; undefined until it is known (before the first sync with the API). */
   current(): ClusterSnapshot | undefined;
-  /** seenAt: when the change that produced this snapshot reached the agent (epoch ms). */
-  start(onSnapshot: (snapshot: ClusterSnapshot, seenAt: number) => void): Promise<void>;
+  /**
+   * seenAt: when the change that produced this snapshot reached the agent (epoch ms);
+   * changed: the resources that changed since the last snapshot, when known.
+   */
+  start(onSnapshot: SnapshotListener): Promise<void>;
   stop(): Promise<void>;
   status(): ClusterStatus;
 }
+
+export type SnapshotListener = (snapshot: ClusterSnapshot, seenAt: number, changed?: ReadonlySet<string>) => void;
 
 export interface ClusterMetricsSink {
   setObjects(resource: string, count: number): void;
@@ -82,9 +87,11 @@ export interface LiveClusterOptions {
   readonly kubeConfig: KubeConfig;
   readonly logger: Logger;
   readonly metrics?: ClusterMetricsSink;
-  /** Quiet time after a change before a snapshot is assembled (ms). */
+  /** How long after the first change of a batch the snapshot is assembled (ms). */
   readonly debounceMs?: number;
   readonly reflector?: ReflectorOptions;
+  /** A list that has not answered within this long is a failure (default 60 s). */
+  readonly requestTimeoutMs?: number;
 }
 
 export class LiveCluster implements ClusterSource {
@@ -92,14 +99,23 @@ export class LiveCluster implements ClusterSource {
   private readonly log: Logger;
   private timer: NodeJS.Timeout | undefined;
   private firstChangeAt: number | undefined;
-  private onSnapshot: ((snapshot: ClusterSnapshot, seenAt: number) => void) | undefined;
+  private onSnapshot: SnapshotListener | undefined;
+  /** Resources changed since the last snapshot went out. */
+  private changedResources = new Set<string>();
   private readonly loggedFailures = new Set<string>();
+  private stopped = false;
+  private sentFirst = false;
 
   constructor(private readonly options: LiveClusterOptions) {
     this.log = options.logger;
     const kc = options.kubeConfig;
     const hooks = {
-      onChange: () => this.changed(),
+      onChange: (resource: string) => {
+        // Recovered: a later failure of this resource is worth saying again.
+        for (const key of this.loggedFailures) if (key.startsWith(`${resource}:`) && !key.endsWith(":absent")) this.loggedFailures.delete(key);
+        this.changedResources.add(resource);
+        this.changed();
+      },
       onFailure: (resource: string, kind: FailureKind, message: string) => this.failed(resource, kind, message),
       onSkipped: (resource: string, key: string | undefined, reason: string) => {
         options.metrics?.skipped(resource);
@@ -107,7 +123,7 @@ export class LiveCluster implements ClusterSource {
       },
     };
     const make = <T>(resource: string, path: string, slim: (object: unknown) => Slimmed<T>, optional = false) =>
-      new Reflector<T>(kc, { resource, watchPath: path, optional, list: (limit, token) => listPage(kc, path, limit, token) }, slim, hooks, options.reflector);
+      new Reflector<T>(kc, { resource, watchPath: path, optional, list: (limit, token, signal) => listPage(kc, path, limit, token, signal, options.requestTimeoutMs) }, slim, hooks, options.reflector);
     this.resources = {
       namespaces: make("namespaces", "/api/v1/namespaces", slimmer((object, _ns, name, issues) => readNamespace(object, name, issues))),
       pods: make("pods", "/api/v1/pods", slimPod),
@@ -146,12 +162,15 @@ export class LiveCluster implements ClusterSource {
     return Object.values(this.resources) as Reflector<unknown>[];
   }
 
-  async start(onSnapshot: (snapshot: ClusterSnapshot, seenAt: number) => void): Promise<void> {
+  async start(onSnapshot: SnapshotListener): Promise<void> {
     this.onSnapshot = onSnapshot;
     for (const reflector of this.reflectors()) reflector.start();
   }
 
   async stop(): Promise<void> {
+    // No snapshot may reach the agent once it stops, whatever is still in flight.
+    this.stopped = true;
+    this.onSnapshot = undefined;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await Promise.all(this.reflectors().map((r) => r.stop()));
@@ -182,6 +201,7 @@ export class LiveCluster implements ClusterSource {
   }
 
   private changed(): void {
+    if (this.stopped) return;
     this.firstChangeAt ??= Date.now();
     for (const reflector of this.reflectors()) {
       this.options.metrics?.setObjects(reflector.source.resource, reflector.items.size);
@@ -194,7 +214,12 @@ export class LiveCluster implements ClusterSource {
       const seenAt = this.firstChangeAt ?? Date.now();
       this.firstChangeAt = undefined;
       const snapshot = this.current();
-      if (snapshot) this.onSnapshot?.(snapshot, seenAt);
+      if (!snapshot) return;
+      const changed = this.changedResources;
+      this.changedResources = new Set();
+      // The first snapshot, or one after a resource went absent: say nothing about what changed.
+      this.onSnapshot?.(snapshot, seenAt, this.sentFirst ? changed : undefined);
+      this.sentFirst = true;
     }, this.options.debounceMs ?? 50);
     this.timer.unref();
   }
@@ -205,8 +230,9 @@ export class LiveCluster implements ClusterSource {
     if (!(optional && kind === "absent")) {
       this.options.metrics?.failure(resource, kind);
       this.options.metrics?.setSynced(resource, false);
-    } else {
-      // It may have been the last thing the first snapshot was waiting for.
+    } else if (!this.loggedFailures.has(`${resource}:absent`)) {
+      // The first time only: it may have been the last thing the first snapshot waited for.
+      this.changedResources.add(resource);
       this.changed();
     }
     // Said once per resource and kind until it recovers, not on every retry.

@@ -147,7 +147,9 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
   const metadata = objectAt(value, "metadata", [], issues) ?? {};
   const name = stringAt(metadata, "name", ["metadata"], issues);
   const namespace = stringAt(metadata, "namespace", ["metadata"], issues) ?? "default";
-  const where = describeWhere(doc, path);
+  const line = doc.locate(path)?.line;
+  const definedAt = { file: doc.file, ...(line !== undefined ? { line } : {}) };
+  const where = line === undefined ? doc.file : `${doc.file}:${line}`;
 
   if (name !== undefined) {
     // Namespaces are cluster-scoped: their key has no namespace part.
@@ -168,8 +170,7 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     case "NetworkPolicy": {
       const policy = normalizeNetworkPolicy(value, issues);
       if (policy && issues.empty) {
-        const line = doc.locate(path)?.line;
-        state.policies.push({ ...policy, definedAt: { file: doc.file, ...(line !== undefined ? { line } : {}) } });
+        state.policies.push({ ...policy, definedAt });
         state.referencedNamespaces.add(policy.namespace);
       }
       break;
@@ -180,19 +181,13 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
       if (policy && issues.empty && state.adminPolicies.some((p) => p.name === policy.name)) {
         issues.add(["metadata", "name"], `AdminNetworkPolicy ${policy.name} is defined twice`);
       }
-      if (policy && issues.empty) {
-        const line = doc.locate(path)?.line;
-        state.adminPolicies.push({ ...policy, definedAt: { file: doc.file, ...(line !== undefined ? { line } : {}) } });
-      }
+      if (policy && issues.empty) state.adminPolicies.push({ ...policy, definedAt });
       break;
     }
     case "BaselineAdminNetworkPolicy": {
       const policy = normalizeBaselineAdminNetworkPolicy(value, issues);
       if (policy && issues.empty && state.baselinePolicy) issues.add(["metadata", "name"], "BaselineAdminNetworkPolicy default is defined twice");
-      if (policy && issues.empty) {
-        const line = doc.locate(path)?.line;
-        state.baselinePolicy = { ...policy, definedAt: { file: doc.file, ...(line !== undefined ? { line } : {}) } };
-      }
+      if (policy && issues.empty) state.baselinePolicy = { ...policy, definedAt };
       break;
     }
     case "Pod": {
@@ -227,11 +222,6 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     }
   }
   for (const issue of issues.issues) state.errors.push(errorAt(doc, [...path, ...issue.path], issue.message));
-}
-
-function describeWhere(doc: LocatedDocument, path: FieldPath): string {
-  const line = doc.locate(path)?.line;
-  return line === undefined ? doc.file : `${doc.file}:${line}`;
 }
 
 function objectPath(value: Json, path: FieldPath): Json | undefined {

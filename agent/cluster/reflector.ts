@@ -4,6 +4,7 @@
 // Only the slim form of each object is kept, never the API object.
 
 import type { KubeConfig } from "@kubernetes/client-node";
+import { jsonOf } from "../addresses/ip.js";
 import { kubeClient } from "./kube-client.js";
 
 export interface ListPage {
@@ -17,7 +18,7 @@ export interface ResourceSource {
   readonly resource: string;
   /** The watch path, e.g. "/api/v1/pods". */
   readonly watchPath: string;
-  list(limit: number, continueToken: string | undefined): Promise<ListPage>;
+  list(limit: number, continueToken: string | undefined, signal: AbortSignal): Promise<ListPage>;
   /** Served only on some clusters (a CRD): a 404 means absent, not broken. */
   readonly optional?: boolean;
 }
@@ -77,6 +78,10 @@ export class Reflector<T> {
   private resourceVersion = "";
   private stopped = true;
   private abort: AbortController | undefined;
+  /** Cancels a list in progress when the reflector stops. */
+  private readonly stopping = new AbortController();
+  /** The current watch has delivered something (an event or a bookmark). */
+  private watchDelivered = false;
   private wake: (() => void) | undefined;
   private failures = 0;
   private loop: Promise<void> | undefined;
@@ -101,6 +106,7 @@ export class Reflector<T> {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     this.abort?.abort();
     this.wake?.();
     await this.loop;
@@ -125,7 +131,8 @@ export class Reflector<T> {
     let resourceVersion = "";
     // Bounded: a list that keeps handing out continue tokens is cut off after this many pages.
     for (let page = 0; page < 10_000; page++) {
-      const result = await this.source.list(pageSize, continueToken);
+      if (this.stopped) return;
+      const result = await this.source.list(pageSize, continueToken, this.stopping.signal);
       for (const item of result.items) {
         const slimmed = this.slim(item);
         if (slimmed.kind === "item") next.set(slimmed.key, slimmed.value);
@@ -135,6 +142,7 @@ export class Reflector<T> {
       continueToken = result.continueToken;
       if (!continueToken) break;
     }
+    if (this.stopped) return;
     this.items.clear();
     for (const [key, value] of next) this.items.set(key, value);
     this.resourceVersion = resourceVersion;
@@ -151,6 +159,7 @@ export class Reflector<T> {
 
   private async watchOnce(): Promise<void> {
     const { Watch } = await kubeClient();
+    this.watchDelivered = false;
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       const finish = (error: unknown) => {
@@ -186,6 +195,8 @@ export class Reflector<T> {
   }
 
   private onEvent(phase: string, object: unknown): void {
+    if (this.stopped) return;
+    this.watchDelivered = true;
     const metadata = (object as { metadata?: { resourceVersion?: string } } | null)?.metadata;
     if (phase === "ERROR") {
       // The watch ends after an ERROR event; 410 means our resourceVersion is too old: relist.
@@ -203,6 +214,10 @@ export class Reflector<T> {
       if (slimmed.key !== undefined && this.items.delete(slimmed.key)) this.hooks.onChange(this.source.resource);
       return;
     }
+    // Most updates (a pod's status churning) leave the slim copy as it was: keep the old
+    // object (unchanged means the same object downstream) and redo nothing.
+    const before = this.items.get(slimmed.key);
+    if (before !== undefined && jsonOf(before) === jsonOf(slimmed.value)) return;
     this.items.set(slimmed.key, slimmed.value);
     this.hooks.onChange(this.source.resource);
   }
@@ -215,8 +230,9 @@ export class Reflector<T> {
       this.hooks.onFailure(this.source.resource, kind, "resourceVersion too old (410 Gone): relisting");
       return;
     }
-    // The client's inactivity timeout on a quiet watch: reconnect at once from where we were.
-    if (kind === "timeout") return;
+    // The client's inactivity timeout on a watch that was working and went quiet: reconnect
+    // at once from where we were. A list or a watch that never answered is a failure.
+    if (kind === "timeout" && this.watchDelivered) return;
     this.hooks.onFailure(this.source.resource, kind, describe(error));
     // Resuming a watch from an old position is only worth trying a few times; after that,
     // or after losing access for a while, start again from a fresh list.

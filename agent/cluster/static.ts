@@ -4,7 +4,7 @@
 import type { Logger } from "../daemon/log.js";
 import { formatInputError, type InputError } from "../documents/located.js";
 import { type FileWatch, watchFiles } from "../documents/watch.js";
-import type { ClusterSource, ClusterStatus } from "./live.js";
+import type { ClusterSource, ClusterStatus, SnapshotListener } from "./live.js";
 import { loadManifests, manifestFiles } from "./manifests.js";
 import { type ClusterSnapshot, EMPTY_SNAPSHOT } from "./snapshot.js";
 
@@ -41,7 +41,7 @@ export class ManifestCluster implements ClusterSource {
     return this.snapshot;
   }
 
-  async start(onSnapshot: (snapshot: ClusterSnapshot, seenAt: number) => void): Promise<void> {
+  async start(onSnapshot: SnapshotListener): Promise<void> {
     if (this.pollMs <= 0) return;
     this.watch = await watchFiles(
       async () => (await manifestFiles(this.paths)).files,

@@ -4,6 +4,7 @@
 import type { Cidr, IpAddress } from "../addresses/ip.js";
 import type { DnsServer } from "../probes/resolver.js";
 import type { LabelSelector, Verdict } from "../policy/model.js";
+import type { FeedKind } from "../zscaler/feeds.js";
 
 export interface ProbeTimings {
   readonly intervalMs: number;
@@ -43,6 +44,22 @@ export interface DnsTargetConfig {
   readonly type: DnsRecordType;
   readonly server: DnsServerConfig;
   readonly answersIn: readonly Cidr[];
+  /** answersIn: zscaler:<cloud>: answers must lie in these clouds' published ranges. */
+  readonly answersInZscaler: readonly string[];
+}
+
+export const ZSCALER_ENDPOINTS = ["gateway", "secondary", "pac", "login", "mobile", "dc", "global-zen"] as const;
+export type ZscalerEndpoint = (typeof ZSCALER_ENDPOINTS)[number];
+
+/** tcp: {zscaler: {cloud, endpoints, ports, cities}}: the probe-worthy hosts of a cloud. */
+export interface ZscalerTargetConfig {
+  readonly kind: "zscaler";
+  readonly cloud: string;
+  readonly endpoints: readonly ZscalerEndpoint[];
+  /** null: each endpoint's own ports (DESIGN section 5). */
+  readonly ports: readonly number[] | null;
+  /** Data centres (endpoint dc) of these cities only; empty: all. */
+  readonly cities: readonly string[];
 }
 
 /** tcp: {service: {namespace, name, port}, via}: the Service address, or each ready endpoint. */
@@ -64,7 +81,25 @@ export interface PodsTargetConfig {
   readonly port: number | string;
 }
 
-export type TargetConfig = TcpTargetConfig | DnsTargetConfig | ServiceTargetConfig | PodsTargetConfig;
+export type TargetConfig = TcpTargetConfig | DnsTargetConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig;
+
+export interface ZscalerSettings {
+  /** Every cloud configured or named by a target or answersIn. */
+  readonly clouds: readonly string[];
+  readonly baseUrl: string;
+  readonly refreshMs: number;
+  readonly timeoutMs: number;
+  readonly maxBytes: number;
+  /** Where the last good data survives restarts (an emptyDir or volume in a cluster). */
+  readonly cacheDir?: string;
+  /** A payload that loses more than this fraction of the ranges is refused. */
+  readonly maxShrinkFraction: number;
+  /** Ranges that disappear stay this long before they are dropped. */
+  readonly removalGraceMs: number;
+  readonly feeds: readonly FeedKind[];
+  /** The coverage audit: which feeds' ranges each source's egress must allow, on which ports. */
+  readonly audit: { readonly feeds: readonly FeedKind[]; readonly ports: readonly number[] } | null;
+}
 
 export interface ProbeConfig extends Omit<ProbeTimings, "intervalMs"> {
   readonly name: string;
@@ -77,6 +112,8 @@ export interface ProbeConfig extends Omit<ProbeTimings, "intervalMs"> {
 export interface AgentConfig {
   readonly defaults: ProbeTimings;
   readonly agent: AgentSettings;
+  /** null: nothing uses Zscaler's feeds. */
+  readonly zscaler: ZscalerSettings | null;
   readonly sources: readonly SourceConfig[];
   readonly probes: readonly ProbeConfig[];
 }

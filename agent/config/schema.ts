@@ -9,7 +9,19 @@ import { parseDuration } from "./duration.js";
 import { IssueList } from "../documents/fields.js";
 import { readLabelSelector } from "../policy/normalize.js";
 import { parseDnsServer } from "../probes/resolver.js";
-import type { AgentConfig, DnsServerConfig, ProbeConfig, ProbeTimings, Schedule, SourceConfig, TargetConfig } from "./model.js";
+import { FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
+import {
+  type AgentConfig,
+  type DnsServerConfig,
+  type ProbeConfig,
+  type ProbeTimings,
+  type Schedule,
+  type SourceConfig,
+  type TargetConfig,
+  ZSCALER_ENDPOINTS,
+  type ZscalerEndpoint,
+  type ZscalerSettings,
+} from "./model.js";
 
 const NAME = /^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$/;
 const HOSTNAME = /^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
@@ -46,7 +58,19 @@ const portName = z.string().regex(/^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])
 const portOrName = z.union([port, portName], { error: "must be a port number (1-65535) or a port name" });
 const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: "must be a Kubernetes object name" });
 
+const cloudName = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, { message: "must be a Zscaler cloud name such as zscaler.net" });
+
+const zscalerTargetSchema = z.strictObject({
+  cloud: cloudName,
+  endpoints: z.array(z.enum(ZSCALER_ENDPOINTS, { error: `must be one of ${ZSCALER_ENDPOINTS.join(", ")}` })).min(1).optional(),
+  ports: z.array(port).min(1).optional(),
+  cities: z.array(z.string().min(1)).optional(),
+  /** Opt-in: the Global ZEN addresses answer only inside a GRE/IPsec tunnel. */
+  insideTunnel: z.boolean().optional(),
+});
+
 const tcpSchema = z.strictObject({
+  zscaler: zscalerTargetSchema.optional(),
   host: z.string().regex(HOSTNAME, { message: "must be a host name" }).optional(),
   ip: z.string().refine(isIpLiteral, { message: "must be an IPv4 or IPv6 address" }).optional(),
   service: z.strictObject({ namespace: k8sName, name: k8sName, port: portOrName }).optional(),
@@ -59,7 +83,24 @@ const dnsSchema = z.strictObject({
   query: z.string().regex(HOSTNAME, { message: "must be a DNS name" }),
   type: z.enum(["A", "AAAA"], { error: "must be A or AAAA" }).optional(),
   server: z.string().optional(),
-  answersIn: z.array(z.string()).optional(),
+  /** CIDRs, and/or "zscaler:<cloud>" for that cloud's published ranges. */
+  answersIn: z.union([z.string(), z.array(z.string())], { error: 'must be a list of CIDRs or "zscaler:<cloud>"' }).optional(),
+});
+
+const feedKind = z.enum(FEED_KINDS, { error: `must be one of ${FEED_KINDS.join(", ")}` });
+
+const zscalerSchema = z.strictObject({
+  clouds: z.array(cloudName).optional(),
+  baseUrl: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }).optional(),
+  refreshInterval: duration.optional(),
+  timeout: duration.optional(),
+  maxBytes: z.number().int().min(1024).optional(),
+  cacheDir: z.string().min(1).optional(),
+  maxShrinkFraction: z.number().min(0).max(1).optional(),
+  removalGrace: z.string().optional(),
+  feeds: z.array(feedKind).min(1).optional(),
+  zpa: z.boolean().optional(),
+  audit: z.union([z.literal(false), z.strictObject({ feeds: z.array(feedKind).min(1).optional(), ports: z.array(port).min(1).optional() })]).optional(),
 });
 
 const probeSchema = z.strictObject({
@@ -78,6 +119,7 @@ const probeSchema = z.strictObject({
 export const configSchema = z.strictObject({
   defaults: defaultsSchema.optional(),
   agent: agentSchema.optional(),
+  zscaler: zscalerSchema.optional(),
   sources: z.array(sourceSchema).min(1, { message: "must list at least one source" }),
   probes: z.array(probeSchema),
 });
@@ -99,11 +141,39 @@ function readDnsServer(text: string | undefined): DnsServerConfig | string {
 
 type Add = (path: FieldPath, message: string) => void;
 
-function readTcpTarget(tcp: NonNullable<RawConfig["probes"][number]["tcp"]>, path: FieldPath, add: Add): TargetConfig | undefined {
-  const given = (["host", "ip", "service", "pods"] as const).filter((key) => tcp[key] !== undefined);
-  if (given.length !== 1) {
-    add(path, `must have exactly one of host, ip, service or pods${given.length > 1 ? ` (got ${given.join(" and ")})` : ""}`);
+/** The gateway's ports, and 443 for the rest (DESIGN section 5). */
+export const ZSCALER_DEFAULT_PORTS: Readonly<Record<ZscalerEndpoint, readonly number[]>> = {
+  gateway: [80, 443, 9400, 9480, 9443],
+  secondary: [80, 443, 9400, 9480, 9443],
+  pac: [443],
+  login: [443],
+  mobile: [443],
+  dc: [443],
+  "global-zen": [80],
+};
+
+function readZscalerTarget(zscaler: NonNullable<NonNullable<RawConfig["probes"][number]["tcp"]>["zscaler"]>, path: FieldPath, add: Add): TargetConfig | undefined {
+  const endpoints = zscaler.endpoints ?? ["gateway"];
+  // The Global ZEN addresses never answer outside a tunnel: as a plain reachability target
+  // they would always look blocked. Only as an explicit "are we inside the tunnel" check.
+  if (endpoints.includes("global-zen") && zscaler.insideTunnel !== true) {
+    add([...path, "endpoints"], "global-zen answers only inside a GRE/IPsec tunnel: add insideTunnel: true to use it as an inside-the-tunnel check");
     return undefined;
+  }
+  if (zscaler.insideTunnel === true && !endpoints.includes("global-zen")) add([...path, "insideTunnel"], "applies to the global-zen endpoint only");
+  if (zscaler.cities !== undefined && !endpoints.includes("dc")) add([...path, "cities"], "applies to the dc endpoint (the data centres) only");
+  return { kind: "zscaler", cloud: zscaler.cloud, endpoints: [...new Set(endpoints)], ports: zscaler.ports ?? null, cities: zscaler.cities ?? [] };
+}
+
+function readTcpTarget(tcp: NonNullable<RawConfig["probes"][number]["tcp"]>, path: FieldPath, add: Add): TargetConfig | undefined {
+  const given = (["host", "ip", "service", "pods", "zscaler"] as const).filter((key) => tcp[key] !== undefined);
+  if (given.length !== 1) {
+    add(path, `must have exactly one of host, ip, service, pods or zscaler${given.length > 1 ? ` (got ${given.join(" and ")})` : ""}`);
+    return undefined;
+  }
+  if (tcp.zscaler) {
+    if (tcp.port !== undefined) add([...path, "port"], "give the ports inside zscaler: {ports: [...]}");
+    return readZscalerTarget(tcp.zscaler, [...path, "zscaler"], add);
   }
   if (tcp.via !== undefined && tcp.service === undefined) add([...path, "via"], "applies to service targets only");
   if (tcp.service) {
@@ -130,6 +200,36 @@ function readTcpTarget(tcp: NonNullable<RawConfig["probes"][number]["tcp"]>, pat
   if (tcp.host !== undefined) return { kind: "tcp", host: tcp.host, port: tcp.port };
   const parsed = parseIp(tcp.ip ?? "");
   return parsed.ok ? { kind: "tcp", ip: parsed.value, port: tcp.port } : undefined;
+}
+
+/** The feeds the agent keeps: every cloud configured, or named by a target or answersIn. */
+function readZscalerSettings(raw: RawConfig["zscaler"], probes: readonly ProbeConfig[], add: Add): ZscalerSettings | null {
+  const named = probes.flatMap((probe) =>
+    probe.target.kind === "zscaler" ? [probe.target.cloud] : probe.target.kind === "dns" ? probe.target.answersInZscaler : [],
+  );
+  const clouds = [...new Set([...(raw?.clouds ?? []), ...named])];
+  if (raw === undefined && clouds.length === 0) return null;
+  const removalGraceMs = raw?.removalGrace === undefined ? 24 * 3_600_000 : raw.removalGrace === "0" || raw.removalGrace === "0s" ? 0 : parseDuration(raw.removalGrace);
+  if (removalGraceMs === undefined) add(["zscaler", "removalGrace"], 'must be a duration such as "24h", or 0');
+  const feeds = raw?.feeds ?? (["cenr", "hubs-required", "hubs-recommended", "future", "svpn"] as FeedKind[]);
+  const withZpa = raw?.zpa ? [...feeds, "zpa" as const] : feeds;
+  // The smallest allowlist that covers one ZIA cloud: future plus recommended hub prefixes.
+  const audit = raw?.audit === false ? null : { feeds: raw?.audit?.feeds ?? (["future", "hubs-recommended"] as FeedKind[]), ports: raw?.audit?.ports ?? [80, 443, 9400, 9480, 9443] };
+  for (const feed of audit?.feeds ?? []) {
+    if (!withZpa.includes(feed)) add(["zscaler", "audit", "feeds"], `"${feed}" is audited but not among zscaler.feeds`);
+  }
+  return {
+    clouds: clouds.length > 0 ? clouds : ["zscaler.net"],
+    baseUrl: raw?.baseUrl ?? "https://config.zscaler.com/api",
+    refreshMs: raw?.refreshInterval === undefined ? 3_600_000 : (parseDuration(raw.refreshInterval) ?? 3_600_000),
+    timeoutMs: raw?.timeout === undefined ? 15_000 : (parseDuration(raw.timeout) ?? 15_000),
+    maxBytes: raw?.maxBytes ?? 16 * 1024 * 1024,
+    ...(raw?.cacheDir !== undefined ? { cacheDir: raw.cacheDir } : {}),
+    maxShrinkFraction: raw?.maxShrinkFraction ?? 0.5,
+    removalGraceMs: removalGraceMs ?? 0,
+    feeds: withZpa,
+    audit,
+  };
 }
 
 /** Cross-field checks and defaults on a schema-valid document. */
@@ -174,13 +274,24 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
       const server = readDnsServer(probe.dns.server);
       if (typeof server === "string") add(at("dns", "server"), server);
       const answersIn: Cidr[] = [];
-      (probe.dns.answersIn ?? []).forEach((text, j) => {
+      const answersInZscaler: string[] = [];
+      const raw = probe.dns.answersIn;
+      const list = raw === undefined ? [] : typeof raw === "string" ? [raw] : raw;
+      list.forEach((text, j) => {
+        const where = typeof raw === "string" ? at("dns", "answersIn") : at("dns", "answersIn", j);
+        if (text.startsWith("zscaler:")) {
+          const cloud = text.slice("zscaler:".length);
+          if (cloudName.safeParse(cloud).success) answersInZscaler.push(cloud);
+          else add(where, `"${text}": after zscaler: comes a cloud name such as zscaler.net`);
+          return;
+        }
         const cidr = parseCidr(text);
         if (cidr.ok) answersIn.push(cidr.value);
-        else add(at("dns", "answersIn", j), cidr.reason);
+        // A precise CIDR error when it looks like one; else say what else it may be.
+        else add(where, text.includes("/") ? cidr.reason : `"${text}" is neither a CIDR nor "zscaler:<cloud>"`);
       });
       if (typeof server !== "string") {
-        target = { kind: "dns", query: probe.dns.query, type: probe.dns.type ?? "A", server, answersIn };
+        target = { kind: "dns", query: probe.dns.query, type: probe.dns.type ?? "A", server, answersIn, answersInZscaler };
       }
     }
 
@@ -213,6 +324,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     starvationThresholdMs: ms(raw.agent?.starvationThreshold, 250),
     maxEdges: raw.agent?.maxEdges ?? 5000,
   };
+  const zscaler = readZscalerSettings(raw.zscaler, probes, add);
   if (issues.length > 0) return { issues };
-  return { config: { defaults, agent, sources, probes }, issues };
+  return { config: { defaults, agent, zscaler, sources, probes }, issues };
 }

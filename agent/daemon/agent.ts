@@ -2,7 +2,7 @@
 // outcome judged against policy and intent, exported as metrics, results and logs.
 // Config and cluster state can change at any time; the last good of each is kept.
 
-import { type IpAddress, parseIp } from "../addresses/ip.js";
+import { type IpAddress, jsonOf, parseIp } from "../addresses/ip.js";
 import type { ClusterSource } from "../cluster/live.js";
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
@@ -11,11 +11,13 @@ import { type ConfigLoad, loadConfigFile, parseConfig } from "../config/load.js"
 import type { AgentConfig } from "../config/model.js";
 import { formatInputError, type InputError } from "../documents/located.js";
 import { AgentMetrics } from "../metrics/registry.js";
-import { buildPolicyIndex, type PolicyIndex } from "../policy/engine.js";
+import { buildPolicyIndex, type PolicyIndex, withoutPolicy as withoutIndexedPolicy, withPolicy as withIndexedPolicy } from "../policy/engine.js";
 import { type ProbeOutcome, runProbe } from "../probes/index.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
-import { type Edge, type EdgeLabels, expandEdges } from "../targets/edges.js";
+import { type Edge, type EdgeLabels, expandEdges, type FeedSource } from "../targets/edges.js";
+import { describeAnswerCities } from "../zscaler/cities.js";
+import type { CenrFeed, FeedKind } from "../zscaler/feeds.js";
 import { type EdgeRecord, newEdgeRecord, type StatusChange, withOutcome, withPolicy } from "../verdicts/edge-state.js";
 import { type EdgePolicy, policyForEdge, type SourceIdentity } from "../verdicts/policy.js";
 import type { SelfIdentity } from "./identity.js";
@@ -38,6 +40,8 @@ export interface AgentOptions {
   readonly singleSample?: boolean;
   /** Where status changes go as Kubernetes Events (live mode), on the source pod. */
   readonly events?: StatusChangeSink;
+  /** Zscaler's published ranges, kept current (data centres, answersIn: zscaler:<cloud>). */
+  readonly feeds?: FeedSource & { onChange(listener: (cloud: string, kind: FeedKind) => void): () => void };
 }
 
 export interface StatusChangeSink {
@@ -96,6 +100,9 @@ export class Agent {
   private readonly scheduler: Scheduler;
   private readonly starvation: StarvationMonitor;
   private readonly watches: FileWatch[] = [];
+  private unsubscribeFeeds: (() => void) | undefined;
+  /** After stop(), probes still in flight change nothing (no record, metric, log or Event). */
+  private stopped = false;
   private readonly log: Logger;
   private firstRoundPending = new Set<string>();
   /** Probing on schedule (between start and stop); runRound alone never schedules. */
@@ -151,10 +158,20 @@ export class Agent {
         await watchFiles(async () => [file], () => this.reloadConfig(), pollMs, (error) => this.log.error({ file, err: error }, "config reload failed; the last good config keeps running")),
       );
     }
-    await this.cluster.start((snapshot, seenAt) => this.applySnapshot(snapshot, seenAt));
+    await this.cluster.start((snapshot, seenAt, changed) => this.applySnapshot(snapshot, seenAt, changed));
+    if (this.options.feeds) this.unsubscribeFeeds = this.options.feeds.onChange(() => this.applyFeeds());
+  }
+
+  /** Zscaler data changed: data centres and answer ranges follow. */
+  applyFeeds(): void {
+    this.generation++;
+    this.rebuildEdges();
+    this.scheduler.setJobs(this.jobs());
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribeFeeds?.();
     for (const watch of this.watches) watch.close();
     this.watches.length = 0;
     this.scheduling = false;
@@ -165,7 +182,7 @@ export class Agent {
 
   /** Follows the cluster state without probing on schedule; resolves once it is known or at the deadline. */
   async startClusterAndWait(timeoutMs: number): Promise<{ ready: boolean; reason?: string }> {
-    await this.cluster.start((snapshot, seenAt) => this.applySnapshot(snapshot, seenAt));
+    await this.cluster.start((snapshot, seenAt, changed) => this.applySnapshot(snapshot, seenAt, changed));
     const deadline = Date.now() + timeoutMs;
     while (!this.cluster.status().ready && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     const current = this.cluster.current();
@@ -214,9 +231,12 @@ export class Agent {
    * Applies new cluster state: every edge's policy is re-evaluated, changed ones probed at
    * once. seenAt: when the change reached the agent, for the propagation measurement.
    */
-  applySnapshot(snapshot: ClusterSnapshot | undefined, seenAt: number = Date.now()): void {
+  applySnapshot(snapshot: ClusterSnapshot | undefined, seenAt: number = Date.now(), changed?: ReadonlySet<string>): void {
+    const previous = this.snapshot;
     this.snapshot = snapshot;
-    this.index = snapshot ? buildPolicyIndex(snapshot) : undefined;
+    // Only NetworkPolicies changed: patch the index; anything else: build it again.
+    const onlyPolicies = changed !== undefined && changed.size > 0 && [...changed].every((resource) => resource === "networkpolicies");
+    this.index = snapshot && this.index && previous && onlyPolicies ? patchPolicies(this.index, previous, snapshot) : snapshot ? buildPolicyIndex(snapshot) : undefined;
     this.generation++;
     const known = new Set(this.records.keys());
     // Identities (the agent's own pod may have appeared or been relabeled) and cluster
@@ -266,7 +286,7 @@ export class Agent {
   }
 
   private rebuildEdges(): void {
-    const { edges, dropped } = expandEdges(this.config, this.identities(), this.snapshot);
+    const { edges, dropped } = expandEdges(this.config, this.identities(), this.snapshot, this.options.feeds);
     this.metrics.edgesDropped.set(dropped);
     if (dropped > 0) this.log.warn({ dropped, maxEdges: this.config.agent.maxEdges }, "more edges than agent.maxEdges: the excess is not probed");
     const next = new Map(edges.map((edge) => [edge.id, edge]));
@@ -281,21 +301,33 @@ export class Agent {
     }
     for (const fresh of edges) {
       const existing = this.records.get(fresh.id);
-      // A changed probe definition (thresholds, intent, target) starts that edge afresh; an
-      // unchanged one keeps its state, and its identity, so probes in flight still count.
-      if (existing && JSON.stringify(existing.edge.probe, bigintAsText) === JSON.stringify(fresh.probe, bigintAsText)) {
-        const edge = { ...fresh, probe: existing.edge.probe };
-        next.set(edge.id, edge);
-        this.records.set(edge.id, { ...existing, edge });
-        continue;
+      // Same id, other labels (a probe redefined): the old label set loses this edge.
+      if (existing && existing.edge.seriesKey !== fresh.seriesKey) {
+        this.groups.get(existing.edge.seriesKey)?.delete(fresh.id);
+        touched.add(existing.edge.seriesKey);
       }
-      const edge = fresh;
-      this.records.set(edge.id, newEdgeRecord(edge, this.policyFor(edge, edge.address), edge.address));
-      if (!existing) this.firstRoundPending.add(edge.id);
+      // An unchanged probe keeps its state, and its identity, so probes in flight still
+      // count; a changed definition (thresholds, intent, target) starts the edge afresh.
+      const sameProbe =
+        existing !== undefined &&
+        (existing.edge.probe === fresh.probe || jsonOf(existing.edge.probe) === jsonOf(fresh.probe));
+      let edge = fresh;
+      if (existing && sameProbe) {
+        edge = { ...fresh, probe: existing.edge.probe };
+        // The address known before probing may have moved: a pod's new IP, a Service's new cluster IP.
+        this.records.set(edge.id, { ...existing, edge, ...(fresh.address ? { address: fresh.address } : {}) });
+      } else {
+        this.records.set(edge.id, newEdgeRecord(edge, this.policyFor(edge, edge.address), edge.address));
+        if (!existing) this.firstRoundPending.add(edge.id);
+        touched.add(edge.seriesKey);
+      }
+      next.set(edge.id, edge);
       const members = this.groups.get(edge.seriesKey) ?? new Set<string>();
-      members.add(edge.id);
-      this.groups.set(edge.seriesKey, members);
-      touched.add(edge.seriesKey);
+      if (!members.has(edge.id)) {
+        members.add(edge.id);
+        this.groups.set(edge.seriesKey, members);
+        touched.add(edge.seriesKey);
+      }
     }
     this.edges = next;
     for (const key of touched) this.publish(key);
@@ -341,8 +373,8 @@ export class Agent {
     const outcome = await this.runBounded(edge);
     const finished = Date.now();
     const current = this.records.get(edge.id);
-    // The edge went away, or its probe was redefined, while it was being probed.
-    if (!current || this.edges.get(edge.id)?.probe !== edge.probe) return;
+    // The agent stopped, or the edge went away or was redefined, while it was being probed.
+    if (this.stopped || !current || this.edges.get(edge.id)?.probe !== edge.probe) return;
     const starved = this.starvation.starvedDuring(started, finished);
     const address = outcome.address === undefined || outcome.address === current.address?.text ? current.address : parsedAddress(outcome.address, current.address);
     const policy = this.policyFor(edge, address);
@@ -361,7 +393,19 @@ export class Agent {
   }
 
   /** The prober bounds itself; this watchdog guarantees it, whatever happens. */
-  private runBounded(edge: Edge): Promise<ProbeOutcome> {
+  private async runBounded(edge: Edge): Promise<ProbeOutcome> {
+    // Nothing to judge the answer against yet: the agent's limitation, not the network's.
+    if (edge.unjudgeable) return { reason: "agent_error", durationSeconds: 0, phases: {}, detail: edge.unjudgeable };
+    const outcome = await this.runWatched(edge);
+    if (edge.zscalerClouds && outcome.answers && outcome.answers.length > 0) {
+      const cenr = edge.zscalerClouds.map((cloud) => this.options.feeds?.current(cloud, "cenr") as CenrFeed | undefined).find(Boolean);
+      const cities = describeAnswerCities(cenr, outcome.answers).join("; ");
+      return { ...outcome, detail: outcome.detail ? `${outcome.detail}; ${cities}` : cities };
+    }
+    return outcome;
+  }
+
+  private runWatched(edge: Edge): Promise<ProbeOutcome> {
     const limit = edge.probe.timeoutMs + 1000;
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<ProbeOutcome>((resolve) => {
@@ -399,14 +443,22 @@ export class Agent {
   }
 }
 
+/** The index patched for the NetworkPolicies that differ between two snapshots (by object identity). */
+function patchPolicies(index: PolicyIndex, previous: ClusterSnapshot, next: ClusterSnapshot): PolicyIndex {
+  const key = (policy: { namespace: string; name: string }) => `${policy.namespace}/${policy.name}`;
+  const before = new Map(previous.policies.map((policy) => [key(policy), policy]));
+  let patched = index;
+  for (const policy of next.policies) {
+    if (before.get(key(policy)) !== policy) patched = withIndexedPolicy(patched, policy);
+    before.delete(key(policy));
+  }
+  for (const gone of before.values()) patched = withoutIndexedPolicy(patched, gone.namespace, gone.name);
+  return patched;
+}
+
 function parsedAddress(text: string, fallback: IpAddress | undefined): IpAddress | undefined {
   const parsed = parseIp(text);
   return parsed.ok ? parsed.value : fallback;
-}
-
-/** JSON.stringify replacer: parsed addresses hold bigints, which JSON.stringify rejects. */
-function bigintAsText(_key: string, value: unknown): unknown {
-  return typeof value === "bigint" ? value.toString() : value;
 }
 
 function runProbeFor(edge: Edge, timeoutMs: number): Promise<ProbeOutcome> {

@@ -34,13 +34,14 @@ export async function watchFiles(
 ): Promise<FileWatch> {
   let last = await signature(list);
   let busy = false;
+  let closed = false;
   const timer = setInterval(() => {
     if (busy) return;
     busy = true;
     void (async () => {
       try {
         const next = await signature(list);
-        if (next !== last) {
+        if (next !== last && !closed) {
           last = next;
           await onChange();
         }
@@ -52,5 +53,10 @@ export async function watchFiles(
     })();
   }, pollMs);
   timer.unref();
-  return { close: () => clearInterval(timer) };
+  return {
+    close: () => {
+      closed = true;
+      clearInterval(timer);
+    },
+  };
 }

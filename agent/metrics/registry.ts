@@ -29,11 +29,10 @@ export function packageVersion(): string {
   }
 }
 
-/** Label sets a series group has created beyond its base labels, to remove them with it. */
 /**
- * The series of one label set, with prom-client's child objects kept so that a probe's
- * update does not hash its labels again, and what was last written, so that an unchanged
- * gauge is not written again.
+ * The series of one label set: prom-client children bound to its labels (no label object
+ * built per probe), what was last written (an unchanged gauge is not written again), and the
+ * label sets it created beyond its base labels, to remove them with it.
  */
 interface GroupSeries {
   base: EdgeLabels;
@@ -60,6 +59,10 @@ export interface GroupState {
   readonly status: EdgeStatus;
 }
 
+function propagationKey(base: EdgeLabels): string {
+  return `${base.probe}|${base.source}|${base.source_node}`;
+}
+
 /** Pure: what one label set shows when several edges stand behind it. */
 export function aggregateGroup(members: readonly EdgeRecord[]): GroupState {
   const valid = members.filter((m) => m.observed !== undefined && m.observed.reason !== "agent_error");
@@ -76,8 +79,8 @@ export function aggregateGroup(members: readonly EdgeRecord[]): GroupState {
 export class AgentMetrics implements ClusterMetricsSink {
   readonly registry = new Registry();
   private readonly groups = new Map<string, GroupSeries>();
-  /** Edge id to the key of its label set. */
-  private readonly edgeGroups = new Map<string, string>();
+  /** Label sets per (probe, source, source_node): the propagation histogram's series go with the last. */
+  private readonly propagationUsers = new Map<string, number>();
   private syncAges: () => ReadonlyMap<string, number | undefined> = () => new Map();
 
   readonly probeSuccess = new Gauge({
@@ -181,6 +184,65 @@ export class AgentMetrics implements ClusterMetricsSink {
     this.eventLoopDelay = source;
   }
 
+  readonly zscalerRanges = new Gauge({
+    name: "netcanary_zscaler_ranges",
+    help: "Ranges in the current (effective) data of each Zscaler feed.",
+    labelNames: ["cloud", "feed"],
+    registers: [this.registry],
+  });
+  readonly zscalerLastSuccess = new Gauge({
+    name: "netcanary_zscaler_feed_last_success_timestamp_seconds",
+    help: "When each Zscaler feed was last fetched successfully (fresh or not modified), Unix time.",
+    labelNames: ["cloud", "feed"],
+    registers: [this.registry],
+  });
+  readonly zscalerFailures = new Counter({
+    name: "netcanary_zscaler_feed_failures_total",
+    help: "Failed or refused fetches of a Zscaler feed, by reason (timeout, connection, http_status, too_large, not_json, wrong_shape, wrong_cloud, empty, bad_rows, shrunk).",
+    labelNames: ["cloud", "feed", "reason"],
+    registers: [this.registry],
+  });
+  readonly zscalerChanges = new Counter({
+    name: "netcanary_zscaler_feed_changes_total",
+    help: "Ranges added to or removed from a Zscaler feed (set differences; reordering is no change).",
+    labelNames: ["cloud", "feed", "change"],
+    registers: [this.registry],
+  });
+  readonly zscalerInfo = new Gauge({
+    name: "netcanary_zscaler_feed_info",
+    help: "The content hash of each Zscaler feed's current data (value always 1).",
+    labelNames: ["cloud", "feed", "hash"],
+    registers: [this.registry],
+  });
+  readonly zscalerUncovered = new Gauge({
+    name: "netcanary_zscaler_uncovered_ranges",
+    help: "Published ranges of a Zscaler cloud that the source's egress policies do not allow on the audited ports.",
+    labelNames: ["source", "cloud", "feed"],
+    registers: [this.registry],
+  });
+  private readonly zscalerHashes = new Map<string, string>();
+
+  /** Where the Zscaler feeds report (the updater's metrics sink). */
+  zscalerSink() {
+    return {
+      setRanges: (cloud: string, feed: string, count: number) => this.zscalerRanges.set({ cloud, feed }, count),
+      setLastSuccess: (cloud: string, feed: string, epochSeconds: number) => this.zscalerLastSuccess.set({ cloud, feed }, epochSeconds),
+      failure: (cloud: string, feed: string, reason: string) => this.zscalerFailures.inc({ cloud, feed, reason }),
+      changes: (cloud: string, feed: string, added: number, removed: number) => {
+        if (added > 0) this.zscalerChanges.inc({ cloud, feed, change: "added" }, added);
+        if (removed > 0) this.zscalerChanges.inc({ cloud, feed, change: "removed" }, removed);
+      },
+      setInfo: (cloud: string, feed: string, hash: string) => {
+        const key = `${cloud}|${feed}`;
+        const previous = this.zscalerHashes.get(key);
+        if (previous === hash) return;
+        if (previous !== undefined) this.zscalerInfo.remove({ cloud, feed, hash: previous });
+        this.zscalerInfo.set({ cloud, feed, hash }, 1);
+        this.zscalerHashes.set(key, hash);
+      },
+    };
+  }
+
   readonly eventsTotal = new Counter({
     name: "netcanary_events_total",
     help: "Kubernetes Events about edge status changes, by result (posted, patched, coalesced, dropped, failed).",
@@ -248,6 +310,8 @@ export class AgentMetrics implements ClusterMetricsSink {
   private groupOf(key: string, base: EdgeLabels): GroupSeries {
     let group = this.groups.get(key);
     if (!group) {
+      const user = propagationKey(base);
+      this.propagationUsers.set(user, (this.propagationUsers.get(user) ?? 0) + 1);
       const mismatch = new Map(SIGNAL_KINDS.map((kind) => [kind, this.mismatch.labels({ ...base, kind })]));
       group = { base, totals: new Map(), phases: new Map(), success: this.probeSuccess.labels(base), mismatch, infos: new Map() };
       this.groups.set(key, group);
@@ -261,7 +325,6 @@ export class AgentMetrics implements ClusterMetricsSink {
     if (!observed) return;
     const { labels: base, seriesKey } = record.edge;
     const group = this.groupOf(seriesKey, base);
-    this.edgeGroups.set(record.edge.id, seriesKey);
     const result = observed.reason === "ok" ? "success" : observed.reason === "agent_error" ? "invalid" : "failure";
     const totalKey = `${result}|${observed.reason}`;
     let total = group.totals.get(totalKey);
@@ -288,7 +351,6 @@ export class AgentMetrics implements ClusterMetricsSink {
     if (!first) return;
     const { labels: base, seriesKey } = first.edge;
     const group = this.groupOf(seriesKey, base);
-    for (const member of members) this.edgeGroups.set(member.edge.id, seriesKey);
     const state = aggregateGroup(members);
     // An invalid sample says nothing about the network: the success gauge keeps its last value.
     if (state.success !== undefined && state.success !== group.lastSuccess) {
@@ -313,19 +375,30 @@ export class AgentMetrics implements ClusterMetricsSink {
     // One info series per distinct explanation among the edges (bounded by the rules that exist).
     const infos = new Map<string, Labels<string>>();
     for (const member of members) {
-      const info: Labels<string> = {
-        ...base,
-        policy: member.policy.stance,
-        expected_from: member.expectedFrom ?? "none",
-        egress_rule: member.policy.egressRule,
-        ingress_rule: member.policy.ingressRule,
-        cni_dependent: String(member.policy.cniDependent),
-      };
-      infos.set(JSON.stringify(info), info);
+      const { key, labels } = this.infoOf(member);
+      infos.set(key, labels);
     }
     for (const [key, info] of group.infos) if (!infos.has(key)) this.policyInfo.remove(info);
     for (const [key, info] of infos) if (!group.infos.has(key)) this.policyInfo.set(info, 1);
     group.infos = infos;
+  }
+
+  /** The info labels of an edge, built once per policy object (not on every probe). */
+  private readonly infoCache = new WeakMap<object, { expectedFrom: string | null; key: string; labels: Labels<string> }>();
+  private infoOf(member: EdgeRecord): { key: string; labels: Labels<string> } {
+    const cached = this.infoCache.get(member.policy);
+    if (cached && cached.expectedFrom === member.expectedFrom) return cached;
+    const labels: Labels<string> = {
+      ...member.edge.labels,
+      policy: member.policy.stance,
+      expected_from: member.expectedFrom ?? "none",
+      egress_rule: member.policy.egressRule,
+      ingress_rule: member.policy.ingressRule,
+      cni_dependent: String(member.policy.cniDependent),
+    };
+    const entry = { expectedFrom: member.expectedFrom, key: JSON.stringify(labels), labels };
+    this.infoCache.set(member.policy, entry);
+    return entry;
   }
 
   /** One edge standing alone behind its label set. */
@@ -349,17 +422,17 @@ export class AgentMetrics implements ClusterMetricsSink {
     if (group.status !== undefined) this.edgeStatus.remove({ ...base, status: group.status });
     for (const info of group.infos.values()) this.policyInfo.remove(info);
     this.groups.delete(key);
-    for (const [id, groupKey] of this.edgeGroups) if (groupKey === key) this.edgeGroups.delete(id);
+    const user = propagationKey(base);
+    const users = (this.propagationUsers.get(user) ?? 1) - 1;
+    if (users > 0) this.propagationUsers.set(user, users);
+    else {
+      this.propagationUsers.delete(user);
+      this.policyPropagation.remove({ probe: base.probe, source: base.source, source_node: base.source_node });
+    }
   }
 
-  /** Removes the series of the label set this edge belonged to. */
-  removeEdge(id: string): void {
-    const key = this.edgeGroups.get(id);
-    const group = key === undefined ? undefined : this.groups.get(key);
-    if (group) this.removeGroup(group.base);
-  }
-
-  trackedEdges(): string[] {
-    return [...this.edgeGroups.keys()];
+  /** Label sets with series, as their keys. */
+  trackedGroups(): string[] {
+    return [...this.groups.keys()];
   }
 }

@@ -9,7 +9,7 @@
 // Pure functions over the index, like the engine.
 
 import { type Cidr, cidrContainsIp, type IpAddress, type IpFamily } from "../addresses/ip.js";
-import { type Labels, namespaceLabels, type PodInfo } from "../cluster/snapshot.js";
+import type { PodInfo } from "../cluster/snapshot.js";
 import type {
   AdminAction,
   AdminNetworkPolicy,
@@ -19,7 +19,8 @@ import type {
   AdminRule,
   BaselineAdminNetworkPolicy,
 } from "./admin-model.js";
-import type { ConnectionQuery, Endpoint, PolicyIndex } from "./engine.js";
+import type { ConnectionQuery, PolicyIndex } from "./engine.js";
+import { describeEndpoint, type Endpoint, labelsOfNamespace, resolveNamedPort } from "./endpoints.js";
 import { formatNamedRule } from "./explain.js";
 import type { Direction, DirectionVerdict, NoteCode, RuleRef, TierStep, VerdictNote } from "./model.js";
 import { compileSelector, formatSelector, type LabelMatcher } from "./selectors.js";
@@ -122,16 +123,6 @@ type Match =
 const YES: Match = { kind: "yes" };
 const NO: Match = { kind: "no" };
 
-function labelsOfNamespace(index: PolicyIndex, name: string): Labels {
-  return index.namespaces.get(name)?.labels ?? namespaceLabels(name);
-}
-
-function describeEndpoint(endpoint: Endpoint): string {
-  if (endpoint.kind === "ip") return endpoint.ip.text;
-  const pod = endpoint.pod;
-  return pod.workload ? `${pod.workload.kind}/${pod.namespace}/${pod.workload.name}` : `${pod.namespace}/${pod.name}`;
-}
-
 /** Host-network pods are never selected by a subject, a namespaces peer or a pods peer. */
 function podSetSelects(set: CompiledPodSet, pod: PodInfo, index: PolicyIndex): boolean {
   if (pod.hostNetwork) return false;
@@ -152,9 +143,7 @@ function portsMatch(ports: readonly AdminPort[] | null, query: ConnectionQuery):
       // an address outside the cluster has no named ports.
       case "namedPort": {
         const destination = query.to;
-        if (destination.kind !== "pod") return false;
-        const container = destination.pod.ports.find((p) => p.name === entry.name && p.protocol === query.protocol);
-        return container !== undefined && container.port === query.port;
+        return destination.kind === "pod" && resolveNamedPort(destination.pod, entry.name, query.protocol) === query.port;
       }
     }
   });

@@ -1,18 +1,10 @@
 // The NetworkPolicy verdict engine: for one connection (source -> destination:port/protocol),
 // does the source's egress and the destination's ingress admit it, and why.
-// Pure functions over plain data; the index is rebuilt or patched when policies change.
+// Pure functions over plain data; the index is rebuilt on cluster changes, or patched when
+// only NetworkPolicies changed.
 
 import { type Cidr, cidrContainsIp, type IpAddress, type IpFamily } from "../addresses/ip.js";
-import {
-  type ClusterSnapshot,
-  type Labels,
-  type NamespaceInfo,
-  namespaceLabels,
-  type PodInfo,
-  podKey,
-  type Protocol,
-  type ServiceInfo,
-} from "../cluster/snapshot.js";
+import { type ClusterSnapshot, type NamespaceInfo, type PodInfo, podKey, type Protocol, type ServiceInfo } from "../cluster/snapshot.js";
 import type {
   Direction,
   DirectionVerdict,
@@ -23,9 +15,10 @@ import type {
   VerdictNote,
 } from "./model.js";
 import { type AdminTiers, compileAdminTiers, evaluateTiers } from "./admin.js";
+import { describeEndpoint, type Endpoint, labelsOfNamespace, resolveNamedPort } from "./endpoints.js";
 import { compileSelector, type LabelMatcher } from "./selectors.js";
 
-export type Endpoint = { readonly kind: "pod"; readonly pod: PodInfo } | { readonly kind: "ip"; readonly ip: IpAddress };
+export { describeEndpoint, type Endpoint, resolveNamedPort } from "./endpoints.js";
 
 export interface ConnectionQuery {
   readonly from: Endpoint;
@@ -53,6 +46,8 @@ export interface CompiledPolicy {
 }
 
 export interface PolicyIndex {
+  /** Any NetworkPolicy or admin-tier policy at all: without one, nothing is isolated anywhere. */
+  readonly hasPolicies: boolean;
   readonly namespaces: ReadonlyMap<string, NamespaceInfo>;
   /** NetworkPolicies select pods in their own namespace only, so they are grouped by it. */
   readonly policiesByNamespace: ReadonlyMap<string, readonly CompiledPolicy[]>;
@@ -110,17 +105,25 @@ export function buildPolicyIndex(snapshot: ClusterSnapshot): PolicyIndex {
   const servicesByIp = new Map<string, ServiceInfo>();
   for (const service of snapshot.services) for (const ip of service.clusterIps) servicesByIp.set(ip.text, service);
   const admin = compileAdminTiers(snapshot.adminPolicies, snapshot.baselinePolicy);
-  return { namespaces, policiesByNamespace, podsByIp, podsByKey, servicesByIp, ...(admin ? { admin } : {}) };
+  return { hasPolicies: snapshot.policies.length > 0 || admin !== undefined, namespaces, policiesByNamespace, podsByIp, podsByKey, servicesByIp, ...(admin ? { admin } : {}) };
 }
 
-/** The index with one policy added or replaced: only its namespace's list is rebuilt. */
+function withPolicies(index: PolicyIndex, policiesByNamespace: Map<string, readonly CompiledPolicy[]>): PolicyIndex {
+  const hasPolicies = index.admin !== undefined || [...policiesByNamespace.values()].some((list) => list.length > 0);
+  return { ...index, policiesByNamespace, hasPolicies };
+}
+
+/**
+ * The index with one NetworkPolicy added or replaced: only that policy is compiled and only
+ * its namespace's list rebuilt (what the agent does when a batch of changes holds only
+ * NetworkPolicies).
+ */
 export function withPolicy(index: PolicyIndex, policy: NetworkPolicy): PolicyIndex {
   const id = `${policy.namespace}/${policy.name}`;
   const current = index.policiesByNamespace.get(policy.namespace) ?? [];
-  const next = [...current.filter((p) => p.id !== id), compilePolicy(policy)];
   const policiesByNamespace = new Map(index.policiesByNamespace);
-  policiesByNamespace.set(policy.namespace, next);
-  return { ...index, policiesByNamespace };
+  policiesByNamespace.set(policy.namespace, [...current.filter((p) => p.id !== id), compilePolicy(policy)]);
+  return withPolicies(index, policiesByNamespace);
 }
 
 export function withoutPolicy(index: PolicyIndex, namespace: string, name: string): PolicyIndex {
@@ -128,17 +131,7 @@ export function withoutPolicy(index: PolicyIndex, namespace: string, name: strin
   const current = index.policiesByNamespace.get(namespace) ?? [];
   const policiesByNamespace = new Map(index.policiesByNamespace);
   policiesByNamespace.set(namespace, current.filter((p) => p.id !== id));
-  return { ...index, policiesByNamespace };
-}
-
-function labelsOfNamespace(index: PolicyIndex, name: string): Labels {
-  // A namespace we were not told about still carries its name label.
-  return index.namespaces.get(name)?.labels ?? namespaceLabels(name);
-}
-
-/** A named port resolves on the destination pod, by name and protocol. */
-export function resolveNamedPort(pod: PodInfo, name: string, protocol: Protocol): number | undefined {
-  return pod.ports.find((p) => p.name === name && p.protocol === protocol)?.port;
+  return withPolicies(index, policiesByNamespace);
 }
 
 /** Which address family the connection uses: the one the query names, else IPv4 when possible. */
@@ -251,12 +244,6 @@ function evaluateRules(
     else if (best === "via_ipblock") outcome.allowedByIpBlockOnPod.push(ref);
     else if (best === "unknown_ip") outcome.maybeBy.push(ref);
   }
-}
-
-function describeEndpoint(endpoint: Endpoint): string {
-  if (endpoint.kind === "ip") return endpoint.ip.text;
-  const pod = endpoint.pod;
-  return pod.workload ? `${pod.workload.kind}/${pod.namespace}/${pod.workload.name}` : `${pod.namespace}/${pod.name}`;
 }
 
 /** Policies selecting this pod for a direction. Only policies of the pod's namespace can. */

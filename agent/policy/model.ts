@@ -101,8 +101,7 @@ export type NoteKind =
   /** The input lacks what the verdict depends on (e.g. IPs of pods not yet created). */
   | "unknown"
   /** Conformant verdict given; some network plugins behave differently here. */
-  | "cni_dependent"
-  | "info";
+  | "cni_dependent";
 
 export type NoteCode =
   | "self_traffic"
@@ -111,8 +110,7 @@ export type NoteCode =
   | "ipblock_matches_pod_ip"
   | "ipblock_unknown_ip"
   | "source_may_be_rewritten"
-  | "ip_is_pod"
-  | "outside_cluster"
+
   /** Two AdminNetworkPolicies of equal priority match the connection and disagree. */
   | "admin_same_priority"
   /** An AdminNetworkPolicy or BaselineAdminNetworkPolicy networks peer against an IP not known yet. */

@@ -39,10 +39,6 @@ export function compileSelector(selector: LabelSelector): LabelMatcher {
   };
 }
 
-export function isEmptySelector(selector: LabelSelector): boolean {
-  return Object.keys(selector.matchLabels).length === 0 && selector.matchExpressions.length === 0;
-}
-
 /** "app=web,tier in (a,b),!legacy" in kubectl's notation; "(all)" for the empty selector. */
 export function formatSelector(selector: LabelSelector): string {
   const parts = Object.entries(selector.matchLabels).map(([key, value]) => `${key}=${value}`);

@@ -29,15 +29,7 @@ function checkTarget(target: DnsTarget): Checked {
   if (target.answersIn !== undefined && target.type !== "A" && target.type !== "AAAA") {
     return { ok: false, detail: `answersIn applies to A and AAAA queries, not ${target.type}` };
   }
-  if (target.server === "cluster") {
-    const servers: DnsServer[] = [];
-    for (const parsed of systemDnsServers()) {
-      if (!parsed.ok) return { ok: false, detail: `system DNS server: ${parsed.reason}` };
-      servers.push(parsed.value);
-    }
-    if (servers.length === 0) return { ok: false, detail: "the system has no DNS servers configured" };
-    return { ok: true, servers };
-  }
+  if (target.server === "cluster") return systemDnsServers();
   const parsed = parseDnsServer(target.server);
   return parsed.ok ? { ok: true, servers: [parsed.value] } : { ok: false, detail: parsed.reason };
 }

@@ -51,10 +51,16 @@ export function parseDnsServer(text: string): DnsServerParse {
 
 /**
  * The servers the process itself resolves with (dns.getServers(): /etc/resolv.conf unless
- * the process changed it), read at call time.
+ * the process changed it), read at call time; or why there are none to use.
  */
-export function systemDnsServers(): DnsServerParse[] {
-  return dns.getServers().map(parseDnsServer);
+export function systemDnsServers(): { ok: true; servers: DnsServer[] } | { ok: false; detail: string } {
+  const servers: DnsServer[] = [];
+  for (const parsed of dns.getServers().map(parseDnsServer)) {
+    if (!parsed.ok) return { ok: false, detail: `system DNS server: ${parsed.reason}` };
+    servers.push(parsed.value);
+  }
+  if (servers.length === 0) return { ok: false, detail: "the system has no DNS servers configured" };
+  return { ok: true, servers };
 }
 
 /** Which end a DNS failure is about: the probe's own target, or a resolver on the way to it. */

@@ -80,13 +80,8 @@ function plan(target: TcpTarget): Plan {
     const server = parseDnsServer(dnsServer);
     return server.ok ? { ok: true, host: name, port, servers: [server.value] } : { ok: false, detail: `dnsServer: ${server.reason}` };
   }
-  const servers: DnsServer[] = [];
-  for (const parsed of systemDnsServers()) {
-    if (!parsed.ok) return { ok: false, detail: `system DNS server: ${parsed.reason}` };
-    servers.push(parsed.value);
-  }
-  if (servers.length === 0) return { ok: false, detail: "the system has no DNS servers configured" };
-  return { ok: true, host: name, port, servers };
+  const system = systemDnsServers();
+  return system.ok ? { ok: true, host: name, port, servers: system.servers } : system;
 }
 
 /** A first, then AAAA when the name has no A records. */

@@ -1,6 +1,7 @@
 // Runs jobs on intervals (first runs spread over the interval, then jittered, so a
 // DaemonSet's agents never probe in lockstep) or cron schedules. Never two runs of one
-// job at once; a global bound on jobs running at once; queued runs start in due order.
+// job at once; a global bound on jobs running at once; queued runs start in the order they
+// came due.
 
 import { createHash } from "node:crypto";
 import cron, { type ScheduledTask } from "node-cron";
@@ -36,8 +37,6 @@ interface Entry {
   task?: ScheduledTask;
   /** When the pending timer fires (interval jobs), for a stable cadence. */
   nextDue: number;
-  running: boolean;
-  queued: boolean;
 }
 
 /** A stable fraction in [0, 1) from an id: where in its interval a job first runs. */
@@ -51,10 +50,10 @@ function sameSchedule(a: Schedule, b: Schedule): boolean {
 
 export class Scheduler {
   private readonly entries = new Map<string, Entry>();
-  private readonly queue: { id: string; due: number }[] = [];
-  /** Ids with a run in progress, across entries: a job replaced mid-run is still running. */
+  /** Runs waiting for a slot, in the order they came due: id to due time. */
+  private readonly queued = new Map<string, number>();
+  /** Ids with a run in progress (a job replaced mid-run is still running). */
   private readonly active = new Set<string>();
-  private running = 0;
   private stopped = false;
   private readonly random: () => number;
   private readonly jitter: number;
@@ -73,11 +72,11 @@ export class Scheduler {
   }
 
   get runningCount(): number {
-    return this.running;
+    return this.active.size;
   }
 
   get queuedCount(): number {
-    return this.queue.length;
+    return this.queued.size;
   }
 
   /** Replaces the job set: unchanged jobs keep their cadence, new ones are spread, gone ones stop. */
@@ -107,11 +106,11 @@ export class Scheduler {
   stop(): void {
     this.stopped = true;
     for (const id of [...this.entries.keys()]) this.remove(id);
-    this.queue.length = 0;
+    this.queued.clear();
   }
 
   private add(job: Job): void {
-    const entry: Entry = { job, nextDue: 0, running: false, queued: false };
+    const entry: Entry = { job, nextDue: 0 };
     this.entries.set(job.id, entry);
     if (job.schedule.kind === "interval") {
       // First run at a place in the spread window fixed by the job's id: no thundering herd,
@@ -140,8 +139,7 @@ export class Scheduler {
     if (entry.timer) clearTimeout(entry.timer);
     if (entry.task) void entry.task.destroy();
     this.entries.delete(id);
-    const queued = this.queue.findIndex((item) => item.id === id);
-    if (queued >= 0) this.queue.splice(queued, 1);
+    this.queued.delete(id);
   }
 
   private arm(entry: Entry, due: number): void {
@@ -159,33 +157,29 @@ export class Scheduler {
 
   private enqueue(entry: Entry, due: number): void {
     if (this.stopped) return;
-    if (entry.running || entry.queued || this.active.has(entry.job.id)) {
-      this.options.hooks?.onSkip?.(entry.job.id);
+    const id = entry.job.id;
+    if (this.active.has(id) || this.queued.has(id)) {
+      this.options.hooks?.onSkip?.(id);
       return;
     }
-    entry.queued = true;
-    this.queue.push({ id: entry.job.id, due });
+    this.queued.set(id, due);
     this.drain();
   }
 
   private drain(): void {
-    while (this.running < this.maxConcurrent && this.queue.length > 0) {
-      const item = this.queue.shift() as { id: string; due: number };
-      const entry = this.entries.get(item.id);
+    for (const [id, due] of this.queued) {
+      if (this.active.size >= this.maxConcurrent) return;
+      this.queued.delete(id);
+      const entry = this.entries.get(id);
       if (!entry) continue;
-      entry.queued = false;
-      entry.running = true;
-      this.active.add(item.id);
-      this.running++;
-      this.options.hooks?.onStart?.(item.id, Math.max(0, Date.now() - item.due) / 1000);
+      this.active.add(id);
+      this.options.hooks?.onStart?.(id, Math.max(0, Date.now() - due) / 1000);
       // Through a promise so that a job throwing at once is handled like one that rejects.
       Promise.resolve()
         .then(() => entry.job.run())
         .catch(() => undefined) // jobs report their own failures; the schedule goes on
         .finally(() => {
-          entry.running = false;
-          this.active.delete(item.id);
-          this.running--;
+          this.active.delete(id);
           this.drain();
         });
     }

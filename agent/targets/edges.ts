@@ -3,14 +3,30 @@
 // addresses. Several edges may share one metric label set (each endpoint of a Service,
 // each selected pod): labels stay bounded, the results list every edge.
 
-import { type IpAddress, parseIp } from "../addresses/ip.js";
+import { type Cidr, type IpAddress, parseCidr, parseIp } from "../addresses/ip.js";
 import type { ClusterSnapshot, PodInfo, Protocol } from "../cluster/snapshot.js";
-import type { AgentConfig, ProbeConfig, TargetConfig } from "../config/model.js";
+import type { AgentConfig, ProbeConfig, TargetConfig, ZscalerTargetConfig } from "../config/model.js";
+import { ZSCALER_DEFAULT_PORTS } from "../config/schema.js";
 import { resolveNamedPort } from "../policy/engine.js";
 import { compileSelector, formatSelector } from "../policy/selectors.js";
 import type { ProbeKind, ProbeTargets } from "../probes/index.js";
 import { systemDnsServers } from "../probes/resolver.js";
 import type { SourceIdentity } from "../verdicts/policy.js";
+import type { CenrFeed, FeedData, FeedKind } from "../zscaler/feeds.js";
+
+/** What edges need of the Zscaler feeds: the current data per cloud and kind. */
+export interface FeedSource {
+  current(cloud: string, kind: FeedKind): FeedData | undefined;
+}
+
+/**
+ * Zscaler's Global ZEN addresses. They answer only inside a GRE/IPsec tunnel, so they are
+ * probed only as an explicit inside-the-tunnel check (insideTunnel: true).
+ */
+export const GLOBAL_ZEN_ADDRESSES = ["185.46.212.88", "185.46.212.89", "185.46.212.90", "185.46.212.91", "185.46.212.92", "185.46.212.93", "185.46.212.97", "185.46.212.98"];
+
+/** The feeds whose ranges make up a cloud's published address space (ZPA is another product). */
+const ZIA_FEEDS: readonly FeedKind[] = ["cenr", "future", "hubs-recommended", "hubs-required", "svpn"];
 
 /**
  * Metric labels of an edge. Bounded: the source by its config name, namespace and node,
@@ -40,6 +56,10 @@ export interface Edge {
   readonly address?: IpAddress;
   /** For edges expanded from the cluster: the pod behind the address, "namespace/name". */
   readonly endpoint?: string;
+  /** Why this edge cannot be judged yet (its outcome would be agent_error), e.g. ranges not loaded. */
+  readonly unjudgeable?: string;
+  /** Zscaler clouds whose data centres its DNS answers are mapped to, for the explanation. */
+  readonly zscalerClouds?: readonly string[];
   readonly labels: EdgeLabels;
   /** Edges with equal labels share their metric series. */
   readonly seriesKey: string;
@@ -54,6 +74,10 @@ interface Concrete {
   readonly endpoint?: string;
   readonly targetName: string;
   readonly targetKind: string;
+  /** Tells apart the edges of one target that expands to many (a pod, an address). */
+  readonly instance?: string;
+  readonly unjudgeable?: string;
+  readonly zscalerClouds?: readonly string[];
 }
 
 function firstIp(ips: readonly IpAddress[]): IpAddress | undefined {
@@ -61,9 +85,10 @@ function firstIp(ips: readonly IpAddress[]): IpAddress | undefined {
 }
 
 function clusterDnsAddress(): IpAddress | undefined {
-  const first = systemDnsServers()[0];
-  if (!first?.ok) return undefined;
-  const parsed = parseIp(first.value.ip);
+  const system = systemDnsServers();
+  const first = system.ok ? system.servers[0] : undefined;
+  if (!first) return undefined;
+  const parsed = parseIp(first.ip);
   return parsed.ok ? parsed.value : undefined;
 }
 
@@ -79,9 +104,77 @@ function tcpTo(address: IpAddress, port: number, targetName: string, targetKind:
   };
 }
 
-/** What a target stands for now. Cluster targets need the snapshot (none before the first sync). */
-export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined): Concrete[] {
+/** One of several edges behind one target: told apart by its pod, else its address. */
+function oneOfMany(concrete: Concrete): Concrete {
+  return { ...concrete, instance: concrete.endpoint ?? concrete.address?.text ?? "" };
+}
+
+/** Every range a cloud's ZIA feeds publish now; undefined when none is loaded yet. */
+export function zscalerRanges(feeds: FeedSource | undefined, cloud: string): Cidr[] | undefined {
+  const cidrs: Cidr[] = [];
+  let loaded = false;
+  for (const kind of ZIA_FEEDS) {
+    const data = feeds?.current(cloud, kind);
+    if (!data) continue;
+    loaded = true;
+    for (const text of data.cidrs) {
+      const parsed = parseCidr(text);
+      if (parsed.ok) cidrs.push(parsed.value);
+    }
+  }
+  return loaded ? cidrs : undefined;
+}
+
+function zscalerTargets(target: ZscalerTargetConfig, feeds: FeedSource | undefined): Concrete[] {
+  const concrete: Concrete[] = [];
+  const add = (host: string, ports: readonly number[]) => {
+    for (const port of ports) concrete.push({ call: { kind: "tcp", target: { host, port } }, port, protocol: "TCP", targetName: host, targetKind: "zscaler" });
+  };
+  for (const endpoint of target.endpoints) {
+    const ports = target.ports ?? ZSCALER_DEFAULT_PORTS[endpoint];
+    switch (endpoint) {
+      case "gateway":
+        add(`gateway.${target.cloud}`, ports);
+        break;
+      case "secondary":
+        add(`secondary.gateway.${target.cloud}`, ports);
+        break;
+      case "pac":
+      case "login":
+      case "mobile":
+        add(`${endpoint}.${target.cloud}`, ports);
+        break;
+      case "dc": {
+        // Each data centre's ZEN by its CENR hostname (<dc>.sme.<cloud>), in the chosen cities.
+        const cenr = feeds?.current(target.cloud, "cenr") as CenrFeed | undefined;
+        const cities = new Set(target.cities.map((city) => city.toLowerCase()));
+        const hosts = new Set<string>();
+        for (const centre of cenr?.dataCentres ?? []) {
+          if (centre.hostname && (cities.size === 0 || cities.has(centre.city.toLowerCase()))) hosts.add(centre.hostname);
+        }
+        for (const host of [...hosts].sort()) add(host, ports);
+        break;
+      }
+      case "global-zen":
+        for (const text of GLOBAL_ZEN_ADDRESSES) {
+          const ip = parseIp(text);
+          if (!ip.ok) continue;
+          for (const port of ports) concrete.push(oneOfMany(tcpTo(ip.value, port, `global-zen.${target.cloud}`, "zscaler")));
+        }
+        break;
+    }
+  }
+  return concrete;
+}
+
+/**
+ * What a target stands for now. Cluster targets need the snapshot (none before the first
+ * sync); Zscaler data centres and answer ranges need the feeds.
+ */
+export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined, feeds?: FeedSource): Concrete[] {
   switch (target.kind) {
+    case "zscaler":
+      return zscalerTargets(target, feeds);
     case "tcp":
       if (target.ip) return [tcpTo(target.ip, target.port, target.ip.text, "ip")];
       return [{ call: { kind: "tcp", target: { host: target.host ?? "", port: target.port } }, port: target.port, protocol: "TCP", targetName: target.host ?? "", targetKind: "host" }];
@@ -89,17 +182,27 @@ export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot 
       const server = target.server.kind === "address" ? target.server.server : undefined;
       const parsed = server ? parseIp(server.ip) : undefined;
       const address = parsed?.ok ? parsed.value : server ? undefined : clusterDnsAddress();
+      // answersIn: zscaler:<cloud>: that cloud's ranges as published now.
+      const answersIn = [...target.answersIn];
+      const missing: string[] = [];
+      for (const cloud of target.answersInZscaler) {
+        const ranges = zscalerRanges(feeds, cloud);
+        if (ranges) answersIn.push(...ranges);
+        else missing.push(cloud);
+      }
       return [
         {
           call: {
             kind: "dns",
-            target: { query: target.query, type: target.type, server: server ? server.setting : "cluster", ...(target.answersIn.length > 0 ? { answersIn: target.answersIn } : {}) },
+            target: { query: target.query, type: target.type, server: server ? server.setting : "cluster", ...(answersIn.length > 0 ? { answersIn } : {}) },
           },
           port: server?.port ?? 53,
           protocol: "UDP",
           ...(address ? { address } : {}),
           targetName: target.query,
           targetKind: "dns",
+          ...(missing.length > 0 ? { unjudgeable: `the published ranges of ${missing.join(", ")} are not loaded yet: answers cannot be checked` } : {}),
+          ...(target.answersInZscaler.length > 0 ? { zscalerClouds: target.answersInZscaler } : {}),
         },
       ];
     }
@@ -123,7 +226,7 @@ export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot 
           const ip = firstIp(endpoint.addresses);
           if (!endpoint.ready || !ip || seen.has(`${ip.text}:${port.port}`)) continue;
           seen.add(`${ip.text}:${port.port}`);
-          concrete.push(tcpTo(ip, port.port, name, "service_endpoint", endpoint.pod));
+          concrete.push(oneOfMany(tcpTo(ip, port.port, name, "service_endpoint", endpoint.pod)));
         }
       }
       return concrete;
@@ -136,7 +239,7 @@ export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot 
         if (pod.namespace !== target.namespace || pod.workload || pod.hostNetwork || !matches(pod.labels)) continue;
         const ip = firstIp(pod.ips);
         const port = typeof target.port === "number" ? target.port : resolveNamedPort(pod, target.port, "TCP");
-        if (ip && port !== undefined) concrete.push(tcpTo(ip, port, name, "pods", podName(pod)));
+        if (ip && port !== undefined) concrete.push(oneOfMany(tcpTo(ip, port, name, "pods", podName(pod))));
       }
       return concrete;
     }
@@ -159,11 +262,8 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
     protocol: concrete.protocol,
   };
   const seriesKey = JSON.stringify(labels);
-  // Targets that expand to many edges tell them apart by pod, else by address.
-  const many = concrete.targetKind === "service_endpoint" || concrete.targetKind === "pods";
-  const instance = many ? (concrete.endpoint ?? concrete.address?.text ?? "") : "";
   return {
-    id: [labels.probe, labels.source, source.workload ?? "", labels.target, labels.port, labels.protocol, instance].join("|"),
+    id: [labels.probe, labels.source, source.workload ?? "", labels.target, labels.port, labels.protocol, concrete.instance ?? ""].join("|"),
     probe,
     source,
     call: concrete.call,
@@ -171,6 +271,8 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
     protocol: concrete.protocol,
     ...(concrete.address ? { address: concrete.address } : {}),
     ...(concrete.endpoint !== undefined ? { endpoint: concrete.endpoint } : {}),
+    ...(concrete.unjudgeable !== undefined ? { unjudgeable: concrete.unjudgeable } : {}),
+    ...(concrete.zscalerClouds !== undefined ? { zscalerClouds: concrete.zscalerClouds } : {}),
     labels,
     seriesKey,
   };
@@ -185,10 +287,11 @@ export function expandEdges(
   config: AgentConfig,
   identities: (sourceName: string) => readonly SourceIdentity[],
   snapshot: ClusterSnapshot | undefined,
+  feeds?: FeedSource,
 ): { edges: Edge[]; dropped: number } {
   const edges: Edge[] = [];
   for (const probe of config.probes) {
-    const targets = concreteTargets(probe.target, snapshot);
+    const targets = concreteTargets(probe.target, snapshot, feeds);
     for (const sourceName of probe.sources) {
       for (const identity of identities(sourceName)) for (const target of targets) edges.push(edgeFor(probe, identity, target));
     }

@@ -63,7 +63,7 @@ export interface StatusChange {
 function settle(record: Omit<EdgeRecord, "signals" | "status" | "expectedFrom">): EdgeRecord {
   const intent = record.edge.probe.expect;
   const { from } = expectedOutcome(record.policy.stance, intent);
-  const signals = activeSignals(record.hysteresis, record.policy.stance, intent);
+  const signals = activeSignals(record.hysteresis, record.policy.stance, intent, record.policy.coverageGap !== undefined);
   return { ...record, signals, status: edgeStatus(record.hysteresis, signals), expectedFrom: from };
 }
 
@@ -114,7 +114,8 @@ export function withOutcome(
     ...(starved && outcome.reason !== "ok" ? { detail: `agent starved (event loop blocked); network outcome was ${outcome.reason}` } : outcome.detail !== undefined ? { detail: outcome.detail } : {}),
   };
   const { expected } = expectedOutcome(policy.stance, record.edge.probe.expect);
-  let hysteresis = withExpectation(record.hysteresis, expected);
+  // Here the expectation moves with the address probed (policy changes go through withPolicy).
+  let hysteresis = withExpectation(record.hysteresis, expected, true);
   let judgement: Judgement = "inconclusive";
   if (expected !== null && judge) {
     judgement = judgeSample(expected, record.edge.call.kind, reason);

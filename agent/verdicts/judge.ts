@@ -12,7 +12,6 @@ export const SIGNAL_KINDS: readonly SignalKind[] = ["unexpected_block", "unexpec
 
 /** ok | pending | the first active signal | unknown (nothing to judge against). */
 export type EdgeStatus = "ok" | "pending" | SignalKind | "unknown";
-export const EDGE_STATUSES: readonly EdgeStatus[] = ["ok", "pending", "unexpected_block", "unexpected_allow", "intent_violation", "unknown"];
 
 /**
  * consistent: the sample agrees with the expected outcome; inconsistent: it does not;
@@ -63,9 +62,7 @@ export interface Thresholds {
   readonly successThreshold: number;
 }
 
-export interface HysteresisState {
-  /** The expected outcome these counters were collected against. */
-  readonly expected: Verdict | null;
+interface Counts {
   readonly consecutiveConsistent: number;
   readonly consecutiveInconsistent: number;
   /** A network signal (unexpected block or allow) is raised. */
@@ -74,16 +71,37 @@ export interface HysteresisState {
   readonly settled: boolean;
 }
 
+export interface HysteresisState extends Counts {
+  /** The expected outcome these counters were collected against. */
+  readonly expected: Verdict | null;
+  /**
+   * The counts for the other expected outcome, kept while a name resolves to addresses
+   * that policy treats differently, so that neither count is reset by the other.
+   */
+  readonly aside?: Counts & { readonly expected: Verdict };
+}
+
+const FRESH: Counts = { consecutiveConsistent: 0, consecutiveInconsistent: 0, raised: false, settled: false };
+
 export function initialHysteresis(expected: Verdict | null): HysteresisState {
-  return { expected, consecutiveConsistent: 0, consecutiveInconsistent: 0, raised: false, settled: false };
+  return { expected, ...FRESH };
+}
+
+function countsOf(state: Counts): Counts {
+  const { consecutiveConsistent, consecutiveInconsistent, raised, settled } = state;
+  return { consecutiveConsistent, consecutiveInconsistent, raised, settled };
 }
 
 /**
- * A new expected outcome starts the count again: samples judged against the old
- * expectation say nothing about the new one.
+ * A new expected outcome. A policy change starts the count again: samples judged against
+ * the old expectation say nothing about the new one. keepAside: the expectation moved with
+ * the address probed (a name with several addresses), not with policy: both counts go on.
  */
-export function withExpectation(state: HysteresisState, expected: Verdict | null): HysteresisState {
-  return state.expected === expected ? state : initialHysteresis(expected);
+export function withExpectation(state: HysteresisState, expected: Verdict | null, keepAside = false): HysteresisState {
+  if (state.expected === expected) return state;
+  if (!keepAside || state.expected === null || expected === null) return initialHysteresis(expected);
+  const resumed = state.aside?.expected === expected ? countsOf(state.aside) : FRESH;
+  return { expected, ...resumed, aside: { expected: state.expected, ...countsOf(state) } };
 }
 
 export function observe(state: HysteresisState, judgement: Judgement, thresholds: Thresholds): HysteresisState {
@@ -110,12 +128,19 @@ export function observe(state: HysteresisState, judgement: Judgement, thresholds
   };
 }
 
-export function activeSignals(state: HysteresisState, policy: PolicyStance, intent: Verdict | null): SignalKind[] {
+/**
+ * coverageGap: the source's egress policies leave some of the target's published ranges
+ * uncovered (Zscaler targets). With an intent to reach the target, that is an intent
+ * violation even when the address probed right now happens to be covered.
+ */
+export function activeSignals(state: HysteresisState, policy: PolicyStance, intent: Verdict | null, coverageGap = false): SignalKind[] {
   const signals: SignalKind[] = [];
-  if (state.raised && state.expected === "allow") signals.push("unexpected_block");
-  if (state.raised && state.expected === "deny") signals.push("unexpected_allow");
+  const raisedFor = (expected: Verdict) => (state.raised && state.expected === expected) || (state.aside?.raised === true && state.aside.expected === expected);
+  if (raisedFor("allow")) signals.push("unexpected_block");
+  if (raisedFor("deny")) signals.push("unexpected_allow");
   // Intent contradicted by policy: judged from policy alone, no samples needed.
-  if (intent !== null && policy !== "unknown" && policy !== intent) signals.push("intent_violation");
+  const contradicted = intent !== null && policy !== "unknown" && policy !== intent;
+  if (contradicted || (intent === "allow" && coverageGap)) signals.push("intent_violation");
   return signals;
 }
 

@@ -27,6 +27,11 @@ export interface EdgePolicy {
   readonly summary: string;
   readonly lines: readonly string[];
   readonly verdict?: PolicyVerdict;
+  /**
+   * Set for Zscaler targets when the source's egress leaves published ranges of the cloud
+   * uncovered: what is missing, in words.
+   */
+  readonly coverageGap?: string;
   /** Bounded values for the _info metric: the deciding rule per direction. */
   readonly egressRule: string;
   readonly ingressRule: string;

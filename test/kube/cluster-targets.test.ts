@@ -160,6 +160,25 @@ describe("pod targets", () => {
   });
 });
 
+describe("a pod that keeps its name but gets a new address", () => {
+  it("is judged at its new address at once: no false intent violation in between", async () => {
+    const port = await listen("127.0.0.72");
+    server.apply(pod("shop", "db-0", "127.0.0.71", { app: "db" }, [{ name: "postgres", containerPort: port }]));
+    // The agent may reach the database pods, by selector, and nothing else.
+    server.apply(policy("client", "to-db", { podSelector: {}, policyTypes: ["Egress"], egress: [{ to: [{ namespaceSelector: {}, podSelector: { matchLabels: { app: "db" } } }] }] }));
+    await startAgent(`  - {name: db, sources: [self], tcp: {pods: {namespace: shop, selector: {app: db}}, port: postgres}, expect: allow}\n`);
+    await waitFor(() => results("db")[0]?.policy.verdict === "allow", 5000, "allow at the first address");
+    const seen: string[] = [];
+    const watch = setInterval(() => seen.push(...results("db").map((r) => `${r.address}:${r.policy.verdict}:${r.signals.join("+")}`)), 5);
+    // Rescheduled (a StatefulSet pod keeps its name): a new IP.
+    server.apply(pod("shop", "db-0", "127.0.0.72", { app: "db" }, [{ name: "postgres", containerPort: port }]));
+    await waitFor(() => results("db")[0]?.address === "127.0.0.72" && results("db")[0]?.status === "ok", 3000, "ok at the new address");
+    clearInterval(watch);
+    // Never judged against the old address (which is no pod any more, so the policy would deny it).
+    expect(seen.filter((entry) => entry.includes("deny") || entry.includes("intent_violation"))).toEqual([]);
+  });
+});
+
 describe("verdicts follow changes of every kind", () => {
   it("a namespace relabeled, then the source pod relabeled", async () => {
     const port = await listen("127.0.0.51");

@@ -266,6 +266,8 @@ describe("EventRecorder", () => {
     expect(writes.slice(1).every((r) => r.name === event.metadata.name && r.headers["content-type"] === "application/merge-patch+json" && r.status === 200)).toBe(true);
     expect(writes.slice(1).map((r) => (r.body as { count: number }).count)).toEqual([2, 3, 4, 5]);
     expect(Date.parse(String(event["lastTimestamp"]))).toBeGreaterThanOrEqual(Date.parse(String(event["firstTimestamp"])));
+    // The recorder counts a write once its response is in, a moment after the server stored it.
+    await waitFor(() => recorder.stats().patched === 4, 3000, "the last PATCH counted");
     expect(recorder.stats()).toMatchObject({ posted: 1, patched: 4, failed: 0, dropped: 0 });
 
     // A different edge is a different Event.

@@ -185,6 +185,25 @@ describe("live cluster state", () => {
     await waitFor(() => snapshots.length > 0, 5000, "the snapshot once access is granted");
   });
 
+  it("a hung API server is a failure (timeout), not a quiet watch: counted, not synced", async () => {
+    const hold = server.hold({ resource: "pods" });
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const log = memoryLog();
+    cluster = new LiveCluster({
+      kubeConfig: server.kubeConfig(),
+      logger: log.logger,
+      metrics,
+      debounceMs: 20,
+      requestTimeoutMs: 300,
+      reflector: { backoffBaseMs: 50, backoffMaxMs: 200 },
+    });
+    void cluster.start(() => undefined);
+    await waitFor(async () => (await metrics.registry.getSingleMetricAsString("netcanary_cluster_watch_failures_total")).includes('resource="pods",reason="timeout"'), 5000, "a timeout failure");
+    expect(cluster.status()).toMatchObject({ ready: false, reason: expect.stringContaining("pods") });
+    expect(log.lines.some((line) => String(line["msg"]).startsWith("lost pods"))).toBe(true);
+    hold.release();
+  });
+
   it("410 Gone on the watch: relists and ends up right", async () => {
     const { snapshots } = startCluster();
     await waitFor(() => snapshots.length > 0, 5000, "the first snapshot");

@@ -70,7 +70,7 @@ async function series(metrics: AgentMetrics): Promise<string[]> {
 const withProbe = (lines: string[], name: string) => lines.filter((line) => line.includes(`probe="${name}"`));
 
 describe("AgentMetrics", () => {
-  it("removeEdge removes every series the edge created, and only those", async () => {
+  it("removeGroup removes every series the label set created, and only those", async () => {
     const metrics = new AgentMetrics({ defaultMetrics: false });
     const a = new EdgeDriver(metrics, "edge-a");
     a.sample("ok").sample("refused").sample("timeout").sample("agent_error", true).sample("ok");
@@ -92,15 +92,18 @@ describe("AgentMetrics", () => {
       expect(withProbe(before, "edge-a").some((line) => line.startsWith(`${family}{`))).toBe(true);
     }
     const bBefore = withProbe(before, "edge-b");
-    expect(metrics.trackedEdges().sort()).toEqual([a.record.edge.id, b.record.edge.id].sort());
+    expect(metrics.trackedGroups().sort()).toEqual([a.record.edge.seriesKey, b.record.edge.seriesKey].sort());
+    // A propagation sample for edge-a: its series goes with the label set too.
+    const { probe, source, source_node } = a.record.edge.labels;
+    metrics.policyPropagation.observe({ probe, source, source_node }, 0.3);
 
-    metrics.removeEdge(a.record.edge.id);
+    metrics.removeGroup(a.record.edge.labels);
     const after = await series(metrics);
     expect(withProbe(after, "edge-a")).toEqual([]);
     expect(withProbe(after, "edge-b")).toEqual(bBefore);
-    expect(metrics.trackedEdges()).toEqual([b.record.edge.id]);
-    metrics.removeEdge("no such edge");
-    metrics.removeEdge(b.record.edge.id);
+    expect(metrics.trackedGroups()).toEqual([b.record.edge.seriesKey]);
+    metrics.removeGroup({ ...b.record.edge.labels, probe: "no such probe" });
+    metrics.removeGroup(b.record.edge.labels);
     expect((await series(metrics)).filter((line) => line.includes('probe="'))).toEqual([]);
   });
 
@@ -217,6 +220,6 @@ describe("AgentMetrics", () => {
     expect(lines.filter((line) => line.startsWith("netcanary_edge_status{"))).toEqual([expect.stringContaining('status="ok"')]);
     metrics.removeGroup(one.record.edge.labels);
     expect(withProbe(await series(metrics), "shared")).toEqual([]);
-    expect(metrics.trackedEdges()).toEqual([]);
+    expect(metrics.trackedGroups()).toEqual([]);
   });
 });

@@ -133,13 +133,34 @@ describe("outcomes", () => {
     expect([r.status, r.observed?.reason, changes]).toEqual(["unknown", "refused", []]);
   });
 
-  it("a sample whose address has another policy is judged against that policy, from a fresh count", () => {
+  it("a sample whose address has another policy is judged against that policy; the other count is kept aside", () => {
     const raised = feed(record("allow"), ["timeout", "timeout", "timeout"]).record;
     expect(raised.status).toBe("unexpected_block");
     const step = withOutcome(raised, outcome("timeout", { address: "192.0.2.11" }), false, policy("deny"), ip("192.0.2.11"), AT);
     expect(step.record.address?.text).toBe("192.0.2.11");
-    expect(step.record.hysteresis).toMatchObject({ expected: "deny", consecutiveConsistent: 1, raised: false });
-    expect(step.change && `${step.change.from}->${step.change.to}`).toBe("unexpected_block->pending");
+    expect(step.record.hysteresis).toMatchObject({ expected: "deny", consecutiveConsistent: 1, raised: false, aside: { expected: "allow", raised: true } });
+    // The block seen on the allowed address is not cleared by a denied address dropping packets.
+    expect(step.change).toBeUndefined();
+    expect(step.record.status).toBe("unexpected_block");
+  });
+
+  it("a name whose addresses alternate between allowed and denied ranges still raises (no count is reset by the other)", () => {
+    const allowed = (r: EdgeRecord) => withOutcome(r, outcome("timeout", { address: "192.0.2.10" }), false, policy("allow"), ip("192.0.2.10"), AT).record;
+    const denied = (r: EdgeRecord) => withOutcome(r, outcome("timeout", { address: "192.0.2.11" }), false, policy("deny"), ip("192.0.2.11"), AT).record;
+    let r = record("allow");
+    // failureThreshold is 3: three failing samples on the allowed address, interleaved.
+    for (const step of [allowed, denied, allowed, denied]) r = step(r);
+    expect(r.signals).toEqual([]);
+    r = allowed(r);
+    expect(r.signals).toEqual(["unexpected_block"]);
+    // And it clears only when the allowed address gets through again (successThreshold 2).
+    r = denied(r);
+    expect(r.signals).toEqual(["unexpected_block"]);
+    const through = (x: EdgeRecord) => withOutcome(x, outcome("ok", { address: "192.0.2.10" }), false, policy("allow"), ip("192.0.2.10"), AT).record;
+    r = through(r);
+    expect(r.signals).toEqual(["unexpected_block"]);
+    r = through(r);
+    expect(r.signals).toEqual([]);
   });
 });
 
