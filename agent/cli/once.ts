@@ -18,7 +18,8 @@ NetworkPolicy verdict and the declared intent, prints a report and exits:
 Options:
 ${PROBE_RUN_USAGE}
   --output table|json    report format (default: table)
-  --sync-timeout <s>     how long to wait for the cluster state from the API (default: 30)
+  --sync-timeout <s>     how long to wait for the cluster state from the API, and for
+                         Zscaler's feeds when the config uses them (default: 30)
 
 Logs go to stderr (default level here: error), the report to stdout.`;
 
@@ -81,6 +82,7 @@ export const onceCommand: Command = {
     // With a live cluster, judge against its state: wait (bounded) for the first sync.
     const synced = await agent.startClusterAndWait(syncSeconds * 1000);
     if (!synced.ready) out.stderr(`netcanary once: ${synced.reason ?? "cluster state not synchronised"}; policy verdicts are unknown`);
+    await agent.refreshFeeds(syncSeconds * 1000);
     await agent.runRound();
     await agent.stop();
     const { results } = agent.results();

@@ -15,8 +15,9 @@ import { buildPolicyIndex, type PolicyIndex, withoutPolicy as withoutIndexedPoli
 import { type ProbeOutcome, runProbe } from "../probes/index.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
-import { type Edge, type EdgeLabels, expandEdges, type FeedSource } from "../targets/edges.js";
+import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
 import { describeAnswerCities } from "../zscaler/cities.js";
+import { auditCoverage, type CoverageFinding, describeGap, settingsKeyOf, ZscalerRuntime } from "./zscaler.js";
 import type { CenrFeed, FeedKind } from "../zscaler/feeds.js";
 import { type EdgeRecord, newEdgeRecord, type StatusChange, withOutcome, withPolicy } from "../verdicts/edge-state.js";
 import { type EdgePolicy, policyForEdge, type SourceIdentity } from "../verdicts/policy.js";
@@ -41,7 +42,7 @@ export interface AgentOptions {
   /** Where status changes go as Kubernetes Events (live mode), on the source pod. */
   readonly events?: StatusChangeSink;
   /** Zscaler's published ranges, kept current (data centres, answersIn: zscaler:<cloud>). */
-  readonly feeds?: FeedSource & { onChange(listener: (cloud: string, kind: FeedKind) => void): () => void };
+  readonly feeds?: FeedReader & { onChange(listener: (cloud: string, kind: FeedKind) => void): () => void };
 }
 
 export interface StatusChangeSink {
@@ -101,6 +102,10 @@ export class Agent {
   private readonly starvation: StarvationMonitor;
   private readonly watches: FileWatch[] = [];
   private unsubscribeFeeds: (() => void) | undefined;
+  /** The Zscaler feeds this agent keeps (unless a test injected options.feeds). */
+  private zscaler: ZscalerRuntime | undefined;
+  /** The coverage audit's last findings, by "source|cloud". */
+  private coverage = new Map<string, CoverageFinding>();
   /** After stop(), probes still in flight change nothing (no record, metric, log or Event). */
   private stopped = false;
   private readonly log: Logger;
@@ -112,7 +117,9 @@ export class Agent {
     private readonly options: AgentOptions,
     config: AgentConfig,
     private readonly cluster: ClusterSource,
+    zscaler: ZscalerRuntime | undefined,
   ) {
+    this.zscaler = zscaler;
     this.log = options.logger;
     this.metrics = options.metrics ?? new AgentMetrics();
     this.config = options.singleSample ? withSingleSample(config) : config;
@@ -129,6 +136,7 @@ export class Agent {
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
     this.metrics.setEventLoopDelaySource(() => this.starvation.takeWorstDelayMs() / 1000);
+    this.runAudit();
     this.rebuildEdges();
   }
 
@@ -143,7 +151,14 @@ export class Agent {
       else errors.push(...load.errors);
     }
     if (!config.ok || errors.length > 0) return { ok: false, errors };
-    return { ok: true, agent: new Agent(options, config.config, cluster) };
+    const metrics = options.metrics ?? new AgentMetrics();
+    const zscaler = config.config.zscaler && !options.feeds ? await ZscalerRuntime.create(config.config.zscaler, options.logger, metrics.zscalerSink()) : undefined;
+    return { ok: true, agent: new Agent({ ...options, metrics }, config.config, cluster, zscaler) };
+  }
+
+  /** Where Zscaler data comes from: injected (tests), or the feeds this agent keeps. */
+  private get feeds() {
+    return this.options.feeds ?? this.zscaler?.feeds;
   }
 
   /** Starts probing on schedule, and following the config file and the cluster state. */
@@ -159,19 +174,31 @@ export class Agent {
       );
     }
     await this.cluster.start((snapshot, seenAt, changed) => this.applySnapshot(snapshot, seenAt, changed));
-    if (this.options.feeds) this.unsubscribeFeeds = this.options.feeds.onChange(() => this.applyFeeds());
+    await this.zscaler?.start();
+    this.unsubscribeFeeds = this.feeds?.onChange(() => this.applyFeeds());
   }
 
-  /** Zscaler data changed: data centres and answer ranges follow. */
+  /** For one round (netcanary once): the Zscaler data as fresh as the deadline allows. */
+  async refreshFeeds(deadlineMs: number): Promise<void> {
+    if (!this.zscaler) return;
+    await this.zscaler.refreshOnce(deadlineMs);
+    this.applyFeeds();
+  }
+
+  /** Zscaler data changed: data centres, answer ranges and the coverage audit follow. */
   applyFeeds(): void {
     this.generation++;
+    const known = new Set(this.records.keys());
+    this.runAudit();
     this.rebuildEdges();
-    this.scheduler.setJobs(this.jobs());
+    if (this.scheduling) this.scheduler.setJobs(this.jobs());
+    this.rejudge(known, Date.now());
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.unsubscribeFeeds?.();
+    await this.zscaler?.stop();
     for (const watch of this.watches) watch.close();
     this.watches.length = 0;
     this.scheduling = false;
@@ -223,8 +250,12 @@ export class Agent {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
     this.scheduler.setMaxConcurrent(config.agent.maxConcurrentProbes);
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
+    const known = new Set(this.records.keys());
+    this.generation++;
+    this.runAudit();
     this.rebuildEdges();
     if (this.scheduling) this.scheduler.setJobs(this.jobs());
+    this.rejudge(known, Date.now());
   }
 
   /**
@@ -239,10 +270,16 @@ export class Agent {
     this.index = snapshot && this.index && previous && onlyPolicies ? patchPolicies(this.index, previous, snapshot) : snapshot ? buildPolicyIndex(snapshot) : undefined;
     this.generation++;
     const known = new Set(this.records.keys());
+    this.runAudit();
     // Identities (the agent's own pod may have appeared or been relabeled) and cluster
     // targets (Service endpoints, selected pods) follow the new state first.
     this.rebuildEdges();
     if (this.scheduling) this.scheduler.setJobs(this.jobs());
+    this.rejudge(known, seenAt);
+  }
+
+  /** Every known edge's policy again; a verdict that changed is put to the test at once. */
+  private rejudge(known: ReadonlySet<string>, seenAt: number): void {
     for (const id of known) {
       const record = this.records.get(id);
       const edge = this.edges.get(id);
@@ -250,9 +287,32 @@ export class Agent {
       const before = record.policy.stance;
       const { record: next, change } = withPolicy(record, this.policyFor(edge, record.address), seenAt);
       this.store(next, change);
-      // A verdict that changed is put to the test at once, not at the next interval.
       if (next.policy.stance !== before) this.scheduler.runNow(id);
     }
+  }
+
+  /** The coverage audit: metrics, a log line when a finding changes, gaps for Zscaler edges. */
+  private runAudit(): void {
+    const settings = this.config.zscaler;
+    const feeds = this.feeds;
+    const findings = settings && this.index && feeds ? auditCoverage(this.index, this.allIdentities(), settings, (cloud, kind) => feeds.current(cloud, kind)) : [];
+    const next = new Map(findings.map((finding) => [`${finding.source}|${finding.cloud}`, finding]));
+    for (const [key, finding] of this.coverage) {
+      if (next.has(key)) continue;
+      for (const feed of finding.uncovered.keys()) this.metrics.zscalerUncovered.remove({ source: finding.source, cloud: finding.cloud, feed });
+    }
+    for (const [key, finding] of next) {
+      const before = this.coverage.get(key);
+      for (const [feed, ranges] of finding.uncovered) {
+        this.metrics.zscalerUncovered.set({ source: finding.source, cloud: finding.cloud, feed }, ranges.length);
+        const previous = before?.uncovered.get(feed);
+        if (previous !== undefined && previous.join() === ranges.join()) continue;
+        const fields = { source: finding.source, cloud: finding.cloud, feed, uncovered: ranges.length, ranges: ranges.slice(0, 50) };
+        if (ranges.length > 0) this.log.warn(fields, `egress of ${finding.source} leaves ${ranges.length} published ${feed} range(s) of ${finding.cloud} uncovered`);
+        else if (previous && previous.length > 0) this.log.info(fields, `egress of ${finding.source} now covers every published ${feed} range of ${finding.cloud}`);
+      }
+    }
+    this.coverage = next;
   }
 
   private async reloadConfig(): Promise<void> {
@@ -263,10 +323,32 @@ export class Agent {
       for (const error of loaded.errors) this.log.error({ file: error.file, line: error.line, field: error.field }, `config not reloaded, keeping the last good one: ${formatInputError(error)}`);
       return;
     }
+    await this.replaceZscaler(loaded.config);
     this.applyConfig(loaded.config);
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
     this.log.info({ file, edges: this.edges.size }, "config reloaded");
+  }
+
+  /** New feeds when the config's zscaler block (other than the audit) changed. */
+  private async replaceZscaler(config: AgentConfig): Promise<void> {
+    if (this.options.feeds) return;
+    const wanted = config.zscaler ? settingsKeyOf(config.zscaler) : undefined;
+    if (wanted === this.zscaler?.settingsKey) return;
+    const old = this.zscaler;
+    this.unsubscribeFeeds?.();
+    this.zscaler = config.zscaler ? await ZscalerRuntime.create(config.zscaler, this.log, this.metrics.zscalerSink()) : undefined;
+    await old?.stop();
+    if (this.scheduling && this.zscaler) {
+      await this.zscaler.start();
+      this.unsubscribeFeeds = this.zscaler.feeds.onChange(() => this.applyFeeds());
+    }
+  }
+
+  /** Every identity of every configured source. */
+  private allIdentities(): SourceIdentity[] {
+    const identities = this.identities();
+    return this.config.sources.flatMap((source) => identities(source.name));
   }
 
   /** The identities each configured source stands for. */
@@ -286,7 +368,7 @@ export class Agent {
   }
 
   private rebuildEdges(): void {
-    const { edges, dropped } = expandEdges(this.config, this.identities(), this.snapshot, this.options.feeds);
+    const { edges, dropped } = expandEdges(this.config, this.identities(), this.snapshot, this.feeds);
     this.metrics.edgesDropped.set(dropped);
     if (dropped > 0) this.log.warn({ dropped, maxEdges: this.config.agent.maxEdges }, "more edges than agent.maxEdges: the excess is not probed");
     const next = new Map(edges.map((edge) => [edge.id, edge]));
@@ -361,7 +443,10 @@ export class Agent {
     const key = `${this.generation}|${address?.text ?? ""}`;
     const cached = this.policyCache.get(edge.id);
     if (cached?.key === key) return cached.policy;
-    const policy = policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
+    const base = policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
+    const target = edge.probe.target;
+    const gap = target.kind === "zscaler" ? describeGap(this.coverage.get(`${edge.source.name}|${target.cloud}`), this.config.zscaler?.audit?.ports ?? []) : undefined;
+    const policy = gap ? { ...base, coverageGap: gap, lines: [...base.lines, gap] } : base;
     this.policyCache.set(edge.id, { key, policy });
     return policy;
   }
@@ -398,7 +483,7 @@ export class Agent {
     if (edge.unjudgeable) return { reason: "agent_error", durationSeconds: 0, phases: {}, detail: edge.unjudgeable };
     const outcome = await this.runWatched(edge);
     if (edge.zscalerClouds && outcome.answers && outcome.answers.length > 0) {
-      const cenr = edge.zscalerClouds.map((cloud) => this.options.feeds?.current(cloud, "cenr") as CenrFeed | undefined).find(Boolean);
+      const cenr = edge.zscalerClouds.map((cloud) => this.feeds?.current(cloud, "cenr") as CenrFeed | undefined).find(Boolean);
       const cities = describeAnswerCities(cenr, outcome.answers).join("; ");
       return { ...outcome, detail: outcome.detail ? `${outcome.detail}; ${cities}` : cities };
     }

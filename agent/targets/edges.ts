@@ -15,7 +15,7 @@ import type { SourceIdentity } from "../verdicts/policy.js";
 import type { CenrFeed, FeedData, FeedKind } from "../zscaler/feeds.js";
 
 /** What edges need of the Zscaler feeds: the current data per cloud and kind. */
-export interface FeedSource {
+export interface FeedReader {
   current(cloud: string, kind: FeedKind): FeedData | undefined;
 }
 
@@ -110,7 +110,7 @@ function oneOfMany(concrete: Concrete): Concrete {
 }
 
 /** Every range a cloud's ZIA feeds publish now; undefined when none is loaded yet. */
-export function zscalerRanges(feeds: FeedSource | undefined, cloud: string): Cidr[] | undefined {
+export function zscalerRanges(feeds: FeedReader | undefined, cloud: string): Cidr[] | undefined {
   const cidrs: Cidr[] = [];
   let loaded = false;
   for (const kind of ZIA_FEEDS) {
@@ -125,7 +125,7 @@ export function zscalerRanges(feeds: FeedSource | undefined, cloud: string): Cid
   return loaded ? cidrs : undefined;
 }
 
-function zscalerTargets(target: ZscalerTargetConfig, feeds: FeedSource | undefined): Concrete[] {
+function zscalerTargets(target: ZscalerTargetConfig, feeds: FeedReader | undefined): Concrete[] {
   const concrete: Concrete[] = [];
   const add = (host: string, ports: readonly number[]) => {
     for (const port of ports) concrete.push({ call: { kind: "tcp", target: { host, port } }, port, protocol: "TCP", targetName: host, targetKind: "zscaler" });
@@ -171,7 +171,7 @@ function zscalerTargets(target: ZscalerTargetConfig, feeds: FeedSource | undefin
  * What a target stands for now. Cluster targets need the snapshot (none before the first
  * sync); Zscaler data centres and answer ranges need the feeds.
  */
-export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined, feeds?: FeedSource): Concrete[] {
+export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined, feeds?: FeedReader): Concrete[] {
   switch (target.kind) {
     case "zscaler":
       return zscalerTargets(target, feeds);
@@ -287,7 +287,7 @@ export function expandEdges(
   config: AgentConfig,
   identities: (sourceName: string) => readonly SourceIdentity[],
   snapshot: ClusterSnapshot | undefined,
-  feeds?: FeedSource,
+  feeds?: FeedReader,
 ): { edges: Edge[]; dropped: number } {
   const edges: Edge[] = [];
   for (const probe of config.probes) {
