@@ -26,11 +26,12 @@ DEBIAN_TOOLS := prometheus=prometheus promtool=prometheus \
   prometheus-blackbox-exporter=prometheus-blackbox-exporter \
   nft=nftables iptables=iptables dnsmasq=dnsmasq-base ip=iproute2 dig=bind9-dnsutils
 
-.PHONY: help node deps debian-deps build run test bench clean
+.PHONY: help node deps debian-deps build run test demo bench clean
 
 help:
 	@echo "make run     build and start the agent on its built-in standalone configuration"
 	@echo "make test    install what is missing, then run the whole test suite"
+	@echo "make demo    (root) the agent probing from pods in a network-namespace lab, with sabotage"
 	@echo "make bench   run the benchmarks (results go in docs/benchmarks.md by hand)"
 
 node: $(NODE)
@@ -74,13 +75,20 @@ run: build
 test: deps debian-deps build
 	$(NODE) scripts/run-tests.mjs
 
-# The benchmarks behind docs/benchmarks.md (a few minutes; cluster.mts needs root for its cgroup).
+# The pod-mode lab with the agent in it, cycling through sabotage scenarios; serves the
+# agent's endpoints on 127.0.0.1:$(DEMO_PORT). Needs root; Ctrl-C tears it all down.
+DEMO_PORT ?= 9714
+demo: build
+	DEMO_PORT=$(DEMO_PORT) $(NODE) scripts/demo.ts
+
+# The benchmarks behind docs/benchmarks.md (a few minutes; cluster.mts and worker-cost.mjs need root).
 AGENT_NODE_OPTIONS := --max-semi-space-size=8 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
 	$(NODE) bench/probe-cost.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/schedule.mjs
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
+	$(NODE) bench/worker-cost.mjs
 
 clean:
 	rm -rf dist coverage .cache

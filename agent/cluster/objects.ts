@@ -9,6 +9,8 @@ import { portNameProblem, portNumberProblem, readProtocol } from "../policy/norm
 import { readLabels } from "./labels.js";
 import {
   type ContainerPort,
+  type Labels,
+  type WorkloadRef,
   type EndpointInfo,
   type EndpointSliceInfo,
   type NamespaceInfo,
@@ -72,21 +74,43 @@ function readIps(status: Json, issues: IssueList): IpAddress[] {
   return ips;
 }
 
+/**
+ * The workload a running pod belongs to, from its controller reference: a ReplicaSet's
+ * Deployment (the name without its pod-template-hash), a CronJob's Job (without the
+ * schedule suffix), else the controller itself; a pod without one is its own workload.
+ */
+export function ownerOf(metadata: Json, labels: Labels, podName: string): WorkloadRef {
+  const references = Array.isArray(metadata["ownerReferences"]) ? metadata["ownerReferences"] : [];
+  const controller = references.find((ref): ref is Json => isObject(ref) && ref["controller"] === true && typeof ref["kind"] === "string" && typeof ref["name"] === "string");
+  if (!controller) return { kind: "pod", name: podName };
+  const kind = String(controller["kind"]).toLowerCase();
+  const name = String(controller["name"]);
+  const hash = labels["pod-template-hash"];
+  if (kind === "replicaset" && hash && name.endsWith(`-${hash}`)) return { kind: "deployment", name: name.slice(0, -hash.length - 1) };
+  // A CronJob names its Jobs <cronjob>-<minutes since the epoch>.
+  if (kind === "job" && /-\d{8,}$/.test(name)) return { kind: "cronjob", name: name.replace(/-\d{8,}$/, "") };
+  return { kind, name };
+}
+
 export function readPod(value: Json, namespace: string, name: string, issues: IssueList): PodInfo {
   const metadata = objectAt(value, "metadata", [], issues) ?? {};
   const spec = objectAt(value, "spec", [], issues) ?? {};
   const status = objectAt(value, "status", [], issues) ?? {};
   const node = stringAt(spec, "nodeName", ["spec"], issues);
   const phase = stringAt(status, "phase", ["status"], issues);
+  const labels = readLabels(metadata["labels"], ["metadata", "labels"], issues);
+  const terminating = metadata["deletionTimestamp"] !== undefined && metadata["deletionTimestamp"] !== null;
   return {
     namespace,
     name,
-    labels: readLabels(metadata["labels"], ["metadata", "labels"], issues),
+    labels,
     ips: readIps(status, issues),
     ports: readContainerPorts(spec, ["spec"], issues),
     hostNetwork: booleanAt(spec, "hostNetwork", ["spec"], issues) ?? false,
     ...(node !== undefined ? { node } : {}),
     ...(phase !== undefined ? { phase } : {}),
+    owner: ownerOf(metadata, labels, name),
+    ...(terminating ? { terminating } : {}),
   };
 }
 

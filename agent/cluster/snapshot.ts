@@ -42,6 +42,10 @@ export interface PodInfo {
   readonly phase?: string;
   /** Set when this entry stands for the pods a workload's template will create. */
   readonly workload?: WorkloadRef;
+  /** A running pod's controlling workload (its Deployment, StatefulSet, DaemonSet, ...). */
+  readonly owner?: WorkloadRef;
+  /** Being deleted (metadata.deletionTimestamp set). */
+  readonly terminating?: boolean;
 }
 
 export interface ServicePort {

@@ -20,9 +20,20 @@ export interface AgentSettings {
   readonly starvationThresholdMs: number;
   /** Edges beyond this are not probed or exported (a series budget); the excess is counted. */
   readonly maxEdges: number;
+  /** Probe worker processes alive at once, for pod sources (one per source pod and round). */
+  readonly maxProbeWorkers: number;
 }
 
-export type SourceConfig = { readonly name: string; readonly kind: "self" };
+/**
+ * self: the agent's own pod. pods: every pod on the agent's node that the selectors pick
+ * (by default the label netcanary.io/probe: "true"), probed from inside its network namespace.
+ */
+export type SourceConfig =
+  | { readonly name: string; readonly kind: "self" }
+  | { readonly name: string; readonly kind: "pods"; readonly namespaceSelector: LabelSelector | null; readonly podSelector: LabelSelector };
+
+/** The label that makes a pod a probe source when a source gives no selectors. */
+export const PROBE_LABEL = "netcanary.io/probe";
 
 export type Schedule = { readonly kind: "interval"; readonly intervalMs: number } | { readonly kind: "cron"; readonly expression: string };
 

@@ -13,6 +13,7 @@ import { FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
 import {
   type AgentConfig,
   type DnsServerConfig,
+  PROBE_LABEL,
   type ProbeConfig,
   type ProbeTimings,
   type Schedule,
@@ -44,11 +45,16 @@ const agentSchema = z.strictObject({
   maxConcurrentProbes: z.number().int().min(1).max(10_000).optional(),
   starvationThreshold: duration.optional(),
   maxEdges: z.number().int().min(1).max(100_000).optional(),
+  maxProbeWorkers: z.number().int().min(1).max(64).optional(),
 });
 
 const sourceSchema = z.strictObject({
   name,
-  self: z.literal(true, { error: "must be true (the agent's own identity); pod selectors come with the labeled-pod mode" }),
+  /** The agent's own pod. */
+  self: z.literal(true, { error: "must be true (the agent's own pod); leave it out for pods picked by selectors" }).optional(),
+  /** Pods on the agent's node; by default those labeled netcanary.io/probe: "true". */
+  namespaceSelector: z.record(z.string(), z.unknown()).optional(),
+  podSelector: z.record(z.string(), z.unknown()).optional(),
 });
 
 // IANA service names, as Kubernetes port names: lower-case, at most 15, at least one letter.
@@ -251,7 +257,21 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
   raw.sources.forEach((source, i) => {
     if (sourceNames.has(source.name)) add(["sources", i, "name"], `source "${source.name}" is defined twice`);
     sourceNames.add(source.name);
-    sources.push({ name: source.name, kind: "self" });
+    if (source.self) {
+      if (source.namespaceSelector || source.podSelector) add(["sources", i], "a self source takes no selectors (it is the agent's own pod)");
+      sources.push({ name: source.name, kind: "self" });
+      return;
+    }
+    const selector = (raw: Record<string, unknown> | undefined, field: string) => {
+      if (raw === undefined) return undefined;
+      const issues = new IssueList();
+      const selected = readLabelSelector(raw, [], issues);
+      for (const issue of issues.issues) add(["sources", i, field, ...issue.path], issue.message);
+      return selected;
+    };
+    const namespaceSelector = selector(source.namespaceSelector, "namespaceSelector") ?? null;
+    const podSelector = selector(source.podSelector, "podSelector") ?? { matchLabels: { [PROBE_LABEL]: "true" }, matchExpressions: [] };
+    sources.push({ name: source.name, kind: "pods", namespaceSelector, podSelector });
   });
 
   const probes: ProbeConfig[] = [];
@@ -323,6 +343,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     maxConcurrentProbes: raw.agent?.maxConcurrentProbes ?? 256,
     starvationThresholdMs: ms(raw.agent?.starvationThreshold, 250),
     maxEdges: raw.agent?.maxEdges ?? 5000,
+    maxProbeWorkers: raw.agent?.maxProbeWorkers ?? 4,
   };
   const zscaler = readZscalerSettings(raw.zscaler, probes, add);
   if (issues.length > 0) return { issues };

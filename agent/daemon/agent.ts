@@ -4,7 +4,7 @@
 
 import { type IpAddress, jsonOf, parseIp } from "../addresses/ip.js";
 import type { ClusterSource } from "../cluster/live.js";
-import type { ClusterSnapshot } from "../cluster/snapshot.js";
+import type { ClusterSnapshot, PodInfo } from "../cluster/snapshot.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../config/builtin.js";
 import { type ConfigLoad, loadConfigFile, parseConfig } from "../config/load.js";
@@ -12,10 +12,14 @@ import type { AgentConfig } from "../config/model.js";
 import { formatInputError, type InputError } from "../documents/located.js";
 import { AgentMetrics } from "../metrics/registry.js";
 import { buildPolicyIndex, type PolicyIndex, withoutPolicy as withoutIndexedPolicy, withPolicy as withIndexedPolicy } from "../policy/engine.js";
+import { labelsOfNamespace } from "../policy/endpoints.js";
+import { compileSelector } from "../policy/selectors.js";
 import { type ProbeOutcome, runProbe } from "../probes/index.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
+import { agentError, PodBatches, type PodProbeRunner } from "../sources/batches.js";
+import { createPodProbeRunner } from "../sources/pods.js";
 import { describeAnswerCities } from "../zscaler/cities.js";
 import { auditCoverage, type CoverageFinding, describeGap, settingsKeyOf, ZscalerRuntime } from "./zscaler.js";
 import type { CenrFeed, FeedKind } from "../zscaler/feeds.js";
@@ -41,6 +45,8 @@ export interface AgentOptions {
   readonly singleSample?: boolean;
   /** Where status changes go as Kubernetes Events (live mode), on the source pod. */
   readonly events?: StatusChangeSink;
+  /** Runs probes inside labeled pods (tests); default: workers entered with nsenter (sources/pods.ts). */
+  readonly podProbes?: PodProbeRunner;
   /** Zscaler's published ranges, kept current (data centres, answersIn: zscaler:<cloud>). */
   readonly feeds?: FeedReader & { onChange(listener: (cloud: string, kind: FeedKind) => void): () => void };
 }
@@ -58,6 +64,8 @@ export interface ResultEntry {
   readonly source: string;
   readonly sourceNamespace: string;
   readonly sourceNode: string;
+  /** The source pod's workload, "kind/name" (a pod source is never named by its pod). */
+  readonly sourceWorkload: string;
   readonly target: string;
   readonly targetKind: string;
   /** The pod behind a Service endpoint or a pod target, "namespace/name". */
@@ -104,6 +112,10 @@ export class Agent {
   private unsubscribeFeeds: (() => void) | undefined;
   /** The Zscaler feeds this agent keeps (unless a test injected options.feeds). */
   private zscaler: ZscalerRuntime | undefined;
+  /** Batches of probes per source pod, run in one worker inside the pod; made at first use. */
+  private batches: PodBatches | undefined;
+  /** Host-network pods already said to be skipped as sources. */
+  private readonly skippedHostNetwork = new Set<string>();
   /** The coverage audit's last findings, by "source|cloud". */
   private coverage = new Map<string, CoverageFinding>();
   /** After stop(), probes still in flight change nothing (no record, metric, log or Event). */
@@ -204,7 +216,7 @@ export class Agent {
     this.scheduling = false;
     this.scheduler.stop();
     this.starvation.stop();
-    await Promise.all([this.cluster.stop(), this.options.events?.close()]);
+    await Promise.all([this.cluster.stop(), this.options.events?.close(), this.batches?.stop()]);
   }
 
   /** Follows the cluster state without probing on schedule; resolves once it is known or at the deadline. */
@@ -354,17 +366,43 @@ export class Agent {
   /** The identities each configured source stands for. */
   private identities(): (sourceName: string) => SourceIdentity[] {
     const self = this.options.identity;
-    const pod =
-      self.podNamespace && self.podName ? this.index?.podsByKey.get(`${self.podNamespace}/${self.podName}`) : undefined;
-    return (sourceName) => [
-      {
-        name: sourceName,
-        ...(pod ? { pod } : {}),
-        ...(self.podIp ? { ip: self.podIp } : {}),
-        ...(self.podNamespace ? { namespace: self.podNamespace } : {}),
-        node: self.nodeName,
-      },
-    ];
+    const own = self.podNamespace && self.podName ? this.index?.podsByKey.get(`${self.podNamespace}/${self.podName}`) : undefined;
+    const sources = new Map(this.config.sources.map((source) => [source.name, source]));
+    return (sourceName) => {
+      const source = sources.get(sourceName);
+      if (source?.kind === "pods") return this.podIdentities(source);
+      return [
+        {
+          name: sourceName,
+          ...(own ? { pod: own, workload: workloadOf(own) } : {}),
+          ...(self.podIp ? { ip: self.podIp } : {}),
+          ...(self.podNamespace ? { namespace: self.podNamespace } : {}),
+          node: self.nodeName,
+        },
+      ];
+    };
+  }
+
+  /** A pod source's pods on this node: Running, not terminating, with a network namespace of their own. */
+  private podIdentities(source: Extract<AgentConfig["sources"][number], { kind: "pods" }>): SourceIdentity[] {
+    if (!this.index) return [];
+    const selectsPod = compileSelector(source.podSelector);
+    const selectsNamespace = source.namespaceSelector ? compileSelector(source.namespaceSelector) : undefined;
+    const identities: SourceIdentity[] = [];
+    for (const pod of this.index.podsByKey.values()) {
+      if (pod.workload || pod.node !== this.options.identity.nodeName || pod.phase !== "Running" || pod.terminating) continue;
+      if (!selectsPod(pod.labels)) continue;
+      if (selectsNamespace && !selectsNamespace(labelsOfNamespace(this.index, pod.namespace))) continue;
+      const key = `${pod.namespace}/${pod.name}`;
+      // No namespace of its own to probe from: said once per pod.
+      if (pod.hostNetwork) {
+        if (!this.skippedHostNetwork.has(key)) this.log.warn({ source: source.name, pod: key }, "labeled pod uses the host network: not a probe source (it has no network namespace of its own)");
+        this.skippedHostNetwork.add(key);
+        continue;
+      }
+      identities.push({ name: source.name, pod, ...(pod.ips[0] ? { ip: pod.ips[0] } : {}), namespace: pod.namespace, node: this.options.identity.nodeName, workload: workloadOf(pod), podSource: key });
+    }
+    return identities;
   }
 
   private rebuildEdges(): void {
@@ -428,10 +466,12 @@ export class Agent {
   }
 
   private jobs(): Job[] {
-    // Jobs look the edge up when they run: cluster changes replace Edge objects.
+    // Jobs look the edge up when they run: cluster changes replace Edge objects. A pod
+    // source's edges share a group: they come due together and run in one worker.
     return [...this.edges.values()].map((edge) => ({
       id: edge.id,
       schedule: edge.probe.schedule,
+      ...(edge.source.podSource !== undefined ? { group: edge.source.podSource } : {}),
       run: async () => {
         const current = this.edges.get(edge.id);
         if (current) await this.probe(current);
@@ -443,7 +483,7 @@ export class Agent {
     const key = `${this.generation}|${address?.text ?? ""}`;
     const cached = this.policyCache.get(edge.id);
     if (cached?.key === key) return cached.policy;
-    const base = policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
+    const base = namedByWorkload(policyForEdge(this.index, edge.source, address, edge.port, edge.protocol), edge.source);
     const target = edge.probe.target;
     const gap = target.kind === "zscaler" ? describeGap(this.coverage.get(`${edge.source.name}|${target.cloud}`), this.config.zscaler?.audit?.ports ?? []) : undefined;
     const policy = gap ? { ...base, coverageGap: gap, lines: [...base.lines, gap] } : base;
@@ -491,15 +531,34 @@ export class Agent {
   }
 
   private runWatched(edge: Edge): Promise<ProbeOutcome> {
-    const limit = edge.probe.timeoutMs + 1000;
+    // A worker in a pod needs time to start (and queue) beyond the probe's own timeout.
+    const limit = edge.probe.timeoutMs + (edge.source.podSource !== undefined ? 10_000 : 1000);
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<ProbeOutcome>((resolve) => {
       timer = setTimeout(() => resolve({ reason: "agent_error", durationSeconds: limit / 1000, phases: {}, detail: "prober overran its deadline" }), limit);
     });
-    const probe = runProbeFor(edge, edge.probe.timeoutMs).catch(
+    const probe = this.runProbeFor(edge).catch(
       (error: unknown): ProbeOutcome => ({ reason: "agent_error", durationSeconds: 0, phases: {}, detail: error instanceof Error ? error.message : String(error) }),
     );
     return Promise.race([probe, watchdog]).finally(() => clearTimeout(timer));
+  }
+
+  /** In this process, or for a pod source, in a worker inside the pod's network namespace. */
+  private runProbeFor(edge: Edge): Promise<ProbeOutcome> {
+    const { call } = edge;
+    const timeoutMs = edge.probe.timeoutMs;
+    const pod = edge.source.podSource;
+    if (pod === undefined) return call.kind === "tcp" ? runProbe("tcp", call.target, { timeoutMs }) : runProbe("dns", call.target, { timeoutMs });
+    if (!edge.source.ip) return Promise.resolve(agentError(`pod ${pod} has no IP yet`));
+    return this.podBatches().probe({ key: pod, ip: edge.source.ip.text }, { id: edge.id, call, timeoutMs });
+  }
+
+  private podBatches(): PodBatches {
+    this.batches ??= new PodBatches(
+      this.options.podProbes ??
+        createPodProbeRunner({ maxWorkers: this.config.agent.maxProbeWorkers, logger: this.log, sink: this.metrics.podWorkerSink() }),
+    );
+    return this.batches;
   }
 
   private store(record: EdgeRecord, change: StatusChange | undefined): void {
@@ -541,14 +600,25 @@ function patchPolicies(index: PolicyIndex, previous: ClusterSnapshot, next: Clus
   return patched;
 }
 
+/**
+ * Results name a source pod by its namespace and workload, never by its own name: the
+ * explanation says "shop/deployment/web" where the engine said "shop/web-7d9f8-x2x9q".
+ */
+function namedByWorkload(policy: EdgePolicy, source: SourceIdentity): EdgePolicy {
+  if (!source.podSource || !source.workload) return policy;
+  const named = `${source.namespace}/${source.workload}`;
+  const rename = (text: string) => text.replaceAll(source.podSource as string, named);
+  return { ...policy, summary: rename(policy.summary), lines: policy.lines.map(rename) };
+}
+
+/** "deployment/web": how metrics and results name a source pod (never by its own name). */
+function workloadOf(pod: PodInfo): string {
+  return pod.owner ? `${pod.owner.kind}/${pod.owner.name}` : "";
+}
+
 function parsedAddress(text: string, fallback: IpAddress | undefined): IpAddress | undefined {
   const parsed = parseIp(text);
   return parsed.ok ? parsed.value : fallback;
-}
-
-function runProbeFor(edge: Edge, timeoutMs: number): Promise<ProbeOutcome> {
-  const { call } = edge;
-  return call.kind === "tcp" ? runProbe("tcp", call.target, { timeoutMs }) : runProbe("dns", call.target, { timeoutMs });
 }
 
 function toResult(record: EdgeRecord): ResultEntry {
@@ -559,6 +629,7 @@ function toResult(record: EdgeRecord): ResultEntry {
     source: labels.source,
     sourceNamespace: labels.source_namespace,
     sourceNode: labels.source_node,
+    sourceWorkload: labels.source_workload,
     target: labels.target,
     targetKind: labels.target_kind,
     ...(record.edge.endpoint !== undefined ? { endpoint: record.edge.endpoint } : {}),

@@ -10,7 +10,7 @@ import type { EdgeLabels } from "../targets/edges.js";
 import type { EdgeRecord } from "../verdicts/edge-state.js";
 import { type EdgeStatus, SIGNAL_KINDS, type SignalKind } from "../verdicts/judge.js";
 
-const EDGE_LABELS = ["probe", "source", "source_namespace", "source_node", "target", "target_kind", "port", "protocol"] as const;
+const EDGE_LABELS = ["probe", "source", "source_namespace", "source_node", "source_workload", "target", "target_kind", "port", "protocol"] as const;
 type EdgeLabelName = (typeof EDGE_LABELS)[number];
 type Labels<Extra extends string> = Partial<Record<EdgeLabelName | Extra, string>>;
 
@@ -285,6 +285,29 @@ export class AgentMetrics implements ClusterMetricsSink {
     labelNames: ["resource"],
     registers: [this.registry],
   });
+
+  readonly podWorkerRuns = new Counter({
+    name: "netcanary_pod_worker_runs_total",
+    help: "Probe workers run inside source pods' network namespaces, by result (ok, failed, killed).",
+    labelNames: ["result"],
+    registers: [this.registry],
+  });
+  readonly podWorkerDuration = new Histogram({
+    name: "netcanary_pod_worker_duration_seconds",
+    help: "From starting a probe worker in a pod's network namespace to its exit.",
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  /** Where the pod probe runner reports each worker it ran. */
+  podWorkerSink() {
+    return {
+      run: (result: "ok" | "failed" | "killed", seconds: number) => {
+        this.podWorkerRuns.inc({ result });
+        this.podWorkerDuration.observe(seconds);
+      },
+    };
+  }
 
   setObjects(resource: string, count: number): void {
     this.clusterObjects.set({ resource }, count);

@@ -10,6 +10,11 @@ import type { Schedule } from "../config/model.js";
 export interface Job {
   readonly id: string;
   readonly schedule: Schedule;
+  /**
+   * Interval jobs of one group (and one interval) come due together, on a grid of their own,
+   * so that they can run as one batch (a pod source's probes, in one worker).
+   */
+  readonly group?: string;
   /** Must settle by itself (probes are bounded by their timeout). */
   readonly run: () => Promise<void>;
 }
@@ -44,8 +49,10 @@ export function spreadFraction(id: string): number {
   return createHash("sha256").update(id).digest().readUInt32BE(0) / 2 ** 32;
 }
 
-function sameSchedule(a: Schedule, b: Schedule): boolean {
-  return a.kind === "interval" && b.kind === "interval" ? a.intervalMs === b.intervalMs : a.kind === "cron" && b.kind === "cron" && a.expression === b.expression;
+function sameSchedule(a: Job, b: Job): boolean {
+  if (a.group !== b.group) return false;
+  const [x, y] = [a.schedule, b.schedule];
+  return x.kind === "interval" && y.kind === "interval" ? x.intervalMs === y.intervalMs : x.kind === "cron" && y.kind === "cron" && x.expression === y.expression;
 }
 
 export class Scheduler {
@@ -84,7 +91,7 @@ export class Scheduler {
     const wanted = new Map(jobs.map((job) => [job.id, job]));
     for (const [id, entry] of this.entries) {
       const next = wanted.get(id);
-      if (!next || !sameSchedule(next.schedule, entry.job.schedule)) this.remove(id);
+      if (!next || !sameSchedule(next, entry.job)) this.remove(id);
     }
     for (const job of jobs) {
       const entry = this.entries.get(job.id);
@@ -112,7 +119,13 @@ export class Scheduler {
   private add(job: Job): void {
     const entry: Entry = { job, nextDue: 0 };
     this.entries.set(job.id, entry);
-    if (job.schedule.kind === "interval") {
+    if (job.schedule.kind === "interval" && job.group !== undefined) {
+      // On the group's grid: every k * interval + an offset fixed by the group, so that the
+      // group's jobs come due at the same moments, whenever each was added.
+      const interval = job.schedule.intervalMs;
+      const offset = Math.floor(spreadFraction(`${job.group}|${interval}`) * interval);
+      this.arm(entry, Math.ceil((Date.now() - offset) / interval) * interval + offset);
+    } else if (job.schedule.kind === "interval") {
       // First run at a place in the spread window fixed by the job's id: no thundering herd,
       // and no long wait for the first result when intervals are long.
       const window = Math.min(job.schedule.intervalMs, this.options.firstRunSpreadMs ?? 10_000);
@@ -147,8 +160,9 @@ export class Scheduler {
     entry.timer = setTimeout(() => {
       if (this.entries.get(entry.job.id) !== entry || entry.job.schedule.kind !== "interval") return;
       const interval = entry.job.schedule.intervalMs;
-      // Next due from the planned time, not from now, so lateness does not accumulate.
-      const factor = 1 + (this.random() - 0.5) * this.jitter;
+      // Next due from the planned time, not from now, so lateness does not accumulate; a
+      // group keeps to its grid (its offset already sets it apart), others are jittered.
+      const factor = entry.job.group !== undefined ? 1 : 1 + (this.random() - 0.5) * this.jitter;
       this.arm(entry, Math.max(Date.now(), entry.nextDue + Math.round(interval * factor)));
       this.enqueue(entry, due);
     }, Math.max(0, due - Date.now()));

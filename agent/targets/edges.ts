@@ -37,6 +37,7 @@ export interface EdgeLabels {
   readonly source: string;
   readonly source_namespace: string;
   readonly source_node: string;
+  readonly source_workload: string;
   readonly target: string;
   readonly target_kind: string;
   readonly port: string;
@@ -256,6 +257,7 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
     source: source.name,
     source_namespace: source.namespace ?? "",
     source_node: source.node ?? "",
+    source_workload: source.workload ?? "",
     target: concrete.targetName,
     target_kind: concrete.targetKind,
     port: String(concrete.port),
@@ -263,7 +265,7 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
   };
   const seriesKey = JSON.stringify(labels);
   return {
-    id: [labels.probe, labels.source, source.workload ?? "", labels.target, labels.port, labels.protocol, concrete.instance ?? ""].join("|"),
+    id: [labels.probe, labels.source, source.podSource ?? "", labels.target, labels.port, labels.protocol, concrete.instance ?? ""].join("|"),
     probe,
     source,
     call: concrete.call,

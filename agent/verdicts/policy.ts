@@ -18,8 +18,13 @@ export interface SourceIdentity {
   readonly ip?: IpAddress;
   readonly namespace?: string;
   readonly node?: string;
-  /** Workload name for metrics and results (never the pod name). */
+  /** "kind/name" of its workload, for metrics and results (never the pod name). */
   readonly workload?: string;
+  /**
+   * A labeled pod probed from inside its own network namespace (the pod's "namespace/name",
+   * which tells apart the pods of one workload on one node); absent for the agent itself.
+   */
+  readonly podSource?: string;
 }
 
 export interface EdgePolicy {

@@ -60,7 +60,7 @@ describe("the contract example", () => {
   it("resolves to exact values", () => {
     const config = load(CONTRACT);
     expect(config.defaults).toEqual({ intervalMs: 30_000, timeoutMs: 2_000, failureThreshold: 3, successThreshold: 1 });
-    expect(config.agent).toEqual({ maxConcurrentProbes: 256, starvationThresholdMs: 250, maxEdges: 5000 });
+    expect(config.agent).toEqual({ maxConcurrentProbes: 256, starvationThresholdMs: 250, maxEdges: 5000, maxProbeWorkers: 4 });
     expect(config.sources).toEqual([{ name: "self", kind: "self" }]);
     const [web, blocked, resolver, clusterDns, plain] = config.probes;
     expect(web).toEqual({
@@ -101,10 +101,25 @@ describe("the contract example", () => {
   });
 
   it("applies the agent settings", () => {
-    const config = load(`agent: {maxConcurrentProbes: 8, starvationThreshold: 100ms, maxEdges: 10}\nsources: [{name: self, self: true}]\nprobes: []\n`);
-    expect(config.agent).toEqual({ maxConcurrentProbes: 8, starvationThresholdMs: 100, maxEdges: 10 });
+    const config = load(`agent: {maxConcurrentProbes: 8, starvationThreshold: 100ms, maxEdges: 10, maxProbeWorkers: 2}\nsources: [{name: self, self: true}]\nprobes: []\n`);
+    expect(config.agent).toEqual({ maxConcurrentProbes: 8, starvationThresholdMs: 100, maxEdges: 10, maxProbeWorkers: 2 });
     // Built-in timing defaults when there is no defaults block.
     expect(config.defaults).toEqual({ intervalMs: 30_000, timeoutMs: 2_000, failureThreshold: 3, successThreshold: 1 });
+  });
+
+  it("pod sources: the probe label by default, any namespace unless a selector narrows it", () => {
+    const config = load(
+      `sources:\n  - {name: labeled}\n  - name: shop\n    namespaceSelector: {matchLabels: {team: shop}}\n    podSelector: {matchExpressions: [{key: app, operator: In, values: [web, api]}]}\nprobes: []\n`,
+    );
+    expect(config.sources).toEqual([
+      { name: "labeled", kind: "pods", namespaceSelector: null, podSelector: { matchLabels: { "netcanary.io/probe": "true" }, matchExpressions: [] } },
+      {
+        name: "shop",
+        kind: "pods",
+        namespaceSelector: { matchLabels: { team: "shop" }, matchExpressions: [] },
+        podSelector: { matchLabels: {}, matchExpressions: [{ key: "app", operator: "In", values: ["web", "api"] }] },
+      },
+    ]);
   });
 
   it("loads the built-in configuration", () => {
@@ -195,9 +210,18 @@ describe("errors point at the offending field", () => {
     ]);
   });
 
-  it("a source that is not self", () => {
+  it("self: false, and a self source with selectors", () => {
     expect(errors(`sources:\n  - name: pods\n    self: false\nprobes: []\n`)).toEqual([
-      `${FILE}:3:5: sources[0].self: must be true (the agent's own identity); pod selectors come with the labeled-pod mode`,
+      `${FILE}:3:5: sources[0].self: must be true (the agent's own pod); leave it out for pods picked by selectors`,
+    ]);
+    expect(errors(`sources:\n  - name: me\n    self: true\n    podSelector: {matchLabels: {app: x}}\nprobes: []\n`)).toEqual([
+      `${FILE}:2:5: sources[0]: a self source takes no selectors (it is the agent's own pod)`,
+    ]);
+  });
+
+  it("a bad selector on a pod source names the field", () => {
+    expect(errors(`sources:\n  - name: pods\n    podSelector:\n      matchExpressions: [{key: app, operator: Near}]\nprobes: []\n`)).toEqual([
+      expect.stringMatching(/^netcanary\.yaml:4:\d+: sources\[0\]\.podSelector\.matchExpressions\[0\]\.operator: /),
     ]);
   });
 

@@ -130,6 +130,7 @@ probes:
       source: "self",
       sourceNamespace: "",
       sourceNode: "test",
+      sourceWorkload: "",
       target: "127.0.0.1",
       targetKind: "ip",
       address: "127.0.0.1",

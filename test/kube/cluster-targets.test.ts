@@ -128,7 +128,7 @@ describe("Service targets", () => {
     // One label set: success only if every endpoint succeeded; a signal if any has it.
     const exposition = await metrics.registry.metrics();
     const series = exposition.split("\n").filter((line) => line.startsWith("netcanary_probe_success{") && line.includes('probe="api"'));
-    expect(series).toEqual([`netcanary_probe_success{probe="api",source="self",source_namespace="client",source_node="node-a",target="shop/api",target_kind="service_endpoint",port="${port}",protocol="TCP"} 0`]);
+    expect(series).toEqual([`netcanary_probe_success{probe="api",source="self",source_namespace="client",source_node="node-a",source_workload="pod/agent",target="shop/api",target_kind="service_endpoint",port="${port}",protocol="TCP"} 0`]);
     expect(exposition).toMatch(/netcanary_edge_status\{probe="api"[^}]*status="unexpected_block"\} 1/);
 
     // The refused endpoint leaves the slice: its edge goes, the label set stays with one edge, now ok.

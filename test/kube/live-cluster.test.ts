@@ -95,6 +95,8 @@ describe("live cluster state", () => {
       hostNetwork: false,
       node: "node-a",
       phase: "Running",
+      // No controller in the fixture: the pod is its own workload.
+      owner: { kind: "pod", name: "web" },
     });
     expect(first?.namespaces).toEqual([{ name: "shop", labels: { team: "shop", "kubernetes.io/metadata.name": "shop" } }]);
   });

@@ -231,6 +231,12 @@ function startGroup(name: string, argv: readonly string[], options: { env?: Node
   return handle;
 }
 
+/** A long-running process outside the lab (in this namespace), handled like the lab's own. */
+export function startProcess(name: string, argv: readonly string[], options: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): LabProcess {
+  installExitHook();
+  return startGroup(name, argv, options);
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }

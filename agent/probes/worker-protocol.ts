@@ -1,0 +1,218 @@
+// The wire protocol between the agent and a probe worker (probes/worker.ts) that runs inside
+// a pod's network namespace. Pure: no I/O, shared by both ends, unit-tested.
+//
+//   agent -> worker, stdin, one JSON document, then EOF:
+//     {"probes": [{"id": "e1", "call": {"kind": "tcp", "target": {...}}, "timeoutMs": 1000}, ...],
+//      "concurrency": 8, "dnsServers": ["10.96.0.10"]}
+//   worker -> agent, stdout, one JSON line per probe as it finishes (any order):
+//     {"id": "e1", "outcome": {"reason": "ok", "durationSeconds": 0.001, "phases": {...}}}
+//   exit 0 when every probe has reported; 2 on invalid input (message on stderr, nothing
+//   on stdout); 3 when the worker's own watchdog fired (a bug: probes are bounded); 4 when
+//   it is not in the namespace the request expects (expectNetns, expectAddress).
+
+import { parseCidr, parseIp } from "../addresses/ip.js";
+import { probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeTargets } from "./index.js";
+import { parseDnsServer } from "./resolver.js";
+
+/** One probe call. Structurally the same as targets/edges.ts ProberCall (Edge.call). */
+export type WorkerCall = { [K in ProbeKind]: { readonly kind: K; readonly target: ProbeTargets[K] } }[ProbeKind];
+
+export interface WorkerProbe {
+  readonly id: string;
+  readonly call: WorkerCall;
+  readonly timeoutMs: number;
+}
+
+export interface WorkerRequest {
+  readonly probes: readonly WorkerProbe[];
+  /** Probes in flight at once inside the worker. */
+  readonly concurrency: number;
+  /**
+   * The pod's resolvers ("addr", "addr:port", "[v6]:port"), set with dns.setServers() before
+   * any probe: DNS "cluster" probes and host names then resolve as the pod would. Without
+   * them the worker uses the agent's /etc/resolv.conf (nsenter --net leaves the mount
+   * namespace, so the files, the agent's).
+   */
+  readonly dnsServers?: readonly string[];
+  /**
+   * Where the worker must be, checked before any probe (exit 4 if not): the namespace's
+   * identity ("net:[4026532xxx]", as the locator found it) and an address that must be local
+   * to it (the pod's IP). A pid reused between finding the pod and starting the worker
+   * would otherwise probe from some other namespace, with some other identity.
+   */
+  readonly expectNetns?: string;
+  readonly expectAddress?: string;
+}
+
+export interface WorkerResult {
+  readonly id: string;
+  readonly outcome: ProbeOutcome;
+}
+
+export const WORKER_LIMITS = {
+  /** Bytes of request JSON the worker accepts. */
+  maxRequestBytes: 4 * 1024 * 1024,
+  maxProbes: 10_000,
+  maxConcurrency: 256,
+  maxTimeoutMs: 300_000,
+  maxIdLength: 256,
+  maxDnsServers: 8,
+} as const;
+
+/** Exit codes of the worker. */
+export const WORKER_EXIT = { ok: 0, invalidInput: 2, watchdog: 3, wrongNamespace: 4 } as const;
+
+export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function isProbeKind(kind: unknown): kind is ProbeKind {
+  return typeof kind === "string" && Object.hasOwn(probers, kind);
+}
+
+/**
+ * Checks the shape of a request (the probers check their own targets and answer a bad one
+ * with "agent_error"): ids unique non-empty strings, known kinds, bounded timeouts and
+ * concurrency, DNS servers in the form dns.setServers() takes.
+ */
+/**
+ * The request as JSON text. JSON has no bigint: the CIDRs of a DNS answer check travel as
+ * their canonical text and checkWorkerRequest() parses them back.
+ */
+export function encodeWorkerRequest(request: WorkerRequest): string {
+  return JSON.stringify(request, (key, value: unknown) => (key === "answersIn" && Array.isArray(value) ? value.map((cidr: { text: string }) => cidr.text) : value));
+}
+
+/** A DNS target's answersIn from the wire (CIDR text) back to Cidr values. */
+function decodeCall(call: Record<string, unknown>, where: string): Checked<WorkerCall> {
+  const target = call["target"] as Record<string, unknown>;
+  const answersIn = target["answersIn"];
+  if (call["kind"] !== "dns" || answersIn === undefined) return { ok: true, value: call as unknown as WorkerCall };
+  if (!Array.isArray(answersIn)) return { ok: false, reason: `${where}.call.target.answersIn must be a list of CIDRs` };
+  const cidrs = [];
+  for (const text of answersIn) {
+    const parsed = typeof text === "string" ? parseCidr(text) : undefined;
+    if (parsed === undefined || !parsed.ok) return { ok: false, reason: `${where}.call.target.answersIn: ${parsed?.ok === false ? parsed.reason : "must be CIDR text"}` };
+    cidrs.push(parsed.value);
+  }
+  return { ok: true, value: { kind: "dns", target: { ...(target as unknown as ProbeTargets["dns"]), answersIn: cidrs } } };
+}
+
+export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
+  if (!isRecord(value)) return { ok: false, reason: "request must be a JSON object" };
+  const { probes, concurrency, dnsServers, expectNetns, expectAddress } = value;
+  if (!Array.isArray(probes)) return { ok: false, reason: "probes must be an array" };
+  if (probes.length > WORKER_LIMITS.maxProbes) return { ok: false, reason: `at most ${WORKER_LIMITS.maxProbes} probes, got ${probes.length}` };
+  if (typeof concurrency !== "number" || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > WORKER_LIMITS.maxConcurrency) {
+    return { ok: false, reason: `concurrency must be an integer 1-${WORKER_LIMITS.maxConcurrency}, got ${JSON.stringify(concurrency) ?? "nothing"}` };
+  }
+  const ids = new Set<string>();
+  const checked: WorkerProbe[] = [];
+  for (const [index, probe] of probes.entries()) {
+    const where = `probes[${index}]`;
+    if (!isRecord(probe)) return { ok: false, reason: `${where} must be an object` };
+    const { id, call, timeoutMs } = probe;
+    if (typeof id !== "string" || id === "" || id.length > WORKER_LIMITS.maxIdLength) {
+      return { ok: false, reason: `${where}.id must be a non-empty string of at most ${WORKER_LIMITS.maxIdLength} characters` };
+    }
+    if (ids.has(id)) return { ok: false, reason: `${where}.id "${id}" is used twice` };
+    ids.add(id);
+    if (!isRecord(call) || !isProbeKind(call["kind"]) || !isRecord(call["target"])) {
+      return { ok: false, reason: `${where}.call must be {kind: ${Object.keys(probers).join(" | ")}, target: {...}}` };
+    }
+    if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > WORKER_LIMITS.maxTimeoutMs) {
+      return { ok: false, reason: `${where}.timeoutMs must be a number of milliseconds in (0, ${WORKER_LIMITS.maxTimeoutMs}]` };
+    }
+    const decoded = decodeCall(call, where);
+    if (!decoded.ok) return decoded;
+    checked.push({ id, call: decoded.value, timeoutMs });
+  }
+  let servers: string[] | undefined;
+  if (dnsServers !== undefined) {
+    if (!Array.isArray(dnsServers) || dnsServers.length === 0 || dnsServers.length > WORKER_LIMITS.maxDnsServers) {
+      return { ok: false, reason: `dnsServers must be a list of 1-${WORKER_LIMITS.maxDnsServers} servers` };
+    }
+    servers = [];
+    for (const server of dnsServers) {
+      const parsed = parseDnsServer(server as string);
+      if (!parsed.ok) return { ok: false, reason: `dnsServers: ${parsed.reason}` };
+      servers.push(parsed.value.setting);
+    }
+  }
+  if (expectNetns !== undefined && (typeof expectNetns !== "string" || !/^net:\[\d+\]$/.test(expectNetns))) {
+    return { ok: false, reason: 'expectNetns must look like "net:[4026532001]"' };
+  }
+  let address: string | undefined;
+  if (expectAddress !== undefined) {
+    const parsed = typeof expectAddress === "string" ? parseIp(expectAddress) : undefined;
+    if (parsed === undefined || !parsed.ok) return { ok: false, reason: "expectAddress must be an IP address" };
+    address = parsed.value.text;
+  }
+  return {
+    ok: true,
+    value: {
+      probes: checked,
+      concurrency,
+      ...(servers !== undefined ? { dnsServers: servers } : {}),
+      ...(expectNetns !== undefined ? { expectNetns } : {}),
+      ...(address !== undefined ? { expectAddress: address } : {}),
+    },
+  };
+}
+
+const REASONS: ReadonlySet<string> = new Set<ProbeReason>([
+  "ok",
+  "timeout",
+  "refused",
+  "reset",
+  "host_unreachable",
+  "net_unreachable",
+  "dns_nxdomain",
+  "dns_nodata",
+  "dns_servfail",
+  "dns_refused",
+  "dns_timeout",
+  "dns_unexpected_answer",
+  "agent_error",
+]);
+
+/** One stdout line of a worker, checked; the agent ignores (and logs) a line that fails. */
+export function parseWorkerResult(line: string): Checked<WorkerResult> {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return { ok: false, reason: `not JSON: ${line.slice(0, 120)}` };
+  }
+  if (!isRecord(value) || typeof value["id"] !== "string" || !isRecord(value["outcome"])) {
+    return { ok: false, reason: `not a result {id, outcome}: ${line.slice(0, 120)}` };
+  }
+  const outcome = value["outcome"];
+  if (typeof outcome["reason"] !== "string" || !REASONS.has(outcome["reason"])) {
+    return { ok: false, reason: `unknown reason ${JSON.stringify(outcome["reason"]) ?? "(none)"}` };
+  }
+  if (typeof outcome["durationSeconds"] !== "number" || !Number.isFinite(outcome["durationSeconds"]) || !isRecord(outcome["phases"])) {
+    return { ok: false, reason: `outcome without durationSeconds or phases: ${line.slice(0, 120)}` };
+  }
+  for (const key of ["address", "detail"] as const) {
+    if (outcome[key] !== undefined && typeof outcome[key] !== "string") return { ok: false, reason: `outcome.${key} must be a string` };
+  }
+  const answers = outcome["answers"];
+  if (answers !== undefined && (!Array.isArray(answers) || !answers.every((answer) => typeof answer === "string"))) {
+    return { ok: false, reason: "outcome.answers must be a list of strings" };
+  }
+  return { ok: true, value: { id: value["id"], outcome: outcome as unknown as ProbeOutcome } };
+}
+
+/**
+ * How long a worker may live: each "wave" of `concurrency` probes takes at most the longest
+ * timeout, plus a margin for the process to start (Node's start-up, nsenter) and exit.
+ */
+export function workerDeadlineMs(probes: readonly { readonly timeoutMs: number }[], concurrency: number, marginMs: number): number {
+  if (probes.length === 0) return Math.max(0, marginMs);
+  const longest = Math.max(...probes.map((probe) => probe.timeoutMs));
+  const waves = Math.ceil(probes.length / Math.max(1, Math.floor(concurrency)));
+  return longest * waves + marginMs;
+}

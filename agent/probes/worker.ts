@@ -1,0 +1,144 @@
+// The probe worker: a short-lived process the agent starts inside a pod's network namespace
+// (`nsenter --net=/proc/<pid>/ns/net -- node dist/probes/worker.js`, see sources/workers.ts),
+// so its probes leave with the pod's address and meet the pod's policies. Node cannot
+// setns() itself, hence a process per source and round.
+//
+// Reads ONE request (worker-protocol.ts) from stdin, runs its probes at most `concurrency`
+// at a time, writes one JSON line per result to stdout as each finishes (pipe writes are
+// synchronous on Linux, so a worker killed at its deadline has already handed over what
+// finished), then exits 0. Invalid input: exit 2, a message on stderr, nothing on stdout.
+// Nothing else is ever written to stdout.
+//
+// It enters only the network namespace: files (/etc/resolv.conf) are still the agent's, so
+// the pod's resolvers come in the request (dnsServers) and are installed with
+// dns.setServers() before any probe. resolver.ts reads dns.getServers() through the
+// module's default export at call time, which setServers() rebinds: "cluster" DNS probes
+// and TCP host names then use the pod's servers. (A named ESM import of getServers would
+// keep the old resolver; the check after setServers below catches that.)
+
+import dns from "node:dns";
+import { readFileSync, readlinkSync } from "node:fs";
+import { parseFibTrieLocal, parseIfInet6 } from "../sources/netns.js";
+import { describeError } from "./deadline.js";
+import { runProbe } from "./index.js";
+import type { ProbeOutcome } from "./prober.js";
+import { systemDnsServers } from "./resolver.js";
+import { checkWorkerRequest, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerProbe, type WorkerRequest } from "./worker-protocol.js";
+
+/** Beyond the agent's deadline for the worker: the watchdog only fires on a bug. */
+const WATCHDOG_MARGIN_MS = 5000;
+
+function fail(code: number, message: string): never {
+  process.stderr.write(`netcanary worker: ${message}\n`);
+  process.exit(code);
+}
+
+function readStdin(limit: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    process.stdin.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new Error(`request larger than ${limit} bytes`));
+        process.stdin.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    process.stdin.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    process.stdin.on("error", reject);
+  });
+}
+
+function installResolvers(servers: readonly string[]): void {
+  try {
+    dns.setServers([...servers]);
+  } catch (error) {
+    fail(WORKER_EXIT.invalidInput, `dnsServers: ${describeError(error)}`);
+  }
+  const now = systemDnsServers();
+  const installed = now.ok ? now.servers.map((server) => server.setting) : [];
+  if (installed.join(" ") !== servers.join(" ")) {
+    fail(WORKER_EXIT.invalidInput, `dnsServers not in effect: asked ${servers.join(" ")}, resolving with ${installed.join(" ") || "none"}`);
+  }
+}
+
+/** Exits 4 unless this process is in the namespace the agent meant (a pid can be reused). */
+function checkWhereWeAre(request: WorkerRequest): void {
+  if (request.expectNetns === undefined && request.expectAddress === undefined) return;
+  let here: string;
+  try {
+    here = readlinkSync("/proc/self/ns/net");
+  } catch (error) {
+    fail(WORKER_EXIT.wrongNamespace, `cannot tell which network namespace this is: ${describeError(error)}`);
+  }
+  if (request.expectNetns !== undefined && here !== request.expectNetns) {
+    fail(WORKER_EXIT.wrongNamespace, `in network namespace ${here}, not the pod's ${request.expectNetns} (its process was replaced?)`);
+  }
+  const address = request.expectAddress;
+  if (address === undefined) return;
+  let local: string[];
+  try {
+    local = address.includes(":")
+      ? parseIfInet6(readFileSync("/proc/self/net/if_inet6", "utf8")).map((entry) => entry.address)
+      : parseFibTrieLocal(readFileSync("/proc/self/net/fib_trie", "utf8"));
+  } catch (error) {
+    fail(WORKER_EXIT.wrongNamespace, `cannot read this namespace's addresses: ${describeError(error)}`);
+  }
+  if (!local.includes(address)) fail(WORKER_EXIT.wrongNamespace, `${address} is not an address of network namespace ${here}: not the pod's`);
+}
+
+async function runOne(probe: WorkerProbe): Promise<ProbeOutcome> {
+  const { call, timeoutMs } = probe;
+  // runProbe never throws; the guard keeps one broken prober from losing the others' lines.
+  try {
+    return call.kind === "tcp" ? await runProbe("tcp", call.target, { timeoutMs }) : await runProbe("dns", call.target, { timeoutMs });
+  } catch (error) {
+    return { reason: "agent_error", durationSeconds: 0, phases: {}, detail: `prober threw: ${describeError(error)}` };
+  }
+}
+
+async function runAll(request: WorkerRequest): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (;;) {
+      const probe = request.probes[next++];
+      if (probe === undefined) return;
+      const outcome = await runOne(probe);
+      process.stdout.write(`${JSON.stringify({ id: probe.id, outcome })}\n`);
+    }
+  };
+  const lanes = Math.min(request.concurrency, request.probes.length);
+  await Promise.all(Array.from({ length: lanes }, lane));
+}
+
+async function main(): Promise<void> {
+  let text: string;
+  try {
+    text = await readStdin(WORKER_LIMITS.maxRequestBytes);
+  } catch (error) {
+    fail(WORKER_EXIT.invalidInput, `reading the request: ${describeError(error)}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    fail(WORKER_EXIT.invalidInput, `the request is not JSON: ${describeError(error)}`);
+  }
+  const checked = checkWorkerRequest(parsed);
+  if (!checked.ok) fail(WORKER_EXIT.invalidInput, `invalid request: ${checked.reason}`);
+  const request = checked.value;
+  checkWhereWeAre(request);
+  if (request.dnsServers !== undefined) installResolvers(request.dnsServers);
+  const watchdogMs = workerDeadlineMs(request.probes, request.concurrency, WATCHDOG_MARGIN_MS);
+  const watchdog = setTimeout(() => fail(WORKER_EXIT.watchdog, `probes still running after ${watchdogMs} ms`), watchdogMs);
+  watchdog.unref();
+  await runAll(request);
+  clearTimeout(watchdog);
+  // Every line is written (synchronously, to a pipe or file); leave at once rather than wait
+  // for a stray handle.
+  process.exit(WORKER_EXIT.ok);
+}
+
+main().catch((error: unknown) => fail(1, `unexpected: ${describeError(error)}`));

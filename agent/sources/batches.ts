@@ -1,0 +1,86 @@
+// Probing from labeled pods: the probes of one pod that come due together run as one batch,
+// in one short-lived worker inside the pod's network namespace. A failure to find the
+// namespace or to run the worker is the agent's own (agent_error), never a network fault.
+
+import type { ProbeOutcome } from "../probes/prober.js";
+import type { ProberCall } from "../targets/edges.js";
+
+export interface PodProbeRequest {
+  readonly id: string;
+  readonly call: ProberCall;
+  readonly timeoutMs: number;
+}
+
+/** The pod to probe from: "namespace/name" (for messages) and its IP (to find its namespace). */
+export interface SourcePod {
+  readonly key: string;
+  readonly ip: string;
+}
+
+/** What running probes inside a pod takes (sources/pods.ts; tests inject their own). */
+export interface PodProbeRunner {
+  /** Every request gets an outcome, by id; never rejects. */
+  run(pod: SourcePod, requests: readonly PodProbeRequest[]): Promise<Map<string, ProbeOutcome>>;
+  /** Kills workers in flight; later runs fail at once. */
+  stop(): Promise<void>;
+}
+
+export function agentError(detail: string): ProbeOutcome {
+  return { reason: "agent_error", durationSeconds: 0, phases: {}, detail };
+}
+
+interface Pending {
+  readonly request: PodProbeRequest;
+  readonly resolve: (outcome: ProbeOutcome) => void;
+}
+
+export class PodBatches {
+  private readonly pending = new Map<string, { pod: SourcePod; items: Pending[]; timer: NodeJS.Timeout }>();
+
+  /** windowMs: how long a batch waits for the other probes of its pod that come due with it. */
+  constructor(
+    private readonly runner: PodProbeRunner,
+    private readonly windowMs = 50,
+  ) {}
+
+  probe(pod: SourcePod, request: PodProbeRequest): Promise<ProbeOutcome> {
+    return new Promise<ProbeOutcome>((resolve) => {
+      const batch = this.pending.get(pod.key);
+      if (batch) {
+        batch.items.push({ request, resolve });
+        return;
+      }
+      const timer = setTimeout(() => void this.flush(pod.key), this.windowMs);
+      timer.unref();
+      this.pending.set(pod.key, { pod, items: [{ request, resolve }], timer });
+    });
+  }
+
+  private async flush(key: string): Promise<void> {
+    const batch = this.pending.get(key);
+    if (!batch) return;
+    this.pending.delete(key);
+    let results: Map<string, ProbeOutcome>;
+    try {
+      results = await this.runner.run(
+        batch.pod,
+        batch.items.map((item) => item.request),
+      );
+    } catch (error) {
+      results = new Map();
+      const failure = agentError(`probe worker for ${key}: ${error instanceof Error ? error.message : String(error)}`);
+      for (const item of batch.items) results.set(item.request.id, failure);
+    }
+    for (const item of batch.items) item.resolve(results.get(item.request.id) ?? agentError("the probe worker returned no result for this probe"));
+  }
+
+  /** Settles whatever still waits, and stops the runner (the agent is stopping). */
+  async stop(): Promise<void> {
+    for (const [key, batch] of this.pending) {
+      clearTimeout(batch.timer);
+      for (const item of batch.items) item.resolve(agentError(`the agent stopped before ${key} was probed`));
+    }
+    this.pending.clear();
+    await this.runner.stop();
+  }
+}

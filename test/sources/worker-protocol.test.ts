@@ -1,0 +1,247 @@
+// The worker protocol's pure parts (request checks, result lines, the deadline, nsenter's
+// complaints as captured from util-linux 2.38), and the built worker script run directly
+// (no namespace: that is test/system/workers.test.ts) against listeners on loopback.
+import { spawn } from "node:child_process";
+import { readlinkSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parseCidr } from "../../agent/addresses/ip.js";
+import { checkWorkerRequest, encodeWorkerRequest, parseWorkerResult, workerDeadlineMs, type WorkerCall } from "../../agent/probes/worker-protocol.js";
+import type { ProberCall } from "../../agent/targets/edges.js";
+import { describeNsenterFailure } from "../../agent/sources/workers.js";
+import { startDnsServer } from "../support/dns-server.js";
+
+const WORKER = join(import.meta.dirname, "..", "..", "dist", "probes", "worker.js");
+
+const tcp = (id: string, port: number, timeoutMs = 1000) => ({ id, call: { kind: "tcp", target: { ip: "127.0.0.1", port } }, timeoutMs });
+
+describe("WorkerCall", () => {
+  it("is Edge.call's ProberCall, both ways (checked by tsc)", () => {
+    const toWorker = (call: ProberCall): WorkerCall => call;
+    const toEdge = (call: WorkerCall): ProberCall => call;
+    const call: ProberCall = { kind: "tcp", target: { ip: "10.0.0.1", port: 80 } };
+    expect(toEdge(toWorker(call))).toBe(call);
+  });
+});
+
+describe("checkWorkerRequest", () => {
+  it("accepts a request and normalizes the DNS servers to setServers() form", () => {
+    const checked = checkWorkerRequest({ probes: [tcp("a", 80)], concurrency: 4, dnsServers: ["10.96.0.10", "fd00::a", "[fd00::b]:5353", "10.0.0.1:53"] });
+    expect(checked).toEqual({
+      ok: true,
+      value: { probes: [tcp("a", 80)], concurrency: 4, dnsServers: ["10.96.0.10:53", "[fd00::a]:53", "[fd00::b]:5353", "10.0.0.1:53"] },
+    });
+    expect(checkWorkerRequest({ probes: [], concurrency: 1 })).toEqual({ ok: true, value: { probes: [], concurrency: 1 } });
+    expect(checkWorkerRequest({ probes: [], concurrency: 1, expectNetns: "net:[4026532001]", expectAddress: "FD00::0:7" })).toEqual({
+      ok: true,
+      value: { probes: [], concurrency: 1, expectNetns: "net:[4026532001]", expectAddress: "fd00::7" },
+    });
+  });
+
+  it.each([
+    [[], "request must be a JSON object"],
+    [{ concurrency: 1 }, "probes must be an array"],
+    [{ probes: [], concurrency: 0 }, "concurrency must be an integer 1-256, got 0"],
+    [{ probes: [], concurrency: 1.5 }, "concurrency must be an integer 1-256, got 1.5"],
+    [{ probes: [], concurrency: 257 }, "concurrency must be an integer 1-256, got 257"],
+    [{ probes: [7], concurrency: 1 }, "probes[0] must be an object"],
+    [{ probes: [{ ...tcp("a", 1), id: "" }], concurrency: 1 }, "probes[0].id must be a non-empty string of at most 256 characters"],
+    [{ probes: [tcp("a", 1), tcp("a", 2)], concurrency: 1 }, 'probes[1].id "a" is used twice'],
+    [{ probes: [{ ...tcp("a", 1), call: { kind: "icmp", target: {} } }], concurrency: 1 }, "probes[0].call must be {kind: tcp | dns, target: {...}}"],
+    [{ probes: [{ ...tcp("a", 1), call: { kind: "tcp" } }], concurrency: 1 }, "probes[0].call must be {kind: tcp | dns, target: {...}}"],
+    [{ probes: [tcp("a", 1, 0)], concurrency: 1 }, "probes[0].timeoutMs must be a number of milliseconds in (0, 300000]"],
+    [{ probes: [tcp("a", 1, 300_001)], concurrency: 1 }, "probes[0].timeoutMs must be a number of milliseconds in (0, 300000]"],
+    [{ probes: [], concurrency: 1, dnsServers: [] }, "dnsServers must be a list of 1-8 servers"],
+    [{ probes: [], concurrency: 1, dnsServers: "10.0.0.1" }, "dnsServers must be a list of 1-8 servers"],
+    [{ probes: [], concurrency: 1, dnsServers: ["dns.example"] }, 'dnsServers: "dns.example" is not a DNS server address ("addr", "addr:port" or "[v6]:port")'],
+    [{ probes: [], concurrency: 1, expectNetns: "4026532001" }, 'expectNetns must look like "net:[4026532001]"'],
+    [{ probes: [], concurrency: 1, expectAddress: "pod-a" }, "expectAddress must be an IP address"],
+  ])("refuses %j: %s", (request, reason) => {
+    expect(checkWorkerRequest(request)).toEqual({ ok: false, reason });
+  });
+});
+
+describe("parseWorkerResult", () => {
+  it("reads a result line", () => {
+    const line = JSON.stringify({ id: "a", outcome: { reason: "timeout", durationSeconds: 1, phases: { connect: 1 }, address: "10.0.0.1", detail: "deadline" } });
+    expect(parseWorkerResult(line)).toEqual({
+      ok: true,
+      value: { id: "a", outcome: { reason: "timeout", durationSeconds: 1, phases: { connect: 1 }, address: "10.0.0.1", detail: "deadline" } },
+    });
+  });
+
+  it.each([
+    ["{", /^not JSON/],
+    ['{"id":1,"outcome":{}}', /^not a result/],
+    ['{"id":"a","outcome":{"reason":"dropped","durationSeconds":0,"phases":{}}}', /^unknown reason "dropped"/],
+    ['{"id":"a","outcome":{"reason":"ok","phases":{}}}', /without durationSeconds/],
+    ['{"id":"a","outcome":{"reason":"ok","durationSeconds":0,"phases":{},"detail":5}}', /outcome\.detail must be a string/],
+    ['{"id":"a","outcome":{"reason":"ok","durationSeconds":0,"phases":{},"answers":[1]}}', /answers must be a list of strings/],
+  ])("refuses %s", (line, reason) => {
+    const parsed = parseWorkerResult(line);
+    expect(parsed.ok).toBe(false);
+    if (!parsed.ok) expect(parsed.reason).toMatch(reason);
+  });
+});
+
+describe("workerDeadlineMs", () => {
+  it("is the longest timeout per wave of `concurrency` probes, plus the margin", () => {
+    const probes = [{ timeoutMs: 500 }, { timeoutMs: 2000 }, { timeoutMs: 1000 }];
+    expect(workerDeadlineMs(probes, 3, 1000)).toBe(3000);
+    expect(workerDeadlineMs(probes, 2, 1000)).toBe(5000);
+    expect(workerDeadlineMs(probes, 1, 0)).toBe(6000);
+    expect(workerDeadlineMs([], 4, 1000)).toBe(1000);
+  });
+});
+
+describe("describeNsenterFailure", () => {
+  // Each line as util-linux 2.38 nsenter prints it.
+  it.each([
+    ["nsenter: cannot open /proc/999999/ns/net: No such file or directory", "nsenter failed: cannot open /proc/999999/ns/net: No such file or directory (the process is gone: the pod stopped?)"],
+    ["nsenter: cannot open /proc/1/ns/net: Permission denied", "nsenter failed: cannot open /proc/1/ns/net: Permission denied (CAP_SYS_PTRACE needed to open it, CAP_SYS_ADMIN to enter it; hostPID)"],
+    ["nsenter: reassociate to namespace 'ns/net' failed: Operation not permitted", "nsenter failed: reassociate to namespace 'ns/net' failed: Operation not permitted (CAP_SYS_ADMIN needed)"],
+    ["nsenter: failed to execute /nonexistent/node: No such file or directory", "nsenter failed: failed to execute /nonexistent/node: No such file or directory (the worker's node binary is missing?)"],
+  ])("%s", (stderr, described) => {
+    expect(describeNsenterFailure(`${stderr}\n`)).toBe(described);
+  });
+
+  it("is undefined for the worker's own errors", () => {
+    expect(describeNsenterFailure("netcanary worker: invalid request: probes must be an array\n")).toBeUndefined();
+  });
+});
+
+// ---------------------------------------------------------------------------------------
+// The built worker, run directly
+
+interface WorkerExit {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runWorker(input: string, timeoutMs = 10_000): Promise<WorkerExit> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [WORKER], { stdio: ["pipe", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`worker did not exit within ${timeoutMs} ms; stdout ${stdout}; stderr ${stderr}`));
+    }, timeoutMs);
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.on("error", () => undefined);
+    child.stdin.end(input);
+  });
+}
+
+describe("the worker script", () => {
+  let open: Server;
+  let openPort: number;
+  let closedPort: number;
+
+  beforeAll(async () => {
+    const listen = (server: Server) => new Promise<number>((resolve) => server.listen(0, "127.0.0.1", () => resolve((server.address() as { port: number }).port)));
+    open = createServer((socket) => socket.destroy());
+    openPort = await listen(open);
+    const closed = createServer();
+    closedPort = await listen(closed);
+    await new Promise((resolve) => closed.close(resolve));
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => open.close(resolve));
+  });
+
+  it("writes one JSON line per probe and exits 0", async () => {
+    const request = { probes: [tcp("open", openPort), tcp("closed", closedPort), { id: "bad", call: { kind: "tcp", target: { ip: "nowhere", port: 1 } }, timeoutMs: 100 }], concurrency: 2 };
+    const run = await runWorker(JSON.stringify(request));
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split("\n").map((line) => JSON.parse(line) as { id: string; outcome: { reason: string; detail?: string } });
+    expect(Object.fromEntries(lines.map((line) => [line.id, line.outcome.reason]))).toEqual({ open: "ok", closed: "refused", bad: "agent_error" });
+    expect(lines.find((line) => line.id === "bad")?.outcome.detail).toBe('ip "nowhere" is not an IP address');
+  });
+
+  it("exits 4 before any probe when it is not where the request expects", async () => {
+    const here = readlinkSync("/proc/self/ns/net");
+    const probe = JSON.stringify(tcp("open", openPort));
+    const elsewhere = await runWorker(`{"probes":[${probe}],"concurrency":1,"expectNetns":"net:[1]"}`);
+    expect(elsewhere).toEqual({ code: 4, stdout: "", stderr: `netcanary worker: in network namespace ${here}, not the pod's net:[1] (its process was replaced?)\n` });
+    const notLocal = await runWorker(`{"probes":[${probe}],"concurrency":1,"expectAddress":"203.0.113.77"}`);
+    expect(notLocal).toMatchObject({ code: 4, stdout: "", stderr: `netcanary worker: 203.0.113.77 is not an address of network namespace ${here}: not the pod's\n` });
+    const right = await runWorker(`{"probes":[${probe}],"concurrency":1,"expectNetns":"${here}","expectAddress":"127.0.0.1"}`);
+    expect(right).toMatchObject({ code: 0, stderr: "" });
+  });
+
+  it("resolves with the servers in the request: 'cluster' DNS and host names", async () => {
+    const server = await startDnsServer({ rules: [{ name: "web.test", type: "A", answers: [{ type: "A", value: "127.0.0.1" }] }] });
+    try {
+      const request = {
+        probes: [
+          { id: "cluster", call: { kind: "dns", target: { query: "web.test", type: "A", server: "cluster" } }, timeoutMs: 1000 },
+          { id: "by-name", call: { kind: "tcp", target: { host: "web.test", port: openPort } }, timeoutMs: 1000 },
+        ],
+        concurrency: 2,
+        dnsServers: [server.address],
+      };
+      const run = await runWorker(JSON.stringify(request));
+      expect(run).toMatchObject({ code: 0, stderr: "" });
+      const results = Object.fromEntries(run.stdout.trimEnd().split("\n").map((line) => {
+        const parsed = JSON.parse(line) as { id: string; outcome: { reason: string; address?: string; answers?: string[] } };
+        return [parsed.id, parsed.outcome];
+      }));
+      expect(results["cluster"]).toMatchObject({ reason: "ok", address: "127.0.0.1", answers: ["127.0.0.1"] });
+      expect(results["by-name"]).toMatchObject({ reason: "ok", address: "127.0.0.1" });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("checks DNS answers against answersIn, which travels as CIDR text", async () => {
+    const server = await startDnsServer({ rules: [{ name: "web.test", type: "A", answers: [{ type: "A", value: "127.0.0.1" }] }] });
+    try {
+      const cidr = (text: string) => {
+        const parsed = parseCidr(text);
+        if (!parsed.ok) throw new Error(parsed.reason);
+        return parsed.value;
+      };
+      const dns = (id: string, answersIn: string) => ({ id, call: { kind: "dns" as const, target: { query: "web.test", type: "A" as const, server: "cluster", answersIn: [cidr(answersIn)] } }, timeoutMs: 1000 });
+      const input = encodeWorkerRequest({ probes: [dns("inside", "127.0.0.0/8"), dns("outside", "192.0.2.0/24")], concurrency: 2, dnsServers: [server.address] });
+      expect(JSON.parse(input).probes[0].call.target.answersIn).toEqual(["127.0.0.0/8"]);
+      const run = await runWorker(input);
+      expect(run).toMatchObject({ code: 0, stderr: "" });
+      const reasons = Object.fromEntries(run.stdout.trimEnd().split("\n").map((line) => {
+        const parsed = JSON.parse(line) as { id: string; outcome: { reason: string } };
+        return [parsed.id, parsed.outcome.reason];
+      }));
+      expect(reasons).toEqual({ inside: "ok", outside: "dns_unexpected_answer" });
+      // Anything but CIDR text is refused before any probe.
+      const bad = await runWorker(input.replace('"192.0.2.0/24"', '"192.0.2.0/33"'));
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toMatch(/probes\[1\]\.call\.target\.answersIn: /);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("exits 0 at once with nothing to do", async () => {
+    expect(await runWorker('{"probes":[],"concurrency":1}')).toEqual({ code: 0, stdout: "", stderr: "" });
+  });
+
+  it.each([
+    ["", /^netcanary worker: the request is not JSON/],
+    ["{nope", /^netcanary worker: the request is not JSON/],
+    ['{"probes":[],"concurrency":0}', /^netcanary worker: invalid request: concurrency must be an integer 1-256, got 0\n$/],
+    ['{"probes":[],"concurrency":1,"dnsServers":["resolver.example"]}', /^netcanary worker: invalid request: dnsServers: /],
+  ])("exits 2 on invalid input %j, nothing on stdout", async (input, message) => {
+    const run = await runWorker(input);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toMatch(message);
+  });
+});
