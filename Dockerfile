@@ -1,5 +1,8 @@
 # syntax=docker/dockerfile:1
-# netcanary: build on Node 24 LTS, ship only the compiled agent and production dependencies.
+# netcanary: built on Node 24 LTS; the image holds the compiled agent and its production
+# dependencies only. Build context: .dockerignore admits package*.json, .npmrc, tsconfig.json
+# and agent/, nothing else.
+#   docker build -t netcanary:dev .
 
 FROM node:24-bookworm-slim AS build
 WORKDIR /src
@@ -7,21 +10,35 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY agent ./agent
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev --no-audit --no-fund
 
 FROM node:24-bookworm-slim
 ARG VERSION=0.1.0
+ARG REVISION=unknown
 LABEL org.opencontainers.image.title="netcanary" \
       org.opencontainers.image.description="Probes from labeled pods and judges every outcome against the cluster's NetworkPolicies" \
       org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.licenses="Apache-2.0"
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="docker.io/library/node:24-bookworm-slim"
+# Pod mode enters pods' network namespaces with nsenter (util-linux, part of every Debian
+# base): fail the build, not a pod, if a base image change drops it. npm and corepack are
+# build tools: the agent never runs them.
+RUN nsenter --version \
+    && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+              /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+              /opt/yarn-* /usr/local/bin/yarn /usr/local/bin/yarnpkg
 ENV NODE_ENV=production
-# The young generation and old space sized for a small daemon whatever the host (docs/benchmarks.md).
+# The young generation and old space sized for a small daemon whatever the host; the memory
+# figures in docs/benchmarks.md and the DaemonSet's limits are measured with these flags.
 ENV NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=160"
 WORKDIR /app
 COPY --from=build /src/package.json ./
 COPY --from=build /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+# Files stay root-owned and read-only to the agent. The self-only DaemonSet runs as this
+# user; the pod-mode variant runs as root with two capabilities (manifests/variants/pod-mode).
 USER 65532:65532
+EXPOSE 9714
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]
 CMD ["--help"]

@@ -274,12 +274,14 @@ export class PodLab {
       writeFileSync(configFile, agentConfig(options));
       await lab.nft(lab.node, cniRules(INITIAL_STATE, { client: lab.pod("client").bridgePort, reporter: lab.pod("reporter").bridgePort }));
 
-      // Only the two capabilities of the pod-mode DaemonSet: whatever else the agent would
-      // need shows up here as a failure, not in a cluster.
+      // As the pod-mode DaemonSet runs it: root with only the two capabilities, and
+      // no_new_privs (allowPrivilegeEscalation: false). Whatever else the agent would need
+      // shows up here as a failure, not in a cluster.
       const agent = lab.startProcess(
         lab.pod("agent"),
         "setpriv",
         [
+          "--no-new-privs",
           "--bounding-set=-all,+sys_admin,+sys_ptrace",
           "--inh-caps=-all",
           process.execPath,
