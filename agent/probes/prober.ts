@@ -2,20 +2,24 @@
 // blackbox_exporter's prober/ does). A prober never throws and never outlives its
 // deadline: any failure of the prober itself is the outcome reason "agent_error".
 
-export type ProbeReason =
-  | "ok"
-  | "timeout"
-  | "refused"
-  | "reset"
-  | "host_unreachable"
-  | "net_unreachable"
-  | "dns_nxdomain"
-  | "dns_nodata"
-  | "dns_servfail"
-  | "dns_refused"
-  | "dns_timeout"
-  | "dns_unexpected_answer"
-  | "agent_error";
+/** Every outcome reason a prober reports (exported as the `reason` label; never renamed). */
+export const PROBE_REASONS = [
+  "ok",
+  "timeout",
+  "refused",
+  "reset",
+  "host_unreachable",
+  "net_unreachable",
+  "dns_nxdomain",
+  "dns_nodata",
+  "dns_servfail",
+  "dns_refused",
+  "dns_timeout",
+  "dns_unexpected_answer",
+  "agent_error",
+] as const;
+
+export type ProbeReason = (typeof PROBE_REASONS)[number];
 
 export type ProbePhase = "resolve" | "connect";
 

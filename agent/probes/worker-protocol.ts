@@ -12,6 +12,7 @@
 
 import { parseCidr, parseIp } from "../addresses/ip.js";
 import { probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeTargets } from "./index.js";
+import { PROBE_REASONS } from "./prober.js";
 import { parseDnsServer } from "./resolver.js";
 
 /** One probe call. Structurally the same as targets/edges.ts ProberCall (Edge.call). */
@@ -162,21 +163,7 @@ export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
   };
 }
 
-const REASONS: ReadonlySet<string> = new Set<ProbeReason>([
-  "ok",
-  "timeout",
-  "refused",
-  "reset",
-  "host_unreachable",
-  "net_unreachable",
-  "dns_nxdomain",
-  "dns_nodata",
-  "dns_servfail",
-  "dns_refused",
-  "dns_timeout",
-  "dns_unexpected_answer",
-  "agent_error",
-]);
+const REASONS: ReadonlySet<string> = new Set<ProbeReason>(PROBE_REASONS);
 
 /** One stdout line of a worker, checked; the agent ignores (and logs) a line that fails. */
 export function parseWorkerResult(line: string): Checked<WorkerResult> {

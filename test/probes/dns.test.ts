@@ -5,7 +5,7 @@ import { parseCidr, type Cidr } from "../../agent/addresses/ip.js";
 import { dnsProber, type DnsTarget } from "../../agent/probes/dns.js";
 import { dnsReasonFor, parseDnsServer } from "../../agent/probes/resolver.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
-import { closedPort } from "./listeners.js";
+import { closedPort } from "../support/listeners.js";
 
 let server: TestDnsServer;
 

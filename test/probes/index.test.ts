@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dnsProber, probers, runProbe, tcpProber, type DnsTarget, type TcpTarget } from "../../agent/probes/index.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
-import { acceptingEndpoint, type Endpoint } from "./listeners.js";
+import { acceptingEndpoint, type Endpoint } from "../support/listeners.js";
 
 let endpoint: Endpoint;
 let dnsServer: TestDnsServer;

@@ -7,7 +7,7 @@ import { dnsProber } from "../../agent/probes/dns.js";
 import type { ProbeOutcome } from "../../agent/probes/prober.js";
 import { tcpProber } from "../../agent/probes/tcp.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
-import { acceptingEndpoint, closedPort, resettingEndpoint, unansweredEndpoint, type Endpoint } from "./listeners.js";
+import { acceptingEndpoint, closedPort, resettingEndpoint, unansweredEndpoint, type Endpoint } from "../support/listeners.js";
 
 let unanswered: Endpoint;
 let accepting: Endpoint;

@@ -3,7 +3,7 @@ import dns from "node:dns";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { tcpProber, tcpReasonFor, type TcpTarget } from "../../agent/probes/tcp.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
-import { acceptingEndpoint, closedPort, resettingEndpoint, unansweredEndpoint, type Endpoint } from "./listeners.js";
+import { acceptingEndpoint, closedPort, resettingEndpoint, unansweredEndpoint, type Endpoint } from "../support/listeners.js";
 
 let v4: Endpoint;
 let v6: Endpoint;

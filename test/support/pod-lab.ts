@@ -101,6 +101,20 @@ const COMMON_EGRESS = `    - to: [{namespaceSelector: {matchLabels: {kubernetes.
       ports: [{port: 443, protocol: TCP}]
 `;
 
+/** <app>-egress: the app's pods may reach web:8080, plus extra rules, plus COMMON_EGRESS. */
+function egressPolicy(app: string, extraRules = ""): string {
+  return `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: ${app}-egress, namespace: shop}
+spec:
+  podSelector: {matchLabels: {app: ${app}}}
+  policyTypes: [Egress]
+  egress:
+    - to: [{podSelector: {matchLabels: {app: web}}}]
+      ports: [{port: 8080, protocol: TCP}]
+${extraRules}${COMMON_EGRESS}`;
+}
+
 /** The static cluster snapshot the agent reads (--manifests), for a state. */
 export function clusterManifests(state: ClusterState): string {
   const objects = [
@@ -118,26 +132,8 @@ export function clusterManifests(state: ClusterState): string {
     }),
     pod({ name: "web-0", namespace: "shop", ip: ADDRESSES.web, labels: { app: "web" }, owner: { kind: "StatefulSet", name: "web" }, port: 8080 }),
     pod({ name: "db-0", namespace: "shop", ip: ADDRESSES.db, labels: { app: "db" }, owner: { kind: "StatefulSet", name: "db" }, port: 5432 }),
-    `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: client-egress, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: client}}
-  policyTypes: [Egress]
-  egress:
-    - to: [{podSelector: {matchLabels: {app: web}}}]
-      ports: [{port: 8080, protocol: TCP}]
-${state.dbAllowed ? "    - to: [{podSelector: {matchLabels: {app: db}}}]\n      ports: [{port: 5432, protocol: TCP}]\n" : ""}${COMMON_EGRESS}`,
-    `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: reporter-egress, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: reporter}}
-  policyTypes: [Egress]
-  egress:
-    - to: [{podSelector: {matchLabels: {app: web}}}]
-      ports: [{port: 8080, protocol: TCP}]
-${COMMON_EGRESS}`,
+    egressPolicy("client", state.dbAllowed ? "    - to: [{podSelector: {matchLabels: {app: db}}}]\n      ports: [{port: 5432, protocol: TCP}]\n" : ""),
+    egressPolicy("reporter"),
   ];
   if (state.reporter !== "absent") {
     objects.push(

@@ -11,9 +11,7 @@
 // (variables at All, and at the agent's own values), must come back without error and with
 // data: from a Prometheus that labels the target with a cluster, and from one that does not.
 
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -38,7 +36,8 @@ import {
 } from "../support/dashboards.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
 import { KubeApiServer } from "../support/kube-api-server.js";
-import { Lab, waitFor } from "../support/lab.js";
+import { Lab, type LabProcess, startProcess, waitFor } from "../support/lab.js";
+import { acceptingEndpoint, closedPort, type Endpoint } from "../support/listeners.js";
 import { describeWith } from "../support/prerequisites.js";
 import { fixturePayload, ZSCALER_PATHS, ZscalerServer } from "../support/zscaler-server.js";
 
@@ -48,110 +47,6 @@ const AGENT_IP = "127.0.0.10";
 /** The labeled source pod's address, in a namespace of its own (a subnet no other test uses). */
 const POD_IP = "10.231.5.2";
 
-// ---------------------------------------------------------------------------------------
-// Processes and ports
-
-interface Started {
-  readonly name: string;
-  output(): string;
-  readonly running: boolean;
-  stop(): Promise<void>;
-}
-
-/** Process groups still running: killed if the test process exits without stopping them. */
-const liveGroups = new Set<number>();
-process.on("exit", () => {
-  for (const pid of liveGroups) {
-    try {
-      process.kill(-pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-  }
-});
-
-/** A long-running process in its own process group; stop() ends the group (SIGTERM, then SIGKILL). */
-function start(name: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv = {}): Started {
-  const child: ChildProcess = spawn(command, args, { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } });
-  let text = "";
-  let running = child.pid !== undefined;
-  if (child.pid !== undefined) liveGroups.add(child.pid);
-  const append = (chunk: Buffer): void => {
-    text = (text + chunk.toString()).slice(-200_000);
-  };
-  child.stdout?.on("data", append);
-  child.stderr?.on("data", append);
-  const exited = new Promise<void>((resolve) => {
-    child.on("error", (error) => {
-      text += `\n[spawn error: ${error.message}]`;
-      running = false;
-      resolve();
-    });
-    child.on("close", () => {
-      running = false;
-      if (child.pid !== undefined) liveGroups.delete(child.pid);
-      resolve();
-    });
-  });
-  const signal = (which: NodeJS.Signals): void => {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, which);
-    } catch {
-      // already gone
-    }
-  };
-  return {
-    name,
-    output: () => text,
-    get running() {
-      return running;
-    },
-    async stop() {
-      if (!running) return;
-      signal("SIGTERM");
-      const late = await Promise.race([exited.then(() => false), new Promise<boolean>((resolve) => setTimeout(() => resolve(true), 5000).unref())]);
-      if (late) {
-        signal("SIGKILL");
-        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-      }
-    },
-  };
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const port = (server.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-interface Listener {
-  readonly port: number;
-  close(): Promise<void>;
-}
-
-/** A TCP listener that accepts and closes (a probe's connect succeeds). */
-async function listen(host: string): Promise<Listener> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on("error", () => socket.destroy());
-    socket.on("close", () => sockets.delete(socket));
-    socket.end();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen({ host, port: 0 }, () => resolve());
-  });
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
-  };
-}
 
 // ---------------------------------------------------------------------------------------
 // Prometheus HTTP API
@@ -509,10 +404,10 @@ describeWith({ root: true, commands: ["prometheus", "ip", "nsenter"] }, "Grafana
   let zscaler: ZscalerServer | undefined;
   let dns: TestDnsServer | undefined;
   let lab: Lab | undefined;
-  const listeners: Listener[] = [];
-  const processes: Started[] = [];
+  const listeners: Endpoint[] = [];
+  const processes: LabProcess[] = [];
   let agentAddress: string;
-  let agent: Started;
+  let agent: LabProcess;
   /** Scrapes the agent with a cluster label on the target. */
   let labelled: PrometheusApi;
   /** Scrapes the same agent without one (a single-cluster Prometheus). */
@@ -527,7 +422,7 @@ describeWith({ root: true, commands: ["prometheus", "ip", "nsenter"] }, "Grafana
 
   async function startPrometheus(name: string, labels: Record<string, string>): Promise<PrometheusApi> {
     const home = join(dir, name);
-    const port = await freePort();
+    const port = await closedPort();
     const configFile = join(dir, `${name}.yml`);
     const targetLabels = Object.keys(labels).length > 0 ? `, labels: ${JSON.stringify(labels)}` : "";
     await writeFile(
@@ -538,7 +433,7 @@ scrape_configs:
     static_configs: [{targets: ["${agentAddress}"]${targetLabels}}]
 `,
     );
-    const server = start(name, "prometheus", [`--config.file=${configFile}`, `--storage.tsdb.path=${home}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"]);
+    const server = startProcess(name, ["prometheus", `--config.file=${configFile}`, `--storage.tsdb.path=${home}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"]);
     processes.push(server);
     const prom = new PrometheusApi(`http://127.0.0.1:${port}`);
     await waitFor(
@@ -578,11 +473,11 @@ scrape_configs:
     lab.startProcess(lab.pod("checkout"), "sleep", ["3600"], { name: "pause checkout" });
     await lab.tcpListener(lab.pod("checkout"), "127.0.0.1", [8080]);
 
-    const web = await listen("127.0.0.2");
-    const leaky = await listen("127.0.0.5");
-    const flip = await listen("127.0.0.6");
+    const web = await acceptingEndpoint("127.0.0.2");
+    const leaky = await acceptingEndpoint("127.0.0.5");
+    const flip = await acceptingEndpoint("127.0.0.6");
     listeners.push(web, leaky, flip);
-    refusedPort = await freePort();
+    refusedPort = await closedPort();
 
     dns = await startDnsServer({ rules: [{ name: "api.partner.test", type: "A", answers: [{ type: "A", value: "192.0.2.80" }] }] });
     zscaler = await ZscalerServer.start();
@@ -624,14 +519,16 @@ probes:
   - {name: sidecar, sources: [checkout], tcp: {ip: 127.0.0.1, port: 8080}}
 `,
     );
-    agentAddress = `127.0.0.1:${await freePort()}`;
-    agent = start("netcanary agent", process.execPath, [cliPath, "agent", "--config", config, "--kubeconfig", kubeconfig, "--listen", agentAddress, "--log-level", "info"], {
-      NODE_NAME: NODE,
-      POD_NAMESPACE: "netcanary",
-      POD_NAME: AGENT_POD.metadata.name,
-      POD_IP: AGENT_IP,
-      KUBERNETES_SERVICE_HOST: "",
-      KUBECONFIG: "",
+    agentAddress = `127.0.0.1:${await closedPort()}`;
+    agent = startProcess("netcanary agent", [process.execPath, cliPath, "agent", "--config", config, "--kubeconfig", kubeconfig, "--listen", agentAddress, "--log-level", "info"], {
+      env: {
+        NODE_NAME: NODE,
+        POD_NAMESPACE: "netcanary",
+        POD_NAME: AGENT_POD.metadata.name,
+        POD_IP: AGENT_IP,
+        KUBERNETES_SERVICE_HOST: "",
+        KUBECONFIG: "",
+      },
     });
     processes.push(agent);
     await waitFor(

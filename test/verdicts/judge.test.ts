@@ -2,7 +2,7 @@
 // signals and status precedence.
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import type { ProbeReason } from "../../agent/probes/prober.js";
+import { PROBE_REASONS, type ProbeReason } from "../../agent/probes/prober.js";
 import {
   activeSignals,
   edgeStatus,
@@ -16,21 +16,7 @@ import {
   withExpectation,
 } from "../../agent/verdicts/judge.js";
 
-const REASONS: readonly ProbeReason[] = [
-  "ok",
-  "timeout",
-  "refused",
-  "reset",
-  "host_unreachable",
-  "net_unreachable",
-  "dns_nxdomain",
-  "dns_nodata",
-  "dns_servfail",
-  "dns_refused",
-  "dns_timeout",
-  "dns_unexpected_answer",
-  "agent_error",
-];
+const REASONS: readonly ProbeReason[] = PROBE_REASONS;
 
 // The truth table, written out: [reason, allow/tcp, allow/dns, deny/tcp, deny/dns].
 // c = consistent, i = inconsistent, ? = inconclusive.
