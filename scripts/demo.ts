@@ -168,7 +168,14 @@ A new scenario every ${STEP_MS / 1000} s. Ctrl-C stops the demo and removes the 
   for (let round = 0; !stopping; round++) {
     const scenario = SCENARIOS[round % SCENARIOS.length] as Scenario;
     console.log(`\n=== ${scenario.title}\n    expect: ${scenario.expect}`);
-    await scenario.apply(lab);
+    try {
+      await scenario.apply(lab);
+    } catch (error) {
+      // Ctrl-C reaches the whole process group, so an nft or ip child may die mid-scenario:
+      // that is the stop we asked for, not a failure; stop() finishes the teardown and exits.
+      if (stopping) break;
+      throw error;
+    }
     await new Promise((resolve) => setTimeout(resolve, STEP_MS));
     if (stopping) break;
     try {

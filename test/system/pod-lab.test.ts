@@ -87,6 +87,9 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
     const web = await pods.waitForResult("web", CLIENT, "unexpected_block", (r) => r.status === "unexpected_block");
     expect(web.observed?.reason).toBe("refused");
     expect(web.observed?.durationSeconds).toBeLessThan(TIMEOUT_S);
+    const samples = await pods.metrics();
+    expect(samplesOf(samples, "netcanary_probe_mismatch", { probe: "web", kind: "unexpected_block", source_workload: CLIENT })).toEqual([expect.objectContaining({ value: 1 })]);
+    expect(samplesOf(samples, "netcanary_probes_total", { probe: "web", result: "failure", reason: "refused", source_workload: CLIENT })[0]?.value).toBeGreaterThan(0);
   });
 
   it("denied but delivered (the CNI does not enforce): unexpected_allow", async () => {
@@ -104,6 +107,10 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
     expect(dns.observed?.reason).toBe("dns_timeout");
     const gateway = await pods.waitForResult("zscaler-gateway", CLIENT, "unexpected_block", (r) => r.status === "unexpected_block");
     expect(gateway.observed?.reason).toBe("dns_timeout");
+    const samples = await pods.metrics();
+    expect(samplesOf(samples, "netcanary_probe_mismatch", { probe: "gateway-dns", kind: "unexpected_block", source_workload: CLIENT })).toEqual([expect.objectContaining({ value: 1 })]);
+    expect(samplesOf(samples, "netcanary_probes_total", { probe: "gateway-dns", reason: "dns_timeout", source_workload: CLIENT })[0]?.value).toBeGreaterThan(0);
+    expect(samplesOf(samples, "netcanary_edge_status", { probe: "gateway-dns", status: "unexpected_block", source_workload: CLIENT })).toEqual([expect.objectContaining({ value: 1 })]);
   });
 
   it("a policy change in the snapshot file is picked up live: the verdict follows at once, the status once the CNI does", async () => {
