@@ -267,17 +267,24 @@ function reportFetchFailure(fetched: { messages: readonly string[] }, out: Outpu
   return EXIT.unusable;
 }
 
+/** The selected feeds, fetched and collapsed; on failure, the reasons are printed and the exit code returned. */
+async function fetchRanges(options: FeedOptions, out: Output): Promise<{ ok: true; value: Ranges } | { ok: false; exitCode: number }> {
+  const fetched = await fetchFeeds(options);
+  if (!fetched.ok) return { ok: false, exitCode: reportFetchFailure(fetched, out) };
+  const ranges = collapsedRanges(fetched.feeds, options.feeds);
+  if (!ranges.ok) {
+    out.stderr(`netcanary zscaler: ${ranges.reason}`);
+    return { ok: false, exitCode: EXIT.unusable };
+  }
+  return ranges;
+}
+
 async function runRanges(argv: readonly string[], out: Output): Promise<number> {
   const { values } = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, output: { type: "string", default: "text" } } });
   if (values.output !== "text" && values.output !== "json") throw new UsageError(`--output must be text or json, got "${values.output}"`);
   const options = feedOptions(values);
-  const fetched = await fetchFeeds(options);
-  if (!fetched.ok) return reportFetchFailure(fetched, out);
-  const ranges = collapsedRanges(fetched.feeds, options.feeds);
-  if (!ranges.ok) {
-    out.stderr(`netcanary zscaler: ${ranges.reason}`);
-    return EXIT.unusable;
-  }
+  const ranges = await fetchRanges(options, out);
+  if (!ranges.ok) return ranges.exitCode;
   const { cidrs, ipv4, ipv6, hash } = ranges.value;
   if (values.output === "json") {
     out.stdout(JSON.stringify({ cloud: options.cloud, feeds: options.feeds, hash, ranges: cidrs.map((c) => c.text), ipv4, ipv6 }, null, 2));
@@ -321,13 +328,8 @@ async function runPolicy(argv: readonly string[], out: Output): Promise<number> 
     return runCheck(options, namespace, selector, ports, checkPaths, out);
   }
 
-  const fetched = await fetchFeeds(options);
-  if (!fetched.ok) return reportFetchFailure(fetched, out);
-  const ranges = collapsedRanges(fetched.feeds, options.feeds);
-  if (!ranges.ok) {
-    out.stderr(`netcanary zscaler: ${ranges.reason}`);
-    return EXIT.unusable;
-  }
+  const ranges = await fetchRanges(options, out);
+  if (!ranges.ok) return ranges.exitCode;
   const policy = zscalerNetworkPolicy({
     cloud: options.cloud,
     namespace,
