@@ -15,6 +15,7 @@
 
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { ResultEntry } from "../../agent/daemon/agent.ts";
 import { cliPath } from "./cli.ts";
 import { parseSamples, type Sample } from "./exposition.ts";
 import { Lab, type LabPod, type LabProcess, waitFor } from "./lab.ts";
@@ -60,22 +61,8 @@ export interface PodLabOptions {
   readonly logLevel?: string;
 }
 
-export interface LabResult {
-  readonly id: string;
-  readonly probe: string;
-  readonly source: string;
-  readonly sourceNamespace: string;
-  readonly sourceNode: string;
-  readonly sourceWorkload: string;
-  readonly target: string;
-  readonly endpoint?: string;
-  readonly address?: string;
-  readonly port: number;
-  readonly policy: { readonly verdict: string; readonly explanation: { readonly summary: string; readonly egressRule: string } };
-  readonly observed: { readonly reason: string; readonly durationSeconds: number; readonly address?: string; readonly detail?: string } | null;
-  readonly signals: readonly string[];
-  readonly status: string;
-}
+/** One entry of the agent's /api/v1/results, as served. */
+export type LabResult = ResultEntry;
 
 function pod(options: { name: string; namespace: string; ip: string; labels: Record<string, string>; owner?: { kind: string; name: string }; port?: number; terminating?: boolean }): string {
   const owner = options.owner ? `\n  ownerReferences: [{apiVersion: apps/v1, kind: ${options.owner.kind}, name: ${options.owner.name}, uid: ${options.name}-owner, controller: true}]` : "";
