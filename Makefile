@@ -81,7 +81,8 @@ DEMO_PORT ?= 9714
 demo: build
 	DEMO_PORT=$(DEMO_PORT) $(NODE) scripts/demo.ts
 
-# The benchmarks behind docs/benchmarks.md (a few minutes; cluster.mts and worker-cost.mjs need root).
+# The benchmarks behind docs/benchmarks.md (about ten minutes; cluster.mts, worker-cost.mjs and
+# time-to-alert.ts need root).
 AGENT_NODE_OPTIONS := --max-semi-space-size=8 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
@@ -89,6 +90,7 @@ bench: build
 	$(NODE) bench/schedule.mjs
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
+	$(NODE) bench/time-to-alert.ts
 
 clean:
 	rm -rf dist coverage .cache
