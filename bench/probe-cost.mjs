@@ -229,7 +229,8 @@ async function measureBareNode(ports, rate) {
     });
   `;
   const lines = [];
-  const args = ["--input-type=module", "-e", code, JSON.stringify([ports, PROBES, Number.isFinite(rate) ? rate : null, CONCURRENCY])];
+  // The same V8 flags as the agent: the floor for the same runtime settings.
+  const args = [...NODE_OPTIONS, "--input-type=module", "-e", code, JSON.stringify([ports, PROBES, Number.isFinite(rate) ? rate : null, CONCURRENCY])];
   const proc = startProcess(process.execPath, args, { name: "bare node prober", stdin: "pipe", onLine: (line) => lines.push(line) });
   await waitFor("the bare Node prober to warm up", () => (assertAlive(proc), lines.includes("READY")), { timeoutMs: 60_000, everyMs: 20 });
   say(`bare Node reference (pid ${proc.pid}): net.connect() then destroy(), ${pace(rate)}, at most ${CONCURRENCY} at a time, after 500 warm-up connects`);
