@@ -88,6 +88,7 @@ bench: build
 	$(NODE) --expose-gc bench/engine.mjs
 	$(NODE) bench/probe-cost.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/schedule.mjs
+	$(NODE) bench/zscaler-audit.mjs
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
 	$(NODE) bench/time-to-alert.ts

@@ -17,9 +17,11 @@ import { SMALLEST_ZIA_ALLOWLIST, zscalerAllowlist } from "../dist/zscaler/allowl
 import { auditCoverage, verdictBoundaries, verdictIntervals } from "../dist/zscaler/audit.js";
 import { parseFeed } from "../dist/zscaler/feeds.js";
 import { toYaml, zscalerNetworkPolicy } from "../dist/zscaler/policy.js";
+import { reportHeader } from "./support.mjs";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "50" } } });
 const ROUNDS = Number(values.rounds);
+console.log(reportHeader("netcanary Zscaler coverage audit: uncovered ranges per source").join("\n"));
 
 const fixtures = join(import.meta.dirname, "..", "test", "fixtures", "zscaler");
 const feed = (kind, file) => {
@@ -109,3 +111,4 @@ console.log(`ranges: ${ranges.length} (${ranges.filter((r) => r.family === 4).le
 console.log(`intervals per source: ${intervals.join(", ")}`);
 console.log(`auditCoverage per source: median ${pct(50)} ms, p95 ${pct(95)} ms, max ${perSource.at(-1).toFixed(2)} ms`);
 console.log(`all ${sources.length} sources: ${(total / ROUNDS).toFixed(2)} ms; ${((total * 1000) / evaluations).toFixed(2)} µs per engine verdict`);
+console.log(`goal: well under 100 ms per source (p95): ${Number(pct(95)) < 100 ? "met" : "NOT met"}`);
