@@ -4,7 +4,7 @@
 
 import { type IpAddress, jsonOf, parseIp } from "../addresses/ip.js";
 import type { ClusterSource } from "../cluster/live.js";
-import type { ClusterSnapshot, PodInfo } from "../cluster/snapshot.js";
+import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../config/builtin.js";
 import { type ConfigLoad, loadConfigFile, parseConfig } from "../config/load.js";
@@ -12,13 +12,12 @@ import type { AgentConfig } from "../config/model.js";
 import { formatInputError, type InputError } from "../documents/located.js";
 import { AgentMetrics } from "../metrics/registry.js";
 import { buildPolicyIndex, type PolicyIndex, withoutPolicy as withoutIndexedPolicy, withPolicy as withIndexedPolicy } from "../policy/engine.js";
-import { labelsOfNamespace } from "../policy/endpoints.js";
-import { compileSelector } from "../policy/selectors.js";
 import { type ProbeOutcome, runProbe } from "../probes/index.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
-import { agentError, PodBatches, type PodProbeRunner } from "../sources/batches.js";
+import { agentError, PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
+import { namedByWorkload, podSourceIdentities, type PodSourceConfig, workloadOf } from "../sources/identities.js";
 import { createPodProbeRunner } from "../sources/pods.js";
 import { describeAnswerCities } from "../zscaler/cities.js";
 import { auditCoverage, type CoverageFinding, describeGap, settingsKeyOf, ZscalerRuntime } from "./zscaler.js";
@@ -262,6 +261,7 @@ export class Agent {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
     this.scheduler.setMaxConcurrent(config.agent.maxConcurrentProbes);
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
+    this.batches?.configure(podProbeSettings(config));
     const known = new Set(this.records.keys());
     this.generation++;
     this.runAudit();
@@ -383,25 +383,17 @@ export class Agent {
     };
   }
 
-  /** A pod source's pods on this node: Running, not terminating, with a network namespace of their own. */
-  private podIdentities(source: Extract<AgentConfig["sources"][number], { kind: "pods" }>): SourceIdentity[] {
+  /** A pod source's pods on this node (sources/identities.ts); a host-network pod is said once. */
+  private podIdentities(source: PodSourceConfig): SourceIdentity[] {
     if (!this.index) return [];
-    const selectsPod = compileSelector(source.podSelector);
-    const selectsNamespace = source.namespaceSelector ? compileSelector(source.namespaceSelector) : undefined;
-    const identities: SourceIdentity[] = [];
-    for (const pod of this.index.podsByKey.values()) {
-      if (pod.workload || pod.node !== this.options.identity.nodeName || pod.phase !== "Running" || pod.terminating) continue;
-      if (!selectsPod(pod.labels)) continue;
-      if (selectsNamespace && !selectsNamespace(labelsOfNamespace(this.index, pod.namespace))) continue;
-      const key = `${pod.namespace}/${pod.name}`;
-      // No namespace of its own to probe from: said once per pod.
-      if (pod.hostNetwork) {
-        if (!this.skippedHostNetwork.has(key)) this.log.warn({ source: source.name, pod: key }, "labeled pod uses the host network: not a probe source (it has no network namespace of its own)");
-        this.skippedHostNetwork.add(key);
-        continue;
-      }
-      identities.push({ name: source.name, pod, ...(pod.ips[0] ? { ip: pod.ips[0] } : {}), namespace: pod.namespace, node: this.options.identity.nodeName, workload: workloadOf(pod), podSource: key });
+    const { identities, hostNetwork } = podSourceIdentities(this.index, source, this.options.identity.nodeName);
+    for (const key of hostNetwork) {
+      if (this.skippedHostNetwork.has(key)) continue;
+      this.skippedHostNetwork.add(key);
+      this.log.warn({ source: source.name, pod: key }, "labeled pod uses the host network: not a probe source (it has no network namespace of its own)");
     }
+    // Forget pods that are gone or left the host network: the set stays as small as the cluster.
+    for (const key of this.skippedHostNetwork) if (!this.index.podsByKey.get(key)?.hostNetwork) this.skippedHostNetwork.delete(key);
     return identities;
   }
 
@@ -531,8 +523,11 @@ export class Agent {
   }
 
   private runWatched(edge: Edge): Promise<ProbeOutcome> {
-    // A worker in a pod needs time to start (and queue) beyond the probe's own timeout.
-    const limit = edge.probe.timeoutMs + (edge.source.podSource !== undefined ? 10_000 : 1000);
+    // A probe from a pod waits for a free worker (agent.maxProbeWorkers), for the probes
+    // batched before it, and for Node to start in the pod; the pool kills every worker at its
+    // own deadline, so this only catches a bug. If it fires anyway, PodBatches answers the
+    // next run of this edge at once until the abandoned one is done.
+    const limit = edge.probe.timeoutMs + (edge.source.podSource !== undefined ? 60_000 : 1000);
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<ProbeOutcome>((resolve) => {
       timer = setTimeout(() => resolve({ reason: "agent_error", durationSeconds: limit / 1000, phases: {}, detail: "prober overran its deadline" }), limit);
@@ -556,7 +551,7 @@ export class Agent {
   private podBatches(): PodBatches {
     this.batches ??= new PodBatches(
       this.options.podProbes ??
-        createPodProbeRunner({ maxWorkers: this.config.agent.maxProbeWorkers, logger: this.log, sink: this.metrics.podWorkerSink() }),
+        createPodProbeRunner({ ...podProbeSettings(this.config), logger: this.log, sink: this.metrics.podWorkerSink() }),
     );
     return this.batches;
   }
@@ -600,20 +595,8 @@ function patchPolicies(index: PolicyIndex, previous: ClusterSnapshot, next: Clus
   return patched;
 }
 
-/**
- * Results name a source pod by its namespace and workload, never by its own name: the
- * explanation says "shop/deployment/web" where the engine said "shop/web-7d9f8-x2x9q".
- */
-function namedByWorkload(policy: EdgePolicy, source: SourceIdentity): EdgePolicy {
-  if (!source.podSource || !source.workload) return policy;
-  const named = `${source.namespace}/${source.workload}`;
-  const rename = (text: string) => text.replaceAll(source.podSource as string, named);
-  return { ...policy, summary: rename(policy.summary), lines: policy.lines.map(rename) };
-}
-
-/** "deployment/web": how metrics and results name a source pod (never by its own name). */
-function workloadOf(pod: PodInfo): string {
-  return pod.owner ? `${pod.owner.kind}/${pod.owner.name}` : "";
+function podProbeSettings(config: AgentConfig): PodProbeSettings {
+  return { maxWorkers: config.agent.maxProbeWorkers, starvationThresholdMs: config.agent.starvationThresholdMs };
 }
 
 function parsedAddress(text: string, fallback: IpAddress | undefined): IpAddress | undefined {

@@ -43,6 +43,12 @@ export interface WorkerRequest {
    */
   readonly expectNetns?: string;
   readonly expectAddress?: string;
+  /**
+   * The agent's starvation threshold (agent.starvationThreshold): a probe that fails while the
+   * worker's own event loop was stalled longer than this (CPU throttling in the agent's
+   * cgroup, say) is reported as agent_error, never as a network fault. Default 250 ms.
+   */
+  readonly starvationThresholdMs?: number;
 }
 
 export interface WorkerResult {
@@ -103,7 +109,7 @@ function decodeCall(call: Record<string, unknown>, where: string): Checked<Worke
 
 export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
   if (!isRecord(value)) return { ok: false, reason: "request must be a JSON object" };
-  const { probes, concurrency, dnsServers, expectNetns, expectAddress } = value;
+  const { probes, concurrency, dnsServers, expectNetns, expectAddress, starvationThresholdMs } = value;
   if (!Array.isArray(probes)) return { ok: false, reason: "probes must be an array" };
   if (probes.length > WORKER_LIMITS.maxProbes) return { ok: false, reason: `at most ${WORKER_LIMITS.maxProbes} probes, got ${probes.length}` };
   if (typeof concurrency !== "number" || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > WORKER_LIMITS.maxConcurrency) {
@@ -151,11 +157,15 @@ export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
     if (parsed === undefined || !parsed.ok) return { ok: false, reason: "expectAddress must be an IP address" };
     address = parsed.value.text;
   }
+  if (starvationThresholdMs !== undefined && (typeof starvationThresholdMs !== "number" || !Number.isFinite(starvationThresholdMs) || starvationThresholdMs <= 0 || starvationThresholdMs > WORKER_LIMITS.maxTimeoutMs)) {
+    return { ok: false, reason: `starvationThresholdMs must be a number of milliseconds in (0, ${WORKER_LIMITS.maxTimeoutMs}]` };
+  }
   return {
     ok: true,
     value: {
       probes: checked,
       concurrency,
+      ...(starvationThresholdMs !== undefined ? { starvationThresholdMs } : {}),
       ...(servers !== undefined ? { dnsServers: servers } : {}),
       ...(expectNetns !== undefined ? { expectNetns } : {}),
       ...(address !== undefined ? { expectAddress: address } : {}),

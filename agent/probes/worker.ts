@@ -23,10 +23,13 @@ import { describeError } from "./deadline.js";
 import { runProbe } from "./index.js";
 import type { ProbeOutcome } from "./prober.js";
 import { systemDnsServers } from "./resolver.js";
+import { StarvationMonitor } from "../schedule/starvation.js";
 import { checkWorkerRequest, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerProbe, type WorkerRequest } from "./worker-protocol.js";
 
 /** Beyond the agent's deadline for the worker: the watchdog only fires on a bug. */
 const WATCHDOG_MARGIN_MS = 5000;
+/** The agent's default agent.starvationThreshold, for a request that does not say. */
+const DEFAULT_STARVATION_THRESHOLD_MS = 250;
 
 function fail(code: number, message: string): never {
   process.stderr.write(`netcanary worker: ${message}\n`);
@@ -99,18 +102,29 @@ async function runOne(probe: WorkerProbe): Promise<ProbeOutcome> {
   }
 }
 
+/** A failure while this worker's event loop was stalled is the agent's, not the network's. */
+async function runJudged(probe: WorkerProbe, starvation: StarvationMonitor): Promise<ProbeOutcome> {
+  const started = Date.now();
+  const outcome = await runOne(probe);
+  if (outcome.reason === "ok" || outcome.reason === "agent_error" || !starvation.starvedDuring(started, Date.now())) return outcome;
+  return { ...outcome, reason: "agent_error", detail: `probe worker starved (event loop blocked); network outcome was ${outcome.reason}${outcome.detail ? `: ${outcome.detail}` : ""}` };
+}
+
 async function runAll(request: WorkerRequest): Promise<void> {
+  const starvation = new StarvationMonitor({ thresholdMs: request.starvationThresholdMs ?? DEFAULT_STARVATION_THRESHOLD_MS, memoryMs: workerDeadlineMs(request.probes, request.concurrency, WATCHDOG_MARGIN_MS) });
+  starvation.start();
   let next = 0;
   const lane = async (): Promise<void> => {
     for (;;) {
       const probe = request.probes[next++];
       if (probe === undefined) return;
-      const outcome = await runOne(probe);
+      const outcome = await runJudged(probe, starvation);
       process.stdout.write(`${JSON.stringify({ id: probe.id, outcome })}\n`);
     }
   };
   const lanes = Math.min(request.concurrency, request.probes.length);
   await Promise.all(Array.from({ length: lanes }, lane));
+  starvation.stop();
 }
 
 async function main(): Promise<void> {

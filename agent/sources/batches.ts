@@ -17,10 +17,20 @@ export interface SourcePod {
   readonly ip: string;
 }
 
+/** The agent's settings a runner follows across config reloads. */
+export interface PodProbeSettings {
+  /** Worker processes alive at once (agent.maxProbeWorkers). */
+  readonly maxWorkers: number;
+  /** agent.starvationThreshold, for the workers' own starvation check. */
+  readonly starvationThresholdMs: number;
+}
+
 /** What running probes inside a pod takes (sources/pods.ts; tests inject their own). */
 export interface PodProbeRunner {
   /** Every request gets an outcome, by id; never rejects. */
   run(pod: SourcePod, requests: readonly PodProbeRequest[]): Promise<Map<string, ProbeOutcome>>;
+  /** New settings from a config reload. */
+  configure?(settings: PodProbeSettings): void;
   /** Kills workers in flight; later runs fail at once. */
   stop(): Promise<void>;
 }
@@ -36,6 +46,8 @@ interface Pending {
 
 export class PodBatches {
   private readonly pending = new Map<string, { pod: SourcePod; items: Pending[]; timer: NodeJS.Timeout }>();
+  /** Probes (by id) waiting for or running in a worker. */
+  private readonly inFlight = new Set<string>();
 
   /** windowMs: how long a batch waits for the other probes of its pod that come due with it. */
   constructor(
@@ -44,6 +56,10 @@ export class PodBatches {
   ) {}
 
   probe(pod: SourcePod, request: PodProbeRequest): Promise<ProbeOutcome> {
+    // The agent's watchdog gave up on the previous run of this probe, but its worker still
+    // holds it: never two runs of one probe at once, and no queue that grows every round.
+    if (this.inFlight.has(request.id)) return Promise.resolve(agentError(`the previous run of this probe from ${pod.key} is still waiting for or running in its worker`));
+    this.inFlight.add(request.id);
     return new Promise<ProbeOutcome>((resolve) => {
       const batch = this.pending.get(pod.key);
       if (batch) {
@@ -71,7 +87,14 @@ export class PodBatches {
       const failure = agentError(`probe worker for ${key}: ${error instanceof Error ? error.message : String(error)}`);
       for (const item of batch.items) results.set(item.request.id, failure);
     }
-    for (const item of batch.items) item.resolve(results.get(item.request.id) ?? agentError("the probe worker returned no result for this probe"));
+    for (const item of batch.items) {
+      this.inFlight.delete(item.request.id);
+      item.resolve(results.get(item.request.id) ?? agentError("the probe worker returned no result for this probe"));
+    }
+  }
+
+  configure(settings: PodProbeSettings): void {
+    this.runner.configure?.(settings);
   }
 
   /** Settles whatever still waits, and stops the runner (the agent is stopping). */
@@ -81,6 +104,7 @@ export class PodBatches {
       for (const item of batch.items) item.resolve(agentError(`the agent stopped before ${key} was probed`));
     }
     this.pending.clear();
+    this.inFlight.clear();
     await this.runner.stop();
   }
 }

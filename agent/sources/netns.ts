@@ -430,7 +430,10 @@ export function createNetnsLocator(options: NetnsLocatorOptions = {}): NetnsLoca
       }
       if (inode !== namespace.inode) {
         // Gone, or its pid now names a process elsewhere: not a way into this namespace.
-        namespace.pids.splice(namespace.pids.indexOf(pid), 1);
+        // Another lookup of the same pod may have dropped it already (indexOf -1 would
+        // make splice drop the last, still good pid).
+        const at = namespace.pids.indexOf(pid);
+        if (at >= 0) namespace.pids.splice(at, 1);
         continue;
       }
       try {

@@ -5,13 +5,11 @@
 
 import { isIpLiteral } from "../addresses/ip.js";
 import type { ProbeOutcome } from "../probes/prober.js";
-import { agentError, type PodProbeRequest, type PodProbeRunner, type SourcePod } from "./batches.js";
+import { agentError, type PodProbeRequest, type PodProbeRunner, type PodProbeSettings, type SourcePod } from "./batches.js";
 import { createNetnsLocator, podNameservers } from "./netns.js";
 import { WorkerPool, type WorkerLogger, type WorkerRunReport } from "./workers.js";
 
-export interface PodProbeRunnerOptions {
-  /** Worker processes alive at once across all source pods. */
-  readonly maxWorkers: number;
+export interface PodProbeRunnerOptions extends PodProbeSettings {
   readonly logger?: WorkerLogger;
   readonly sink?: { run(result: "ok" | "failed" | "killed", seconds: number): void };
   /** Overrides for tests: a fake /proc, the built worker, another nsenter. */
@@ -44,7 +42,12 @@ export function createPodProbeRunner(options: PodProbeRunnerOptions): PodProbeRu
     onRun: (report) => options.sink?.run(resultOf(report), report.spawnToExitMs / 1000),
   });
 
+  let starvationThresholdMs = options.starvationThresholdMs;
   return {
+    configure(settings: PodProbeSettings): void {
+      pool.setMaxWorkers(settings.maxWorkers);
+      starvationThresholdMs = settings.starvationThresholdMs;
+    },
     async run(pod: SourcePod, requests: readonly PodProbeRequest[]): Promise<Map<string, ProbeOutcome>> {
       const outcomes = new Map<string, ProbeOutcome>();
       const found = await locator.find(pod.ip);
@@ -66,7 +69,7 @@ export function createPodProbeRunner(options: PodProbeRunnerOptions): PodProbeRu
           runnable = requests.filter((request) => !usesPodResolvers(request));
         }
       }
-      const ran = await pool.run(found.pid, runnable, { ...(dnsServers ? { dnsServers } : {}), netnsInode: found.inode, sourceIp: pod.ip });
+      const ran = await pool.run(found.pid, runnable, { ...(dnsServers ? { dnsServers } : {}), netnsInode: found.inode, sourceIp: pod.ip, starvationThresholdMs });
       for (const [id, outcome] of ran) outcomes.set(id, outcome);
       return outcomes;
     },

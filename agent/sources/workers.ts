@@ -35,6 +35,8 @@ export interface WorkerRunOptions {
    */
   readonly netnsInode?: string;
   readonly sourceIp?: string;
+  /** The agent's starvation threshold, for the worker's own check (worker-protocol.ts). */
+  readonly starvationThresholdMs?: number;
 }
 
 /** What the pool logs; a pino Logger fits. */
@@ -164,7 +166,7 @@ function defaultWorkerScript(): string {
 }
 
 export class WorkerPool {
-  private readonly maxWorkers: number;
+  private maxWorkers: number;
   private readonly nodePath: string;
   private readonly nodeArgs: readonly string[];
   private readonly workerScript: string;
@@ -222,6 +224,7 @@ export class WorkerPool {
         ...(options.dnsServers !== undefined && options.dnsServers.length > 0 ? { dnsServers: options.dnsServers } : {}),
         ...(options.netnsInode !== undefined ? { expectNetns: options.netnsInode } : {}),
         ...(options.sourceIp !== undefined ? { expectAddress: options.sourceIp } : {}),
+        ...(options.starvationThresholdMs !== undefined ? { starvationThresholdMs: options.starvationThresholdMs } : {}),
       };
       const input = encodeWorkerRequest(request);
       if (this.running.size >= this.maxWorkers && this.queue.length >= this.maxQueued) {
@@ -235,6 +238,13 @@ export class WorkerPool {
     } catch (error) {
       return Promise.resolve({ outcomes: allFailed(requests, `worker pool: ${error instanceof Error ? error.message : String(error)}`) });
     }
+  }
+
+  /** A config reload: more workers start at once; fewer, as running ones finish. */
+  setMaxWorkers(maxWorkers: number): void {
+    if (!Number.isInteger(maxWorkers) || maxWorkers < 1) throw new Error(`maxWorkers must be a positive integer, got ${maxWorkers}`);
+    this.maxWorkers = maxWorkers;
+    this.pump();
   }
 
   stats(): WorkerPoolStats {

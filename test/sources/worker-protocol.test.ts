@@ -1,7 +1,7 @@
 // The worker protocol's pure parts (request checks, result lines, the deadline, nsenter's
 // complaints as captured from util-linux 2.38), and the built worker script run directly
 // (no namespace: that is test/system/workers.test.ts) against listeners on loopback.
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { readlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
@@ -57,6 +57,8 @@ describe("checkWorkerRequest", () => {
     [{ probes: [], concurrency: 1, dnsServers: ["dns.example"] }, 'dnsServers: "dns.example" is not a DNS server address ("addr", "addr:port" or "[v6]:port")'],
     [{ probes: [], concurrency: 1, expectNetns: "4026532001" }, 'expectNetns must look like "net:[4026532001]"'],
     [{ probes: [], concurrency: 1, expectAddress: "pod-a" }, "expectAddress must be an IP address"],
+    [{ probes: [], concurrency: 1, starvationThresholdMs: 0 }, "starvationThresholdMs must be a number of milliseconds in (0, 300000]"],
+    [{ probes: [], concurrency: 1, starvationThresholdMs: "250ms" }, "starvationThresholdMs must be a number of milliseconds in (0, 300000]"],
   ])("refuses %j: %s", (request, reason) => {
     expect(checkWorkerRequest(request)).toEqual({ ok: false, reason });
   });
@@ -120,9 +122,10 @@ interface WorkerExit {
   stderr: string;
 }
 
-function runWorker(input: string, timeoutMs = 10_000): Promise<WorkerExit> {
+function runWorker(input: string, timeoutMs = 10_000, onSpawn?: (child: ChildProcess) => void): Promise<WorkerExit> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [WORKER], { stdio: ["pipe", "pipe", "pipe"] });
+    onSpawn?.(child);
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -224,6 +227,41 @@ describe("the worker script", () => {
       const bad = await runWorker(input.replace('"192.0.2.0/24"', '"192.0.2.0/33"'));
       expect(bad.code).toBe(2);
       expect(bad.stderr).toMatch(/probes\[1\]\.call\.target\.answersIn: /);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it("a probe that fails while the worker was frozen (CPU throttling) is agent_error, never a network fault", async () => {
+    const server = await startDnsServer({ rules: [{ name: "drop.test", type: "A", drop: true }] });
+    try {
+      const request = (id: string) =>
+        JSON.stringify({ probes: [{ id, call: { kind: "dns", target: { query: "drop.test", type: "A", server: "cluster" } }, timeoutMs: 1000 }], concurrency: 1, dnsServers: [server.address], starvationThresholdMs: 250 });
+      const outcomeOf = (run: WorkerExit) => (JSON.parse(run.stdout.trim()) as { outcome: { reason: string; detail?: string } }).outcome;
+
+      // Not frozen: the dropped query is the network's, dns_timeout.
+      const free = await runWorker(request("free"));
+      expect(free).toMatchObject({ code: 0, stderr: "" });
+      expect(outcomeOf(free).reason).toBe("dns_timeout");
+
+      // Frozen for 700 ms once its query is out (SIGSTOP, as a CPU quota would): the same
+      // timeout can no longer be blamed on the network.
+      server.clearQueries();
+      let frozen = false;
+      const stalled = await runWorker(request("frozen"), 10_000, (child) => {
+        const poll = setInterval(() => {
+          if (frozen || !server.queries().some((query) => query.name === "drop.test")) return;
+          frozen = true;
+          clearInterval(poll);
+          child.kill("SIGSTOP");
+          setTimeout(() => child.kill("SIGCONT"), 700);
+        }, 10);
+        child.once("exit", () => clearInterval(poll));
+      });
+      expect(frozen).toBe(true);
+      expect(stalled).toMatchObject({ code: 0, stderr: "" });
+      expect(outcomeOf(stalled).reason).toBe("agent_error");
+      expect(outcomeOf(stalled).detail).toMatch(/^probe worker starved \(event loop blocked\); network outcome was dns_timeout/);
     } finally {
       await server.close();
     }

@@ -1,0 +1,61 @@
+// Which labeled pods a pod source stands for on this node, and how results name them: by
+// namespace and workload ("shop/deployment/web"), never by the pod's own name, so series
+// and alerts survive a rollout. Pure functions over the cluster index and the config.
+
+import type { PodInfo } from "../cluster/snapshot.js";
+import type { AgentConfig } from "../config/model.js";
+import type { PolicyIndex } from "../policy/engine.js";
+import { labelsOfNamespace } from "../policy/endpoints.js";
+import { compileSelector } from "../policy/selectors.js";
+import type { EdgePolicy, SourceIdentity } from "../verdicts/policy.js";
+
+export type PodSourceConfig = Extract<AgentConfig["sources"][number], { kind: "pods" }>;
+
+/** "deployment/web": how metrics and results name a source pod (never by its own name). */
+export function workloadOf(pod: PodInfo): string {
+  return pod.owner ? `${pod.owner.kind}/${pod.owner.name}` : "";
+}
+
+export interface PodSources {
+  readonly identities: SourceIdentity[];
+  /** Selected pods ("namespace/name") on the host network: no namespace of their own to probe from. */
+  readonly hostNetwork: string[];
+}
+
+/** The source's pods on this node: selected, Running, not terminating, with a network namespace of their own. */
+export function podSourceIdentities(index: PolicyIndex, source: PodSourceConfig, nodeName: string): PodSources {
+  const selectsPod = compileSelector(source.podSelector);
+  const selectsNamespace = source.namespaceSelector ? compileSelector(source.namespaceSelector) : undefined;
+  const identities: SourceIdentity[] = [];
+  const hostNetwork: string[] = [];
+  for (const pod of index.podsByKey.values()) {
+    // Workload templates are not pods; other nodes' pods are their agents' to probe from.
+    if (pod.workload || pod.node !== nodeName || pod.phase !== "Running" || pod.terminating) continue;
+    if (!selectsPod(pod.labels)) continue;
+    if (selectsNamespace && !selectsNamespace(labelsOfNamespace(index, pod.namespace))) continue;
+    const key = `${pod.namespace}/${pod.name}`;
+    if (pod.hostNetwork) {
+      hostNetwork.push(key);
+      continue;
+    }
+    identities.push({ name: source.name, pod, ...(pod.ips[0] ? { ip: pod.ips[0] } : {}), namespace: pod.namespace, node: nodeName, workload: workloadOf(pod), podSource: key });
+  }
+  return { identities, hostNetwork };
+}
+
+/**
+ * The explanation with the source pod named by its workload: "shop/deployment/web" where the
+ * engine said "shop/web-7d9f8-x2x9q".
+ */
+export function namedByWorkload(policy: EdgePolicy, source: SourceIdentity): EdgePolicy {
+  if (!source.podSource || !source.workload) return policy;
+  const named = `${source.namespace}/${source.workload}`;
+  // Whole names only: "shop/web-1" must not rename the "shop/web-1" inside "shop/web-10".
+  const ownName = new RegExp(`(?<![\\w./-])${escapeRegExp(source.podSource)}(?![\\w.-])`, "g");
+  const rename = (text: string) => text.replace(ownName, named);
+  return { ...policy, summary: rename(policy.summary), lines: policy.lines.map(rename) };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
