@@ -62,7 +62,7 @@ describe("podSourceIdentities", () => {
     expect(all.identities.map((identity) => identity.podSource).sort()).toEqual(["other/web-abc12", "shop/web-abc12"]);
   });
 
-  it("names a pod without a controller by nothing (its series carry an empty source_workload)", () => {
+  it("names a pod by its controller; a PodInfo without an owner (never read from the API, which makes a bare pod its own workload) by nothing", () => {
     const { owner: _owner, ...bare } = pod("standalone");
     expect(workloadOf(bare)).toBe("");
     expect(workloadOf(pod("web-abc12"))).toBe("deployment/web");
