@@ -12,11 +12,12 @@ import type { AgentConfig } from "../config/model.js";
 import { formatInputError, type InputError } from "../documents/located.js";
 import { AgentMetrics } from "../metrics/registry.js";
 import { buildPolicyIndex, type PolicyIndex, withoutPolicy as withoutIndexedPolicy, withPolicy as withIndexedPolicy } from "../policy/engine.js";
-import { type ProbeOutcome, runProbe } from "../probes/index.js";
+import { type ProbeOutcome, runCall } from "../probes/index.js";
+import { agentError } from "../probes/prober.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
-import { agentError, PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
+import { PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
 import { namedByWorkload, podSourceIdentities, type PodSourceConfig, workloadOf } from "../sources/identities.js";
 import { createPodProbeRunner } from "../sources/pods.js";
 import { describeAnswerCities } from "../zscaler/cities.js";
@@ -512,7 +513,7 @@ export class Agent {
   /** The prober bounds itself; this watchdog guarantees it, whatever happens. */
   private async runBounded(edge: Edge): Promise<ProbeOutcome> {
     // Nothing to judge the answer against yet: the agent's limitation, not the network's.
-    if (edge.unjudgeable) return { reason: "agent_error", durationSeconds: 0, phases: {}, detail: edge.unjudgeable };
+    if (edge.unjudgeable) return agentError(edge.unjudgeable);
     const outcome = await this.runWatched(edge);
     if (edge.zscalerClouds && outcome.answers && outcome.answers.length > 0) {
       const cenr = edge.zscalerClouds.map((cloud) => this.feeds?.current(cloud, "cenr") as CenrFeed | undefined).find(Boolean);
@@ -530,10 +531,10 @@ export class Agent {
     const limit = edge.probe.timeoutMs + (edge.source.podSource !== undefined ? 60_000 : 1000);
     let timer: NodeJS.Timeout | undefined;
     const watchdog = new Promise<ProbeOutcome>((resolve) => {
-      timer = setTimeout(() => resolve({ reason: "agent_error", durationSeconds: limit / 1000, phases: {}, detail: "prober overran its deadline" }), limit);
+      timer = setTimeout(() => resolve(agentError("prober overran its deadline", limit / 1000)), limit);
     });
     const probe = this.runProbeFor(edge).catch(
-      (error: unknown): ProbeOutcome => ({ reason: "agent_error", durationSeconds: 0, phases: {}, detail: error instanceof Error ? error.message : String(error) }),
+      (error: unknown): ProbeOutcome => agentError(error instanceof Error ? error.message : String(error)),
     );
     return Promise.race([probe, watchdog]).finally(() => clearTimeout(timer));
   }
@@ -543,7 +544,7 @@ export class Agent {
     const { call } = edge;
     const timeoutMs = edge.probe.timeoutMs;
     const pod = edge.source.podSource;
-    if (pod === undefined) return call.kind === "tcp" ? runProbe("tcp", call.target, { timeoutMs }) : runProbe("dns", call.target, { timeoutMs });
+    if (pod === undefined) return runCall(call, { timeoutMs });
     if (!edge.source.ip) return Promise.resolve(agentError(`pod ${pod} has no IP yet`));
     return this.podBatches().probe({ key: pod, ip: edge.source.ip.text }, { id: edge.id, call, timeoutMs });
   }

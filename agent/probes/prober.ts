@@ -44,4 +44,9 @@ export interface ProbeContext {
   readonly signal?: AbortSignal;
 }
 
+/** The agent's own failure, never a network fault; detail says why (kept short: it is shown, never a label). */
+export function agentError(detail: string, durationSeconds = 0): ProbeOutcome {
+  return { reason: "agent_error", durationSeconds, phases: {}, detail: detail.length > 300 ? `${detail.slice(0, 297)}...` : detail };
+}
+
 export type Prober<Target> = (target: Target, context: ProbeContext) => Promise<ProbeOutcome>;

@@ -11,21 +11,12 @@
 //   it is not in the namespace the request expects (expectNetns, expectAddress).
 
 import { parseCidr, parseIp } from "../addresses/ip.js";
-import { probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeTargets } from "./index.js";
+import { type ProbeCall, probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeRequest, type ProbeTargets } from "./index.js";
 import { PROBE_REASONS } from "./prober.js";
 import { parseDnsServer } from "./resolver.js";
 
-/** One probe call. Structurally the same as targets/edges.ts ProberCall (Edge.call). */
-export type WorkerCall = { [K in ProbeKind]: { readonly kind: K; readonly target: ProbeTargets[K] } }[ProbeKind];
-
-export interface WorkerProbe {
-  readonly id: string;
-  readonly call: WorkerCall;
-  readonly timeoutMs: number;
-}
-
 export interface WorkerRequest {
-  readonly probes: readonly WorkerProbe[];
+  readonly probes: readonly ProbeRequest[];
   /** Probes in flight at once inside the worker. */
   readonly concurrency: number;
   /**
@@ -93,10 +84,10 @@ export function encodeWorkerRequest(request: WorkerRequest): string {
 }
 
 /** A DNS target's answersIn from the wire (CIDR text) back to Cidr values. */
-function decodeCall(call: Record<string, unknown>, where: string): Checked<WorkerCall> {
+function decodeCall(call: Record<string, unknown>, where: string): Checked<ProbeCall> {
   const target = call["target"] as Record<string, unknown>;
   const answersIn = target["answersIn"];
-  if (call["kind"] !== "dns" || answersIn === undefined) return { ok: true, value: call as unknown as WorkerCall };
+  if (call["kind"] !== "dns" || answersIn === undefined) return { ok: true, value: call as unknown as ProbeCall };
   if (!Array.isArray(answersIn)) return { ok: false, reason: `${where}.call.target.answersIn must be a list of CIDRs` };
   const cidrs = [];
   for (const text of answersIn) {
@@ -116,7 +107,7 @@ export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
     return { ok: false, reason: `concurrency must be an integer 1-${WORKER_LIMITS.maxConcurrency}, got ${JSON.stringify(concurrency) ?? "nothing"}` };
   }
   const ids = new Set<string>();
-  const checked: WorkerProbe[] = [];
+  const checked: ProbeRequest[] = [];
   for (const [index, probe] of probes.entries()) {
     const where = `probes[${index}]`;
     if (!isRecord(probe)) return { ok: false, reason: `${where} must be an object` };

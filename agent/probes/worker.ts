@@ -18,13 +18,13 @@
 
 import dns from "node:dns";
 import { readFileSync, readlinkSync } from "node:fs";
-import { parseFibTrieLocal, parseIfInet6 } from "../sources/netns.js";
+import { parseFibTrieLocal, parseIfInet6 } from "../procfs/network.js";
 import { describeError } from "./deadline.js";
-import { runProbe } from "./index.js";
-import type { ProbeOutcome } from "./prober.js";
+import { type ProbeRequest, runCall } from "./index.js";
+import { agentError, type ProbeOutcome } from "./prober.js";
 import { systemDnsServers } from "./resolver.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
-import { checkWorkerRequest, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerProbe, type WorkerRequest } from "./worker-protocol.js";
+import { checkWorkerRequest, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerRequest } from "./worker-protocol.js";
 
 /** Beyond the agent's deadline for the worker: the watchdog only fires on a bug. */
 const WATCHDOG_MARGIN_MS = 5000;
@@ -92,18 +92,18 @@ function checkWhereWeAre(request: WorkerRequest): void {
   if (!local.includes(address)) fail(WORKER_EXIT.wrongNamespace, `${address} is not an address of network namespace ${here}: not the pod's`);
 }
 
-async function runOne(probe: WorkerProbe): Promise<ProbeOutcome> {
+async function runOne(probe: ProbeRequest): Promise<ProbeOutcome> {
   const { call, timeoutMs } = probe;
   // runProbe never throws; the guard keeps one broken prober from losing the others' lines.
   try {
-    return call.kind === "tcp" ? await runProbe("tcp", call.target, { timeoutMs }) : await runProbe("dns", call.target, { timeoutMs });
+    return await runCall(call, { timeoutMs });
   } catch (error) {
-    return { reason: "agent_error", durationSeconds: 0, phases: {}, detail: `prober threw: ${describeError(error)}` };
+    return agentError(`prober threw: ${describeError(error)}`);
   }
 }
 
 /** A failure while this worker's event loop was stalled is the agent's, not the network's. */
-async function runJudged(probe: WorkerProbe, starvation: StarvationMonitor): Promise<ProbeOutcome> {
+async function runJudged(probe: ProbeRequest, starvation: StarvationMonitor): Promise<ProbeOutcome> {
   const started = Date.now();
   const outcome = await runOne(probe);
   if (outcome.reason === "ok" || outcome.reason === "agent_error" || !starvation.starvedDuring(started, Date.now())) return outcome;

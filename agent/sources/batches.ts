@@ -2,14 +2,8 @@
 // in one short-lived worker inside the pod's network namespace. A failure to find the
 // namespace or to run the worker is the agent's own (agent_error), never a network fault.
 
-import type { ProbeOutcome } from "../probes/prober.js";
-import type { ProberCall } from "../targets/edges.js";
-
-export interface PodProbeRequest {
-  readonly id: string;
-  readonly call: ProberCall;
-  readonly timeoutMs: number;
-}
+import type { ProbeRequest } from "../probes/index.js";
+import { agentError, type ProbeOutcome } from "../probes/prober.js";
 
 /** The pod to probe from: "namespace/name" (for messages) and its IP (to find its namespace). */
 export interface SourcePod {
@@ -28,19 +22,15 @@ export interface PodProbeSettings {
 /** What running probes inside a pod takes (sources/pods.ts; tests inject their own). */
 export interface PodProbeRunner {
   /** Every request gets an outcome, by id; never rejects. */
-  run(pod: SourcePod, requests: readonly PodProbeRequest[]): Promise<Map<string, ProbeOutcome>>;
+  run(pod: SourcePod, requests: readonly ProbeRequest[]): Promise<Map<string, ProbeOutcome>>;
   /** New settings from a config reload. */
   configure?(settings: PodProbeSettings): void;
   /** Kills workers in flight; later runs fail at once. */
   stop(): Promise<void>;
 }
 
-export function agentError(detail: string): ProbeOutcome {
-  return { reason: "agent_error", durationSeconds: 0, phases: {}, detail };
-}
-
 interface Pending {
-  readonly request: PodProbeRequest;
+  readonly request: ProbeRequest;
   readonly resolve: (outcome: ProbeOutcome) => void;
 }
 
@@ -55,7 +45,7 @@ export class PodBatches {
     private readonly windowMs = 50,
   ) {}
 
-  probe(pod: SourcePod, request: PodProbeRequest): Promise<ProbeOutcome> {
+  probe(pod: SourcePod, request: ProbeRequest): Promise<ProbeOutcome> {
     // The agent's watchdog gave up on the previous run of this probe, but its worker still
     // holds it: never two runs of one probe at once, and no queue that grows every round.
     if (this.inFlight.has(request.id)) return Promise.resolve(agentError(`the previous run of this probe from ${pod.key} is still waiting for or running in its worker`));

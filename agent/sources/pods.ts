@@ -4,8 +4,9 @@
 // reason, so a missing capability never reads as a network that drops packets.
 
 import { isIpLiteral } from "../addresses/ip.js";
-import type { ProbeOutcome } from "../probes/prober.js";
-import { agentError, type PodProbeRequest, type PodProbeRunner, type PodProbeSettings, type SourcePod } from "./batches.js";
+import type { ProbeRequest } from "../probes/index.js";
+import { agentError, type ProbeOutcome } from "../probes/prober.js";
+import type { PodProbeRunner, PodProbeSettings, SourcePod } from "./batches.js";
 import { createNetnsLocator, podNameservers } from "./netns.js";
 import { WorkerPool, type WorkerLogger, type WorkerRunReport } from "./workers.js";
 
@@ -19,7 +20,7 @@ export interface PodProbeRunnerOptions extends PodProbeSettings {
 }
 
 /** Whether a probe resolves through the source's own resolvers ("cluster" DNS, a TCP host name). */
-function usesPodResolvers(request: PodProbeRequest): boolean {
+function usesPodResolvers(request: ProbeRequest): boolean {
   const { call } = request;
   if (call.kind === "dns") return call.target.server === "cluster";
   return call.target.ip === undefined && call.target.dnsServer === undefined && call.target.host !== undefined && !isIpLiteral(call.target.host);
@@ -48,7 +49,7 @@ export function createPodProbeRunner(options: PodProbeRunnerOptions): PodProbeRu
       pool.setMaxWorkers(settings.maxWorkers);
       starvationThresholdMs = settings.starvationThresholdMs;
     },
-    async run(pod: SourcePod, requests: readonly PodProbeRequest[]): Promise<Map<string, ProbeOutcome>> {
+    async run(pod: SourcePod, requests: readonly ProbeRequest[]): Promise<Map<string, ProbeOutcome>> {
       const outcomes = new Map<string, ProbeOutcome>();
       const found = await locator.find(pod.ip);
       if (!found.ok) {

@@ -14,14 +14,9 @@
 
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
-import type { ProbeOutcome } from "../probes/prober.js";
-import { encodeWorkerRequest, parseWorkerResult, WORKER_EXIT, workerDeadlineMs, type WorkerCall, type WorkerRequest } from "../probes/worker-protocol.js";
-
-export interface WorkerRequestItem {
-  readonly id: string;
-  readonly call: WorkerCall;
-  readonly timeoutMs: number;
-}
+import type { ProbeRequest } from "../probes/index.js";
+import { agentError, type ProbeOutcome } from "../probes/prober.js";
+import { encodeWorkerRequest, parseWorkerResult, WORKER_EXIT, workerDeadlineMs, type WorkerRequest } from "../probes/worker-protocol.js";
 
 export interface WorkerRunOptions {
   /** The pod's resolvers (podNameservers()), installed in the worker before its probes. */
@@ -118,7 +113,7 @@ const CLOSE_GRACE_MS = 2000;
 
 interface Job {
   readonly pid: number;
-  readonly requests: readonly WorkerRequestItem[];
+  readonly requests: readonly ProbeRequest[];
   readonly request: WorkerRequest;
   /** The request as sent on stdin (encoded when queued, so a bad request fails run(), not a worker). */
   readonly input: string;
@@ -130,10 +125,6 @@ interface Running {
   readonly child: ChildProcessWithoutNullStreams;
   kill(why: "stopped"): void;
   readonly done: Promise<void>;
-}
-
-function agentError(detail: string, durationSeconds = 0): ProbeOutcome {
-  return { reason: "agent_error", durationSeconds, phases: {}, detail: detail.length > 300 ? `${detail.slice(0, 297)}...` : detail };
 }
 
 function allFailed(requests: readonly { readonly id: string }[], detail: string): Map<string, ProbeOutcome> {
@@ -201,12 +192,12 @@ export class WorkerPool {
   }
 
   /** Runs the probes inside pid's network namespace; one outcome per request id. Never rejects. */
-  async run(pid: number, requests: readonly WorkerRequestItem[], options: WorkerRunOptions = {}): Promise<Map<string, ProbeOutcome>> {
+  async run(pid: number, requests: readonly ProbeRequest[], options: WorkerRunOptions = {}): Promise<Map<string, ProbeOutcome>> {
     return (await this.runDetailed(pid, requests, options)).outcomes;
   }
 
   /** run() with the figures of the worker that ran (spawn-to-exit time, exit, deadline). */
-  runDetailed(pid: number, requests: readonly WorkerRequestItem[], options: WorkerRunOptions = {}): Promise<WorkerRun> {
+  runDetailed(pid: number, requests: readonly ProbeRequest[], options: WorkerRunOptions = {}): Promise<WorkerRun> {
     try {
       if (requests.length === 0) return Promise.resolve({ outcomes: new Map() });
       if (!Number.isInteger(pid) || pid < 1) return Promise.resolve({ outcomes: allFailed(requests, `no process ${String(pid)} to enter`) });

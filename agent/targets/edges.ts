@@ -9,7 +9,7 @@ import type { AgentConfig, ProbeConfig, TargetConfig, ZscalerTargetConfig } from
 import { ZSCALER_DEFAULT_PORTS } from "../config/schema.js";
 import { resolveNamedPort } from "../policy/engine.js";
 import { compileSelector, formatSelector } from "../policy/selectors.js";
-import type { ProbeKind, ProbeTargets } from "../probes/index.js";
+import type { ProbeCall } from "../probes/index.js";
 import { systemDnsServers } from "../probes/resolver.js";
 import type { SourceIdentity } from "../verdicts/policy.js";
 import type { CenrFeed, FeedData, FeedKind } from "../zscaler/feeds.js";
@@ -44,13 +44,12 @@ export interface EdgeLabels {
   readonly protocol: Protocol;
 }
 
-export type ProberCall = { [K in ProbeKind]: { readonly kind: K; readonly target: ProbeTargets[K] } }[ProbeKind];
 
 export interface Edge {
   readonly id: string;
   readonly probe: ProbeConfig;
   readonly source: SourceIdentity;
-  readonly call: ProberCall;
+  readonly call: ProbeCall;
   readonly port: number;
   readonly protocol: Protocol;
   /** The address probed, when known before probing (not for names still to resolve). */
@@ -68,7 +67,7 @@ export interface Edge {
 
 /** A concrete target: what to probe, and how it is named in metrics. */
 interface Concrete {
-  readonly call: ProberCall;
+  readonly call: ProbeCall;
   readonly port: number;
   readonly protocol: Protocol;
   readonly address?: IpAddress;

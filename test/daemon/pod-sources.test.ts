@@ -12,7 +12,8 @@ import { Agent } from "../../agent/daemon/agent.js";
 import { createLogger } from "../../agent/daemon/log.js";
 import { formatInputError } from "../../agent/documents/located.js";
 import type { ProbeOutcome, ProbeReason } from "../../agent/probes/prober.js";
-import type { PodProbeRequest, PodProbeRunner, SourcePod } from "../../agent/sources/batches.js";
+import type { ProbeRequest } from "../../agent/probes/index.js";
+import type { PodProbeRunner, SourcePod } from "../../agent/sources/batches.js";
 
 interface Call {
   readonly pod: SourcePod;
@@ -26,7 +27,7 @@ class RecordingRunner implements PodProbeRunner {
   failWith: Error | undefined;
   stopped = false;
 
-  async run(pod: SourcePod, requests: readonly PodProbeRequest[]): Promise<Map<string, ProbeOutcome>> {
+  async run(pod: SourcePod, requests: readonly ProbeRequest[]): Promise<Map<string, ProbeOutcome>> {
     this.calls.push({ pod, probes: requests.map((request) => request.id.split("|")[0] as string).sort() });
     if (this.failWith) throw this.failWith;
     const reason = this.reasons.get(pod.ip) ?? "ok";

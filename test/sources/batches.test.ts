@@ -3,11 +3,12 @@
 // never a queue that grows every round); settings reach the runner; stop() settles all.
 import { describe, expect, it } from "vitest";
 import type { ProbeOutcome } from "../../agent/probes/prober.js";
-import { PodBatches, type PodProbeRequest, type PodProbeRunner, type PodProbeSettings, type SourcePod } from "../../agent/sources/batches.js";
+import type { ProbeRequest } from "../../agent/probes/index.js";
+import { PodBatches, type PodProbeRunner, type PodProbeSettings, type SourcePod } from "../../agent/sources/batches.js";
 
 const ok: ProbeOutcome = { reason: "ok", durationSeconds: 0.001, phases: {} };
 const POD: SourcePod = { key: "shop/web-1", ip: "10.0.0.7" };
-const request = (id: string): PodProbeRequest => ({ id, call: { kind: "tcp", target: { ip: "10.0.0.9", port: 80 } }, timeoutMs: 1000 });
+const request = (id: string): ProbeRequest => ({ id, call: { kind: "tcp", target: { ip: "10.0.0.9", port: 80 } }, timeoutMs: 1000 });
 
 /** A runner whose runs finish when the test says. */
 function heldRunner() {

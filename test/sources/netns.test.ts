@@ -6,7 +6,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { createNetnsLocator, parseFibTrieLocal, parseIfInet6, parseResolvConf, podNameservers } from "../../agent/sources/netns.js";
+import { parseFibTrieLocal, parseIfInet6, parseResolvConf } from "../../agent/procfs/network.js";
+import { createNetnsLocator, podNameservers } from "../../agent/sources/netns.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "proc");
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), "utf8");

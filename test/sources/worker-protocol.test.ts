@@ -7,23 +7,13 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCidr } from "../../agent/addresses/ip.js";
-import { checkWorkerRequest, encodeWorkerRequest, parseWorkerResult, workerDeadlineMs, type WorkerCall } from "../../agent/probes/worker-protocol.js";
-import type { ProberCall } from "../../agent/targets/edges.js";
+import { checkWorkerRequest, encodeWorkerRequest, parseWorkerResult, workerDeadlineMs } from "../../agent/probes/worker-protocol.js";
 import { describeNsenterFailure } from "../../agent/sources/workers.js";
 import { startDnsServer } from "../support/dns-server.js";
 
 const WORKER = join(import.meta.dirname, "..", "..", "dist", "probes", "worker.js");
 
 const tcp = (id: string, port: number, timeoutMs = 1000) => ({ id, call: { kind: "tcp", target: { ip: "127.0.0.1", port } }, timeoutMs });
-
-describe("WorkerCall", () => {
-  it("is Edge.call's ProberCall, both ways (checked by tsc)", () => {
-    const toWorker = (call: ProberCall): WorkerCall => call;
-    const toEdge = (call: WorkerCall): ProberCall => call;
-    const call: ProberCall = { kind: "tcp", target: { ip: "10.0.0.1", port: 80 } };
-    expect(toEdge(toWorker(call))).toBe(call);
-  });
-});
 
 describe("checkWorkerRequest", () => {
   it("accepts a request and normalizes the DNS servers to setServers() form", () => {

@@ -6,8 +6,10 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFil
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { ProbeOutcome } from "../../agent/probes/prober.js";
-import { createNetnsLocator, parseFibTrieLocal, podNameservers } from "../../agent/sources/netns.js";
-import { WorkerPool, type WorkerPoolOptions, type WorkerRequestItem, type WorkerRunReport } from "../../agent/sources/workers.js";
+import { parseFibTrieLocal } from "../../agent/procfs/network.js";
+import { createNetnsLocator, podNameservers } from "../../agent/sources/netns.js";
+import type { ProbeRequest } from "../../agent/probes/index.js";
+import { WorkerPool, type WorkerPoolOptions, type WorkerRunReport } from "../../agent/sources/workers.js";
 import { Lab, type LabPod, type LabProcess } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
 import { waitFor } from "../support/wait.js";
@@ -21,7 +23,7 @@ const B = "10.219.7.3";
 const C = "10.219.7.4";
 const DNS = "10.219.7.53";
 
-const tcpTo = (id: string, ip: string, port: number, timeoutMs = 1000): WorkerRequestItem => ({ id, call: { kind: "tcp", target: { ip, port } }, timeoutMs });
+const tcpTo = (id: string, ip: string, port: number, timeoutMs = 1000): ProbeRequest => ({ id, call: { kind: "tcp", target: { ip, port } }, timeoutMs });
 
 /** Processes whose parent is this one (the test worker), with their state and command line. */
 function children(): { pid: number; state: string; cmdline: string }[] {

@@ -1,0 +1,111 @@
+// What /proc says about a network namespace and a process's resolvers, parsed. Pure: the
+// namespace locator (sources/netns.ts) and the probe worker (probes/worker.ts) do the reading.
+
+import { parseIp } from "../addresses/ip.js";
+
+/**
+ * Host addresses of IPv4 in /proc/<pid>/net/fib_trie: the "/32 host LOCAL" entries under
+ * a leaf "|-- a.b.c.d", in every table listed (Main, Local, "Id N"). Loopback included;
+ * broadcast and network routes (link BROADCAST, "/8 host LOCAL") are not addresses.
+ */
+export function parseFibTrieLocal(text: string): string[] {
+  const found = new Set<string>();
+  let leaf: string | undefined;
+  for (const line of text.split("\n")) {
+    const trimmed = line.trim();
+    if (trimmed.startsWith("|--")) {
+      leaf = trimmed.slice(3).trim();
+      continue;
+    }
+    if (trimmed.startsWith("+--") || /^[A-Za-z].*:$/.test(trimmed)) {
+      leaf = undefined;
+      continue;
+    }
+    if (leaf !== undefined && /^\/32\s+host\s+LOCAL$/.test(trimmed)) {
+      const parsed = parseIp(leaf);
+      if (parsed.ok && parsed.value.family === 4) found.add(parsed.value.text);
+    }
+  }
+  return [...found];
+}
+
+export interface Inet6Address {
+  /** Canonical text (RFC 5952). */
+  readonly address: string;
+  readonly ifindex: number;
+  readonly prefixLength: number;
+  /** Scope as the kernel writes it: 0x00 global, 0x10 host, 0x20 link. */
+  readonly scope: number;
+  /** IFA_F_* flags: 0x40 tentative (DAD running), 0x80 permanent, 0x20 deprecated. */
+  readonly flags: number;
+  readonly device: string;
+}
+
+/** /proc/<pid>/net/if_inet6: "<32 hex> <ifindex> <plen> <scope> <flags> <device>", all hex. */
+export function parseIfInet6(text: string): Inet6Address[] {
+  const addresses: Inet6Address[] = [];
+  for (const line of text.split("\n")) {
+    const fields = line.trim().split(/\s+/);
+    if (fields.length < 6) continue;
+    const [hex = "", ifindex = "", plen = "", scope = "", flags = "", device = ""] = fields;
+    if (!/^[0-9a-fA-F]{32}$/.test(hex)) continue;
+    const grouped = hex.match(/.{4}/g)?.join(":") ?? "";
+    const parsed = parseIp(grouped);
+    if (!parsed.ok) continue;
+    addresses.push({
+      address: parsed.value.text,
+      ifindex: parseInt(ifindex, 16),
+      prefixLength: parseInt(plen, 16),
+      scope: parseInt(scope, 16),
+      flags: parseInt(flags, 16),
+      device,
+    });
+  }
+  return addresses;
+}
+
+export interface ResolvConf {
+  /** Usable nameserver addresses, in order, at most 3 (glibc's and musl's MAXNS). */
+  readonly nameservers: readonly string[];
+  readonly search: readonly string[];
+  readonly options: readonly string[];
+  /** Lines or values left out, with why (a scoped IPv6 server, a fourth server...). */
+  readonly ignored: readonly string[];
+}
+
+const MAX_NAMESERVERS = 3;
+
+/** resolv.conf(5): nameserver, search/domain (the last one wins), options; # and ; comments. */
+export function parseResolvConf(text: string): ResolvConf {
+  const nameservers: string[] = [];
+  let search: string[] = [];
+  const options: string[] = [];
+  const ignored: string[] = [];
+  for (const raw of text.split("\n")) {
+    const line = raw.replace(/[#;].*$/, "").trim();
+    if (line === "") continue;
+    const [keyword = "", ...values] = line.split(/\s+/);
+    switch (keyword) {
+      case "nameserver": {
+        const value = values[0] ?? "";
+        const parsed = parseIp(value);
+        if (!parsed.ok) ignored.push(`nameserver ${value}: ${value.includes("%") ? "scoped IPv6 addresses are not supported" : "not an IP address"}`);
+        else if (nameservers.length >= MAX_NAMESERVERS) ignored.push(`nameserver ${value}: only the first ${MAX_NAMESERVERS} are used`);
+        else nameservers.push(parsed.value.text);
+        break;
+      }
+      case "search":
+        search = values;
+        break;
+      case "domain":
+        search = values.slice(0, 1);
+        break;
+      case "options":
+        options.push(...values);
+        break;
+      default:
+        ignored.push(line.slice(0, 120));
+    }
+  }
+  return { nameservers, search, options, ignored };
+}
