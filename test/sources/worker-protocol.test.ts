@@ -1,7 +1,7 @@
 // The worker protocol's pure parts (request checks, result lines, the deadline, nsenter's
 // complaints as captured from util-linux 2.38), and the built worker script run directly
 // (no namespace: that is test/system/workers.test.ts) against listeners on loopback.
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { readlinkSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
@@ -10,6 +10,7 @@ import { parseCidr } from "../../agent/addresses/ip.js";
 import { checkWorkerRequest, encodeWorkerRequest, parseWorkerResult, workerDeadlineMs } from "../../agent/probes/worker-protocol.js";
 import { describeNsenterFailure } from "../../agent/sources/workers.js";
 import { startDnsServer } from "../support/dns-server.js";
+import { runCommand } from "../support/lab.js";
 
 const WORKER = join(import.meta.dirname, "..", "..", "dist", "probes", "worker.js");
 
@@ -112,25 +113,9 @@ interface WorkerExit {
   stderr: string;
 }
 
-function runWorker(input: string, timeoutMs = 10_000, onSpawn?: (child: ChildProcess) => void): Promise<WorkerExit> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [WORKER], { stdio: ["pipe", "pipe", "pipe"] });
-    onSpawn?.(child);
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`worker did not exit within ${timeoutMs} ms; stdout ${stdout}; stderr ${stderr}`));
-    }, timeoutMs);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on("error", () => undefined);
-    child.stdin.end(input);
-  });
+async function runWorker(input: string, timeoutMs = 10_000, onSpawn?: (child: ChildProcess) => void): Promise<WorkerExit> {
+  const { code, stdout, stderr } = await runCommand([process.execPath, WORKER], { input, timeoutMs, ...(onSpawn ? { onSpawn } : {}) });
+  return { code, stdout, stderr };
 }
 
 describe("the worker script", () => {

@@ -1,6 +1,6 @@
 // Runs the compiled netcanary CLI as a user would.
-import { spawn } from "node:child_process";
 import { join } from "node:path";
+import { runCommand } from "./lab.ts";
 
 export const repoRoot = join(import.meta.dirname, "..", "..");
 export const cliPath = join(repoRoot, "dist", "cli", "main.js");
@@ -11,25 +11,11 @@ export interface CliRun {
   readonly stderr: string;
 }
 
-export function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliRun> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
-      cwd: options.cwd ?? repoRoot,
-      env: { ...process.env, ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => {
-      child.kill("SIGKILL");
-      reject(new Error(`netcanary ${args.join(" ")} did not finish within ${options.timeoutMs ?? 15000} ms`));
-    }, options.timeoutMs ?? 15000);
-    child.on("error", reject);
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+export async function runCli(args: readonly string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<CliRun> {
+  const { code, stdout, stderr } = await runCommand([process.execPath, cliPath, ...args], {
+    cwd: options.cwd ?? repoRoot,
+    timeoutMs: options.timeoutMs ?? 15_000,
+    ...(options.env ? { env: options.env } : {}),
   });
+  return { code, stdout, stderr };
 }

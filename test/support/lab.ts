@@ -38,6 +38,8 @@ export interface ExecOptions {
   /** Added to this process's environment. */
   readonly env?: NodeJS.ProcessEnv;
   readonly cwd?: string;
+  /** Called with the child once spawned (to signal it while it runs). */
+  readonly onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface ExecResult {
@@ -70,6 +72,7 @@ export function runCommand(argv: readonly string[], options: ExecOptions = {}): 
       env: { ...process.env, ...options.env },
       ...(options.cwd !== undefined ? { cwd: options.cwd } : {}),
     });
+    options.onSpawn?.(child);
     let stdout = "";
     let stderr = "";
     child.stdout?.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
