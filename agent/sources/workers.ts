@@ -79,7 +79,13 @@ export interface WorkerRunReport {
   readonly signal: NodeJS.Signals | null;
   readonly killed: "deadline" | "stopped" | "output" | undefined;
   /** Why results are missing, when some are. */
-  readonly failure?: string;
+  readonly failure?: WorkerFailure;
+}
+
+/** What went wrong with a worker run: a kind to tell failures apart, and the text shown in the edge's detail. */
+export interface WorkerFailure {
+  readonly kind: "spawn" | "deadline" | "stopped" | "output" | "nsenter" | "wrong_namespace" | "invalid_input" | "exit";
+  readonly detail: string;
 }
 
 export interface WorkerRun {
@@ -376,7 +382,7 @@ export class WorkerPool {
       const reported = outcomes.size;
       const failure = this.failureOf({ spawnError, killed, code, signal, stderr, deadlineMs, reported, total: job.requests.length });
       const elapsed = spawnToExitMs / 1000;
-      for (const request of job.requests) if (!outcomes.has(request.id)) outcomes.set(request.id, agentError(failure ?? "the worker did not report it", elapsed));
+      for (const request of job.requests) if (!outcomes.has(request.id)) outcomes.set(request.id, agentError(failure?.detail ?? "the worker did not report it", elapsed));
       if (spawnError === undefined) {
         this.counts.completed++;
         this.counts.spawnToExitSecondsTotal += elapsed;
@@ -384,7 +390,7 @@ export class WorkerPool {
       }
       if (failure !== undefined && killed !== "stopped") {
         this.counts.failed++;
-        this.logger?.warn({ pid: job.pid, probes: job.requests.length, reported, failure }, "probe worker failed");
+        this.logger?.warn({ pid: job.pid, probes: job.requests.length, reported, failure: failure.detail, kind: failure.kind }, "probe worker failed");
       }
       const report: WorkerRunReport = {
         pid: job.pid,
@@ -431,15 +437,15 @@ export class WorkerPool {
     deadlineMs: number;
     reported: number;
     total: number;
-  }): string | undefined {
-    if (run.spawnError !== undefined) return run.spawnError;
+  }): WorkerFailure | undefined {
+    if (run.spawnError !== undefined) return { kind: "spawn", detail: run.spawnError };
     const partial = `${run.reported} of ${run.total} results in`;
-    if (run.killed === "deadline") return `worker killed at its deadline (${Math.round(run.deadlineMs)} ms; ${partial})`;
-    if (run.killed === "stopped") return `worker pool stopped (${partial})`;
-    if (run.killed === "output") return `worker killed: a result line over ${MAX_LINE_BYTES} bytes`;
+    if (run.killed === "deadline") return { kind: "deadline", detail: `worker killed at its deadline (${Math.round(run.deadlineMs)} ms; ${partial})` };
+    if (run.killed === "stopped") return { kind: "stopped", detail: `worker pool stopped (${partial})` };
+    if (run.killed === "output") return { kind: "output", detail: `worker killed: a result line over ${MAX_LINE_BYTES} bytes` };
     if (run.reported === run.total && run.code === 0) return undefined;
     const nsenter = describeNsenterFailure(run.stderr);
-    if (nsenter !== undefined) return nsenter;
+    if (nsenter !== undefined) return { kind: "nsenter", detail: nsenter };
     // The telling line: the worker's own message, else a thrown error's first line (Node
     // prints the stack and its version after it), else the last lines.
     const lines = run.stderr
@@ -448,9 +454,9 @@ export class WorkerPool {
       .filter((text) => text !== "");
     const telling = lines.find((text) => text.startsWith("netcanary worker:")) ?? lines.find((text) => /^[A-Za-z]*Error\b/.test(text)) ?? lines.slice(-2).join(" | ");
     const tail = telling.replace(/^netcanary worker: /, "").slice(0, 240);
-    if (run.code === WORKER_EXIT.wrongNamespace) return `worker not in the pod's network namespace, no probe run: ${tail}`;
-    if (run.code === WORKER_EXIT.invalidInput) return `worker refused the request: ${tail}`;
+    if (run.code === WORKER_EXIT.wrongNamespace) return { kind: "wrong_namespace", detail: `worker not in the pod's network namespace, no probe run: ${tail}` };
+    if (run.code === WORKER_EXIT.invalidInput) return { kind: "invalid_input", detail: `worker refused the request: ${tail}` };
     const how = run.code !== null ? `exited ${run.code}` : `died of ${run.signal ?? "an unknown cause"}`;
-    return `worker ${how}${tail !== "" ? `: ${tail}` : ""} (${partial})`;
+    return { kind: "exit", detail: `worker ${how}${tail !== "" ? `: ${tail}` : ""} (${partial})` };
   }
 }

@@ -169,6 +169,7 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
     expect([...fromC.values()].map((outcome) => outcome.reason)).toEqual(["ok", "ok"]);
     expect(reports).toHaveLength(2);
     expect(reports[0]).toMatchObject({ pid: sleepers.a.pid, probes: 4, reported: 4, exitCode: 0, killed: undefined });
+    expect(reports[0]?.failure).toBeUndefined();
     expect(reports[0]?.spawnToExitMs).toBeLessThan(reports[0]?.deadlineMs ?? 0);
   });
 
@@ -225,7 +226,7 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
     expect(outcomes.get("fast")).toMatchObject({ reason: "ok" });
     expect(outcomes.get("stuck")).toMatchObject({ reason: "agent_error", detail: "worker killed at its deadline (1500 ms; 1 of 2 results in)" });
     expect(outcomes.get("stuck")?.durationSeconds).toBeGreaterThanOrEqual(1.5);
-    expect(report).toMatchObject({ killed: "deadline", signal: "SIGKILL", reported: 1 });
+    expect(report).toMatchObject({ killed: "deadline", signal: "SIGKILL", reported: 1, failure: { kind: "deadline", detail: "worker killed at its deadline (1500 ms; 1 of 2 results in)" } });
     expect(workers.stats()).toMatchObject({ killed: 1, failed: 1, running: 0 });
   });
 
@@ -268,7 +269,9 @@ process.stdin.on("end", () => {
     while (existsSync(`/proc/${missing}`)) missing--;
     const request = [tcpTo("x", B, 8080), tcpTo("y", B, 8081)];
 
-    const gone = await pool().run(missing, request);
+    const goneReports: WorkerRunReport[] = [];
+    const gone = await pool({ onRun: (report) => goneReports.push(report) }).run(missing, request);
+    expect(goneReports.map((report) => report.failure?.kind)).toEqual(["nsenter"]);
     expect([...gone.values()]).toEqual([0, 1].map(() => expect.objectContaining({ reason: "agent_error", detail: `nsenter failed: cannot open /proc/${missing}/ns/net: No such file or directory (the process is gone: the pod stopped?)` })));
 
     // Without CAP_SYS_ADMIN (dropped from nsenter's bounding set): setns() is refused.
@@ -291,7 +294,9 @@ process.stdin.on("end", () => {
     const noNode = await pool({ nodePath: "/nonexistent/node" }).run(sleepers.a.pid, request);
     expect(noNode.get("y")?.detail).toBe("nsenter failed: failed to execute /nonexistent/node: No such file or directory (the worker's node binary is missing?)");
 
-    const badWorker = await pool({ workerScript: join(lab.dir, "no-such-worker.js") }).run(sleepers.a.pid, request);
+    const badWorkerReports: WorkerRunReport[] = [];
+    const badWorker = await pool({ workerScript: join(lab.dir, "no-such-worker.js"), onRun: (report) => badWorkerReports.push(report) }).run(sleepers.a.pid, request);
+    expect(badWorkerReports.map((report) => report.failure?.kind)).toEqual(["exit"]);
     expect(badWorker.get("x")?.detail).toMatch(/^worker exited 1: .*Cannot find module .*no-such-worker\.js.* \(0 of 2 results in\)$/);
 
     // No pid at all, and a run with nothing in it, spawn nothing.
