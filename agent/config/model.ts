@@ -67,7 +67,7 @@ export interface ZscalerTargetConfig {
   readonly kind: "zscaler";
   readonly cloud: string;
   readonly endpoints: readonly ZscalerEndpoint[];
-  /** null: each endpoint's own ports (DESIGN section 5). */
+  /** null: each endpoint's own ports. */
   readonly ports: readonly number[] | null;
   /** Data centres (endpoint dc) of these cities only; empty: all. */
   readonly cities: readonly string[];

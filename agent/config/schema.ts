@@ -147,7 +147,7 @@ function readDnsServer(text: string | undefined): DnsServerConfig | string {
 
 type Add = (path: FieldPath, message: string) => void;
 
-/** The gateway's ports, and 443 for the rest (DESIGN section 5). */
+/** The gateway's ports, and 443 for the rest. */
 export const ZSCALER_DEFAULT_PORTS: Readonly<Record<ZscalerEndpoint, readonly number[]>> = {
   gateway: [80, 443, 9400, 9480, 9443],
   secondary: [80, 443, 9400, 9480, 9443],

@@ -4,7 +4,7 @@
 // upstream payload (parsed, its text, its validators) and serves the EFFECTIVE data: that
 // payload plus removed ranges still inside their grace period.
 //
-// Rules (DESIGN "nothing is lost"):
+// Rules (nothing is lost):
 // - A payload the parser refuses (HTML, truncated, empty, wrong cloud, wrong shape, mostly bad
 //   rows) or that lost more than maxShrinkFraction of the last good ranges (checkShrink) is
 //   refused: one warning line naming cloud, feed and reason, metrics.failure(reason), and the
