@@ -258,19 +258,8 @@ export async function startAgent(configFile, { logLevel = "info", nodeArgs = [] 
   return { proc, url, command: `node ${args.map((a) => (a === AGENT_MAIN ? "dist/cli/main.js" : a)).join(" ")}` };
 }
 
-/** Prometheus text format into [{ name, labels, value }]. */
-export function parseMetrics(text) {
-  const samples = [];
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("#")) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
-    if (!match) continue;
-    const labels = {};
-    if (match[2]) for (const [, key, value] of match[2].matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key] = value.replace(/\\(.)/g, (_, c) => (c === "n" ? "\n" : c));
-    samples.push({ name: match[1], labels, value: Number(match[3]) });
-  }
-  return samples;
-}
+/** Prometheus text format into [{ name, labels, value }]: the tests' reader. */
+export { parseSamples as parseMetrics } from "../test/support/exposition.ts";
 
 export function sumOf(samples, name, filter = () => true) {
   return samples.filter((s) => s.name === name && filter(s.labels)).reduce((total, s) => total + s.value, 0);

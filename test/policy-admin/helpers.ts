@@ -12,6 +12,7 @@ import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from
 import { buildPolicyIndex, type Endpoint, evaluateConnection, type PolicyIndex } from "../../agent/policy/engine.js";
 import { explainVerdict } from "../../agent/policy/explain.js";
 import type { DirectionVerdict, PolicyVerdict, TierStep } from "../../agent/policy/model.js";
+import { splitRef } from "../policy/helpers.js";
 
 export const API_VERSION = "policy.networking.k8s.io/v1alpha1";
 
@@ -20,55 +21,11 @@ export interface Selector {
   matchExpressions?: { key: string; operator: string; values?: string[] }[];
 }
 
-export function namespace(name: string, labels: Record<string, string> = {}): Json {
-  return { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } };
-}
-
-export interface PodOptions {
-  labels?: Record<string, string>;
-  ips?: string[];
-  ports?: { name?: string; port: number; protocol?: Protocol }[];
-  hostNetwork?: boolean;
-}
-
-function split(ref: string): [string, string] {
-  const slash = ref.indexOf("/");
-  return [ref.slice(0, slash), ref.slice(slash + 1)];
-}
-
-export function pod(ref: string, options: PodOptions = {}): Json {
-  const [ns, name] = split(ref);
-  return {
-    apiVersion: "v1",
-    kind: "Pod",
-    metadata: { name, namespace: ns, labels: options.labels ?? {} },
-    spec: {
-      containers: [{ name: "main", image: "busybox", ports: (options.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.port, protocol: p.protocol ?? "TCP" })) }],
-      ...(options.hostNetwork ? { hostNetwork: true } : {}),
-    },
-    status: { phase: "Running", podIPs: (options.ips ?? []).map((ip) => ({ ip })) },
-  };
-}
-
-/** A Deployment: it stands for pods whose IPs are not known yet. */
-export function deployment(ref: string, options: Omit<PodOptions, "ips"> = {}): Json {
-  const [ns, name] = split(ref);
-  return {
-    apiVersion: "apps/v1",
-    kind: "Deployment",
-    metadata: { name, namespace: ns },
-    spec: {
-      selector: { matchLabels: options.labels ?? {} },
-      template: {
-        metadata: { labels: options.labels ?? {} },
-        spec: { containers: [{ name: "main", image: "busybox", ports: (options.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.port, protocol: p.protocol ?? "TCP" })) }] },
-      },
-    },
-  };
-}
+// The cluster around the policies: the same builders as the NetworkPolicy tests, as objects.
+export { deploymentObject as deployment, namespaceObject as namespace, type PodOptions, podObject as pod } from "../policy/helpers.js";
 
 export function networkPolicy(ref: string, spec: Json): Json {
-  const [ns, name] = split(ref);
+  const [ns, name] = splitRef(ref);
   return { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name, namespace: ns }, spec };
 }
 

@@ -28,7 +28,11 @@ export function dedent(text: string): string {
 // ---- small YAML builders for the cluster around the policies under test ----
 
 export function namespace(name: string, labels: Record<string, string> = {}): string {
-  return JSON.stringify({ apiVersion: "v1", kind: "Namespace", metadata: { name, labels } });
+  return JSON.stringify(namespaceObject(name, labels));
+}
+
+export function namespaceObject(name: string, labels: Record<string, string> = {}): Json {
+  return { apiVersion: "v1", kind: "Namespace", metadata: { name, labels } };
 }
 
 export interface PodPort {
@@ -45,27 +49,35 @@ export interface PodOptions {
   readonly hostNetwork?: boolean;
 }
 
+/** Container ports as a pod spec lists them (protocol left to the API default when unset). */
+function containerPorts(ports: readonly PodPort[] = []): Json[] {
+  return ports.map((p) => ({ ...(p.name !== undefined ? { name: p.name } : {}), containerPort: p.port, ...(p.protocol !== undefined ? { protocol: p.protocol } : {}) }));
+}
+
 /** A Pod document; ref is "namespace/name". */
 export function pod(ref: string, options: PodOptions = {}): string {
+  return JSON.stringify(podObject(ref, options));
+}
+
+export function podObject(ref: string, options: PodOptions = {}): Json {
   const [ns, name] = splitRef(ref);
-  const ports = (options.ports ?? []).map((p) => ({
-    ...(p.name !== undefined ? { name: p.name } : {}),
-    containerPort: p.port,
-    ...(p.protocol !== undefined ? { protocol: p.protocol } : {}),
-  }));
-  return JSON.stringify({
+  return {
     apiVersion: "v1",
     kind: "Pod",
     metadata: { name, namespace: ns, labels: options.labels ?? {} },
-    spec: { containers: [{ name: "main", image: "busybox", ports }], ...(options.hostNetwork ? { hostNetwork: true } : {}) },
+    spec: { containers: [{ name: "main", image: "busybox", ports: containerPorts(options.ports) }], ...(options.hostNetwork ? { hostNetwork: true } : {}) },
     status: { phase: "Running", podIPs: (options.ips ?? []).map((ip) => ({ ip })) },
-  });
+  };
 }
 
 /** A Deployment document (a workload template: its pods have no IP yet); ref is "namespace/name". */
 export function deployment(ref: string, options: Omit<PodOptions, "ips"> = {}): string {
+  return JSON.stringify(deploymentObject(ref, options));
+}
+
+export function deploymentObject(ref: string, options: Omit<PodOptions, "ips"> = {}): Json {
   const [ns, name] = splitRef(ref);
-  return JSON.stringify({
+  return {
     apiVersion: "apps/v1",
     kind: "Deployment",
     metadata: { name, namespace: ns },
@@ -73,18 +85,10 @@ export function deployment(ref: string, options: Omit<PodOptions, "ips"> = {}): 
       selector: { matchLabels: options.labels ?? {} },
       template: {
         metadata: { labels: options.labels ?? {} },
-        spec: {
-          containers: [
-            {
-              name: "main",
-              image: "busybox",
-              ports: (options.ports ?? []).map((p) => ({ ...(p.name ? { name: p.name } : {}), containerPort: p.port, protocol: p.protocol ?? "TCP" })),
-            },
-          ],
-        },
+        spec: { containers: [{ name: "main", image: "busybox", ports: containerPorts(options.ports) }] },
       },
     },
-  });
+  };
 }
 
 export function service(ref: string, clusterIp: string, selector: Record<string, string>, port: number): string {
@@ -107,7 +111,7 @@ export function netpol(ref: string, spec: string): string {
   return `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: ${name}, namespace: ${ns}}\nspec:\n${body}`;
 }
 
-function splitRef(ref: string): [string, string] {
+export function splitRef(ref: string): [string, string] {
   const slash = ref.indexOf("/");
   if (slash < 0) throw new Error(`expected "namespace/name", got "${ref}"`);
   return [ref.slice(0, slash), ref.slice(slash + 1)];

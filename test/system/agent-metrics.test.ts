@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { cliPath } from "../support/cli.js";
 import { Lab, type LabProcess, runCommand, waitFor } from "../support/lab.js";
+import { parseSamples } from "../support/exposition.js";
 import { describeWith } from "../support/prerequisites.js";
 
 const AGENT = "10.213.0.2";
@@ -38,25 +39,6 @@ probes:
   - {name: web, sources: [self], tcp: {ip: ${WEB}, port: 8080}}
   - {name: gateway, sources: [self], tcp: {host: gateway.zscaler.lab.test, port: 443}}
 `;
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Record<string, string>;
-  readonly value: number;
-}
-
-/** Samples of a Prometheus text exposition (enough of the format for these assertions). */
-function parseSamples(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split("\n")) {
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
-    if (!match) continue;
-    const labels: Record<string, string> = {};
-    for (const label of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[label[1] as string] = label[2] as string;
-    samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
-  }
-  return samples;
-}
 
 /** The exposition restricted to the families whose names start with prefix (HELP, TYPE and samples). */
 function familiesWithPrefix(text: string, prefix: string): string {
