@@ -171,8 +171,9 @@ A new scenario every ${STEP_MS / 1000} s. Ctrl-C stops the demo and removes the 
     try {
       await scenario.apply(lab);
     } catch (error) {
-      // Ctrl-C reaches the whole process group, so an nft or ip child may die mid-scenario:
-      // that is the stop we asked for, not a failure; stop() finishes the teardown and exits.
+      // Ctrl-C tears the lab down while this scenario may still be changing it, so its nft or
+      // ip command can fail: that is the stop we asked for, not a failure; stop() finishes
+      // the teardown and exits.
       if (stopping) break;
       throw error;
     }

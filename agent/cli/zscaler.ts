@@ -16,7 +16,7 @@ import { buildPolicyIndex } from "../policy/engine.js";
 import { portNumberProblem } from "../policy/normalize.js";
 import { type AllowlistFeeds, type AllowlistSource, zscalerAllowlist } from "../zscaler/allowlist.js";
 import { auditCoverage } from "../zscaler/audit.js";
-import { type FeedData, type FeedKind, parseFeed } from "../zscaler/feeds.js";
+import { CLOUD_NAME, type FeedData, type FeedKind, parseFeed } from "../zscaler/feeds.js";
 import { createFeedDispatcher, DEFAULT_BASE_URL, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
 import { hashRanges, objectNameProblem, toYaml, ZSCALER_GATEWAY_PORTS, zscalerNetworkPolicy } from "../zscaler/policy.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
@@ -36,7 +36,6 @@ const SLOT: Readonly<Partial<Record<FeedKind, AllowlistSource>>> = {
 const DEFAULT_FEEDS = "future,hubs-recommended";
 const DEFAULT_TIMEOUT = "15s";
 const MAX_FEED_BYTES = 16 * 1024 * 1024;
-const CLOUD_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
 
 const USAGE = `Usage:
   netcanary zscaler ranges --cloud <cloud> [--feeds <list>] [--output text|json]

@@ -14,7 +14,7 @@ import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { ApiError, requestJson } from "./api.js";
 import type { Logger } from "../daemon/log.js";
-import type { EdgeStatus, SignalKind } from "../verdicts/judge.js";
+import { type EdgeStatus, isSignal, type SignalKind } from "../verdicts/judge.js";
 import type { StatusChange } from "../verdicts/edge-state.js";
 
 // ---------------------------------------------------------------------------------
@@ -37,10 +37,6 @@ const SIGNAL_REASONS: Readonly<Record<SignalKind, EventReason>> = {
   unexpected_allow: "UnexpectedAllow",
   intent_violation: "IntentViolation",
 };
-
-function isSignal(status: EdgeStatus): status is SignalKind {
-  return status === "unexpected_block" || status === "unexpected_allow" || status === "intent_violation";
-}
 
 /**
  * The reason and type for a status change, or undefined when it is not worth an Event:

@@ -9,7 +9,9 @@ import { parseDuration } from "./duration.js";
 import { IssueList } from "../documents/fields.js";
 import { readLabelSelector } from "../policy/normalize.js";
 import { parseDnsServer } from "../probes/resolver.js";
-import { FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
+import { CLOUD_NAME, FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
+import { DEFAULT_BASE_URL } from "../zscaler/fetch.js";
+import { ZSCALER_GATEWAY_PORTS } from "../zscaler/policy.js";
 import {
   type AgentConfig,
   type DnsServerConfig,
@@ -64,7 +66,7 @@ const portName = z.string().regex(/^(?=.*[a-z])[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])
 const portOrName = z.union([port, portName], { error: "must be a port number (1-65535) or a port name" });
 const k8sName = z.string().regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { message: "must be a Kubernetes object name" });
 
-const cloudName = z.string().regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/, { message: "must be a Zscaler cloud name such as zscaler.net" });
+const cloudName = z.string().regex(CLOUD_NAME, { message: "must be a Zscaler cloud name such as zscaler.net" });
 
 const zscalerTargetSchema = z.strictObject({
   cloud: cloudName,
@@ -149,8 +151,8 @@ type Add = (path: FieldPath, message: string) => void;
 
 /** The gateway's ports, and 443 for the rest. */
 export const ZSCALER_DEFAULT_PORTS: Readonly<Record<ZscalerEndpoint, readonly number[]>> = {
-  gateway: [80, 443, 9400, 9480, 9443],
-  secondary: [80, 443, 9400, 9480, 9443],
+  gateway: ZSCALER_GATEWAY_PORTS,
+  secondary: ZSCALER_GATEWAY_PORTS,
   pac: [443],
   login: [443],
   mobile: [443],
@@ -220,13 +222,13 @@ function readZscalerSettings(raw: RawConfig["zscaler"], probes: readonly ProbeCo
   const feeds = raw?.feeds ?? (["cenr", "hubs-required", "hubs-recommended", "future", "svpn"] as FeedKind[]);
   const withZpa = raw?.zpa ? [...feeds, "zpa" as const] : feeds;
   // The smallest allowlist that covers one ZIA cloud: future plus recommended hub prefixes.
-  const audit = raw?.audit === false ? null : { feeds: raw?.audit?.feeds ?? (["future", "hubs-recommended"] as FeedKind[]), ports: raw?.audit?.ports ?? [80, 443, 9400, 9480, 9443] };
+  const audit = raw?.audit === false ? null : { feeds: raw?.audit?.feeds ?? (["future", "hubs-recommended"] as FeedKind[]), ports: raw?.audit?.ports ?? ZSCALER_GATEWAY_PORTS };
   for (const feed of audit?.feeds ?? []) {
     if (!withZpa.includes(feed)) add(["zscaler", "audit", "feeds"], `"${feed}" is audited but not among zscaler.feeds`);
   }
   return {
     clouds: clouds.length > 0 ? clouds : ["zscaler.net"],
-    baseUrl: raw?.baseUrl ?? "https://config.zscaler.com/api",
+    baseUrl: raw?.baseUrl ?? DEFAULT_BASE_URL,
     refreshMs: raw?.refreshInterval === undefined ? 3_600_000 : (parseDuration(raw.refreshInterval) ?? 3_600_000),
     timeoutMs: raw?.timeout === undefined ? 15_000 : (parseDuration(raw.timeout) ?? 15_000),
     maxBytes: raw?.maxBytes ?? 16 * 1024 * 1024,

@@ -24,6 +24,7 @@ import { describeAnswerCities } from "../zscaler/cities.js";
 import { auditCoverage, type CoverageFinding, describeGap, settingsKeyOf, ZscalerRuntime } from "./zscaler.js";
 import type { CenrFeed, FeedKind } from "../zscaler/feeds.js";
 import { type EdgeRecord, newEdgeRecord, type StatusChange, withOutcome, withPolicy } from "../verdicts/edge-state.js";
+import { isSignal } from "../verdicts/judge.js";
 import { type EdgePolicy, policyForEdge, type SourceIdentity } from "../verdicts/policy.js";
 import type { SelfIdentity } from "./identity.js";
 import type { Logger } from "./log.js";
@@ -130,10 +131,11 @@ export class Agent {
     config: AgentConfig,
     private readonly cluster: ClusterSource,
     zscaler: ZscalerRuntime | undefined,
+    metrics: AgentMetrics,
   ) {
     this.zscaler = zscaler;
     this.log = options.logger;
-    this.metrics = options.metrics ?? new AgentMetrics();
+    this.metrics = metrics;
     this.config = options.singleSample ? withSingleSample(config) : config;
     this.snapshot = cluster.current();
     this.index = this.snapshot ? buildPolicyIndex(this.snapshot) : undefined;
@@ -148,8 +150,9 @@ export class Agent {
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
     this.metrics.setEventLoopDelaySource(() => this.starvation.takeWorstDelayMs() / 1000);
-    this.runAudit();
-    this.rebuildEdges();
+    const identities = this.identities();
+    this.runAudit(identities);
+    this.rebuildEdges(identities);
   }
 
   /** Loads the config (and manifests); refuses to start on bad input (there is no last good yet). */
@@ -165,7 +168,7 @@ export class Agent {
     if (!config.ok || errors.length > 0) return { ok: false, errors };
     const metrics = options.metrics ?? new AgentMetrics();
     const zscaler = config.config.zscaler && !options.feeds ? await ZscalerRuntime.create(config.config.zscaler, options.logger, metrics.zscalerSink()) : undefined;
-    return { ok: true, agent: new Agent({ ...options, metrics }, config.config, cluster, zscaler) };
+    return { ok: true, agent: new Agent(options, config.config, cluster, zscaler, metrics) };
   }
 
   /** Where Zscaler data comes from: injected (tests), or the feeds this agent keeps. */
@@ -199,12 +202,7 @@ export class Agent {
 
   /** Zscaler data changed: data centres, answer ranges and the coverage audit follow. */
   applyFeeds(): void {
-    this.generation++;
-    const known = new Set(this.records.keys());
-    this.runAudit();
-    this.rebuildEdges();
-    if (this.scheduling) this.scheduler.setJobs(this.jobs());
-    this.rejudge(known, Date.now());
+    this.refresh(Date.now());
   }
 
   async stop(): Promise<void> {
@@ -224,8 +222,10 @@ export class Agent {
     await this.cluster.start((snapshot, seenAt, changed) => this.applySnapshot(snapshot, seenAt, changed));
     const deadline = Date.now() + timeoutMs;
     while (!this.cluster.status().ready && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    // The listener may not have delivered the latest state yet (it is debounced); a state it
+    // (or the constructor) already applied is not applied twice.
     const current = this.cluster.current();
-    if (current) this.applySnapshot(current);
+    if (current && current !== this.snapshot) this.applySnapshot(current);
     return this.cluster.status();
   }
 
@@ -263,12 +263,7 @@ export class Agent {
     this.scheduler.setMaxConcurrent(config.agent.maxConcurrentProbes);
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
     this.batches?.configure(podProbeSettings(config));
-    const known = new Set(this.records.keys());
-    this.generation++;
-    this.runAudit();
-    this.rebuildEdges();
-    if (this.scheduling) this.scheduler.setJobs(this.jobs());
-    this.rejudge(known, Date.now());
+    this.refresh(Date.now());
   }
 
   /**
@@ -281,34 +276,49 @@ export class Agent {
     // Only NetworkPolicies changed: patch the index; anything else: build it again.
     const onlyPolicies = changed !== undefined && changed.size > 0 && [...changed].every((resource) => resource === "networkpolicies");
     this.index = snapshot && this.index && previous && onlyPolicies ? patchPolicies(this.index, previous, snapshot) : snapshot ? buildPolicyIndex(snapshot) : undefined;
+    this.refresh(seenAt);
+  }
+
+  /**
+   * After a change of config, cluster state or Zscaler data: the audit, then the edges
+   * (identities, such as the agent's own pod or the labeled pods, and cluster targets follow
+   * the change first), then every known edge's policy again. seenAt: when the change reached
+   * the agent, for the propagation measurement.
+   */
+  private refresh(seenAt: number): void {
     this.generation++;
     const known = new Set(this.records.keys());
-    this.runAudit();
-    // Identities (the agent's own pod may have appeared or been relabeled) and cluster
-    // targets (Service endpoints, selected pods) follow the new state first.
-    this.rebuildEdges();
+    const identities = this.identities();
+    this.runAudit(identities);
+    this.rebuildEdges(identities);
     if (this.scheduling) this.scheduler.setJobs(this.jobs());
     this.rejudge(known, seenAt);
   }
 
   /** Every known edge's policy again; a verdict that changed is put to the test at once. */
   private rejudge(known: ReadonlySet<string>, seenAt: number): void {
+    // Edges of one label set share their series: each set is published once, after all.
+    const touched = new Set<string>();
     for (const id of known) {
       const record = this.records.get(id);
       const edge = this.edges.get(id);
       if (!record || !edge) continue;
       const before = record.policy.stance;
       const { record: next, change } = withPolicy(record, this.policyFor(edge, record.address), seenAt);
-      this.store(next, change);
+      this.records.set(id, next);
+      touched.add(next.edge.seriesKey);
+      if (change) this.logChange(change);
       if (next.policy.stance !== before) this.scheduler.runNow(id);
     }
+    for (const key of touched) this.publish(key);
   }
 
   /** The coverage audit: metrics, a log line when a finding changes, gaps for Zscaler edges. */
-  private runAudit(): void {
+  private runAudit(identities: (sourceName: string) => SourceIdentity[]): void {
     const settings = this.config.zscaler;
     const feeds = this.feeds;
-    const findings = settings && this.index && feeds ? auditCoverage(this.index, this.allIdentities(), settings, (cloud, kind) => feeds.current(cloud, kind)) : [];
+    const all = () => this.config.sources.flatMap((source) => identities(source.name));
+    const findings = settings && this.index && feeds ? auditCoverage(this.index, all(), settings, (cloud, kind) => feeds.current(cloud, kind)) : [];
     const next = new Map(findings.map((finding) => [`${finding.source}|${finding.cloud}`, finding]));
     for (const [key, finding] of this.coverage) {
       if (next.has(key)) continue;
@@ -358,18 +368,15 @@ export class Agent {
     }
   }
 
-  /** Every identity of every configured source. */
-  private allIdentities(): SourceIdentity[] {
-    const identities = this.identities();
-    return this.config.sources.flatMap((source) => identities(source.name));
-  }
-
-  /** The identities each configured source stands for. */
+  /**
+   * The identities each configured source stands for, as the cluster state is now; each
+   * source's worked out once (a pod source scans every pod), however many probes name it.
+   */
   private identities(): (sourceName: string) => SourceIdentity[] {
     const self = this.options.identity;
     const own = self.podNamespace && self.podName ? this.index?.podsByKey.get(`${self.podNamespace}/${self.podName}`) : undefined;
     const sources = new Map(this.config.sources.map((source) => [source.name, source]));
-    return (sourceName) => {
+    const identitiesOf = (sourceName: string): SourceIdentity[] => {
       const source = sources.get(sourceName);
       if (source?.kind === "pods") return this.podIdentities(source);
       return [
@@ -381,6 +388,15 @@ export class Agent {
           node: self.nodeName,
         },
       ];
+    };
+    const known = new Map<string, SourceIdentity[]>();
+    return (sourceName) => {
+      let found = known.get(sourceName);
+      if (found === undefined) {
+        found = identitiesOf(sourceName);
+        known.set(sourceName, found);
+      }
+      return found;
     };
   }
 
@@ -398,8 +414,8 @@ export class Agent {
     return identities;
   }
 
-  private rebuildEdges(): void {
-    const { edges, dropped } = expandEdges(this.config, this.identities(), this.snapshot, this.feeds);
+  private rebuildEdges(identities: (sourceName: string) => SourceIdentity[]): void {
+    const { edges, dropped } = expandEdges(this.config, identities, this.snapshot, this.feeds);
     this.metrics.edgesDropped.set(dropped);
     if (dropped > 0) this.log.warn({ dropped, maxEdges: this.config.agent.maxEdges }, "more edges than agent.maxEdges: the excess is not probed");
     const next = new Map(edges.map((edge) => [edge.id, edge]));
@@ -575,7 +591,7 @@ export class Agent {
       ...(record.observed?.detail ? { detail: record.observed.detail } : {}),
     };
     const message = `edge ${record.edge.labels.probe} from ${record.edge.labels.source}: ${from} -> ${to}`;
-    if (to === "unexpected_block" || to === "unexpected_allow" || to === "intent_violation") this.log.warn(fields, message);
+    if (isSignal(to)) this.log.warn(fields, message);
     else this.log.info(fields, message);
     // An Event needs a pod to hang on: sources outside the cluster get only the log line.
     const pod = record.edge.source.pod;

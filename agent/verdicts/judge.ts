@@ -10,6 +10,11 @@ export type PolicyStance = Verdict | "unknown";
 export type SignalKind = "unexpected_block" | "unexpected_allow" | "intent_violation";
 export const SIGNAL_KINDS: readonly SignalKind[] = ["unexpected_block", "unexpected_allow", "intent_violation"];
 
+/** Is this status one of the signals (a mismatch between what policy says and what happens)? */
+export function isSignal(status: EdgeStatus): status is SignalKind {
+  return (SIGNAL_KINDS as readonly string[]).includes(status);
+}
+
 /** ok | pending | the first active signal | unknown (nothing to judge against). */
 export type EdgeStatus = "ok" | "pending" | SignalKind | "unknown";
 

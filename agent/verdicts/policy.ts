@@ -87,7 +87,7 @@ export function policyForEdge(
   protocol: Protocol,
 ): EdgePolicy {
   if (!index) return unknown("cluster state not synchronised yet");
-  if (!index.admin && (index.policiesByNamespace.size === 0 || [...index.policiesByNamespace.values()].every((list) => list.length === 0))) {
+  if (!index.hasPolicies) {
     // No NetworkPolicy anywhere: nothing isolates anything, whatever the address.
     const summary = "allow: the cluster state has no NetworkPolicy";
     return { stance: "allow", summary, lines: [summary], egressRule: "not_isolated", ingressRule: "not_isolated", cniDependent: false };

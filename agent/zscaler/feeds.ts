@@ -17,6 +17,9 @@ export type FeedKind = "cenr" | "hubs-required" | "hubs-recommended" | "future" 
 
 export const FEED_KINDS: readonly FeedKind[] = ["cenr", "hubs-required", "hubs-recommended", "future", "svpn", "zpa"];
 
+/** A Zscaler cloud's name, such as zscaler.net: lower-case DNS labels, at least two. */
+export const CLOUD_NAME = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$/;
+
 /**
  * Why a payload was refused. parseFeed returns the first five; "shrunk" comes from checkShrink.
  * - not_json: not JSON at all (an HTML error page, a truncated body, an empty body)

@@ -86,18 +86,6 @@ export interface FetchOptions {
 /** Why a fetch failed: transport reasons, then the parser's and checkShrink's refusal codes. */
 export type FetchFailureReason = "timeout" | "connection" | "http_status" | "too_large" | FeedRefusalCode;
 
-export const FETCH_FAILURE_REASONS: readonly FetchFailureReason[] = [
-  "timeout",
-  "connection",
-  "http_status",
-  "too_large",
-  "not_json",
-  "wrong_shape",
-  "wrong_cloud",
-  "empty",
-  "bad_rows",
-  "shrunk",
-];
 
 export type FetchResult =
   | { readonly kind: "fresh"; readonly text: string; readonly validators: Validators }
