@@ -189,8 +189,10 @@ export class Agent {
       );
     }
     await this.cluster.start((snapshot, seenAt, changed) => this.applySnapshot(snapshot, seenAt, changed));
-    await this.zscaler?.start();
+    // Listening first: the data start() publishes from the cache must reach the edges and
+    // the audit (a first fetch that finds nothing new publishes nothing).
     this.unsubscribeFeeds = this.feeds?.onChange(() => this.applyFeeds());
+    await this.zscaler?.start();
   }
 
   /** For one round (netcanary once): the Zscaler data as fresh as the deadline allows. */
@@ -363,8 +365,8 @@ export class Agent {
     this.zscaler = config.zscaler ? await ZscalerRuntime.create(config.zscaler, this.log, this.metrics.zscalerSink()) : undefined;
     await old?.stop();
     if (this.scheduling && this.zscaler) {
-      await this.zscaler.start();
       this.unsubscribeFeeds = this.zscaler.feeds.onChange(() => this.applyFeeds());
+      await this.zscaler.start();
     }
   }
 

@@ -157,6 +157,28 @@ probes:
     server = await ZscalerServer.start(); // for afterEach
   });
 
+  it("applies the cached feeds as soon as it starts, before any fetch succeeds", async () => {
+    // A cron schedule that does not come due during the test: nothing is probed, only judged.
+    const config = `zscaler: {baseUrl: "${server.baseUrl}", clouds: [zscaler.net], cacheDir: "${dir}/cache", audit: {feeds: [future], ports: [443]}}
+sources: [{name: self, self: true}]
+probes:
+  - {name: gw, sources: [self], tcp: {zscaler: {cloud: zscaler.net, endpoints: [gateway]}}, schedule: "0 0 1 1 *"}
+`;
+    const open = cluster(`    - to: [{ipBlock: {cidr: 0.0.0.0/0}}, {ipBlock: {cidr: "::/0"}}]`);
+    const first = await create(config, open);
+    await first.agent.refreshFeeds(10_000);
+    await first.agent.stop();
+    agent = undefined;
+
+    // The feed server is gone: what the agent knows after start() comes from the cache alone.
+    await server.close();
+    const second = await create(config, open);
+    await second.agent.start();
+    expect(second.agent.results({ probe: "gw" }).results.map((r) => r.port).sort((a, b) => a - b)).toEqual([80, 443, 9400, 9443, 9480]);
+    expect(await second.metrics.registry.metrics()).toMatch(/netcanary_zscaler_uncovered_ranges\{source="self",cloud="zscaler.net",feed="future"\} 0/);
+    server = await ZscalerServer.start(); // for afterEach
+  });
+
   it("checks DNS answers against the cloud's published ranges and names the data centre", async () => {
     dns = await startDnsServer({
       rules: [
