@@ -17,11 +17,14 @@ export function inMemoryLimit(mib, command, args) {
   return {
     command: "sh",
     args: ["-c", `echo $$ > ${join(dir, "cgroup.procs")} && exec ${quoted}`],
+    /** true once the cgroup is gone. */
     remove() {
       try {
         rmdirSync(dir);
-      } catch {
-        // still has a process in it; removed by the system once it exits
+        return true;
+      } catch (error) {
+        // ENOENT: already gone; EBUSY: a process is still in it
+        return error?.code === "ENOENT";
       }
     },
     describe: `cgroup ${v2 ? "v2" : "v1"} memory limit ${mib} MiB`,

@@ -10,12 +10,15 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { inMemoryLimit } from "./cgroup.mjs";
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const AGENT_MAIN = path.join(ROOT, "dist", "cli", "main.js");
 export const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
 const children = new Set();
+/** Run after the children are killed (removing their cgroups); each must be synchronous. */
+const cleanups = new Set();
 let tempDir;
 
 function killAll(signal = "SIGKILL") {
@@ -29,6 +32,8 @@ function killAll(signal = "SIGKILL") {
     }
   }
   children.clear();
+  for (const cleanup of cleanups) cleanup();
+  cleanups.clear();
   if (tempDir) rmSync(tempDir, { recursive: true, force: true });
   tempDir = undefined;
 }
@@ -81,8 +86,8 @@ export async function waitFor(what, check, { timeoutMs = 30_000, everyMs = 100 }
  * Starts a process that is killed when the benchmark ends. Keeps the tail of its output
  * (for error messages) and calls onLine for each stdout line.
  */
-export function startProcess(command, args, { onLine, name = path.basename(command), stdin = "ignore" } = {}) {
-  const child = spawn(command, args, { stdio: [stdin, "pipe", "pipe"], cwd: ROOT });
+export function startProcess(command, args, { onLine, name = path.basename(command), stdin = "ignore", env } = {}) {
+  const child = spawn(command, args, { stdio: [stdin, "pipe", "pipe"], cwd: ROOT, ...(env ? { env: { ...process.env, ...env } } : {}) });
   children.add(child);
   const tail = [];
   const keep = (line) => {
@@ -232,14 +237,17 @@ export function agentConfig({ ports, edges, interval, timeout, maxConcurrentProb
 
 /**
  * Starts `node dist/cli/main.js agent --config <file> --listen 127.0.0.1:0` and learns
- * its port from its own start-up log line.
+ * its port from its own start-up log line. env: added to this process's environment;
+ * memoryLimitMiB: in a memory cgroup of its own with that limit, as in a pod (needs root).
  */
-export async function startAgent(configFile, { logLevel = "info", nodeArgs = [] } = {}) {
+export async function startAgent(configFile, { logLevel = "info", nodeArgs = [], env, memoryLimitMiB } = {}) {
   const args = [...nodeArgs, AGENT_MAIN, "agent", "--config", configFile, "--listen", "127.0.0.1:0", "--log-level", logLevel];
   // The port is learnt from an info line: a quieter level would hide it.
   if (!["info", "debug", "trace"].includes(logLevel)) throw new Error("startAgent needs log level info or lower to learn the port");
   let url;
-  const proc = startProcess(process.execPath, args, {
+  const limited = memoryLimitMiB === undefined ? undefined : inMemoryLimit(memoryLimitMiB, process.execPath, args);
+  const proc = startProcess(limited?.command ?? process.execPath, limited?.args ?? args, {
+    env,
     name: "netcanary agent",
     onLine: (line) => {
       if (url || !line.startsWith("{")) return;
@@ -251,11 +259,24 @@ export async function startAgent(configFile, { logLevel = "info", nodeArgs = [] 
       }
     },
   });
+  // The cgroup goes once the agent has exited (it cannot be removed while a process is in it).
+  if (limited) {
+    const remove = () => {
+      // Killed a moment ago, the process may still be leaving the cgroup: a bounded wait.
+      for (let attempt = 0; attempt < 50 && !limited.remove(); attempt++) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    };
+    cleanups.add(remove);
+    void proc.exited.then(() => {
+      cleanups.delete(remove);
+      remove();
+    });
+  }
   await waitFor("the agent to serve", () => {
     assertAlive(proc);
     return url;
   }, { timeoutMs: 30_000 });
-  return { proc, url, command: `node ${args.map((a) => (a === AGENT_MAIN ? "dist/cli/main.js" : a)).join(" ")}` };
+  const command = `node ${args.map((a) => (a === AGENT_MAIN ? "dist/cli/main.js" : a)).join(" ")}`;
+  return { proc, url, command: limited ? `${command} (${limited.describe})` : command };
 }
 
 /** Prometheus text format into [{ name, labels, value }]: the tests' reader. */
