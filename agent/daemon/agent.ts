@@ -522,7 +522,7 @@ export class Agent {
     if (straddled) setImmediate(() => this.scheduler.runNow(edge.id));
     if (propagationSeconds !== undefined) {
       const { probe, source, source_node } = record.edge.labels;
-      this.metrics.policyPropagation.observe({ probe, source, source_node }, propagationSeconds);
+      this.metrics.observePropagation({ probe, source, source_node }, propagationSeconds);
     }
     this.metrics.recordOutcome(record, outcome);
     this.firstRoundPending.delete(edge.id);

@@ -1,5 +1,8 @@
 // netcanary's Prometheus metrics. One prefix, bounded snake_case labels, seconds, _total
 // only on counters. Every series an edge creates is tracked so it disappears with the edge.
+// The families that grow with the edges are series.ts families (lean, written in slices);
+// the rest, and prom-client's default process_/nodejs_ metrics, are prom-client's. All of
+// them are in one Registry, in one order.
 
 import { readFileSync } from "node:fs";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
@@ -9,10 +12,9 @@ import type { ProbeOutcome, ProbePhase } from "../probes/prober.js";
 import type { EdgeLabels } from "../targets/edges.js";
 import type { EdgeRecord } from "../verdicts/edge-state.js";
 import { type EdgeStatus, SIGNAL_KINDS, type SignalKind } from "../verdicts/judge.js";
+import { CounterFamily, GaugeFamily, HistogramFamily, type HistogramSeries, type LabelSet, labelSet, type NumberSeries } from "./series.js";
 
 const EDGE_LABELS = ["probe", "source", "source_namespace", "source_node", "source_workload", "target", "target_kind", "port", "protocol"] as const;
-type EdgeLabelName = (typeof EDGE_LABELS)[number];
-type Labels<Extra extends string> = Partial<Record<EdgeLabelName | Extra, string>>;
 
 /**
  * In-cluster connects take about a millisecond, WAN paths (a Zscaler gateway) tens to
@@ -30,21 +32,21 @@ export function packageVersion(): string {
 }
 
 /**
- * The series of one label set: prom-client children bound to its labels (no label object
- * built per probe), what was last written (an unchanged gauge is not written again), and the
- * label sets it created beyond its base labels, to remove them with it.
+ * The series of one label set: its labels rendered once (shared by all its series), every
+ * series it created (to write to it without a lookup, and to remove it with the label set),
+ * and what was last written (an unchanged gauge is not written again).
  */
 interface GroupSeries {
-  base: EdgeLabels;
-  totals: Map<string, Counter.Internal>;
-  phases: Map<ProbePhase, Histogram.Internal<string>>;
-  success: Gauge.Internal<string>;
+  readonly labels: LabelSet;
+  readonly totals: Map<string, NumberSeries>;
+  readonly phases: Map<ProbePhase, HistogramSeries>;
+  readonly success: NumberSeries;
   lastSuccess?: number;
-  lastExpected?: number;
-  mismatch: Map<SignalKind, Gauge.Internal<string>>;
+  expected?: NumberSeries;
+  readonly mismatch: Map<SignalKind, NumberSeries>;
   lastSignals?: string;
-  status?: string;
-  infos: Map<string, Labels<string>>;
+  status?: { readonly value: EdgeStatus; readonly series: NumberSeries };
+  infos: Map<string, NumberSeries>;
 }
 
 /** Status precedence when several edges share one label set: the most urgent wins. */
@@ -59,7 +61,7 @@ export interface GroupState {
   readonly status: EdgeStatus;
 }
 
-function propagationKey(base: EdgeLabels): string {
+function propagationKey(base: Pick<EdgeLabels, "probe" | "source" | "source_node">): string {
   return `${base.probe}|${base.source}|${base.source_node}`;
 }
 
@@ -79,48 +81,48 @@ export function aggregateGroup(members: readonly EdgeRecord[]): GroupState {
 export class AgentMetrics implements ClusterMetricsSink {
   readonly registry = new Registry();
   private readonly groups = new Map<string, GroupSeries>();
-  /** Label sets per (probe, source, source_node): the propagation histogram's series go with the last. */
-  private readonly propagationUsers = new Map<string, number>();
+  /** The propagation histogram's series per (probe, source, source_node), and how many label sets use each. */
+  private readonly propagation = new Map<string, { series?: HistogramSeries; users: number }>();
   private syncAges: () => ReadonlyMap<string, number | undefined> = () => new Map();
 
-  readonly probeSuccess = new Gauge({
+  readonly probeSuccess = new GaugeFamily({
     name: "netcanary_probe_success",
     help: "1 if the last probe of the edge got through (reason ok), else 0.",
     labelNames: EDGE_LABELS,
     registers: [this.registry],
   });
-  readonly probeDuration = new Histogram({
+  readonly probeDuration = new HistogramFamily({
     name: "netcanary_probe_duration_seconds",
     help: "Time each probe phase took (resolve, connect).",
     labelNames: [...EDGE_LABELS, "phase"],
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
-  readonly probesTotal = new Counter({
+  readonly probesTotal = new CounterFamily({
     name: "netcanary_probes_total",
     help: "Probes run, by result (success, failure, invalid = the agent's own fault) and reason.",
     labelNames: [...EDGE_LABELS, "result", "reason"],
     registers: [this.registry],
   });
-  readonly expectedSuccess = new Gauge({
+  readonly expectedSuccess = new GaugeFamily({
     name: "netcanary_probe_expected_success",
     help: "What policy says about the edge: 1 allow, 0 deny. Absent while the policy verdict is unknown.",
     labelNames: EDGE_LABELS,
     registers: [this.registry],
   });
-  readonly mismatch = new Gauge({
+  readonly mismatch = new GaugeFamily({
     name: "netcanary_probe_mismatch",
     help: "1 while a signal is active on the edge: unexpected_block, unexpected_allow or intent_violation.",
     labelNames: [...EDGE_LABELS, "kind"],
     registers: [this.registry],
   });
-  readonly edgeStatus = new Gauge({
+  readonly edgeStatus = new GaugeFamily({
     name: "netcanary_edge_status",
     help: "1 for the edge's current status (ok, pending, unexpected_block, unexpected_allow, intent_violation, unknown).",
     labelNames: [...EDGE_LABELS, "status"],
     registers: [this.registry],
   });
-  readonly policyInfo = new Gauge({
+  readonly policyInfo = new GaugeFamily({
     name: "netcanary_probe_policy_info",
     help: "The policy verdict of the edge and the rules that decided it (value always 1).",
     labelNames: [...EDGE_LABELS, "policy", "expected_from", "egress_rule", "ingress_rule", "cni_dependent"],
@@ -163,13 +165,22 @@ export class AgentMetrics implements ClusterMetricsSink {
     help: "Runs skipped because the previous run of the same edge was still going.",
     registers: [this.registry],
   });
-  readonly policyPropagation = new Histogram({
+  readonly policyPropagation = new HistogramFamily({
     name: "netcanary_policy_propagation_seconds",
     help: "From the agent seeing a change of an edge's policy verdict to the first probe whose outcome agrees with it.",
     labelNames: ["probe", "source", "source_node"],
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
     registers: [this.registry],
   });
+
+  /** A policy change reached the probes of (probe, source, source_node) after this long. */
+  observePropagation(labels: Pick<EdgeLabels, "probe" | "source" | "source_node">, seconds: number): void {
+    const key = propagationKey(labels);
+    const entry = this.propagation.get(key) ?? { users: 0 };
+    entry.series ??= this.policyPropagation.add(labelSet({ probe: labels.probe, source: labels.source, source_node: labels.source_node }));
+    this.policyPropagation.observe(entry.series, seconds);
+    this.propagation.set(key, entry);
+  }
   private eventLoopDelay: (() => number) | undefined;
   readonly eventLoopDelayMax = new Gauge({
     name: "netcanary_event_loop_delay_max_seconds",
@@ -334,9 +345,12 @@ export class AgentMetrics implements ClusterMetricsSink {
     let group = this.groups.get(key);
     if (!group) {
       const user = propagationKey(base);
-      this.propagationUsers.set(user, (this.propagationUsers.get(user) ?? 0) + 1);
-      const mismatch = new Map(SIGNAL_KINDS.map((kind) => [kind, this.mismatch.labels({ ...base, kind })]));
-      group = { base, totals: new Map(), phases: new Map(), success: this.probeSuccess.labels(base), mismatch, infos: new Map() };
+      const entry = this.propagation.get(user) ?? { users: 0 };
+      entry.users++;
+      this.propagation.set(user, entry);
+      const labels = labelSet(base);
+      const mismatch = new Map(SIGNAL_KINDS.map((kind) => [kind, this.mismatch.add(labels, this.mismatch.own({ kind }))]));
+      group = { labels, totals: new Map(), phases: new Map(), success: this.probeSuccess.add(labels), mismatch, infos: new Map() };
       this.groups.set(key, group);
     }
     return group;
@@ -352,19 +366,19 @@ export class AgentMetrics implements ClusterMetricsSink {
     const totalKey = `${result}|${observed.reason}`;
     let total = group.totals.get(totalKey);
     if (!total) {
-      total = this.probesTotal.labels({ ...base, result, reason: observed.reason });
+      total = this.probesTotal.add(group.labels, this.probesTotal.own({ result, reason: observed.reason }));
       group.totals.set(totalKey, total);
     }
-    total.inc();
+    this.probesTotal.inc(total);
     for (const phase in outcome.phases) {
       const seconds = outcome.phases[phase as ProbePhase];
       if (seconds === undefined) continue;
       let histogram = group.phases.get(phase as ProbePhase);
       if (!histogram) {
-        histogram = this.probeDuration.labels({ ...base, phase });
+        histogram = this.probeDuration.add(group.labels, this.probeDuration.own({ phase }));
         group.phases.set(phase as ProbePhase, histogram);
       }
-      histogram.observe(seconds);
+      this.probeDuration.observe(histogram, seconds);
     }
   }
 
@@ -377,49 +391,50 @@ export class AgentMetrics implements ClusterMetricsSink {
     const state = aggregateGroup(members);
     // An invalid sample says nothing about the network: the success gauge keeps its last value.
     if (state.success !== undefined && state.success !== group.lastSuccess) {
-      group.success.set(state.success);
+      group.success.value = state.success;
       group.lastSuccess = state.success;
     }
-    if (state.expected !== group.lastExpected) {
-      if (state.expected === undefined) this.expectedSuccess.remove(base);
-      else this.expectedSuccess.set(base, state.expected);
-      group.lastExpected = state.expected;
-    }
+    if (state.expected === undefined) {
+      if (group.expected) this.expectedSuccess.remove(group.expected);
+      delete group.expected;
+    } else if (group.expected) group.expected.value = state.expected;
+    else group.expected = this.expectedSuccess.add(group.labels, undefined, state.expected);
     const signals = [...state.signals].sort().join();
     if (signals !== group.lastSignals) {
-      for (const [kind, gauge] of group.mismatch) gauge.set(state.signals.has(kind) ? 1 : 0);
+      for (const [kind, gauge] of group.mismatch) gauge.value = state.signals.has(kind) ? 1 : 0;
       group.lastSignals = signals;
     }
-    if (group.status !== state.status) {
-      if (group.status !== undefined) this.edgeStatus.remove({ ...base, status: group.status });
-      this.edgeStatus.set({ ...base, status: state.status }, 1);
-      group.status = state.status;
+    if (group.status?.value !== state.status) {
+      const own = this.edgeStatus.own({ status: state.status });
+      // The one status series changes its label: a scrape never sees two, or none.
+      if (group.status) this.edgeStatus.relabel(group.status.series, own);
+      group.status = { value: state.status, series: group.status?.series ?? this.edgeStatus.add(group.labels, own, 1) };
     }
     // One info series per distinct explanation among the edges (bounded by the rules that exist).
-    const infos = new Map<string, Labels<string>>();
+    const infos = new Map<string, NumberSeries>();
     for (const member of members) {
-      const { key, labels } = this.infoOf(member);
-      infos.set(key, labels);
+      const { key, own } = this.infoOf(member);
+      if (infos.has(key)) continue;
+      infos.set(key, group.infos.get(key) ?? this.policyInfo.add(group.labels, own, 1));
     }
     for (const [key, info] of group.infos) if (!infos.has(key)) this.policyInfo.remove(info);
-    for (const [key, info] of infos) if (!group.infos.has(key)) this.policyInfo.set(info, 1);
     group.infos = infos;
   }
 
-  /** The info labels of an edge, built once per policy object (not on every probe). */
-  private readonly infoCache = new WeakMap<object, { expectedFrom: string | null; key: string; labels: Labels<string> }>();
-  private infoOf(member: EdgeRecord): { key: string; labels: Labels<string> } {
+  /** The info labels of an edge (beyond its edge labels), made once per policy object (not on every probe). */
+  private readonly infoCache = new WeakMap<object, { expectedFrom: string | null; key: string; own: LabelSet }>();
+  private infoOf(member: EdgeRecord): { key: string; own: LabelSet } {
     const cached = this.infoCache.get(member.policy);
     if (cached && cached.expectedFrom === member.expectedFrom) return cached;
-    const labels: Labels<string> = {
-      ...member.edge.labels,
+    const labels = {
       policy: member.policy.stance,
       expected_from: member.expectedFrom ?? "none",
       egress_rule: member.policy.egressRule,
       ingress_rule: member.policy.ingressRule,
       cni_dependent: String(member.policy.cniDependent),
     };
-    const entry = { expectedFrom: member.expectedFrom, key: JSON.stringify(labels), labels };
+    // Not interned: rule names are as many as the policies.
+    const entry = { expectedFrom: member.expectedFrom, key: JSON.stringify(labels), own: this.policyInfo.own(labels, false) };
     this.infoCache.set(member.policy, entry);
     return entry;
   }
@@ -434,23 +449,20 @@ export class AgentMetrics implements ClusterMetricsSink {
     const key = JSON.stringify(base);
     const group = this.groups.get(key);
     if (!group) return;
-    this.probeSuccess.remove(base);
-    this.expectedSuccess.remove(base);
-    for (const combination of group.totals.keys()) {
-      const [result = "", reason = ""] = combination.split("|");
-      this.probesTotal.remove({ ...base, result, reason });
-    }
-    for (const phase of group.phases.keys()) this.probeDuration.remove({ ...base, phase });
-    for (const kind of SIGNAL_KINDS) this.mismatch.remove({ ...base, kind });
-    if (group.status !== undefined) this.edgeStatus.remove({ ...base, status: group.status });
+    this.probeSuccess.remove(group.success);
+    if (group.expected) this.expectedSuccess.remove(group.expected);
+    for (const total of group.totals.values()) this.probesTotal.remove(total);
+    for (const histogram of group.phases.values()) this.probeDuration.remove(histogram);
+    for (const gauge of group.mismatch.values()) this.mismatch.remove(gauge);
+    if (group.status) this.edgeStatus.remove(group.status.series);
     for (const info of group.infos.values()) this.policyInfo.remove(info);
     this.groups.delete(key);
     const user = propagationKey(base);
-    const users = (this.propagationUsers.get(user) ?? 1) - 1;
-    if (users > 0) this.propagationUsers.set(user, users);
+    const entry = this.propagation.get(user);
+    if (entry && entry.users > 1) entry.users--;
     else {
-      this.propagationUsers.delete(user);
-      this.policyPropagation.remove({ probe: base.probe, source: base.source, source_node: base.source_node });
+      if (entry?.series) this.policyPropagation.remove(entry.series);
+      this.propagation.delete(user);
     }
   }
 

@@ -1,9 +1,23 @@
 // The agent's HTTP endpoints. Read-only: no endpoint takes a probe target (or anything
-// else that makes the agent send traffic) from a request.
+// else that makes the agent send traffic) from a request. What grows with the edges (/metrics,
+// /api/v1/results) is written in slices of the event loop, never in one block, so serving it
+// cannot starve the probes: /metrics builds are shared by all scrapers and kept compressed
+// (exposition.ts); results documents are streamed, at most RESULTS_AT_ONCE at a time (each
+// holds a copy of every edge's result while it is written). Connections are bounded in number
+// and in idle time (connections.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { createGunzip } from "node:zlib";
 import type { Registry } from "prom-client";
+import { slices } from "../schedule/slices.js";
+import { PacedWriter } from "./chunks.js";
+import { CONNECTION_LIMITS, type ConnectionGuard, type ConnectionLimits, guardConnections } from "./connections.js";
+import { type CompressedText, SharedExposition } from "./exposition.js";
+import { writeJson } from "./json.js";
+
+/** Results documents written at once; more requests wait their turn. */
+export const RESULTS_AT_ONCE = 2;
 
 export interface Readiness {
   readonly ready: boolean;
@@ -43,7 +57,89 @@ function send(response: ServerResponse, status: number, type: string, body: stri
   response.end(body);
 }
 
-async function handle(sources: ServerSources, request: IncomingMessage, response: ServerResponse): Promise<void> {
+/** Does an Accept-Encoding header admit gzip (RFC 9110: by name or by *, with q above 0)? */
+export function acceptsGzip(header: string | undefined): boolean {
+  const weights = new Map<string, number>();
+  for (const part of (header ?? "").split(",")) {
+    const [coding = "", ...parameters] = part.split(";").map((piece) => piece.trim().toLowerCase());
+    if (coding === "") continue;
+    const q = parameters.find((parameter) => parameter.startsWith("q="));
+    const weight = q === undefined ? 1 : Number(q.slice(2));
+    weights.set(coding === "x-gzip" ? "gzip" : coding, Number.isFinite(weight) ? weight : 0);
+  }
+  return (weights.get("gzip") ?? weights.get("*") ?? 0) > 0;
+}
+
+/**
+ * The compressed exposition: to a client that takes gzip, its bytes as they are (shared by
+ * every response, never copied); to one that does not, decompressed as it goes out.
+ */
+function sendExposition(request: IncomingMessage, response: ServerResponse, type: string, text: CompressedText): void {
+  const gzip = acceptsGzip(request.headers["accept-encoding"]);
+  response.writeHead(200, {
+    "content-type": type,
+    "content-length": gzip ? text.gzipBytes : text.textBytes,
+    "cache-control": "no-store",
+    vary: "Accept-Encoding",
+    ...(gzip ? { "content-encoding": "gzip" } : {}),
+  });
+  if (request.method === "HEAD") {
+    response.end();
+    return;
+  }
+  if (gzip) {
+    for (const chunk of text.gzip) response.write(chunk);
+    response.end();
+    return;
+  }
+  const gunzip = createGunzip();
+  gunzip.on("error", () => response.destroy());
+  response.once("close", () => gunzip.destroy());
+  gunzip.pipe(response);
+  for (const chunk of text.gzip) gunzip.write(chunk);
+  gunzip.end();
+}
+
+/** At most `limit` tasks at once; the others wait their turn, in order. */
+class Gate {
+  private running = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.running++;
+    try {
+      return await task();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.running--;
+    }
+  }
+}
+
+/** The results document, streamed (chunked) as it is written, paced. */
+async function sendResults(sources: ServerSources, filter: ResultsFilter, response: ServerResponse, gone: () => boolean): Promise<void> {
+  // The client may have gone while waiting its turn: nothing to write, then.
+  if (gone()) return;
+  const document = sources.results(filter);
+  response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+  const writer = new PacedWriter(slices, response);
+  await writeJson(document, writer);
+  writer.write("\n");
+  writer.end();
+  response.end();
+}
+
+interface Handlers {
+  readonly sources: ServerSources;
+  readonly exposition: SharedExposition;
+  readonly results: Gate;
+}
+
+async function handle({ sources, exposition, results }: Handlers, request: IncomingMessage, response: ServerResponse): Promise<void> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     response.setHeader("allow", "GET, HEAD");
     send(response, 405, "text/plain; charset=utf-8", "method not allowed\n");
@@ -51,11 +147,9 @@ async function handle(sources: ServerSources, request: IncomingMessage, response
   }
   const url = new URL(request.url ?? "/", "http://localhost");
   switch (url.pathname) {
-    case "/metrics": {
-      const body = await sources.registry.metrics();
-      send(response, 200, sources.registry.contentType, body);
+    case "/metrics":
+      sendExposition(request, response, exposition.contentType, await exposition.text());
       return;
-    }
     case "/healthz":
       send(response, 200, "text/plain; charset=utf-8", "ok\n");
       return;
@@ -69,7 +163,9 @@ async function handle(sources: ServerSources, request: IncomingMessage, response
       const probe = url.searchParams.get("probe");
       const status = url.searchParams.get("status");
       const filter: ResultsFilter = { ...(probe !== null ? { probe } : {}), ...(status !== null ? { status } : {}) };
-      send(response, 200, "application/json", `${JSON.stringify(sources.results(filter), null, 2)}\n`);
+      let closed = false;
+      response.once("close", () => (closed = true));
+      await results.run(() => sendResults(sources, filter, response, () => closed));
       return;
     }
     case "/":
@@ -80,29 +176,49 @@ async function handle(sources: ServerSources, request: IncomingMessage, response
   }
 }
 
-export async function startServer(sources: ServerSources, listen: ListenAddress): Promise<{ server: Server; address: AddressInfo; close(): Promise<void> }> {
+export interface ServerOptions {
+  /** Bounds on connections (default CONNECTION_LIMITS); tests use smaller ones. */
+  readonly limits?: ConnectionLimits;
+}
+
+export async function startServer(
+  sources: ServerSources,
+  listen: ListenAddress,
+  options: ServerOptions = {},
+): Promise<{ server: Server; address: AddressInfo; exposition: SharedExposition; connections: ConnectionGuard; close(): Promise<void> }> {
+  const limits = options.limits ?? CONNECTION_LIMITS;
+  const exposition = new SharedExposition(sources.registry);
+  const handlers: Handlers = { sources, exposition, results: new Gate(RESULTS_AT_ONCE) };
+  let guard: ReturnType<typeof guardConnections> | undefined;
   const server = createServer((request, response) => {
-    handle(sources, request, response).catch((error: unknown) => {
+    guard?.request(request, response);
+    handle(handlers, request, response).catch((error: unknown) => {
       if (!response.headersSent) send(response, 500, "text/plain; charset=utf-8", `internal error: ${error instanceof Error ? error.message : String(error)}\n`);
       else response.destroy();
     });
   });
-  // Slow or idle clients must not hold sockets forever.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
-  server.keepAliveTimeout = 5_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(listen.port, listen.host, () => {
-      server.off("error", reject);
-      resolve();
+  guard = guardConnections(server, limits);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(listen.port, listen.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
     });
-  });
+  } catch (error) {
+    guard.stop();
+    throw error;
+  }
+  const guarded = guard;
   return {
     server,
     address: server.address() as AddressInfo,
+    exposition,
+    connections: guarded,
     close: () =>
       new Promise<void>((resolve) => {
+        guarded.stop();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

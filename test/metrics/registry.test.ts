@@ -95,7 +95,7 @@ describe("AgentMetrics", () => {
     expect(metrics.trackedGroups().sort()).toEqual([a.record.edge.seriesKey, b.record.edge.seriesKey].sort());
     // A propagation sample for edge-a: its series goes with the label set too.
     const { probe, source, source_node } = a.record.edge.labels;
-    metrics.policyPropagation.observe({ probe, source, source_node }, 0.3);
+    metrics.observePropagation({ probe, source, source_node }, 0.3);
 
     metrics.removeGroup(a.record.edge.labels);
     const after = await series(metrics);

@@ -2,7 +2,7 @@
 import { request } from "node:http";
 import { Gauge, Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parseListen, type Readiness, startServer } from "../../agent/server/http.js";
+import { acceptsGzip, parseListen, type Readiness, startServer } from "../../agent/server/http.js";
 
 interface Reply {
   status: number;
@@ -135,5 +135,15 @@ describe("parseListen", () => {
 
   it.each(["9714", "::1:9714", "host:", "host:65536", "host:-1", "[::1]", "a:b:1", "host:80x", ""])("%j is refused", (text) => {
     expect(parseListen(text)).toBeUndefined();
+  });
+});
+
+describe("acceptsGzip", () => {
+  it.each(["gzip", "gzip, deflate, br", "deflate, GZIP;q=0.5", "x-gzip", "*", "identity, *;q=0.1", "br;q=1, gzip;q=0.001"])("%j takes gzip", (header) => {
+    expect(acceptsGzip(header)).toBe(true);
+  });
+
+  it.each([undefined, "", "identity", "deflate, br", "gzip;q=0", "gzip;q=0.0, *", "*;q=0", "gzipped", "gzip;q=nonsense"])("%j does not", (header) => {
+    expect(acceptsGzip(header)).toBe(false);
   });
 });

@@ -1,0 +1,164 @@
+// /metrics with an agent's worth of edges, on real parts: the agent's metrics registry with
+// 5,000 edges, the real HTTP server on loopback, four scrapers at once (two taking gzip, as
+// Prometheus does, two not), and real TCP probes running meanwhile, each judged by the
+// agent's starvation monitor at the default threshold exactly as the agent judges its probes.
+// Scrapes must not make a single probe sample the agent's fault, and every scrape must be
+// the registry's own text, byte for byte.
+import { createHash } from "node:crypto";
+import { request } from "node:http";
+import { createGunzip } from "node:zlib";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AgentMetrics } from "../../agent/metrics/registry.js";
+import { runCall } from "../../agent/probes/index.js";
+import { StarvationMonitor } from "../../agent/schedule/starvation.js";
+import { startServer } from "../../agent/server/http.js";
+import { SharedExposition } from "../../agent/server/exposition.js";
+import { Slices } from "../../agent/schedule/slices.js";
+import { withOutcome } from "../../agent/verdicts/edge-state.js";
+import { ALLOW, recordEdges, tcpEdge } from "../support/edges.js";
+import { newEdgeRecord } from "../../agent/verdicts/edge-state.js";
+import { closedPort } from "../support/listeners.js";
+
+const EDGES = 5000;
+/** The agent's default agent.starvationThreshold. */
+const THRESHOLD_MS = 250;
+
+interface Scrape {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  sha256: string;
+  bytes: number;
+}
+
+/** GET /metrics; the body (decompressed if it came compressed) is hashed as it arrives, never held whole. */
+function scrape(port: number, gzip: boolean, method = "GET"): Promise<Scrape> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, method, path: "/metrics", headers: gzip ? { "accept-encoding": "gzip" } : {}, timeout: 120_000 }, (res) => {
+      const hash = createHash("sha256");
+      let bytes = 0;
+      const body = res.headers["content-encoding"] === "gzip" && method !== "HEAD" ? res.pipe(createGunzip()) : res;
+      body.on("data", (chunk: Buffer) => {
+        hash.update(chunk);
+        bytes += chunk.length;
+      });
+      body.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, sha256: hash.digest("hex"), bytes }));
+      body.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(new Error("scrape timed out")));
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("/metrics with 5,000 edges", () => {
+  // No default metrics: the text stays the same from scrape to scrape, to compare byte for byte.
+  const metrics = new AgentMetrics({ defaultMetrics: false });
+  let server: Awaited<ReturnType<typeof startServer>>;
+  let reference: { sha256: string; bytes: number; text: string };
+
+  beforeAll(async () => {
+    recordEdges(metrics, EDGES);
+    const text = await metrics.registry.metrics();
+    reference = { sha256: createHash("sha256").update(text).digest("hex"), bytes: Buffer.byteLength(text), text };
+    server = await startServer({ registry: metrics.registry, readiness: () => ({ ready: true }), results: () => ({ results: [] }) }, { host: "127.0.0.1", port: 0 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("four scrapers at once make no probe sample the agent's fault, and each gets the registry's text", async () => {
+    const monitor = new StarvationMonitor({ thresholdMs: THRESHOLD_MS });
+    monitor.start();
+    const port = await closedPort();
+    // Probes as the agent runs them: real connects (refused: a failure, which a stall would
+    // turn into agent_error), judged over the time each one ran.
+    let probing = true;
+    const samples: string[] = [];
+    const prober = async () => {
+      let record = newEdgeRecord(tcpEdge("witness", "127.0.0.1", port), ALLOW);
+      while (probing) {
+        const started = Date.now();
+        const outcome = await runCall(record.edge.call, { timeoutMs: 2000 });
+        const finished = Date.now();
+        record = withOutcome(record, outcome, monitor.starvedDuring(started, finished), ALLOW, undefined, new Date(finished)).record;
+        samples.push(record.observed?.reason ?? "none");
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    };
+    const probers = Array.from({ length: 8 }, prober);
+    const scrapers = Array.from({ length: 4 }, async (_, k) => {
+      const results: Array<Scrape | Error> = [];
+      for (let round = 0; round < 3; round++) results.push(await scrape(server.address.port, k % 2 === 0).catch((error: Error) => error));
+      return results;
+    });
+    const scrapes = (await Promise.all(scrapers)).flat();
+    probing = false;
+    await Promise.all(probers);
+    monitor.stop();
+
+    expect(samples.length).toBeGreaterThan(100);
+    expect(samples.filter((reason) => reason !== "refused")).toEqual([]);
+    for (const result of scrapes) {
+      if (result instanceof Error) throw result;
+      expect(result.status).toBe(200);
+      expect({ sha256: result.sha256, bytes: result.bytes }).toEqual({ sha256: reference.sha256, bytes: reference.bytes });
+    }
+    expect(scrapes.filter((s) => !(s instanceof Error) && s.headers["content-encoding"] === "gzip")).toHaveLength(6);
+    // The scrapers shared builds: fewer builds than scrapes.
+    expect(server.exposition.builds).toBeLessThan(scrapes.length);
+  }, 120_000);
+
+  it("says how long the body is, compressed or not, for GET and HEAD", async () => {
+    for (const gzip of [true, false]) {
+      const get = await scrape(server.address.port, gzip);
+      const head = await scrape(server.address.port, gzip, "HEAD");
+      expect(head.bytes).toBe(0);
+      expect(head.headers["content-length"]).toBe(get.headers["content-length"]);
+      expect(head.headers["vary"]).toBe("Accept-Encoding");
+      if (!gzip) expect(Number(get.headers["content-length"])).toBe(reference.bytes);
+      else expect(Number(get.headers["content-length"])).toBeLessThan(reference.bytes / 20);
+    }
+  });
+
+  it("the text carries every edge's series, and the families in the registry's order", () => {
+    const families = [...reference.text.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1]);
+    expect(families).toEqual(metrics.registry.getMetricsAsArray().map((metric) => metric.name));
+    expect(reference.text.match(/^netcanary_probe_success\{/gm)).toHaveLength(EDGES);
+    expect(reference.text.match(/^netcanary_probe_duration_seconds_count\{/gm)).toHaveLength(EDGES);
+  });
+});
+
+describe("SharedExposition", () => {
+  it("callers during a build share it; a finished text is served again only while fresh", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    recordEdges(metrics, 50);
+    let clock = 0;
+    const exposition = new SharedExposition(metrics.registry, { slices: new Slices(), minAgeMs: 1000, now: () => clock });
+    const [a, b] = await Promise.all([exposition.text(), exposition.text()]);
+    expect(a).toBe(b);
+    expect(exposition.builds).toBe(1);
+    clock = 999;
+    expect(await exposition.text()).toBe(a);
+    clock = 1000;
+    const c = await exposition.text();
+    expect(c).not.toBe(a);
+    expect(exposition.builds).toBe(2);
+    // A change shows in the next build.
+    metrics.edges.set(42);
+    clock = 5000;
+    const text = await new Promise<string>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const gunzip = createGunzip();
+      gunzip.on("data", (chunk: Buffer) => chunks.push(chunk));
+      gunzip.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+      gunzip.on("error", reject);
+      void exposition.text().then((latest) => {
+        for (const chunk of latest.gzip) gunzip.write(chunk);
+        gunzip.end();
+      });
+    });
+    expect(text).toMatch(/^netcanary_edges 42$/m);
+    expect(text).toBe(await metrics.registry.metrics());
+  });
+});
