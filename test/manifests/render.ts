@@ -16,6 +16,7 @@ import * as k8s from "@kubernetes/client-node";
 import { PodMonitor, PrometheusRule, ServiceMonitor } from "@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1";
 import { DaemonSet } from "kubernetes-models/apps/v1";
 import { ConfigMap, Namespace, Service, ServiceAccount } from "kubernetes-models/v1";
+import { NetworkPolicy } from "kubernetes-models/networking.k8s.io/v1";
 import { ClusterRole, ClusterRoleBinding } from "kubernetes-models/rbac.authorization.k8s.io/v1";
 import { parseAllDocuments } from "yaml";
 
@@ -106,6 +107,7 @@ const MODELS: Record<string, ModelClass> = {
   "v1/ConfigMap": ConfigMap as unknown as ModelClass,
   "v1/Service": Service as unknown as ModelClass,
   "apps/v1/DaemonSet": DaemonSet as unknown as ModelClass,
+  "networking.k8s.io/v1/NetworkPolicy": NetworkPolicy as unknown as ModelClass,
   "rbac.authorization.k8s.io/v1/ClusterRole": ClusterRole as unknown as ModelClass,
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": ClusterRoleBinding as unknown as ModelClass,
   "monitoring.coreos.com/v1/ServiceMonitor": ServiceMonitor as unknown as ModelClass,
@@ -120,6 +122,7 @@ const CLIENT_MODELS: Record<string, string> = {
   "v1/ConfigMap": "V1ConfigMap",
   "v1/Service": "V1Service",
   "apps/v1/DaemonSet": "V1DaemonSet",
+  "networking.k8s.io/v1/NetworkPolicy": "V1NetworkPolicy",
   "rbac.authorization.k8s.io/v1/ClusterRole": "V1ClusterRole",
   "rbac.authorization.k8s.io/v1/ClusterRoleBinding": "V1ClusterRoleBinding",
 };
