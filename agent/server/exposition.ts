@@ -6,8 +6,8 @@
 // back whenever a slice is spent (schedule/slices.ts). The text goes through gzip (zlib works
 // on the thread pool, off the event loop) as it is written: what is kept is the compressed
 // text, some 50 times smaller than the text, so the exposition's size is no memory problem.
-// Prometheus asks for gzip and gets those bytes as they are; a client that does not is sent
-// the text, decompressed as it goes out.
+// Prometheus asks for gzip and gets those bytes as they are; a client that does not is
+// written the text afresh (render(), into its response).
 //
 // Scrapers share builds: one that asks while a build runs gets that build, and a finished
 // text is served again for a while: at least MIN_AGE_MS and AGE_FACTOR times what the build
@@ -96,6 +96,11 @@ export class SharedExposition {
 
   get contentType(): string {
     return this.registry.contentType;
+  }
+
+  /** The text written afresh, uncompressed, into a sink (a response), paced. */
+  render(sink: PacedSink): Promise<void> {
+    return renderRegistry(this.registry, sink);
   }
 
   /** The current text: the build in progress, a fresh enough one, or a new build. */

@@ -1,23 +1,24 @@
 // The agent's HTTP endpoints. Read-only: no endpoint takes a probe target (or anything
 // else that makes the agent send traffic) from a request. What grows with the edges (/metrics,
 // /api/v1/results) is written in slices of the event loop, never in one block, so serving it
-// cannot starve the probes: /metrics builds are shared by all scrapers and kept compressed
-// (exposition.ts); results documents are streamed, at most RESULTS_AT_ONCE at a time (each
-// holds a copy of every edge's result while it is written). Connections are bounded in number
+// cannot starve the probes: compressed /metrics builds are shared by all scrapers
+// (exposition.ts); uncompressed ones and results documents are streamed, a few at a time
+// (each results document holds a copy of every edge's result while it is written). Connections are bounded in number
 // and in idle time (connections.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { createGunzip } from "node:zlib";
 import type { Registry } from "prom-client";
 import { slices } from "../schedule/slices.js";
 import { PacedWriter } from "./chunks.js";
 import { CONNECTION_LIMITS, type ConnectionGuard, type ConnectionLimits, guardConnections } from "./connections.js";
-import { type CompressedText, SharedExposition } from "./exposition.js";
+import { SharedExposition } from "./exposition.js";
 import { writeJson } from "./json.js";
 
 /** Results documents written at once; more requests wait their turn. */
 export const RESULTS_AT_ONCE = 2;
+/** Uncompressed /metrics texts written at once (each is a build of its own). */
+export const PLAIN_METRICS_AT_ONCE = 1;
 
 export interface Readiness {
   readonly ready: boolean;
@@ -71,33 +72,33 @@ export function acceptsGzip(header: string | undefined): boolean {
 }
 
 /**
- * The compressed exposition: to a client that takes gzip, its bytes as they are (shared by
- * every response, never copied); to one that does not, decompressed as it goes out.
+ * To a client that takes gzip (Prometheus does), the shared compressed exposition as it is:
+ * never copied, whoever asks. To one that does not, the text written afresh straight into
+ * the response, paced, one such response at a time: memory stays a few chunks whatever the
+ * text's size (decompressing the kept text instead cost tens of MiB for a few such clients).
  */
-function sendExposition(request: IncomingMessage, response: ServerResponse, type: string, text: CompressedText): void {
-  const gzip = acceptsGzip(request.headers["accept-encoding"]);
-  response.writeHead(200, {
-    "content-type": type,
-    "content-length": gzip ? text.gzipBytes : text.textBytes,
-    "cache-control": "no-store",
-    vary: "Accept-Encoding",
-    ...(gzip ? { "content-encoding": "gzip" } : {}),
-  });
+async function sendExposition(request: IncomingMessage, response: ServerResponse, exposition: SharedExposition, plain: Gate, gone: () => boolean): Promise<void> {
+  const headers = { "content-type": exposition.contentType, "cache-control": "no-store", vary: "Accept-Encoding" };
+  if (acceptsGzip(request.headers["accept-encoding"])) {
+    const text = await exposition.text();
+    response.writeHead(200, { ...headers, "content-length": text.gzipBytes, "content-encoding": "gzip" });
+    if (request.method !== "HEAD") for (const chunk of text.gzip) response.write(chunk);
+    response.end();
+    return;
+  }
   if (request.method === "HEAD") {
+    response.writeHead(200, headers);
     response.end();
     return;
   }
-  if (gzip) {
-    for (const chunk of text.gzip) response.write(chunk);
+  await plain.run(async () => {
+    if (gone()) return;
+    response.writeHead(200, headers);
+    const writer = new PacedWriter(slices, response);
+    await exposition.render(writer);
+    writer.end();
     response.end();
-    return;
-  }
-  const gunzip = createGunzip();
-  gunzip.on("error", () => response.destroy());
-  response.once("close", () => gunzip.destroy());
-  gunzip.pipe(response);
-  for (const chunk of text.gzip) gunzip.write(chunk);
-  gunzip.end();
+  });
 }
 
 /** At most `limit` tasks at once; the others wait their turn, in order. */
@@ -137,18 +138,23 @@ interface Handlers {
   readonly sources: ServerSources;
   readonly exposition: SharedExposition;
   readonly results: Gate;
+  readonly plainMetrics: Gate;
 }
 
-async function handle({ sources, exposition, results }: Handlers, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle({ sources, exposition, results, plainMetrics }: Handlers, request: IncomingMessage, response: ServerResponse): Promise<void> {
   if (request.method !== "GET" && request.method !== "HEAD") {
     response.setHeader("allow", "GET, HEAD");
     send(response, 405, "text/plain; charset=utf-8", "method not allowed\n");
     return;
   }
   const url = new URL(request.url ?? "/", "http://localhost");
+  // Long answers may wait their turn: one whose client has gone is not written.
+  let closed = false;
+  response.once("close", () => (closed = true));
+  const gone = () => closed;
   switch (url.pathname) {
     case "/metrics":
-      sendExposition(request, response, exposition.contentType, await exposition.text());
+      await sendExposition(request, response, exposition, plainMetrics, gone);
       return;
     case "/healthz":
       send(response, 200, "text/plain; charset=utf-8", "ok\n");
@@ -163,9 +169,7 @@ async function handle({ sources, exposition, results }: Handlers, request: Incom
       const probe = url.searchParams.get("probe");
       const status = url.searchParams.get("status");
       const filter: ResultsFilter = { ...(probe !== null ? { probe } : {}), ...(status !== null ? { status } : {}) };
-      let closed = false;
-      response.once("close", () => (closed = true));
-      await results.run(() => sendResults(sources, filter, response, () => closed));
+      await results.run(() => sendResults(sources, filter, response, gone));
       return;
     }
     case "/":
@@ -188,7 +192,7 @@ export async function startServer(
 ): Promise<{ server: Server; address: AddressInfo; exposition: SharedExposition; connections: ConnectionGuard; close(): Promise<void> }> {
   const limits = options.limits ?? CONNECTION_LIMITS;
   const exposition = new SharedExposition(sources.registry);
-  const handlers: Handlers = { sources, exposition, results: new Gate(RESULTS_AT_ONCE) };
+  const handlers: Handlers = { sources, exposition, results: new Gate(RESULTS_AT_ONCE), plainMetrics: new Gate(PLAIN_METRICS_AT_ONCE) };
   let guard: ReturnType<typeof guardConnections> | undefined;
   const server = createServer((request, response) => {
     guard?.request(request, response);
