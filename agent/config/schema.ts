@@ -43,10 +43,23 @@ const defaultsSchema = z.strictObject({
   successThreshold: threshold.optional(),
 });
 
+/**
+ * The most edges one agent may run: what the shipped memory limit (256 MiB, with the image's
+ * V8 flags) holds with room to spare, start-up, scrapes and a reload that replaces every edge
+ * included (docs/benchmarks.md, "The agent's port"). Every edge costs heap, series and probes.
+ */
+export const MAX_EDGES = 5000;
+export const DEFAULT_MAX_EDGES = 5000;
+
 const agentSchema = z.strictObject({
   maxConcurrentProbes: z.number().int().min(1).max(10_000).optional(),
   starvationThreshold: duration.optional(),
-  maxEdges: z.number().int().min(1).max(100_000).optional(),
+  maxEdges: z
+    .number({ error: `must be a whole number from 1 to ${MAX_EDGES}` })
+    .int({ error: `must be a whole number from 1 to ${MAX_EDGES}` })
+    .min(1, { error: `must be a whole number from 1 to ${MAX_EDGES}` })
+    .max(MAX_EDGES, { error: `must be at most ${MAX_EDGES}: more edges than that do not fit the agent's memory limit (docs/configuration.md)` })
+    .optional(),
   maxProbeWorkers: z.number().int().min(1).max(64).optional(),
 });
 
@@ -344,7 +357,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
   const agent = {
     maxConcurrentProbes: raw.agent?.maxConcurrentProbes ?? 256,
     starvationThresholdMs: ms(raw.agent?.starvationThreshold, 250),
-    maxEdges: raw.agent?.maxEdges ?? 5000,
+    maxEdges: raw.agent?.maxEdges ?? DEFAULT_MAX_EDGES,
     maxProbeWorkers: raw.agent?.maxProbeWorkers ?? 4,
   };
   const zscaler = readZscalerSettings(raw.zscaler, probes, add);

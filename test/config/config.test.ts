@@ -8,6 +8,7 @@ import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../../agent/config/builtin.
 import { parseDuration } from "../../agent/config/duration.js";
 import { loadConfigFile, parseConfig } from "../../agent/config/load.js";
 import type { AgentConfig } from "../../agent/config/model.js";
+import { MAX_EDGES } from "../../agent/config/schema.js";
 import { formatInputError } from "../../agent/documents/located.js";
 
 const FILE = "netcanary.yaml";
@@ -179,6 +180,15 @@ describe("errors point at the offending field", () => {
       `${FILE}:9:5: probes[0].failureThreshold: must be a whole number from 1 to 100`,
       `${FILE}:10:5: probes[0].successThreshold: must be a whole number from 1 to 100`,
     ]);
+  });
+
+  it("agent.maxEdges beyond what the agent's memory limit holds, or not a count", () => {
+    expect(errors(`agent: {maxEdges: ${MAX_EDGES + 1}}\nsources: [{name: self, self: true}]\nprobes: []\n`)).toEqual([
+      `${FILE}:1:9: agent.maxEdges: must be at most ${MAX_EDGES}: more edges than that do not fit the agent's memory limit (docs/configuration.md)`,
+    ]);
+    expect(errors(`agent: {maxEdges: 0}\nsources: [{name: self, self: true}]\nprobes: []\n`)).toEqual([`${FILE}:1:9: agent.maxEdges: must be a whole number from 1 to ${MAX_EDGES}`]);
+    expect(errors(`agent: {maxEdges: 2.5}\nsources: [{name: self, self: true}]\nprobes: []\n`)).toEqual([`${FILE}:1:9: agent.maxEdges: must be a whole number from 1 to ${MAX_EDGES}`]);
+    expect(load(`agent: {maxEdges: ${MAX_EDGES}}\nsources: [{name: self, self: true}]\nprobes: []\n`).agent.maxEdges).toBe(MAX_EDGES);
   });
 
   it("wrong types", () => {
