@@ -5,10 +5,11 @@
 // outlasts the starvation threshold, and the per-series objects dominate the agent's heap. A
 // family here holds, per series, a shared pre-rendered label set (the edge's labels, rendered
 // once for all its families) plus a small interned one for the family's own labels, and its
-// numbers. Its text is written piece by piece, pausing (schedule/slices.ts) as it goes. The text is exactly what
-// prom-client writes for the same series (HELP and TYPE, label order and escaping, number
-// format, a histogram's le first), and a family registers in a prom-client Registry like any
-// metric, so registry.metrics() still shows everything; tests hold the two to the same bytes.
+// numbers. Its text is written piece by piece, pausing as it goes (schedule/slices.ts). The
+// text is exactly what prom-client writes for the same series (HELP and TYPE, label order and
+// escaping, number format, a histogram's le first), and a family registers in a prom-client
+// Registry like any metric, so registry.metrics() still shows everything; tests hold the two
+// to the same bytes.
 
 import type { Registry } from "prom-client";
 
@@ -34,10 +35,10 @@ export function labelSet<T extends { readonly [K in keyof T]: string }>(fields: 
   return { labels, text: Object.entries(labels).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(",") };
 }
 
-export const NO_LABELS: LabelSet = labelSet({});
+const NO_LABELS: LabelSet = labelSet({});
 
 /** A number as prom-client writes it. */
-export function formatValue(value: number): string {
+function formatValue(value: number): string {
   if (Number.isNaN(value)) return "Nan";
   if (!Number.isFinite(value)) return value < 0 ? "-Inf" : "+Inf";
   return `${value}`;
@@ -92,11 +93,6 @@ abstract class Family<S extends SeriesBase> {
     this.help = options.help;
     this.labelNames = new Set(options.labelNames);
     for (const registry of options.registers ?? []) registry.registerMetric(this as never);
-  }
-
-  /** Series in the family now. */
-  get size(): number {
-    return this.series.size;
   }
 
   /** A label set of this family's own labels; interned unless unique (info labels). */

@@ -82,8 +82,7 @@ export class SharedExposition {
   private readonly slices: Slices;
   private readonly minAgeMs: number;
   private readonly now: () => number;
-  /** Builds started (tests read it: how many scrapes really cost a build). */
-  builds = 0;
+  private buildsStarted = 0;
 
   constructor(
     private readonly registry: Registry,
@@ -92,6 +91,11 @@ export class SharedExposition {
     this.slices = options.slices ?? sharedSlices;
     this.minAgeMs = options.minAgeMs ?? MIN_AGE_MS;
     this.now = options.now ?? (() => performance.now());
+  }
+
+  /** Builds started: how many scrapes really cost a build. */
+  get builds(): number {
+    return this.buildsStarted;
   }
 
   get contentType(): string {
@@ -115,7 +119,7 @@ export class SharedExposition {
       return text;
     });
     this.building = build;
-    this.builds++;
+    this.buildsStarted++;
     // A failed build is not kept: the next caller tries again.
     const clear = () => {
       if (this.building === build) this.building = undefined;
