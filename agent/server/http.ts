@@ -127,6 +127,10 @@ async function sendResults(sources: ServerSources, filter: ResultsFilter, respon
   if (gone()) return;
   const document = sources.results(filter);
   response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
+  if (response.req.method === "HEAD") {
+    response.end();
+    return;
+  }
   const writer = new PacedWriter(slices, response);
   await writeJson(document, writer);
   writer.write("\n");
