@@ -16,11 +16,13 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { ProbeRequest } from "../probes/index.js";
 import { agentError, type ProbeOutcome } from "../probes/prober.js";
-import { encodeWorkerRequest, parseWorkerResult, WORKER_EXIT, workerDeadlineMs, type WorkerRequest } from "../probes/worker-protocol.js";
+import { encodeWorkerRequest, parseWorkerResult, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerRequest } from "../probes/worker-protocol.js";
 
 export interface WorkerRunOptions {
-  /** The pod's resolvers (podNameservers()), installed in the worker before its probes. */
+  /** Resolvers installed in the worker before its probes (tests; pods use resolvConfRoots). */
   readonly dnsServers?: readonly string[];
+  /** Where the worker reads the pod's resolv.conf: /proc/<pid>/root of the pod's processes. */
+  readonly resolvConfRoots?: readonly string[];
   /** Probes in flight at once inside this worker (default: the pool's concurrency). */
   readonly concurrency?: number;
   /**
@@ -219,6 +221,7 @@ export class WorkerPool {
         probes: requests.map(({ id, call, timeoutMs }) => ({ id, call, timeoutMs })),
         concurrency,
         ...(options.dnsServers !== undefined && options.dnsServers.length > 0 ? { dnsServers: options.dnsServers } : {}),
+        ...(options.resolvConfRoots !== undefined && options.resolvConfRoots.length > 0 ? { resolvConfRoots: options.resolvConfRoots.slice(0, WORKER_LIMITS.maxResolvConfRoots) } : {}),
         ...(options.netnsInode !== undefined ? { expectNetns: options.netnsInode } : {}),
         ...(options.sourceIp !== undefined ? { expectAddress: options.sourceIp } : {}),
         ...(options.starvationThresholdMs !== undefined ? { starvationThresholdMs: options.starvationThresholdMs } : {}),
@@ -273,7 +276,7 @@ export class WorkerPool {
 
   private start(job: Job): void {
     const queuedMs = performance.now() - job.enqueuedAt;
-    const deadlineMs = workerDeadlineMs(job.request.probes, job.request.concurrency, this.marginMs);
+    const deadlineMs = workerDeadlineMs(job.request, this.marginMs);
     const started = performance.now();
     const argv = [`--net=${this.procRoot}/${job.pid}/ns/net`, "--", this.nodePath, ...this.nodeArgs, this.workerScript];
     const outcomes = new Map<string, ProbeOutcome>();

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { ProbeOutcome } from "../../agent/probes/prober.js";
 import { parseFibTrieLocal } from "../../agent/procfs/network.js";
-import { createNetnsLocator, podNameservers } from "../../agent/sources/netns.js";
+import { readPodResolvers } from "../../agent/procfs/pod-resolvers.js";
+import { createNetnsLocator } from "../../agent/sources/netns.js";
 import type { ProbeRequest } from "../../agent/probes/index.js";
 import { WorkerPool, type WorkerPoolOptions, type WorkerRunReport } from "../../agent/sources/workers.js";
 import { Lab, type LabPod, type LabProcess } from "../support/lab.js";
@@ -132,7 +133,7 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
     const found = await createNetnsLocator().find(A);
     if (!found.ok) throw new Error(found.reason);
     // `ip netns exec` bind-mounted /etc/netns/<ns>/resolv.conf over the sleeper's /etc/resolv.conf.
-    expect(await podNameservers(found.pids)).toMatchObject({ ok: true, pid: sleepers.a.pid, nameservers: [DNS] });
+    expect(await readPodResolvers(found.pids.map((pid) => `/proc/${pid}/root`))).toEqual({ ok: true, root: `/proc/${sleepers.a.pid}/root`, nameservers: [DNS] });
   });
 
   // ----- probing from inside
@@ -176,8 +177,6 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
   it("resolves with the pod's resolvers: a 'cluster' DNS probe and a host name go to the lab's dnsmasq", async () => {
     const found = await createNetnsLocator().find(A);
     if (!found.ok) throw new Error(found.reason);
-    const resolvers = await podNameservers(found.pids);
-    if (!resolvers.ok) throw new Error(resolvers.reason);
     const outcomes = await pool().run(
       found.pid,
       [
@@ -185,7 +184,7 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
         { id: "nxdomain", call: { kind: "dns", target: { query: "nothing.lab.test", type: "A", server: "cluster" } }, timeoutMs: 1000 },
         { id: "by-name", call: { kind: "tcp", target: { host: "web.lab.test", port: 8080 } }, timeoutMs: 1000 },
       ],
-      { dnsServers: resolvers.nameservers },
+      { resolvConfRoots: found.pids.map((pid) => `/proc/${pid}/root`) },
     );
     expect(outcomes.get("cluster-dns")).toMatchObject({ reason: "ok", address: DNS, answers: [B] });
     expect(outcomes.get("nxdomain")).toMatchObject({ reason: "dns_nxdomain", address: DNS });
