@@ -9,7 +9,7 @@
 import { execFileSync } from "node:child_process";
 import { type AddressInfo, createConnection, createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { ADDRESSES, AGENT_PORT, INITIAL_STATE, type ClusterState, type LabResult, PodLab } from "../test/support/pod-lab.ts";
+import { AGENT_PORT, INITIAL_STATE, type ClusterState, type LabResult, PodLab } from "../test/support/pod-lab.ts";
 
 const PORT = Number(process.env["DEMO_PORT"] ?? 9714);
 const STEP_MS = Number(process.env["DEMO_STEP_SECONDS"] ?? 15) * 1000;
@@ -17,7 +17,7 @@ const STEP_MS = Number(process.env["DEMO_STEP_SECONDS"] ?? 15) * 1000;
 function missing(): string[] {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push("root (network namespaces and nftables): run it as root");
-  for (const command of ["ip", "nft", "dnsmasq", "nsenter", "setpriv"]) {
+  for (const command of ["ip", "nft", "dnsmasq", "nsenter", "setpriv", "flock"]) {
     try {
       execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
     } catch {
@@ -45,7 +45,7 @@ const SCENARIOS: readonly Scenario[] = [
     expect: "web: unexpected_block, reason timeout",
     apply: async (lab) => {
       await reset(lab);
-      await lab.lab.dropTo(lab.lab.pod("client"), ADDRESSES.web, 8080);
+      await lab.lab.dropTo(lab.lab.pod("client"), lab.addresses.web, 8080);
     },
   },
   {
@@ -53,7 +53,7 @@ const SCENARIOS: readonly Scenario[] = [
     expect: "web: unexpected_block, reason refused",
     apply: async (lab) => {
       await reset(lab);
-      await lab.lab.rejectTo(lab.lab.pod("client"), ADDRESSES.web, 8080);
+      await lab.lab.rejectTo(lab.lab.pod("client"), lab.addresses.web, 8080);
     },
   },
   { title: "The CNI stops enforcing NetworkPolicies", expect: "db: unexpected_allow (denied by policy, delivered)", apply: (lab) => reset(lab, { enforcing: false }) },
@@ -62,7 +62,7 @@ const SCENARIOS: readonly Scenario[] = [
     expect: "gateway-dns and zscaler-gateway: unexpected_block, reason dns_timeout",
     apply: async (lab) => {
       await reset(lab);
-      await lab.lab.dropTo(lab.lab.pod("client"), ADDRESSES.dns, 53, "udp");
+      await lab.lab.dropTo(lab.lab.pod("client"), lab.addresses.dns, 53, "udp");
     },
   },
   { title: "client-egress now allows db:5432 (and the CNI follows)", expect: "db: policy allow, observed ok", apply: (lab) => reset(lab, { dbAllowed: true }) },
@@ -103,7 +103,7 @@ net.createServer((client) => {
 process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();`,
       socket,
-      ADDRESSES.agent,
+      lab.addresses.agent,
       String(AGENT_PORT),
     ],
     { name: "relay" },
