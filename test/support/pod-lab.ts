@@ -17,7 +17,7 @@
 // Every address comes from the lab's slot (podLabAddresses), so two pod labs can run on one
 // machine at once: each agent finds only its own lab's pods.
 
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ResultEntry } from "../../agent/daemon/agent.ts";
 import { cliPath } from "./cli.ts";
@@ -244,9 +244,23 @@ process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();
 `;
 
-/** A process that only holds the pod's network namespace, as a pod's pause container does. */
-function holdNamespace(lab: Lab, pod: LabPod): LabProcess {
-  return lab.startProcess(pod, "sleep", ["86400"], { name: `${pod.name} pod` });
+/**
+ * A process that only holds the pod's network namespace, as a pod's pause container does;
+ * resolves once it is in the namespace (`ip netns exec` has entered it and exec'd sleep), so
+ * that the pod is never listed in the snapshot before a process holds its address.
+ */
+async function holdNamespace(lab: Lab, pod: LabPod): Promise<LabProcess> {
+  const holder = lab.startProcess(pod, "sleep", ["86400"], { name: `${pod.name} pod` });
+  const inode = `net:[${statSync(pod.netnsPath).ino}]`;
+  await waitFor(
+    `the ${pod.name} pod's process in its namespace`,
+    () => {
+      if (!holder.running) throw new Error(`${holder.name} exited: ${holder.output()}`);
+      return readlinkSync(`/proc/${holder.pid}/ns/net`) === inode && readFileSync(`/proc/${holder.pid}/comm`, "utf8").trim() === "sleep" ? true : undefined;
+    },
+    { timeoutMs: 10_000, intervalMs: 20 },
+  );
+  return holder;
 }
 
 export class PodLab {
@@ -305,7 +319,7 @@ export class PodLab {
         name: "zscaler feeds",
       });
       await feeds.waitForOutput(/^listening$/m);
-      holdNamespace(lab, lab.pod("client"));
+      await holdNamespace(lab, lab.pod("client"));
 
       mkdirSync(join(lab.dir, "agent"));
       const clusterFile = join(lab.dir, "agent", "cluster.yaml");
@@ -401,7 +415,7 @@ export class PodLab {
   /** Changes the cluster: the snapshot file the agent watches, the CNI's rules, the pods' processes. */
   async setState(change: Partial<ClusterState>): Promise<void> {
     const next = { ...this.state, ...change };
-    if (next.reporter !== "absent" && !this.reporterHolder) this.reporterHolder = holdNamespace(this.lab, this.lab.pod("reporter"));
+    if (next.reporter !== "absent" && !this.reporterHolder) this.reporterHolder = await holdNamespace(this.lab, this.lab.pod("reporter"));
     await this.lab.nft(this.lab.node, cniRules(next, { client: this.lab.pod("client").bridgePort, reporter: this.lab.pod("reporter").bridgePort }, this.addresses));
     writeFileSync(this.clusterFile, clusterManifests(next, this.addresses));
     if (next.reporter === "absent" && this.reporterHolder) {

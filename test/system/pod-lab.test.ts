@@ -139,7 +139,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq", "nsente
     expect(pods.listeners.web.output()).toContain(`from ${pods.addresses.reporter}\n`);
     // reporter-egress does not allow db: denied, and the CNI drops it.
     const db = await pods.waitForResult("db", REPORTER, "ok", ok);
-    expect([db.policy.verdict, db.observed?.reason]).toEqual(["deny", "timeout"]);
+    expect([db.policy.verdict, db.observed?.reason], JSON.stringify(db.observed)).toEqual(["deny", "timeout"]);
     expect((await series()).map((s) => s.labels["probe"]).sort()).toEqual(["db", "gateway-dns", "web", "zscaler-gateway"]);
 
     await pods.setState({ reporter: "terminating" });
