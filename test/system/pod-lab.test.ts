@@ -67,7 +67,8 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq", "nsente
     // One worker per pod and round, all of them finishing on their own.
     const runs = samplesOf(samples, "netcanary_pod_worker_runs_total");
     expect(runs.find((s) => s.labels["result"] === "ok")?.value).toBeGreaterThan(0);
-    expect(runs.filter((s) => s.labels["result"] !== "ok").reduce((sum, s) => sum + s.value, 0)).toBe(0);
+    const failedRuns = runs.filter((s) => s.labels["result"] !== "ok");
+    expect(failedRuns.reduce((sum, s) => sum + s.value, 0), JSON.stringify(failedRuns)).toBe(0);
   });
 
   it("allowed but dropped: timeout, unexpected_block on the workload's series", async () => {
