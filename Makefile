@@ -76,10 +76,10 @@ test: deps debian-deps build
 	$(NODE) scripts/run-tests.mjs
 
 # The pod-mode lab with the agent in it, cycling through sabotage scenarios; serves the
-# agent's endpoints on 127.0.0.1:$(DEMO_PORT). Needs root; Ctrl-C tears it all down.
-DEMO_PORT ?= 9714
+# agent's endpoints on 127.0.0.1:9714, or on a free port if another demo has that one
+# (make demo DEMO_PORT=<port> insists on a port). Needs root; Ctrl-C tears it all down.
 demo: build
-	DEMO_PORT=$(DEMO_PORT) $(NODE) scripts/demo.ts
+	$(NODE) scripts/demo.ts
 
 # The benchmarks behind docs/benchmarks.md (about twenty minutes; cluster.mts, worker-cost.mjs
 # and time-to-alert.ts need root).
