@@ -14,7 +14,7 @@ export const SLOT_COUNT = 32;
 
 /** The pods' IPv4 subnets: 10.232.<slot>.0/24 (a range no other test of this project uses). */
 const PRIVATE_BASE = [10, 232] as const;
-/** The pods' IPv6 subnets: fd00:232:<slot>::/64 (unique local addresses). */
+/** The pods' IPv6 subnets: fd00:232:<0x100 + slot>::/64 (unique local addresses). */
 const PRIVATE6_PREFIX = "fd00:232";
 /** TEST-NET-1, -2 and -3 (RFC 5737): never routed anywhere, each cut into SLOT_COUNT /29s. */
 const DOCUMENTATION = ["192.0.2.0", "198.51.100.0", "203.0.113.0"] as const;
@@ -102,7 +102,9 @@ export function labAddresses(slot: number): LabAddresses {
   const subnet = block(toNumber(`${PRIVATE_BASE[0]}.${PRIVATE_BASE[1]}.${slot}.0`) as number, 24);
   const documentation = DOCUMENTATION.map((base) => block((toNumber(base) as number) + slot * 2 ** (32 - DOCUMENTATION_PREFIX), DOCUMENTATION_PREFIX));
   const [testNet1, testNet2, testNet3] = documentation as [AddressBlock, AddressBlock, AddressBlock];
-  const prefix6 = `${PRIVATE6_PREFIX}:${slot.toString(16)}:`;
+  // 0x100 + slot: a group that is never 0, so ip6() writes canonical text (RFC 5952 would
+  // fold a zero group into "::": fd00:232:0::2 is written fd00:232::2).
+  const prefix6 = `${PRIVATE6_PREFIX}:${(0x100 + slot).toString(16)}:`;
   const subnet6 = `${prefix6}:/64`;
   return {
     slot,

@@ -14,25 +14,23 @@ import { dirname, join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ResultEntry } from "../../agent/daemon/agent.js";
 import { cliPath } from "../support/cli.js";
-import { Lab, type LabProcess, waitFor } from "../support/lab.js";
+import { Lab, LAB_COMMANDS, type LabProcess, waitFor } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
 
-const NET = "10.222.9";
-const AGENT_IP = `${NET}.2`;
-const DNS_IP = `${NET}.53`;
-const WEB_IP = `${NET}.20`;
 const PORT = 9714;
+/** Pod addresses: host numbers in the lab's subnet (the lab picks the subnet). */
+const HOSTS = { agent: 2, dns: 53, web: 20 } as const;
 /** What the host's secret file holds: none of it may leave the agent. */
 const SECRET_MARK = "netcanary-hostile-pod-secret";
 
 /** The tenants: each pod's name and how its /etc/resolv.conf is made (path inside its root). */
-const TENANTS: Record<string, { ip: string; make: (resolvConf: string, hostSecret: string) => void; expect: RegExp }> = {
-  good: { ip: `${NET}.10`, make: (path) => writeFileSync(path, `nameserver ${DNS_IP}\noptions ndots:1\n`), expect: /^ok$/ },
-  escape: { ip: `${NET}.11`, make: (path, secret) => symlinkSync(secret, path), expect: /\/etc\/resolv\.conf in \/proc\/\d+\/root: no such file/ },
-  devzero: { ip: `${NET}.12`, make: (path) => execFileSync("mknod", [path, "c", "1", "5"]), expect: /a character device, not a regular file/ },
-  fifo: { ip: `${NET}.13`, make: (path) => execFileSync("mkfifo", [path]), expect: /a FIFO, not a regular file/ },
+const TENANTS: Record<string, { host: number; make: (resolvConf: string, hostSecret: string, dns: string) => void; expect: RegExp }> = {
+  good: { host: 10, make: (path, _secret, dns) => writeFileSync(path, `nameserver ${dns}\noptions ndots:1\n`), expect: /^ok$/ },
+  escape: { host: 11, make: (path, secret) => symlinkSync(secret, path), expect: /\/etc\/resolv\.conf in \/proc\/\d+\/root: no such file/ },
+  devzero: { host: 12, make: (path) => execFileSync("mknod", [path, "c", "1", "5"]), expect: /a character device, not a regular file/ },
+  fifo: { host: 13, make: (path) => execFileSync("mkfifo", [path]), expect: /a FIFO, not a regular file/ },
   huge: {
-    ip: `${NET}.14`,
+    host: 14,
     make: (path) => {
       writeFileSync(path, "");
       truncateSync(path, 2 * 1024 * 1024 * 1024);
@@ -55,7 +53,7 @@ function buildRoot(dir: string): void {
   mkdirSync(join(dir, "etc"), { recursive: true });
 }
 
-function manifests(pids: Record<string, string>): string {
+function manifests(agentIp: string, pods: Record<string, string>): string {
   const pod = (name: string, namespace: string, ip: string, labels: Record<string, string>) => `apiVersion: v1
 kind: Pod
 metadata: {name: ${name}, namespace: ${namespace}, labels: ${JSON.stringify(labels)}}
@@ -64,25 +62,25 @@ status: {phase: Running, podIP: ${ip}, podIPs: [{ip: ${ip}}]}
 `;
   return [
     "apiVersion: v1\nkind: Namespace\nmetadata: {name: tenant}\n",
-    pod("netcanary-agent", "netcanary", AGENT_IP, { app: "netcanary" }),
-    ...Object.entries(pids).map(([name, ip]) => pod(name, "tenant", ip, { app: name, "netcanary.io/probe": "true" })),
+    pod("netcanary-agent", "netcanary", agentIp, { app: "netcanary" }),
+    ...Object.entries(pods).map(([name, ip]) => pod(name, "tenant", ip, { app: name, "netcanary.io/probe": "true" })),
   ].join("---\n");
 }
 
-const CONFIG = `defaults: {interval: 1s, timeout: 500ms, failureThreshold: 1, successThreshold: 1}
+const config = (webIp: string) => `defaults: {interval: 1s, timeout: 500ms, failureThreshold: 1, successThreshold: 1}
 sources:
   - name: labeled
 probes:
   - {name: web-dns, sources: [labeled], dns: {query: web.lab.test, server: cluster}}
-  - {name: web-tcp, sources: [labeled], tcp: {ip: ${WEB_IP}, port: 8080}}
+  - {name: web-tcp, sources: [labeled], tcp: {ip: ${webIp}, port: 8080}}
 `;
 
-describeWith({ root: true, commands: ["ip", "nsenter", "setpriv", "dnsmasq", "chroot", "ldd", "mknod", "mkfifo"] }, "hostile labeled pods", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv", "dnsmasq", "chroot", "ldd", "mknod", "mkfifo"] }, "hostile labeled pods", () => {
   let lab: Lab;
   let agent: LabProcess;
   let secretPath: string;
 
-  const get = (path: string) => lab.httpGet(lab.pod("agent"), `http://${AGENT_IP}:${PORT}${path}`, 5000);
+  const get = (path: string) => lab.httpGet(lab.pod("agent"), `http://${lab.pod("agent").ip}:${PORT}${path}`, 5000);
   const results = async (): Promise<ResultEntry[]> => {
     const response = await get("/api/v1/results");
     if (response.status !== 200) throw new Error(`results: ${response.status} ${response.error ?? ""}`);
@@ -90,34 +88,33 @@ describeWith({ root: true, commands: ["ip", "nsenter", "setpriv", "dnsmasq", "ch
   };
 
   beforeAll(async () => {
-    lab = await Lab.create({
+    lab = await Lab.create((addresses) => ({
       pods: [
-        { name: "agent", ip: AGENT_IP },
-        { name: "dns", ip: DNS_IP },
-        { name: "web", ip: WEB_IP },
-        ...Object.entries(TENANTS).map(([name, tenant]) => ({ name, ip: tenant.ip })),
+        ...Object.entries(HOSTS).map(([name, host]) => ({ name, ip: addresses.ip(host) })),
+        ...Object.entries(TENANTS).map(([name, tenant]) => ({ name, ip: addresses.ip(tenant.host) })),
       ],
-    });
-    await lab.dnsmasq(lab.pod("dns"), { listen: DNS_IP, records: { "web.lab.test": WEB_IP }, local: ["lab.test"] });
-    await lab.tcpListener(lab.pod("web"), WEB_IP, [8080]);
+    }));
+    const [agentIp, dnsIp, webIp] = [lab.pod("agent").ip, lab.pod("dns").ip, lab.pod("web").ip];
+    await lab.dnsmasq(lab.pod("dns"), { listen: dnsIp, records: { "web.lab.test": webIp }, local: ["lab.test"] });
+    await lab.tcpListener(lab.pod("web"), webIp, [8080]);
     // The host's secret: where an absolute link in a pod's root points, from the host's side.
     secretPath = join(lab.dir, "host-secret.key");
     writeFileSync(secretPath, `-----BEGIN PRIVATE KEY----- ${SECRET_MARK}\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC ${SECRET_MARK}\n`, { mode: 0o600 });
     for (const [name, tenant] of Object.entries(TENANTS)) {
       const root = join(lab.dir, `root-${name}`);
       buildRoot(root);
-      tenant.make(join(root, "etc", "resolv.conf"), secretPath);
+      tenant.make(join(root, "etc", "resolv.conf"), secretPath, dnsIp);
       lab.startProcess(lab.pod(name), "chroot", [root, execFileSync("sh", ["-c", "command -v sleep"], { encoding: "utf8" }).trim(), "3600"], { name: `${name} pod` });
     }
     const clusterFile = join(lab.dir, "cluster.yaml");
     const configFile = join(lab.dir, "netcanary.yaml");
-    writeFileSync(clusterFile, manifests(Object.fromEntries(Object.entries(TENANTS).map(([name, tenant]) => [name, tenant.ip]))));
-    writeFileSync(configFile, CONFIG);
+    writeFileSync(clusterFile, manifests(agentIp, Object.fromEntries(Object.keys(TENANTS).map((name) => [name, lab.pod(name).ip]))));
+    writeFileSync(configFile, config(webIp));
     agent = lab.startProcess(
       lab.pod("agent"),
       "setpriv",
-      ["--no-new-privs", "--bounding-set=-all,+sys_admin,+sys_ptrace", "--inh-caps=-all", process.execPath, cliPath, "agent", "--config", configFile, "--manifests", clusterFile, "--listen", `${AGENT_IP}:${PORT}`],
-      { name: "netcanary agent", env: { NODE_NAME: "lab-node", POD_NAMESPACE: "netcanary", POD_NAME: "netcanary-agent", POD_IP: AGENT_IP } },
+      ["--no-new-privs", "--bounding-set=-all,+sys_admin,+sys_ptrace", "--inh-caps=-all", process.execPath, cliPath, "agent", "--config", configFile, "--manifests", clusterFile, "--listen", `${agentIp}:${PORT}`],
+      { name: "netcanary agent", env: { NODE_NAME: "lab-node", POD_NAMESPACE: "netcanary", POD_NAME: "netcanary-agent", POD_IP: agentIp } },
     );
   }, 60_000);
 
