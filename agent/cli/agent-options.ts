@@ -1,12 +1,12 @@
 // Options shared by the commands that run probes (agent, once).
 
-import { parseArgs } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from "../daemon/log.js";
 import type { InputError } from "../documents/located.js";
 import type { AgentMetrics } from "../metrics/registry.js";
+import { parseOptions } from "./args.js";
 import { UsageError } from "./command.js";
 
 export interface ProbeRunOptions {
@@ -30,7 +30,7 @@ export function parseProbeRunArgs(
   logDestination?: NodeJS.WritableStream,
   defaultLogLevel: LogLevel = "info",
 ): ProbeRunOptions {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args: [...argv],
     allowPositionals: true,
     options: {

@@ -1,7 +1,6 @@
 // netcanary check: judge connections offline, from manifests, for CI pipelines.
 // Exit 0: every expectation holds; 1: one does not; 2: the input is unusable.
 
-import { parseArgs } from "node:util";
 import { resolveEndpoint } from "../cluster/endpoints.js";
 import { loadManifests } from "../cluster/manifests.js";
 import { PROTOCOLS, type Protocol } from "../cluster/snapshot.js";
@@ -18,6 +17,7 @@ import {
 import { explainVerdict, summarizeVerdict } from "../policy/explain.js";
 import type { PolicyVerdict, Verdict } from "../policy/model.js";
 import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
+import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { renderTable } from "./table.js";
 
@@ -237,7 +237,7 @@ export const checkCommand: Command = {
   summary: "judge connections offline against NetworkPolicies in manifests (for CI)",
   usage: USAGE,
   async run(argv, out) {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseOptions({
       args: argv,
       allowPositionals: true,
       options: {
