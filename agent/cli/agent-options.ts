@@ -3,7 +3,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
-import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from "../daemon/log.js";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "../daemon/log.js";
 import type { InputError } from "../documents/located.js";
 import type { AgentMetrics } from "../metrics/registry.js";
 import { parseOptions } from "./args.js";
@@ -22,7 +22,9 @@ export const PROBE_RUN_USAGE = `  --config <file>        configuration file (def
                          instead of the Kubernetes API
   --kubeconfig <file>    the cluster to watch (default: in-cluster config inside a pod,
                          else $KUBECONFIG; neither: no cluster, nothing is isolated)
-  --log-level <level>    ${LOG_LEVELS.join(", ")}`;
+  --log-level <level>    ${LOG_LEVELS.join(", ")}
+  --log-format <format>  text (one readable line per entry), json (one object per line), or
+                         auto (default): text on a terminal, JSON otherwise`;
 
 export function parseProbeRunArgs(
   argv: readonly string[],
@@ -38,11 +40,14 @@ export function parseProbeRunArgs(
       kubeconfig: { type: "string" },
       manifests: { type: "string", multiple: true },
       "log-level": { type: "string", default: defaultLogLevel },
+      "log-format": { type: "string", default: "auto" },
       ...extra,
     },
   });
   const level = values["log-level"] as string;
   if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  const format = values["log-format"] as string;
+  if (!LOG_FORMATS.includes(format as LogFormat)) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(", ")}`);
   // "--manifests a b": extra paths arrive as positionals.
   const manifests = [...((values["manifests"] as string[] | undefined) ?? []), ...positionals];
   if (positionals.length > 0 && !values["manifests"]) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -51,7 +56,7 @@ export function parseProbeRunArgs(
     ...(typeof values["config"] === "string" ? { configFile: values["config"] } : {}),
     ...(typeof values["kubeconfig"] === "string" ? { kubeconfig: values["kubeconfig"] } : {}),
     manifests,
-    logger: createLogger(level as LogLevel, logDestination),
+    logger: createLogger(level as LogLevel, logDestination, format as LogFormat),
     values: values as ProbeRunOptions["values"],
   };
 }
