@@ -2,6 +2,7 @@
 
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
+import { serverForDisplay } from "../cluster/redact.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "../daemon/log.js";
 import type { InputError } from "../documents/located.js";
@@ -66,7 +67,7 @@ export async function clusterSourceFor(
   options: ProbeRunOptions,
   metrics: AgentMetrics,
   pollMs?: number,
-): Promise<{ ok: true; source: ClusterSource; kind: string; kubeConfig?: KubeConfig } | { ok: false; errors: readonly InputError[] }> {
+): Promise<{ ok: true; source: ClusterSource; kind: string; server?: string; kubeConfig?: KubeConfig } | { ok: false; errors: readonly InputError[] }> {
   if (options.manifests.length > 0) {
     const load = await ManifestCluster.load(options.manifests, options.logger, pollMs);
     return load.ok ? { ok: true, source: load.source, kind: "manifests" } : load;
@@ -78,5 +79,7 @@ export async function clusterSourceFor(
     return { ok: false, errors: [{ file: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "kubeconfig", message: `cannot load: ${error instanceof Error ? error.message : String(error)}` }] };
   }
   if (!kubeConfig) return { ok: true, source: new NoCluster(), kind: "none" };
-  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${kubeConfig.getCurrentCluster()?.server ?? ""}`, kubeConfig };
+  // Shown in logs and messages: never with the credentials a kubeconfig may put in the URL.
+  const server = serverForDisplay(kubeConfig.getCurrentCluster()?.server ?? "");
+  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${server}`, server, kubeConfig };
 }

@@ -22,6 +22,9 @@ function overview(): string {
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
     "Run 'netcanary <command> --help' for a command's options, 'netcanary --version' for the version.",
+    "",
+    "Exit status: 0 all good; 1 a finding (a signal, a failed expectation); 2 unusable input;",
+    "3 inconclusive: something asked for was not tested (see each command's --help).",
   ].join("\n");
 }
 

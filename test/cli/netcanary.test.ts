@@ -41,6 +41,7 @@ describe("netcanary --version", () => {
   it("is named in the overview", async () => {
     const run = await runCli(["--help"]);
     expect(run.stdout).toContain("'netcanary --version'");
+    expect(run.stdout).toContain("3 inconclusive");
   });
 });
 
