@@ -28,7 +28,8 @@ export function listenProblem(error: unknown, listen: ListenAddress): string | u
   return `cannot listen on ${host}:${listen.port}: ${reason}`;
 }
 
-const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--listen <host:port>] [--log-level <level>]
+const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--listen <host:port>]
+                       [--log-level <level>] [--log-format <format>]
 
 Runs the probes on schedule, judges each outcome against the NetworkPolicy verdict
 and the declared intent, and serves:

@@ -107,7 +107,7 @@ function render(results: readonly ResultEntry[], gaps: readonly Untested[], out:
 
 export const onceCommand: Command = {
   name: "once",
-  summary: "probe every edge once, report, exit 1 on any signal, 3 if something was not tested (for pipelines)",
+  summary: "probe every edge once, report; exit 1 on a signal, 3 if something went untested",
   usage: USAGE,
   async run(argv, out) {
     // Logs go to stderr so that stdout holds only the report.
