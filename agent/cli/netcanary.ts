@@ -5,6 +5,8 @@ import { checkCommand } from "./check.js";
 import { onceCommand } from "./once.js";
 import { zscalerCommand } from "./zscaler.js";
 import { type Command, consoleOutput, EXIT, type Output, UsageError } from "./command.js";
+import { nearest, suggestion } from "./suggest.js";
+import { packageInfo } from "./version.js";
 
 const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, zscalerCommand];
 
@@ -19,7 +21,10 @@ function overview(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
-    "Run 'netcanary <command> --help' for a command's options.",
+    "Run 'netcanary <command> --help' for a command's options, 'netcanary --version' for the version.",
+    "",
+    "Exit status: 0 all good; 1 a finding (a signal, a failed expectation); 2 unusable input;",
+    "3 inconclusive: something asked for was not tested (see each command's --help).",
   ].join("\n");
 }
 
@@ -29,9 +34,16 @@ export async function main(argv: readonly string[], out: Output = consoleOutput)
     out.stdout(overview());
     return name === undefined ? EXIT.unusable : EXIT.ok;
   }
+  if (name === "--version" || name === "-V" || name === "version") {
+    out.stdout(`netcanary ${packageInfo().version}`);
+    return EXIT.ok;
+  }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    out.stderr(`netcanary: unknown command "${name}"\n\n${overview()}`);
+    const option = name.startsWith("-");
+    const guess = option ? nearest(name.replace(/^-+/, ""), ["help", "version"]) : nearest(name, COMMANDS.map((c) => c.name));
+    const hint = option ? suggestion(guess, "option") : suggestion(guess);
+    out.stderr(`netcanary: ${option ? `unknown option ${name}` : `unknown command "${name}"`}${hint}\n\n${overview()}`);
     return EXIT.unusable;
   }
   if (rest.includes("--help") || rest.includes("-h")) {

@@ -5,7 +5,6 @@
 // Exit 0: done (or every range covered); 1: --check found ranges not allowed; 2: unusable input
 // (bad options, a feed that cannot be fetched or is refused, manifests that do not load).
 
-import { parseArgs } from "node:util";
 import { type Cidr, parseCidr } from "../addresses/ip.js";
 import { labelKeyProblem, labelValueProblem } from "../cluster/labels.js";
 import { loadManifests } from "../cluster/manifests.js";
@@ -19,7 +18,9 @@ import { auditCoverage } from "../zscaler/audit.js";
 import { CLOUD_NAME, type FeedData, type FeedKind, parseFeed } from "../zscaler/feeds.js";
 import { createFeedDispatcher, DEFAULT_BASE_URL, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
 import { hashRanges, objectNameProblem, toYaml, ZSCALER_GATEWAY_PORTS, zscalerNetworkPolicy } from "../zscaler/policy.js";
+import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
+import { nearest, suggestion } from "./suggest.js";
 
 /** The feeds an allowlist can be made of, in the order they are listed in output. */
 const ALLOWLIST_FEEDS: readonly FeedKind[] = ["future", "hubs-recommended", "hubs-required", "cenr", "svpn"];
@@ -279,7 +280,7 @@ async function fetchRanges(options: FeedOptions, out: Output): Promise<{ ok: tru
 }
 
 async function runRanges(argv: readonly string[], out: Output): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, output: { type: "string", default: "text" } } });
+  const { values } = parseOptions({ args: [...argv], options: { ...COMMON_OPTIONS, output: { type: "string", default: "text" } } });
   if (values.output !== "text" && values.output !== "json") throw new UsageError(`--output must be text or json, got "${values.output}"`);
   const options = feedOptions(values);
   const ranges = await fetchRanges(options, out);
@@ -295,7 +296,7 @@ async function runRanges(argv: readonly string[], out: Output): Promise<number> 
 }
 
 async function runPolicy(argv: readonly string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args: [...argv],
     allowPositionals: true,
     options: {
@@ -402,7 +403,7 @@ export const zscalerCommand: Command = {
       case undefined:
         throw new UsageError("a subcommand is required: ranges or policy");
       default:
-        throw new UsageError(`unknown subcommand "${sub}" (ranges or policy)`);
+        throw new UsageError(`unknown subcommand "${sub}"${suggestion(nearest(sub, ["ranges", "policy"]))} (ranges or policy)`);
     }
   },
 };

@@ -18,6 +18,8 @@ import type { ClusterSnapshot, EndpointSliceInfo, NamespaceInfo, PodInfo, Servic
 export interface ClusterStatus {
   readonly ready: boolean;
   readonly reason?: string;
+  /** Not ready: the resources not synced yet, each with its last error, if it had one. */
+  readonly waiting?: readonly { readonly resource: string; readonly error?: string }[];
 }
 
 /** Where the agent's cluster state comes from: files, the API, or nothing. */
@@ -103,6 +105,8 @@ export class LiveCluster implements ClusterSource {
   /** Resources changed since the last snapshot went out. */
   private changedResources = new Set<string>();
   private readonly loggedFailures = new Set<string>();
+  /** Each resource's last failure, until it changes again (for status()). */
+  private readonly lastFailure = new Map<string, string>();
   private stopped = false;
   private sentFirst = false;
 
@@ -113,6 +117,7 @@ export class LiveCluster implements ClusterSource {
       onChange: (resource: string) => {
         // Recovered: a later failure of this resource is worth saying again.
         for (const key of this.loggedFailures) if (key.startsWith(`${resource}:`) && !key.endsWith(":absent")) this.loggedFailures.delete(key);
+        this.lastFailure.delete(resource);
         this.changedResources.add(resource);
         this.changed();
       },
@@ -180,7 +185,14 @@ export class LiveCluster implements ClusterSource {
     // An optional resource the cluster does not serve does not hold up the verdicts.
     const waiting = this.reflectors().filter((r) => !r.everSynced && !(r.source.optional && r.state === "absent"));
     if (waiting.length === 0) return { ready: true };
-    return { ready: false, reason: `waiting for the cluster state: ${waiting.map((r) => `${r.source.resource} (${r.state})`).join(", ")}` };
+    return {
+      ready: false,
+      reason: `waiting for the cluster state: ${waiting.map((r) => `${r.source.resource} (${r.state})`).join(", ")}`,
+      waiting: waiting.map((r) => {
+        const error = this.lastFailure.get(r.source.resource);
+        return { resource: r.source.resource, ...(error !== undefined ? { error } : {}) };
+      }),
+    };
   }
 
   /** The current snapshot, once every resource has synced at least once. */
@@ -228,6 +240,7 @@ export class LiveCluster implements ClusterSource {
     const optional = this.reflectors().some((r) => r.source.resource === resource && r.source.optional);
     // An optional API that the cluster does not serve is not a failure to alert on.
     if (!(optional && kind === "absent")) {
+      this.lastFailure.set(resource, message);
       this.options.metrics?.failure(resource, kind);
       this.options.metrics?.setSynced(resource, false);
     } else if (!this.loggedFailures.has(`${resource}:absent`)) {

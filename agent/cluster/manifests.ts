@@ -24,7 +24,46 @@ export interface ManifestLoad {
   readonly snapshot: ClusterSnapshot;
   /** Objects skipped on purpose (kinds the engine does not use), one line each. */
   readonly skipped: readonly string[];
+  /** Policies of kinds the engine does not evaluate (a CNI's own): the cluster may enforce them. */
+  readonly unevaluated: readonly UnevaluatedPolicy[];
   readonly errors: readonly InputError[];
+}
+
+/** A policy object the engine leaves out: where it is and what it is. */
+export interface UnevaluatedPolicy {
+  readonly file: string;
+  readonly line?: number;
+  readonly apiVersion: string;
+  readonly kind: string;
+  /** "namespace/name", or the name alone when it has no namespace. */
+  readonly name: string;
+}
+
+/** The API groups whose policies the engine evaluates, per kind (no apiVersion: taken as these). */
+const EVALUATED_GROUPS: Readonly<Record<string, readonly string[]>> = {
+  // extensions/v1beta1 was NetworkPolicy's first home, with the same schema.
+  NetworkPolicy: ["networking.k8s.io", "extensions"],
+  AdminNetworkPolicy: ["policy.networking.k8s.io"],
+  BaselineAdminNetworkPolicy: ["policy.networking.k8s.io"],
+};
+
+/** Kinds that decide what connects without "NetworkPolicy" in their name. */
+const OTHER_POLICY_KINDS = new Set(["EgressFirewall", "AuthorizationPolicy"]);
+
+/**
+ * Whether an object is a connectivity policy the engine does not evaluate: Cilium's, Calico's
+ * (whose NetworkPolicy shares the Kubernetes kind name, in projectcalico.org), Antrea's,
+ * OpenShift's, a service mesh's AuthorizationPolicy, or any other group's *NetworkPolicy.
+ * Pure: apiVersion and kind in, a yes or no out.
+ */
+export function isUnevaluatedPolicy(apiVersion: string | undefined, kind: string): boolean {
+  const evaluated = EVALUATED_GROUPS[kind];
+  if (evaluated) {
+    if (apiVersion === undefined) return false;
+    const slash = apiVersion.indexOf("/");
+    return !evaluated.includes(slash < 0 ? "" : apiVersion.slice(0, slash));
+  }
+  return kind.includes("NetworkPolicy") || OTHER_POLICY_KINDS.has(kind);
 }
 
 const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
@@ -86,6 +125,7 @@ interface Collected {
   referencedNamespaces: Set<string>;
   seen: Map<string, string>;
   skipped: string[];
+  unevaluated: UnevaluatedPolicy[];
   errors: InputError[];
 }
 
@@ -101,6 +141,7 @@ export function snapshotFromDocuments(documents: readonly LocatedDocument[]): Ma
     referencedNamespaces: new Set(),
     seen: new Map(),
     skipped: [],
+    unevaluated: [],
     errors: [],
   };
   for (const doc of documents) addObject(doc, doc.value, [], state);
@@ -118,6 +159,7 @@ export function snapshotFromDocuments(documents: readonly LocatedDocument[]): Ma
       ...(state.baselinePolicy ? { baselinePolicy: state.baselinePolicy } : {}),
     },
     skipped: state.skipped,
+    unevaluated: state.unevaluated,
     errors: state.errors,
   };
 }
@@ -150,6 +192,19 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
   const line = doc.locate(path)?.line;
   const definedAt = { file: doc.file, ...(line !== undefined ? { line } : {}) };
   const where = line === undefined ? doc.file : `${doc.file}:${line}`;
+
+  // Before the duplicate check: a Calico NetworkPolicy may share its name with a Kubernetes one.
+  const apiVersion = typeof value["apiVersion"] === "string" ? value["apiVersion"] : undefined;
+  if (isUnevaluatedPolicy(apiVersion, kind)) {
+    const rawNamespace = metadata["namespace"];
+    state.unevaluated.push({
+      ...definedAt,
+      apiVersion: apiVersion ?? "",
+      kind,
+      name: typeof rawNamespace === "string" ? `${rawNamespace}/${name ?? "(unnamed)"}` : (name ?? "(unnamed)"),
+    });
+    return;
+  }
 
   if (name !== undefined) {
     // Namespaces are cluster-scoped: their key has no namespace part.

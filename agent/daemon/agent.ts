@@ -17,6 +17,7 @@ import { agentError } from "../probes/prober.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
+import { whyProbeIsEmpty } from "../targets/empty.js";
 import { PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
 import { namedByWorkload, podSourceIdentities, type PodSourceConfig, workloadOf } from "../sources/identities.js";
 import { createPodProbeRunner } from "../sources/pods.js";
@@ -246,6 +247,29 @@ export class Agent {
     if (!cluster.ready) return cluster;
     if (this.firstRoundPending.size > 0) return { ready: false, reason: `first round: ${this.firstRoundPending.size} of ${this.edges.size} edges not probed yet` };
     return { ready: true };
+  }
+
+  /** How many probes the config defines. */
+  probeCount(): number {
+    return this.config.probes.length;
+  }
+
+  /**
+   * The configured probes that stand for no edge now, each with why (targets/empty.ts): a
+   * round that probed every edge still tested nothing for them.
+   */
+  emptyProbes(): { readonly probe: string; readonly reason: string }[] {
+    const probed = new Set([...this.edges.values()].map((edge) => edge.probe.name));
+    const context = {
+      sources: this.config.sources,
+      identities: this.identities(),
+      snapshot: this.snapshot,
+      index: this.index,
+      feeds: this.feeds,
+      nodeName: this.options.identity.nodeName,
+      maxEdges: this.config.agent.maxEdges,
+    };
+    return this.config.probes.filter((probe) => !probed.has(probe.name)).map((probe) => ({ probe: probe.name, reason: whyProbeIsEmpty(probe, context) }));
   }
 
   edgeRecords(): EdgeRecord[] {

@@ -85,7 +85,7 @@ describe("netcanary zscaler: help and usage", () => {
       [["policy", ...forWeb(), "--ports", "443,99999"], /--ports: 99999 is not a valid port/],
       [["policy", ...forWeb(), "--name", "Bad_Name"], /--name: "Bad_Name" is not a valid object name/],
       [["policy", ...forWeb(), "--check", "x.yaml", "--no-dns"], /do not go with --check/],
-      [["policy", ...forWeb(), "--frobnicate"], /Unknown option '--frobnicate'/],
+      [["policy", ...forWeb(), "--frobnicate"], /unknown option --frobnicate\n/],
     ];
     for (const [args, message] of cases) {
       const run = await zscaler(args);
