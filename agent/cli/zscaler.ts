@@ -10,7 +10,7 @@ import { type Cidr, parseCidr } from "../addresses/ip.js";
 import { labelKeyProblem, labelValueProblem } from "../cluster/labels.js";
 import { loadManifests } from "../cluster/manifests.js";
 import type { PodInfo } from "../cluster/snapshot.js";
-import { parseDuration } from "../config/duration.js";
+import { DURATION_RANGES, describeDurationRange, inDurationRange, parseDuration } from "../config/duration.js";
 import { formatInputError } from "../documents/located.js";
 import { buildPolicyIndex } from "../policy/engine.js";
 import { portNumberProblem } from "../policy/normalize.js";
@@ -78,7 +78,7 @@ Options:
   --check <file|dir>...     audit these manifests instead of printing a policy (repeatable)
   --base-url <url>          where the feeds are (default: ${DEFAULT_BASE_URL});
                             HTTPS_PROXY / HTTP_PROXY and NO_PROXY are honoured
-  --timeout <duration>      deadline of each feed request, e.g. 15s, 500ms (default: ${DEFAULT_TIMEOUT})
+  --timeout <duration>      deadline of each feed request, 1s to 5m, e.g. 15s (default: ${DEFAULT_TIMEOUT})
 
 Exit status: 0 done (with --check: every range allowed on every port), 1 --check found
 ranges that are not allowed, 2 unusable input (bad option, a feed that cannot be fetched
@@ -115,7 +115,8 @@ function readFeeds(value: string): FeedKind[] {
 
 function readTimeout(value: string): number {
   const ms = /^\d+(\.\d+)?$/.test(value) ? Math.round(Number(value) * 1000) : parseDuration(value);
-  if (ms === undefined || ms <= 0) throw new UsageError(`--timeout must be a duration such as 15s or 500ms, got "${value}"`);
+  const range = DURATION_RANGES.zscalerTimeout;
+  if (!inDurationRange(ms, range)) throw new UsageError(`--timeout must be a duration ${describeDurationRange(range)} such as 15s, got "${value}"`);
   return ms;
 }
 

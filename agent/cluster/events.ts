@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { ApiError, requestJson } from "./api.js";
 import type { Logger } from "../daemon/log.js";
+import { sleepFor, startTimer, type Timer } from "../schedule/timers.js";
 import { type EdgeStatus, isSignal, type SignalKind } from "../verdicts/judge.js";
 import type { StatusChange } from "../verdicts/edge-state.js";
 
@@ -277,23 +278,6 @@ function describeError(err: Error): string {
   return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** `<pod>.<16 hex>`: a DNS subdomain of at most 253 characters. */
 function eventName(pod: string, seed: string): string {
   const hash = createHash("sha256").update(seed).digest("hex").slice(0, 16);
@@ -332,7 +316,7 @@ export class EventRecorder {
   /** The writer is running (set and cleared inside drain(), which may finish synchronously). */
   private running = false;
   private drained: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   private closePromise: Promise<void> | undefined;
@@ -491,12 +475,15 @@ export class EventRecorder {
 
   private arm(ms: number): void {
     if (!Number.isFinite(ms) || this.closing.signal.aborted) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.kick();
-    }, Math.max(5, Math.ceil(ms)));
-    this.timer.unref();
+    this.timer?.cancel();
+    this.timer = startTimer(
+      () => {
+        this.timer = undefined;
+        this.kick();
+      },
+      Math.max(5, Math.ceil(ms)),
+      { unref: true },
+    );
   }
 
   /** One write at a time, in queue order, as the per-edge interval and the token bucket allow. */
@@ -596,7 +583,7 @@ export class EventRecorder {
         const failure = classify(err, this.closing.signal);
         if (!failure.retryable || attempt >= this.retry.attempts || this.closing.signal.aborted) throw new FailureError(failure);
         const backoff = Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** (attempt - 1));
-        await sleep(backoff * (0.5 + Math.random() / 2), this.closing.signal);
+        await sleepFor(backoff * (0.5 + Math.random() / 2), { signal: this.closing.signal, unref: true });
         if (this.closing.signal.aborted) throw new FailureError({ kind: "aborted", retryable: false, message: "recorder closed" });
       }
     }
@@ -658,11 +645,11 @@ export class EventRecorder {
   private async shutdown(): Promise<void> {
     this.closed = true;
     this.kick();
-    let deadline: NodeJS.Timeout | undefined;
-    await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (deadline = setTimeout(resolve, this.closeTimeoutMs)))]);
-    clearTimeout(deadline);
+    let deadline: Timer | undefined;
+    await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (deadline = startTimer(resolve, this.closeTimeoutMs)))]);
+    deadline?.cancel();
     this.closing.abort();
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     let abandoned = 0;
     for (const s of this.queue.values()) abandoned += s.pending;

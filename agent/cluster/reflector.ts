@@ -5,6 +5,7 @@
 
 import type { KubeConfig } from "@kubernetes/client-node";
 import { jsonOf } from "../addresses/ip.js";
+import { startTimer } from "../schedule/timers.js";
 import { kubeClient } from "./kube-client.js";
 
 export interface ListPage {
@@ -250,10 +251,9 @@ export class Reflector<T> {
       delay = ceiling / 2 + (this.options.random ?? Math.random)() * (ceiling / 2);
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      timer.unref();
+      const timer = startTimer(resolve, delay, { unref: true });
       this.wake = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
     });

@@ -27,6 +27,7 @@ import { pipeline } from "node:stream";
 import type { Readable, Transform } from "node:stream";
 import type { Dispatcher } from "undici";
 import { cidrContainsIp, parseCidr, parseIp } from "../addresses/ip.js";
+import { startTimer } from "../schedule/timers.js";
 import type { FeedKind, FeedRefusalCode } from "./feeds.js";
 
 export const DEFAULT_BASE_URL = "https://config.zscaler.com/api";
@@ -179,7 +180,7 @@ class DeadlineExceeded extends Error {}
 async function fetchOnce(undici: Undici, url: URL, options: FetchOptions, validators: Validators | undefined, signal: AbortSignal | undefined): Promise<Attempt> {
   const controller = new AbortController();
   const deadline = new DeadlineExceeded(`no complete response within ${options.timeoutMs} ms`);
-  const timer = setTimeout(() => controller.abort(deadline), Math.max(1, options.timeoutMs));
+  const timer = startTimer(() => controller.abort(deadline), options.timeoutMs);
   const onAbort = (): void => controller.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   let body: Readable | undefined;
@@ -253,7 +254,7 @@ async function fetchOnce(undici: Undici, url: URL, options: FetchOptions, valida
     }
     return classifyError(error, url);
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     signal?.removeEventListener("abort", onAbort);
   }
 }
