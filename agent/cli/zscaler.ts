@@ -18,6 +18,7 @@ import { type AllowlistFeeds, type AllowlistSource, zscalerAllowlist } from "../
 import { auditCoverage } from "../zscaler/audit.js";
 import { CLOUD_NAME, type FeedData, type FeedKind, parseFeed } from "../zscaler/feeds.js";
 import { createFeedDispatcher, DEFAULT_BASE_URL, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
+import { redactUrl } from "../text/url-credentials.js";
 import { hashRanges, objectNameProblem, toYaml, ZSCALER_GATEWAY_PORTS, zscalerNetworkPolicy } from "../zscaler/policy.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 
@@ -125,9 +126,9 @@ function readBaseUrl(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new UsageError(`--base-url must be an http or https URL, got "${value}"`);
+    throw new UsageError(`--base-url must be an http or https URL, got "${redactUrl(value)}"`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--base-url must be an http or https URL, got "${value}"`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--base-url must be an http or https URL, got "${redactUrl(value)}"`);
   return value;
 }
 
@@ -180,7 +181,7 @@ async function fetchFeeds(options: FeedOptions): Promise<Fetched> {
   try {
     const results = await Promise.all(
       options.feeds.map(async (kind) => {
-        const url = feedUrl(options.baseUrl, options.cloud, kind);
+        const url = redactUrl(feedUrl(options.baseUrl, options.cloud, kind));
         const fetched = await fetchFeedText(options.cloud, kind, {
           baseUrl: options.baseUrl,
           timeoutMs: options.timeoutMs,

@@ -15,6 +15,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { ApiError, requestJson } from "./api.js";
 import type { Logger } from "../daemon/log.js";
 import { sleepFor, startTimer, type Timer } from "../schedule/timers.js";
+import { redactUrlsIn } from "../text/url-credentials.js";
 import { type EdgeStatus, isSignal, type SignalKind } from "../verdicts/judge.js";
 import type { StatusChange } from "../verdicts/edge-state.js";
 
@@ -255,7 +256,7 @@ class TokenBucket {
 function classify(err: unknown, closing: AbortSignal): Failure {
   if (err instanceof ApiError) {
     const code = err.code;
-    const message = err.message;
+    const message = redactUrlsIn(err.message);
     if (code === 401) return { kind: "unauthorized", retryable: false, code, message };
     if (code === 403) return { kind: "forbidden", retryable: false, code, message };
     if (code === 404) return { kind: "not_found", retryable: false, code, message };
@@ -273,9 +274,10 @@ function classify(err: unknown, closing: AbortSignal): Failure {
   return { kind: "network", retryable: true, message };
 }
 
+/** With no credentials of the server URL that client errors quote. */
 function describeError(err: Error): string {
   const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
+  return redactUrlsIn(cause instanceof Error ? `${err.message}: ${cause.message}` : err.message);
 }
 
 /** `<pod>.<16 hex>`: a DNS subdomain of at most 253 characters. */
@@ -356,7 +358,7 @@ export class EventRecorder {
     } catch (err) {
       // A bug here must not reach the prober.
       this.count("dropped", 1);
-      this.logLimited("internal", { err: err instanceof Error ? err.message : String(err) }, "could not record a Kubernetes Event");
+      this.logLimited("internal", { err: redactUrlsIn(err instanceof Error ? err.message : String(err)) }, "could not record a Kubernetes Event");
       return "dropped";
     }
   }
@@ -500,7 +502,7 @@ export class EventRecorder {
         await this.write(next);
       }
     } catch (err) {
-      this.logLimited("internal", { err: err instanceof Error ? err.message : String(err) }, "Event writer failed");
+      this.logLimited("internal", { err: redactUrlsIn(err instanceof Error ? err.message : String(err)) }, "Event writer failed");
     } finally {
       this.running = false;
       if (this.queue.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();

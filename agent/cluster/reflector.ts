@@ -6,6 +6,7 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { jsonOf } from "../addresses/ip.js";
 import { startTimer } from "../schedule/timers.js";
+import { redactUrlsIn } from "../text/url-credentials.js";
 import { kubeClient } from "./kube-client.js";
 
 export interface ListPage {
@@ -69,9 +70,10 @@ export function classifyFailure(error: unknown): FailureKind {
   return "connection";
 }
 
+/** One line, with no credentials of the server URL that client errors quote. */
 function describe(error: unknown): string {
-  if (error instanceof Error) return error.message.split("\n")[0] ?? error.message;
-  return String(error);
+  const text = error instanceof Error ? (error.message.split("\n")[0] ?? error.message) : String(error);
+  return redactUrlsIn(text);
 }
 
 export class Reflector<T> {

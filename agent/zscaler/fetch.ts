@@ -28,6 +28,7 @@ import type { Readable, Transform } from "node:stream";
 import type { Dispatcher } from "undici";
 import { cidrContainsIp, parseCidr, parseIp } from "../addresses/ip.js";
 import { startTimer } from "../schedule/timers.js";
+import { redactUrl, redactUrlsIn } from "../text/url-credentials.js";
 import type { FeedKind, FeedRefusalCode } from "./feeds.js";
 
 export const DEFAULT_BASE_URL = "https://config.zscaler.com/api";
@@ -110,7 +111,8 @@ function loadUndici(): Promise<Undici> {
 
 /**
  * Fetches one feed's text. Never throws; an aborted `signal` ends it at once with a
- * "connection" failure whose message says "cancelled".
+ * "connection" failure whose message says "cancelled". Failure messages show no credentials
+ * of the base URL (user:password@, query values): they are logged and printed.
  */
 export async function fetchFeedText(
   cloud: string,
@@ -119,12 +121,17 @@ export async function fetchFeedText(
   validators?: Validators,
   signal?: AbortSignal,
 ): Promise<FetchResult> {
+  const result = await fetchFeed(cloud, kind, options, validators, signal);
+  return result.kind === "failed" ? { ...result, message: redactUrlsIn(result.message) } : result;
+}
+
+async function fetchFeed(cloud: string, kind: FeedKind, options: FetchOptions, validators: Validators | undefined, signal: AbortSignal | undefined): Promise<FetchResult> {
   let url: URL;
   try {
     url = new URL(feedUrl(options.baseUrl, cloud, kind));
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`unsupported scheme ${url.protocol}`);
   } catch (error: unknown) {
-    return { kind: "failed", reason: "connection", message: `bad feed URL from base ${JSON.stringify(options.baseUrl)}: ${errorText(error)}` };
+    return { kind: "failed", reason: "connection", message: `bad feed URL from base ${JSON.stringify(redactUrl(options.baseUrl))}: ${errorText(error)}` };
   }
   let undici: Undici;
   try {
