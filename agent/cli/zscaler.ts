@@ -17,7 +17,7 @@ import { portNumberProblem } from "../policy/normalize.js";
 import { type AllowlistFeeds, type AllowlistSource, zscalerAllowlist } from "../zscaler/allowlist.js";
 import { auditCoverage } from "../zscaler/audit.js";
 import { CLOUD_NAME, type FeedData, type FeedKind, parseFeed } from "../zscaler/feeds.js";
-import { createFeedDispatcher, DEFAULT_BASE_URL, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
+import { createFeedDispatcher, DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
 import { redactUrl } from "../text/url-credentials.js";
 import { hashRanges, objectNameProblem, toYaml, ZSCALER_GATEWAY_PORTS, zscalerNetworkPolicy } from "../zscaler/policy.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
@@ -36,7 +36,6 @@ const SLOT: Readonly<Partial<Record<FeedKind, AllowlistSource>>> = {
 /** future + hubs-recommended: the smallest allowlist that covers a ZIA cloud. */
 const DEFAULT_FEEDS = "future,hubs-recommended";
 const DEFAULT_TIMEOUT = "15s";
-const MAX_FEED_BYTES = 16 * 1024 * 1024;
 
 const USAGE = `Usage:
   netcanary zscaler ranges --cloud <cloud> [--feeds <list>] [--output text|json]
@@ -185,7 +184,7 @@ async function fetchFeeds(options: FeedOptions): Promise<Fetched> {
         const fetched = await fetchFeedText(options.cloud, kind, {
           baseUrl: options.baseUrl,
           timeoutMs: options.timeoutMs,
-          maxBytes: MAX_FEED_BYTES,
+          maxBytes: DEFAULT_FEED_MAX_BYTES,
           retries: 2,
           retryBaseMs: 300,
           dispatcher,

@@ -10,7 +10,7 @@ import { IssueList } from "../documents/fields.js";
 import { readLabelSelector } from "../policy/normalize.js";
 import { parseDnsServer } from "../probes/resolver.js";
 import { CLOUD_NAME, FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
-import { DEFAULT_BASE_URL } from "../zscaler/fetch.js";
+import { DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, FEED_MAX_BYTES_LIMIT } from "../zscaler/fetch.js";
 import { ZSCALER_GATEWAY_PORTS } from "../zscaler/policy.js";
 import {
   type AgentConfig,
@@ -103,6 +103,10 @@ const dnsSchema = z.strictObject({
   answersIn: z.union([z.string(), z.array(z.string())], { error: 'must be a list of CIDRs or "zscaler:<cloud>"' }).optional(),
 });
 
+/** Up to FEED_MAX_BYTES_LIMIT: a larger feed does not fit the agent's memory (docs/zscaler.md). */
+const FEED_BYTES_MESSAGE = `must be a whole number of bytes from 1024 to ${FEED_MAX_BYTES_LIMIT} (${FEED_MAX_BYTES_LIMIT / 1024 / 1024} MiB, what the agent's memory takes)`;
+const feedBytes = z.number({ error: FEED_BYTES_MESSAGE }).int({ error: FEED_BYTES_MESSAGE }).min(1024, { error: FEED_BYTES_MESSAGE }).max(FEED_MAX_BYTES_LIMIT, { error: FEED_BYTES_MESSAGE });
+
 const feedKind = z.enum(FEED_KINDS, { error: `must be one of ${FEED_KINDS.join(", ")}` });
 
 const zscalerSchema = z.strictObject({
@@ -110,7 +114,7 @@ const zscalerSchema = z.strictObject({
   baseUrl: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }).optional(),
   refreshInterval: duration(DURATION_RANGES.zscalerRefresh).optional(),
   timeout: duration(DURATION_RANGES.zscalerTimeout).optional(),
-  maxBytes: z.number().int().min(1024).optional(),
+  maxBytes: feedBytes.optional(),
   cacheDir: z.string().min(1).optional(),
   maxShrinkFraction: z.number().min(0).max(1).optional(),
   removalGrace: durationOrZero(DURATION_RANGES.zscalerRemovalGrace).optional(),
@@ -239,7 +243,7 @@ function readZscalerSettings(raw: RawConfig["zscaler"], probes: readonly ProbeCo
     baseUrl: raw?.baseUrl ?? DEFAULT_BASE_URL,
     refreshMs: raw?.refreshInterval === undefined ? 3_600_000 : (parseDuration(raw.refreshInterval) ?? 3_600_000),
     timeoutMs: raw?.timeout === undefined ? 15_000 : (parseDuration(raw.timeout) ?? 15_000),
-    maxBytes: raw?.maxBytes ?? 16 * 1024 * 1024,
+    maxBytes: raw?.maxBytes ?? DEFAULT_FEED_MAX_BYTES,
     ...(raw?.cacheDir !== undefined ? { cacheDir: raw.cacheDir } : {}),
     maxShrinkFraction: raw?.maxShrinkFraction ?? 0.5,
     removalGraceMs,

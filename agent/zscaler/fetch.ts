@@ -36,6 +36,22 @@ export const DEFAULT_BASE_URL = "https://config.zscaler.com/api";
 /** The cloud the ZPA feed belongs to, whatever ZIA cloud is configured. */
 export const ZPA_CLOUD = "private.zscaler.com";
 
+const MiB = 1024 * 1024;
+
+/**
+ * zscaler.maxBytes by default: 16 times the largest feed today (the CENR feed of zscaler.net,
+ * 127 KiB). See docs/zscaler.md and bench/zscaler-feed-memory.mjs.
+ */
+export const DEFAULT_FEED_MAX_BYTES = 2 * MiB;
+
+/**
+ * The largest zscaler.maxBytes accepted: half the largest feed the agent took within its
+ * DaemonSet limits (160 MiB of heap, a 256 MiB memory limit) while holding the state of 1,000
+ * edges and a 10,000-pod cluster (8 MiB; 10 MiB was OOM-killed). Measured by
+ * bench/zscaler-feed-memory.mjs (docs/benchmarks.md).
+ */
+export const FEED_MAX_BYTES_LIMIT = 4 * MiB;
+
 /** Longest Retry-After waited for inside one fetch; a longer one ends the attempts. */
 export const MAX_RETRY_AFTER_MS = 60_000;
 /** Upper bound of one backoff delay. */

@@ -173,6 +173,15 @@ export class ZscalerFeeds {
   private async loadCached(dir: string, state: FeedState): Promise<void> {
     const entry = await readCached(dir, state.cloud, state.kind, this.options.logger);
     if (!entry || state.upstream || this.stopped) return;
+    // Written under a larger zscaler.maxBytes: what the network may not send, the cache may not either.
+    const bytes = Buffer.byteLength(entry.text);
+    if (bytes > this.options.fetch.maxBytes) {
+      this.options.logger.warn(
+        { cloud: state.cloud, feed: state.kind, reason: "too_large" },
+        `zscaler feed ${state.cloud} ${state.kind}: cached payload of ${bytes} bytes is over the ${this.options.fetch.maxBytes}-byte limit; ignoring the cache`,
+      );
+      return;
+    }
     const parsed = parseFeed(state.kind, state.cloud, entry.text);
     if (!parsed.ok) {
       this.options.logger.warn(

@@ -273,6 +273,15 @@ probes: [{name: a, sources: [self], tcp: {host: x.example, port: 80}, interval: 
     expect(config.probes[0]).toMatchObject({ schedule: { kind: "interval", intervalMs: 100 }, timeoutMs: 10 });
   });
 
+  it("zscaler.maxBytes: 2 MiB by default, from 1024 bytes to 4 MiB", () => {
+    const at = (value: string) => `zscaler:\n  maxBytes: ${value}\nsources: [{name: self, self: true}]\nprobes: []\n`;
+    const message = "must be a whole number of bytes from 1024 to 4194304 (4 MiB, what the agent's memory takes)";
+    expect(load(`zscaler: {}\nsources: [{name: self, self: true}]\nprobes: []\n`).zscaler?.maxBytes).toBe(2 * 1024 * 1024);
+    expect(load(at("4194304")).zscaler?.maxBytes).toBe(4 * 1024 * 1024);
+    expect(load(at("1024")).zscaler?.maxBytes).toBe(1024);
+    for (const value of ["4194305", "16777216", "1023", "1500.5", '"2MiB"']) expect(errors(at(value))).toEqual([`${FILE}:2:3: zscaler.maxBytes: ${message}`]);
+  });
+
   it("a probe's longest timeout fits the probe worker's bound, and so does the starvation threshold", () => {
     expect(DURATION_RANGES.timeout.maxMs).toBeLessThanOrEqual(WORKER_LIMITS.maxTimeoutMs);
     expect(DURATION_RANGES.starvationThreshold.maxMs).toBeLessThanOrEqual(WORKER_LIMITS.maxTimeoutMs);
