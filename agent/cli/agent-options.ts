@@ -2,8 +2,8 @@
 
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
-import { serverForDisplay } from "../cluster/redact.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
+import { redactUrl } from "../text/url-credentials.js";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "../daemon/log.js";
 import type { InputError } from "../documents/located.js";
 import type { AgentMetrics } from "../metrics/registry.js";
@@ -72,14 +72,11 @@ export async function clusterSourceFor(
     const load = await ManifestCluster.load(options.manifests, options.logger, pollMs);
     return load.ok ? { ok: true, source: load.source, kind: "manifests" } : load;
   }
-  let kubeConfig;
-  try {
-    kubeConfig = await kubeConfigFor(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {});
-  } catch (error) {
-    return { ok: false, errors: [{ file: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "kubeconfig", message: `cannot load: ${error instanceof Error ? error.message : String(error)}` }] };
-  }
+  const loaded = await kubeConfigFor(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {});
+  if (!loaded.ok) return { ok: false, errors: [{ file: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "kubeconfig", message: loaded.message }] };
+  const { kubeConfig } = loaded;
   if (!kubeConfig) return { ok: true, source: new NoCluster(), kind: "none" };
   // Shown in logs and messages: never with the credentials a kubeconfig may put in the URL.
-  const server = serverForDisplay(kubeConfig.getCurrentCluster()?.server ?? "");
+  const server = redactUrl(kubeConfig.getCurrentCluster()?.server ?? "");
   return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${server}`, server, kubeConfig };
 }

@@ -11,6 +11,7 @@ import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from
 import { normalizeNetworkPolicy } from "../policy/normalize.js";
 import { listPage } from "./api.js";
 import { kubeClient } from "./kube-client.js";
+import { redactUrlsIn } from "../text/url-credentials.js";
 import { readEndpointSlice, readNamespace, readPod, readService } from "./objects.js";
 import { type FailureKind, Reflector, type ReflectorOptions, type Slimmed } from "./reflector.js";
 import type { ClusterSnapshot, EndpointSliceInfo, NamespaceInfo, PodInfo, ServiceInfo } from "./snapshot.js";
@@ -262,16 +263,55 @@ export class LiveCluster implements ClusterSource {
   }
 }
 
+export type KubeConfigLoad = { readonly ok: true; readonly kubeConfig: KubeConfig | undefined } | { readonly ok: false; readonly message: string };
+
 /**
  * The kubeconfig to use: in-cluster when running in a pod, otherwise an explicit file or
- * $KUBECONFIG. undefined: no cluster (standalone).
+ * $KUBECONFIG. kubeConfig undefined: no cluster (standalone). A file that cannot be loaded is
+ * a message that quotes none of it (describeKubeconfigError).
  */
-export async function kubeConfigFor(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): Promise<KubeConfig | undefined> {
+export async function kubeConfigFor(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): Promise<KubeConfigLoad> {
   const env = options.env ?? process.env;
-  if (!options.kubeconfig && !env["KUBERNETES_SERVICE_HOST"] && !env["KUBECONFIG"]) return undefined;
-  const kc = new (await kubeClient()).KubeConfig();
-  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else if (env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
+  if (!options.kubeconfig && !env["KUBERNETES_SERVICE_HOST"] && !env["KUBECONFIG"]) return { ok: true, kubeConfig: undefined };
+  let kc: KubeConfig;
+  try {
+    kc = new (await kubeClient()).KubeConfig();
+    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
+    else if (env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
+    else kc.loadFromDefault();
+  } catch (error: unknown) {
+    return { ok: false, message: describeKubeconfigError(error) };
+  }
+  return { ok: true, kubeConfig: kc };
+}
+
+/**
+ * Why a kubeconfig could not be loaded, quoting none of its text. The YAML parser's message
+ * shows the lines around the error, and a kubeconfig holds tokens and client keys: only the
+ * position and the first words of the parser's reason are kept ("cannot parse (line 8,
+ * column 3: bad indentation of a mapping entry)"). Other errors (a missing file, a missing
+ * field) say no more than a path or a field name; they are cut to one line, URLs redacted.
+ */
+export function describeKubeconfigError(error: unknown): string {
+  if (isYamlError(error)) {
+    // Reasons may end with text from the file (unknown tag !<...>, unknown directive "..."): cut there.
+    const kind = /^[A-Za-z][A-Za-z -]*/.exec(error.reason ?? "")?.[0]?.trim() || "invalid YAML";
+    const { line, column } = error.mark ?? {};
+    const at = typeof line === "number" && typeof column === "number" ? `line ${line + 1}, column ${column + 1}: ` : "";
+    return `cannot parse (${at}${kind})`;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  const line = redactUrlsIn(text.split("\n")[0] ?? "");
+  return `cannot load: ${line.length > 200 ? `${line.slice(0, 199)}…` : line}`;
+}
+
+interface YamlError {
+  readonly name: string;
+  readonly reason?: string;
+  readonly mark?: { readonly line?: unknown; readonly column?: unknown };
+}
+
+/** js-yaml's YAMLException, which @kubernetes/client-node's loadFromString throws. */
+function isYamlError(error: unknown): error is YamlError {
+  return error instanceof Error && error.name === "YAMLException";
 }

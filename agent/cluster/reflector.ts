@@ -5,8 +5,9 @@
 
 import type { KubeConfig } from "@kubernetes/client-node";
 import { jsonOf } from "../addresses/ip.js";
+import { startTimer } from "../schedule/timers.js";
+import { redactUrlsIn } from "../text/url-credentials.js";
 import { kubeClient } from "./kube-client.js";
-import { withoutUserinfo } from "./redact.js";
 
 export interface ListPage {
   readonly items: readonly unknown[];
@@ -83,7 +84,7 @@ export function describeFailure(error: unknown): string {
     if (line !== "" && !parts.some((part) => part.includes(line))) parts.push(line);
     current = current instanceof Error ? current.cause : undefined;
   }
-  return withoutUserinfo(parts.join(": ").slice(0, 500));
+  return redactUrlsIn(parts.join(": ").slice(0, 500));
 }
 
 export class Reflector<T> {
@@ -263,10 +264,9 @@ export class Reflector<T> {
       delay = ceiling / 2 + (this.options.random ?? Math.random)() * (ceiling / 2);
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      timer.unref();
+      const timer = startTimer(resolve, delay, { unref: true });
       this.wake = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
     });

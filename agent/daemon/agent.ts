@@ -16,6 +16,7 @@ import { type ProbeOutcome, runCall } from "../probes/index.js";
 import { agentError } from "../probes/prober.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
+import { startTimer, type Timer } from "../schedule/timers.js";
 import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
 import { whyProbeIsEmpty } from "../targets/empty.js";
 import { PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
@@ -571,14 +572,14 @@ export class Agent {
     // own deadline, so this only catches a bug. If it fires anyway, PodBatches answers the
     // next run of this edge at once until the abandoned one is done.
     const limit = edge.probe.timeoutMs + (edge.source.podSource !== undefined ? 60_000 : 1000);
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const watchdog = new Promise<ProbeOutcome>((resolve) => {
-      timer = setTimeout(() => resolve(agentError("prober overran its deadline", limit / 1000)), limit);
+      timer = startTimer(() => resolve(agentError("prober overran its deadline", limit / 1000)), limit);
     });
     const probe = this.runProbeFor(edge).catch(
       (error: unknown): ProbeOutcome => agentError(error instanceof Error ? error.message : String(error)),
     );
-    return Promise.race([probe, watchdog]).finally(() => clearTimeout(timer));
+    return Promise.race([probe, watchdog]).finally(() => timer?.cancel());
   }
 
   /** In this process, or for a pod source, in a worker inside the pod's network namespace. */

@@ -26,6 +26,7 @@
 // the limit of 64 KiB"), never what the file or a link holds.
 
 import { close, constants, type Stats, fstat, open, read, readlink } from "node:fs";
+import { startTimer, type Timer } from "../schedule/timers.js";
 import { fileKind, type FileProblem, type FileRead, formatBytes, problemOf } from "./read.js";
 
 /** Linux's O_PATH (generic value; Node's fs.constants does not export it). */
@@ -143,9 +144,9 @@ export async function readFileInRoot(root: string, path: string, options: InRoot
     return { ok: true, text: buffer.toString("utf8", 0, length), bytes: length };
   };
 
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   const deadline = new Promise<FileRead>((resolve) => {
-    timer = setTimeout(() => {
+    timer = startTimer(() => {
       abandoned = true;
       resolve({ ok: false, problem: "timeout", message: `${what}: no answer within ${options.timeoutMs} ms (a filesystem that hangs?)` });
     }, options.timeoutMs);
@@ -165,7 +166,7 @@ export async function readFileInRoot(root: string, path: string, options: InRoot
   try {
     return await Promise.race([walked, deadline]);
   } finally {
-    clearTimeout(timer);
+    timer?.cancel();
     abandoned = true;
   }
 }

@@ -22,6 +22,7 @@ import { readlinkSync } from "node:fs";
 import { readBoundedFileSync } from "../files/read.js";
 import { MAX_PROC_NET_BYTES, parseFibTrieLocal, parseIfInet6 } from "../procfs/network.js";
 import { readPodResolvers } from "../procfs/pod-resolvers.js";
+import { startTimer } from "../schedule/timers.js";
 import { describeError } from "./deadline.js";
 import { type ProbeRequest, runCall } from "./index.js";
 import { agentError, type ProbeOutcome } from "./prober.js";
@@ -171,10 +172,9 @@ async function main(): Promise<void> {
   checkWhereWeAre(request);
   if (request.dnsServers !== undefined) installResolvers(request.dnsServers);
   const watchdogMs = workerDeadlineMs(request, WATCHDOG_MARGIN_MS);
-  const watchdog = setTimeout(() => fail(WORKER_EXIT.watchdog, `probes still running after ${watchdogMs} ms`), watchdogMs);
-  watchdog.unref();
+  const watchdog = startTimer(() => fail(WORKER_EXIT.watchdog, `probes still running after ${watchdogMs} ms`), watchdogMs, { unref: true });
   await runAll(request, await withPodResolvers(request));
-  clearTimeout(watchdog);
+  watchdog.cancel();
   // Every line is written (synchronously, to a pipe or file); leave at once rather than wait
   // for a stray handle.
   process.exit(WORKER_EXIT.ok);

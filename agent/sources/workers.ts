@@ -16,6 +16,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { ProbeRequest } from "../probes/index.js";
 import { agentError, type ProbeOutcome } from "../probes/prober.js";
+import { startTimer } from "../schedule/timers.js";
 import { encodeWorkerRequest, parseWorkerResult, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerRequest } from "../probes/worker-protocol.js";
 
 export interface WorkerRunOptions {
@@ -327,7 +328,7 @@ export class WorkerPool {
       killGroup();
     };
 
-    const timer = setTimeout(() => kill("deadline"), deadlineMs);
+    const timer = startTimer(() => kill("deadline"), deadlineMs);
     let closeGrace: NodeJS.Timeout | undefined;
 
     const handle: Running = { child, kill, done };
@@ -373,7 +374,7 @@ export class WorkerPool {
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timer.cancel();
       if (closeGrace !== undefined) clearTimeout(closeGrace);
       if (pending.trim() !== "") onLine(pending);
       child.stdout.destroy();

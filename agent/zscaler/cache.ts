@@ -14,12 +14,15 @@ import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "../daemon/log.js";
 import { FEED_KINDS, type FeedKind } from "./feeds.js";
-import type { Validators } from "./fetch.js";
+import { FEED_MAX_BYTES_LIMIT, type Validators } from "./fetch.js";
 
 export const CACHE_VERSION = 1;
 
-/** Larger files are not read (the biggest real feed is about 130 KB). */
-export const MAX_CACHE_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * Larger files are not read: the payload text of the largest feed accepted, JSON-escaped
+ * (quotes double), and the removals held with it.
+ */
+export const MAX_CACHE_FILE_BYTES = 3 * FEED_MAX_BYTES_LIMIT;
 
 export interface CacheEntry {
   /** The payload's cloud (private.zscaler.com for zpa). */

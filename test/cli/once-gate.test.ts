@@ -137,9 +137,9 @@ describe("netcanary once against a cluster it cannot read", () => {
     const kc = await file("userinfo.kubeconfig", kubeconfig(`http://admin:hunter2@127.0.0.1:${port}`));
     const run = await runCli(["once", "--config", await file("c2.yaml", probes(endpoint.port)), "--kubeconfig", kc, "--sync-timeout", "1", "--log-level", "debug"], { env });
     expect(run.code).toBe(3);
-    expect(run.stderr).toContain(`could not be read from http://127.0.0.1:${port} within 1s`);
+    expect(run.stderr).toContain(`could not be read from http://***@127.0.0.1:${port} within 1s`);
     // The client refuses such a URL; its message repeats the URL, without the password here.
-    expect(run.stderr).toContain(`http://127.0.0.1:${port}/api/v1/pods`);
+    expect(run.stderr).toContain(`http://***@127.0.0.1:${port}/api/v1/pods`);
     expect(`${run.stdout}${run.stderr}`).not.toMatch(/hunter2|admin@/);
   });
 

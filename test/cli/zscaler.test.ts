@@ -94,6 +94,12 @@ describe("netcanary zscaler: help and usage", () => {
       expect(run.stderr).toContain("Usage:");
     }
   });
+
+  it("refuses a --timeout outside 1s to 5m (a longer one would overflow the request's timers)", async () => {
+    const run = await zscaler(["ranges", ...cloud(), "--timeout", "1000h"]);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain('--timeout must be a duration from 1s to 5m such as 15s, got "1000h"');
+  });
 });
 
 describe("netcanary zscaler ranges", () => {

@@ -485,6 +485,23 @@ describe("the cache", () => {
     expect(feeds.current(CLOUD, "future")?.cidrs).toHaveLength(54);
   });
 
+  it("a cached payload over the size cap is a logged miss: the cache takes no more than the network", async () => {
+    const cacheDir = await freshCacheDir();
+    // Written by an agent that had a larger zscaler.maxBytes: the real payload, padded.
+    const text = server.payload(FUTURE) + " ".repeat(6000);
+    expect((await writeCached(cacheDir, { cloud: CLOUD, kind: "future", text, validators: { etag: '"big"' }, fetchedAt: 1 })).ok).toBe(true);
+    const { feeds, logs, events } = harness({ cacheDir, fetch: { baseUrl: server.baseUrl, timeoutMs: 2000, maxBytes: 5000, retries: 0, retryBaseMs: 10 } });
+    await feeds.loadCache();
+    expect(feeds.current(CLOUD, "future")).toBeUndefined();
+    expect(events).toEqual([]);
+    expect(warnings(logs)).toHaveLength(1);
+    expect(warnings(logs)[0]).toMatchObject({ feed: "future", reason: "too_large" });
+    expect(warnings(logs)[0]?.msg).toContain(`cached payload of ${Buffer.byteLength(text)} bytes is over the 5000-byte limit`);
+    // Within the cap, the network's payload is taken.
+    await feeds.refreshNow();
+    expect(feeds.current(CLOUD, "future")?.cidrs).toHaveLength(54);
+  });
+
   it("a cache directory that cannot be written is logged; the data is still served", async () => {
     const cacheDir = await freshCacheDir();
     await mkdir(cacheDir, { recursive: true });
