@@ -30,7 +30,7 @@ Options:
 ${PROBE_RUN_USAGE}
   --output table|json    report format (default: table)
   --sync-timeout <s>     how long to wait for the cluster state from the API, and for
-                         Zscaler's feeds when the config uses them (default: 30)
+                         Zscaler's feeds when the config uses them (0-3600, default: 30)
 
 Logs go to stderr (default level here: error), the report to stdout.`;
 
@@ -105,6 +105,9 @@ function render(results: readonly ResultEntry[], gaps: readonly Untested[], out:
   out.stdout(`${results.length} edges: ${results.filter((r) => r.status === "ok").length} ok, ${signals} with a signal` + (gaps.length > 0 ? `; inconclusive: ${gaps.length} not tested (see stderr)` : ""));
 }
 
+/** A pipeline step that waits longer than an hour for the cluster has a problem of its own. */
+const MAX_SYNC_SECONDS = 3600;
+
 export const onceCommand: Command = {
   name: "once",
   summary: "probe every edge once, report; exit 1 on a signal, 3 if something went untested",
@@ -135,7 +138,7 @@ export const onceCommand: Command = {
     }
     const agent = started.agent;
     const syncSeconds = Number(options.values["sync-timeout"]);
-    if (!Number.isFinite(syncSeconds) || syncSeconds < 0) throw new UsageError("--sync-timeout must be a number of seconds");
+    if (!Number.isFinite(syncSeconds) || syncSeconds < 0 || syncSeconds > MAX_SYNC_SECONDS) throw new UsageError(`--sync-timeout must be a number of seconds from 0 to ${MAX_SYNC_SECONDS}`);
     // With a live cluster, judge against its state: wait (bounded) for the first sync.
     const synced = await agent.startClusterAndWait(syncSeconds * 1000);
     await agent.refreshFeeds(syncSeconds * 1000);

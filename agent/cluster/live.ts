@@ -2,7 +2,9 @@
 // (debounced) after changes, sync status for readiness and metrics. The agent keeps
 // probing whatever happens here; verdicts are unknown until the first complete sync.
 
+import { delimiter, dirname } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { readBoundedFile } from "../files/read.js";
 import { IssueList, isObject, type Json } from "../documents/fields.js";
 import type { Logger } from "../daemon/log.js";
 import type { NetworkPolicy } from "../policy/model.js";
@@ -273,17 +275,32 @@ export type KubeConfigLoad = { readonly ok: true; readonly kubeConfig: KubeConfi
 export async function kubeConfigFor(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): Promise<KubeConfigLoad> {
   const env = options.env ?? process.env;
   if (!options.kubeconfig && !env["KUBERNETES_SERVICE_HOST"] && !env["KUBECONFIG"]) return { ok: true, kubeConfig: undefined };
+  // The library reads its files whole and blocks on a FIFO: each file it would read is
+  // checked first (a regular file, bounded), and an explicit file is read here and handed over.
+  const explicit = options.kubeconfig;
+  const files = explicit !== undefined ? [explicit] : env["KUBERNETES_SERVICE_HOST"] ? [] : (env["KUBECONFIG"] ?? "").split(delimiter).filter((file) => file !== "");
+  const texts: string[] = [];
+  for (const file of files) {
+    const read = await readBoundedFile(file, { maxBytes: KUBECONFIG_MAX_BYTES });
+    if (!read.ok) return { ok: false, message: explicit !== undefined ? read.reason : read.message };
+    texts.push(read.text);
+  }
   let kc: KubeConfig;
   try {
     kc = new (await kubeClient()).KubeConfig();
-    if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-    else if (env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
+    if (explicit !== undefined) {
+      kc.loadFromString(texts[0] ?? "");
+      kc.makePathsAbsolute(dirname(explicit));
+    } else if (env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
     else kc.loadFromDefault();
   } catch (error: unknown) {
     return { ok: false, message: describeKubeconfigError(error) };
   }
   return { ok: true, kubeConfig: kc };
 }
+
+/** A kubeconfig with many clusters and embedded certificates is tens of KiB; 4 MiB is not one. */
+export const KUBECONFIG_MAX_BYTES = 4 * 1024 * 1024;
 
 /**
  * Why a kubeconfig could not be loaded, quoting none of its text. The YAML parser's message

@@ -148,7 +148,8 @@ export async function readFileInRoot(root: string, path: string, options: InRoot
   const deadline = new Promise<FileRead>((resolve) => {
     timer = startTimer(() => {
       abandoned = true;
-      resolve({ ok: false, problem: "timeout", message: `${what}: no answer within ${options.timeoutMs} ms (a filesystem that hangs?)` });
+      const reason = `no answer within ${options.timeoutMs} ms (a filesystem that hangs?)`;
+      resolve({ ok: false, problem: "timeout", message: `${what}: ${reason}`, reason });
     }, options.timeoutMs);
   });
   // The walk closes what it opened when it ends, even after the deadline (closing a
@@ -159,9 +160,9 @@ export async function readFileInRoot(root: string, path: string, options: InRoot
       held.clear();
     })
     .catch((error: unknown): FileRead => {
-      if (error instanceof WalkError) return { ok: false, problem: error.problem, message: `${what}: ${error.message}` };
+      if (error instanceof WalkError) return { ok: false, problem: error.problem, message: `${what}: ${error.message}`, reason: error.message };
       const { problem, words } = problemOf(error);
-      return { ok: false, problem, message: `${what}: ${words}` };
+      return { ok: false, problem, message: `${what}: ${words}`, reason: words };
     });
   try {
     return await Promise.race([walked, deadline]);

@@ -20,7 +20,14 @@ export type FileProblem = "missing" | "permission" | "not_regular" | "too_large"
 
 export type FileRead =
   | { readonly ok: true; readonly text: string; readonly bytes: number }
-  | { readonly ok: false; readonly problem: FileProblem; readonly message: string };
+  | {
+      readonly ok: false;
+      readonly problem: FileProblem;
+      /** "<path>: <reason>". */
+      readonly message: string;
+      /** What is wrong, without the path: "a FIFO, not a regular file". */
+      readonly reason: string;
+    };
 
 export interface ReadLimits {
   /** Larger files are refused before parsing. */
@@ -49,8 +56,8 @@ export function formatBytes(bytes: number): string {
   return `${bytes} bytes`;
 }
 
-function failure(problem: FileProblem, message: string): FileRead {
-  return { ok: false, problem, message };
+function failure(problem: FileProblem, path: string, reason: string): FileRead {
+  return { ok: false, problem, message: `${path}: ${reason}`, reason };
 }
 
 /** An errno from a failed call, as a problem and plain words. */
@@ -74,8 +81,8 @@ export function problemOf(error: unknown): { problem: FileProblem; words: string
 }
 
 function checkInfo(path: string, info: Stats, limits: ReadLimits): FileRead | undefined {
-  if (!info.isFile()) return failure("not_regular", `${path}: ${fileKind(info)}, not a regular file`);
-  if (info.size > limits.maxBytes) return failure("too_large", `${path}: ${formatBytes(info.size)}, over the limit of ${formatBytes(limits.maxBytes)}`);
+  if (!info.isFile()) return failure("not_regular", path, `${fileKind(info)}, not a regular file`);
+  if (info.size > limits.maxBytes) return failure("too_large", path, `${formatBytes(info.size)}, over the limit of ${formatBytes(limits.maxBytes)}`);
   return undefined;
 }
 
@@ -116,7 +123,7 @@ class Accumulator {
   }
 
   result(path: string, limits: ReadLimits): FileRead {
-    if (this.length > limits.maxBytes) return failure("too_large", `${path}: more than ${formatBytes(limits.maxBytes)} (it grew while being read?), over the limit`);
+    if (this.length > limits.maxBytes) return failure("too_large", path, `more than ${formatBytes(limits.maxBytes)} (it grew while being read?), over the limit`);
     return { ok: true, text: this.buffer.toString("utf8", 0, this.length), bytes: this.length };
   }
 }
@@ -127,7 +134,7 @@ export async function readBoundedFile(path: string, limits: ReadLimits): Promise
   try {
     before = await stat(path);
   } catch (error) {
-    return failure(problemOf(error).problem, `${path}: cannot read (${problemOf(error).words})`);
+    return failure(problemOf(error).problem, path, `cannot read (${problemOf(error).words})`);
   }
   const refused = checkInfo(path, before, limits);
   if (refused) return refused;
@@ -135,7 +142,7 @@ export async function readBoundedFile(path: string, limits: ReadLimits): Promise
   try {
     handle = await open(path, OPEN_FLAGS);
     const after = await handle.stat();
-    if (!sameFile(before, after)) return failure("changed", `${path}: replaced while being opened; not read`);
+    if (!sameFile(before, after)) return failure("changed", path, `replaced while being opened; not read`);
     const again = checkInfo(path, after, limits);
     if (again) return again;
     const bytes = new Accumulator(after.size, limits.maxBytes);
@@ -146,7 +153,7 @@ export async function readBoundedFile(path: string, limits: ReadLimits): Promise
     }
     return bytes.result(path, limits);
   } catch (error) {
-    return failure(problemOf(error).problem, `${path}: cannot read (${problemOf(error).words})`);
+    return failure(problemOf(error).problem, path, `cannot read (${problemOf(error).words})`);
   } finally {
     await handle?.close().catch(() => undefined);
   }
@@ -161,7 +168,7 @@ export function readBoundedFileSync(path: string, limits: ReadLimits): FileRead 
     if (refused) return refused;
     fd = openSync(path, OPEN_FLAGS);
     const after = fstatSync(fd);
-    if (!sameFile(before, after)) return failure("changed", `${path}: replaced while being opened; not read`);
+    if (!sameFile(before, after)) return failure("changed", path, `replaced while being opened; not read`);
     const again = checkInfo(path, after, limits);
     if (again) return again;
     const bytes = new Accumulator(after.size, limits.maxBytes);
@@ -172,7 +179,7 @@ export function readBoundedFileSync(path: string, limits: ReadLimits): FileRead 
     }
     return bytes.result(path, limits);
   } catch (error) {
-    return failure(problemOf(error).problem, `${path}: cannot read (${problemOf(error).words})`);
+    return failure(problemOf(error).problem, path, `cannot read (${problemOf(error).words})`);
   } finally {
     if (fd !== undefined) {
       try {

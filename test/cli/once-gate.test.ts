@@ -184,3 +184,11 @@ describe("netcanary once against a cluster it cannot read", () => {
     expect(run.code).toBe(0);
   });
 });
+
+describe("netcanary once --sync-timeout", () => {
+  it.each(["-1", "3601", "1e400", "soon"])("refuses %s (0 to 3600 seconds), exit 2", async (value) => {
+    const run = await runCli(["once", `--sync-timeout=${value}`], { env });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain("--sync-timeout must be a number of seconds from 0 to 3600");
+  });
+});

@@ -96,7 +96,7 @@ describe("readFileInRoot", () => {
   it("refuses a FIFO at once instead of blocking on it", async () => {
     const started = Date.now();
     const result = await podFile((path) => execFileSync("mkfifo", [path]));
-    expect(result).toEqual({ ok: false, problem: "not_regular", message: expect.stringMatching(/: a FIFO, not a regular file$/) });
+    expect(result).toEqual({ ok: false, problem: "not_regular", reason: expect.any(String), message: expect.stringMatching(/: a FIFO, not a regular file$/) });
     expect(Date.now() - started).toBeLessThan(LIMITS.timeoutMs);
   });
 
@@ -109,7 +109,7 @@ describe("readFileInRoot", () => {
 
   it("refuses a file over the size limit, before reading it, without its content in the message", async () => {
     const result = await podFile((path) => writeFileSync(path, `${SECRET}\n`.repeat(4000)));
-    expect(result).toEqual({ ok: false, problem: "too_large", message: expect.stringMatching(/: 156\.3 KiB, over the limit of 64 KiB$/) });
+    expect(result).toEqual({ ok: false, problem: "too_large", reason: expect.any(String), message: expect.stringMatching(/: 156\.3 KiB, over the limit of 64 KiB$/) });
     expect(JSON.stringify(result)).not.toContain("netcanary-test-secret");
   });
 
@@ -122,7 +122,7 @@ describe("readFileInRoot", () => {
     const blocked = fifos.map((fifo) => new Promise<number>((resolve, reject) => open(fifo, "r", (error, fd) => (error ? reject(error) : resolve(fd)))));
     const started = Date.now();
     const result = await readFileInRoot(root, "/real.conf", { ...LIMITS, timeoutMs: 300 });
-    expect(result).toEqual({ ok: false, problem: "timeout", message: expect.stringMatching(/\/real\.conf in .*: no answer within 300 ms \(a filesystem that hangs\?\)$/) });
+    expect(result).toEqual({ ok: false, problem: "timeout", reason: expect.any(String), message: expect.stringMatching(/\/real\.conf in .*: no answer within 300 ms \(a filesystem that hangs\?\)$/) });
     expect(Date.now() - started).toBeLessThan(LIMITS.timeoutMs);
     // Release the threads: the abandoned walk runs on, sees it was abandoned, closes what it opened.
     const writers = fifos.map((fifo) => openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
@@ -153,6 +153,6 @@ describeWith({ root: true, commands: ["mknod"] }, "readFileInRoot and device nod
 
   it("refuses a character device (a tenant's own /dev/zero) without opening it", async () => {
     execFileSync("mknod", [join(base, "etc", "resolv.conf"), "c", "1", "5"]);
-    expect(await readFileInRoot(base, "/etc/resolv.conf", LIMITS)).toEqual({ ok: false, problem: "not_regular", message: expect.stringMatching(/: a character device, not a regular file$/) });
+    expect(await readFileInRoot(base, "/etc/resolv.conf", LIMITS)).toEqual({ ok: false, problem: "not_regular", reason: expect.any(String), message: expect.stringMatching(/: a character device, not a regular file$/) });
   });
 });

@@ -4,7 +4,8 @@
 // password, the query token nor the user's token appears in stdout, stderr or the logs; the
 // server is still named, with its credentials hidden.
 
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { truncateSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -129,5 +130,19 @@ describe("a kubeconfig that does not parse", () => {
     expectNoSecrets(run.stdout + run.stderr);
     expect(run.stderr).toContain(`${broken}: cannot parse (line `);
     expect(run.stdout + run.stderr).not.toContain("serving");
+  });
+});
+
+describe("a kubeconfig that is not a file to read", () => {
+  it.each([
+    ["a FIFO (reading it would wait for a writer for ever)", (path: string) => execFileSync("mkfifo", [path]), "a FIFO, not a regular file"],
+    ["a huge file", (path: string) => truncateSync((writeFileSync(path, ""), path), 64 * 1024 * 1024), "64 MiB, over the limit of 4 MiB"],
+  ])("once: %s is refused at once, naming the file, exit 2", async (_name, make, reason) => {
+    const { config } = await files();
+    const path = join(dir, "odd-kubeconfig");
+    make(path);
+    const run = await runCli(["once", "--config", config, "--kubeconfig", path], { env: ENV, timeoutMs: 10_000 });
+    expect(run.code).toBe(2);
+    expect(run.stderr.trim()).toBe(`${path}: ${reason}`);
   });
 });
