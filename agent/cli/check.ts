@@ -47,9 +47,12 @@ export interface CheckResult {
 
 const QUERY_FIELDS = new Set(["from", "to", "port", "protocol", "expect"]);
 
+/** A queries file larger than this (some ten thousand queries) is refused unread. */
+export const QUERIES_MAX_BYTES = 1024 * 1024;
+
 /** Reads the queries file into connection queries, or located errors. */
 export async function readQueries(file: string, index: PolicyIndex): Promise<{ queries: CheckQuery[]; errors: InputError[] }> {
-  const read = await readDocuments(file);
+  const read = await readDocuments(file, { maxBytes: QUERIES_MAX_BYTES });
   if (read.errors.length > 0) return { queries: [], errors: read.errors };
   const doc = read.documents[0];
   if (!doc || read.documents.length > 1 || !isObject(doc.value) || !Array.isArray(doc.value["queries"])) {

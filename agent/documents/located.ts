@@ -1,8 +1,9 @@
 // YAML and JSON documents that remember where each value came from, so that an
 // error can name the file, the line and the field (JSON is parsed as YAML 1.2).
 
-import { readFile } from "node:fs/promises";
-import { type Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, parseAllDocuments } from "yaml";
+import { Composer, type Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseAllDocuments } from "yaml";
+import { readBoundedFile, type ReadLimits } from "../files/read.js";
+const YAML_OPTIONS = { uniqueKeys: true } as const;
 
 export type FieldPath = readonly (string | number)[];
 
@@ -60,55 +61,75 @@ function firstLine(message: string): string {
   return message.split("\n")[0] ?? message;
 }
 
+/**
+ * The syntax trees of one file's documents, parsed again only when an error must be located:
+ * a tree costs about 37 bytes of heap per byte of YAML, the values alone about 6 (measured
+ * in docs/benchmarks.md), so only the values and the text are kept.
+ */
+class SourceTrees {
+  private documents: Document.Parsed[] | undefined;
+  private readonly lineCounter = new LineCounter();
+
+  constructor(private readonly text: string) {}
+
+  document(index: number): { doc: Document.Parsed; lineCounter: LineCounter } | undefined {
+    this.documents ??= parseAllDocuments(this.text, { ...YAML_OPTIONS, lineCounter: this.lineCounter }) as Document.Parsed[];
+    const doc = this.documents[index];
+    return doc ? { doc, lineCounter: this.lineCounter } : undefined;
+  }
+}
+
+function position(lineCounter: LineCounter, offset: number): { line: number; column: number } {
+  const { line, col } = lineCounter.linePos(offset);
+  return { line, column: col };
+}
+
+/**
+ * Parses YAML (or JSON) documents, composed one at a time and only their values kept.
+ */
 export function parseDocuments(
   text: string,
   file: string,
 ): { documents: LocatedDocument[]; errors: InputError[] } {
   const lineCounter = new LineCounter();
-  const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-  const all = Array.isArray(parsed) ? parsed : [];
+  const trees = new SourceTrees(text);
   const errors: InputError[] = [];
   const documents: LocatedDocument[] = [];
-  all.forEach((doc, index) => {
+  // The parser marks an error it cannot place with offset -1.
+  const at = (offset: number | undefined): { line?: number; column?: number } => (offset === undefined || offset < 0 ? {} : position(lineCounter, offset));
+  const composer = new Composer(YAML_OPTIONS);
+  let index = 0;
+  for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text), true)) {
+    const docIndex = index++;
     if (doc.errors.length > 0) {
-      for (const error of doc.errors) {
-        const position = error.linePos?.[0];
-        errors.push({
-          file,
-          ...(position ? { line: position.line, column: position.col } : {}),
-          message: `invalid YAML/JSON: ${firstLine(error.message).replace(/ at line \d+, column \d+:?$/, "")}`,
-        });
-      }
-      return;
+      for (const error of doc.errors) errors.push({ file, ...at(error.pos[0]), message: `invalid YAML/JSON: ${firstLine(error.message)}` });
+      continue;
     }
-    if (doc.contents === null) return; // an empty document between "---" separators
+    if (doc.contents === null) continue; // an empty document between "---" separators
     try {
-      documents.push(locatedDocument(doc, file, index, lineCounter));
+      const value: unknown = doc.toJS({ maxAliasCount: 100 });
+      documents.push(locatedDocument(value, file, docIndex, trees));
     } catch (error) {
-      // toJS throws on an alias to no anchor and on too many alias expansions.
-      const position = doc.contents.range ? lineCounter.linePos(doc.contents.range[0]) : undefined;
-      errors.push({
-        file,
-        ...(position ? { line: position.line, column: position.col } : {}),
-        message: `invalid YAML/JSON: ${firstLine(error instanceof Error ? error.message : String(error))}`,
-      });
+      // toJS throws on an alias to no anchor, too many alias expansions.
+      errors.push({ file, ...at(doc.contents.range?.[0]), message: `invalid YAML/JSON: ${firstLine(error instanceof Error ? error.message : String(error))}` });
     }
-  });
+  }
   return { documents, errors };
 }
 
-function locatedDocument(doc: Document.Parsed, file: string, index: number, lineCounter: LineCounter): LocatedDocument {
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+function locatedDocument(value: unknown, file: string, index: number, trees: SourceTrees): LocatedDocument {
   return {
     file,
     index,
     value,
     locate(path) {
-      let node: unknown = doc.contents;
+      const parsed = trees.document(index);
+      if (!parsed) return undefined;
+      let node: unknown = parsed.doc.contents;
       let found = node;
       for (const key of path) {
         if (isMap(node)) {
-          const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && item.key.value === key);
+          const pair = node.items.find((item) => isPair(item) && isScalar(item.key) && String(item.key.value) === String(key));
           if (!pair) break;
           // A field that is present is located at its key; descend into its value.
           found = pair.key ?? pair.value;
@@ -124,21 +145,22 @@ function locatedDocument(doc: Document.Parsed, file: string, index: number, line
         }
       }
       if (!isNode(found) || !found.range) return undefined;
-      const position = lineCounter.linePos(found.range[0]);
-      return { line: position.line, column: position.col };
+      return position(parsed.lineCounter, found.range[0]);
     },
   };
 }
 
-export async function readDocuments(
-  file: string,
-): Promise<{ documents: LocatedDocument[]; errors: InputError[] }> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? "error";
-    return { documents: [], errors: [{ file, message: `cannot read file (${code})` }] };
-  }
-  return parseDocuments(text, file);
+/** A file named by the user, read with a size cap (files/read.ts): its text, or one located error. */
+export async function readInputFile(file: string, limits: ReadLimits): Promise<{ ok: true; text: string; bytes: number } | { ok: false; error: InputError }> {
+  const read = await readBoundedFile(file, limits);
+  if (read.ok) return { ok: true, text: read.text, bytes: read.bytes };
+  // The reader's message starts with the path, which the error carries on its own.
+  const prefix = `${file}: `;
+  return { ok: false, error: { file, message: read.message.startsWith(prefix) ? read.message.slice(prefix.length) : read.message } };
+}
+
+/** A file of YAML or JSON documents, read with a size cap. */
+export async function readDocuments(file: string, limits: ReadLimits): Promise<{ documents: LocatedDocument[]; errors: InputError[] }> {
+  const read = await readInputFile(file, limits);
+  return read.ok ? parseDocuments(read.text, file) : { documents: [], errors: [read.error] };
 }
