@@ -43,7 +43,7 @@ export function readLabels(value: unknown, path: FieldPath, issues: IssueList): 
     const keyProblem = labelKeyProblem(key);
     if (keyProblem) issues.add([...path, key], keyProblem);
     if (typeof raw !== "string") {
-      issues.add([...path, key], `label values must be strings, got ${describeType(raw)} (quote it: "${String(raw)}")`);
+      issues.add([...path, key], `label values must be strings, got ${describeType(raw)} (YAML reads true, yes, on, 0755 and the like as booleans and numbers: quote the value)`);
       continue;
     }
     const valueProblem = labelValueProblem(raw);

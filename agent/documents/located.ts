@@ -1,9 +1,10 @@
 // YAML and JSON documents that remember where each value came from, so that an
-// error can name the file, the line and the field (JSON is parsed as YAML 1.2).
+// error can name the file, the line and the field. Read as Kubernetes reads them
+// (kubernetes-yaml.ts); JSON is read as YAML, which it is.
 
 import { Composer, type Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseAllDocuments } from "yaml";
 import { readBoundedFile, type ReadLimits } from "../files/read.js";
-const YAML_OPTIONS = { uniqueKeys: true } as const;
+import { KUBERNETES_YAML_OPTIONS, kubernetesYamlProblems } from "./kubernetes-yaml.js";
 
 export type FieldPath = readonly (string | number)[];
 
@@ -73,7 +74,7 @@ class SourceTrees {
   constructor(private readonly text: string) {}
 
   document(index: number): { doc: Document.Parsed; lineCounter: LineCounter } | undefined {
-    this.documents ??= parseAllDocuments(this.text, { ...YAML_OPTIONS, lineCounter: this.lineCounter }) as Document.Parsed[];
+    this.documents ??= parseAllDocuments(this.text, { ...KUBERNETES_YAML_OPTIONS, lineCounter: this.lineCounter }) as Document.Parsed[];
     const doc = this.documents[index];
     return doc ? { doc, lineCounter: this.lineCounter } : undefined;
   }
@@ -85,7 +86,8 @@ function position(lineCounter: LineCounter, offset: number): { line: number; col
 }
 
 /**
- * Parses YAML (or JSON) documents, composed one at a time and only their values kept.
+ * Parses YAML (or JSON) documents as Kubernetes reads them (documents/kubernetes-yaml.ts).
+ * Documents are composed one at a time and only their values kept.
  */
 export function parseDocuments(
   text: string,
@@ -97,7 +99,7 @@ export function parseDocuments(
   const documents: LocatedDocument[] = [];
   // The parser marks an error it cannot place with offset -1.
   const at = (offset: number | undefined): { line?: number; column?: number } => (offset === undefined || offset < 0 ? {} : position(lineCounter, offset));
-  const composer = new Composer(YAML_OPTIONS);
+  const composer = new Composer(KUBERNETES_YAML_OPTIONS);
   let index = 0;
   for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text), true)) {
     const docIndex = index++;
@@ -105,12 +107,20 @@ export function parseDocuments(
       for (const error of doc.errors) errors.push({ file, ...at(error.pos[0]), message: `invalid YAML/JSON: ${firstLine(error.message)}` });
       continue;
     }
+    const problems = kubernetesYamlProblems(doc);
+    if (problems.length > 0) {
+      for (const problem of problems) {
+        const field = formatFieldPath(problem.path);
+        errors.push({ file, ...at(problem.offset), ...(field ? { field } : {}), message: problem.message });
+      }
+      continue;
+    }
     if (doc.contents === null) continue; // an empty document between "---" separators
     try {
       const value: unknown = doc.toJS({ maxAliasCount: 100 });
       documents.push(locatedDocument(value, file, docIndex, trees));
     } catch (error) {
-      // toJS throws on an alias to no anchor, too many alias expansions.
+      // toJS throws on an alias to no anchor, a bad merge source, too many alias expansions.
       errors.push({ file, ...at(doc.contents.range?.[0]), message: `invalid YAML/JSON: ${firstLine(error instanceof Error ? error.message : String(error))}` });
     }
   }

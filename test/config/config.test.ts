@@ -481,7 +481,7 @@ describe("YAML problems", () => {
   it("an alias to no anchor is an error, not an exception", () => {
     const result = parseConfig(`sources: *nothing\nprobes: []\n`, FILE);
     expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.errors.map(formatInputError)).toEqual([`${FILE}:1:1: invalid YAML/JSON: Unresolved alias (the anchor must be set before the alias): nothing`]);
+    if (!result.ok) expect(result.errors.map(formatInputError)).toEqual([`${FILE}:1:10: sources: invalid YAML/JSON: the alias *nothing refers to no anchor before it in this document (anchors do not reach across ---)`]);
   });
 
   it("an alias bomb is an error, not an exception", () => {
