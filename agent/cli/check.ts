@@ -20,6 +20,7 @@ import type { PolicyVerdict, Verdict } from "../policy/model.js";
 import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { renderTable } from "./table.js";
+import { printable } from "../text/printable.js";
 
 export interface CheckQuery {
   readonly from: string;
@@ -183,8 +184,8 @@ function renderResults(results: readonly CheckResult[], out: Output): void {
   out.stdout("");
   results.forEach((r, i) => {
     const verdict = r.explanation.determinate ? r.verdict : `${r.verdict} (undetermined)`;
-    out.stdout(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`);
-    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${line}`);
+    out.stdout(printable(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`));
+    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${printable(line)}`);
   });
   const s = summarize(results);
   out.stdout("");

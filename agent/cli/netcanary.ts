@@ -5,6 +5,7 @@ import { checkCommand } from "./check.js";
 import { onceCommand } from "./once.js";
 import { zscalerCommand } from "./zscaler.js";
 import { type Command, consoleOutput, EXIT, type Output, UsageError } from "./command.js";
+import { printableLines } from "../text/printable.js";
 
 const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, zscalerCommand];
 
@@ -23,7 +24,9 @@ function overview(): string {
   ].join("\n");
 }
 
-export async function main(argv: readonly string[], out: Output = consoleOutput): Promise<number> {
+export async function main(argv: readonly string[], output: Output = consoleOutput): Promise<number> {
+  // Whatever a command prints, no control character reaches the terminal or the CI log raw.
+  const out: Output = { stdout: (line) => output.stdout(printableLines(line)), stderr: (line) => output.stderr(printableLines(line)) };
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     out.stdout(overview());

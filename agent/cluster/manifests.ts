@@ -18,8 +18,10 @@ import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from
 import type { NetworkPolicy } from "../policy/model.js";
 import { normalizeNetworkPolicy } from "../policy/normalize.js";
 import { readLabels } from "./labels.js";
+import { namespaceNameProblem, objectNameProblem } from "./names.js";
 import { readPod, readService, readTemplate } from "./objects.js";
 import { formatBytes, problemOf } from "../files/read.js";
+import { printable } from "../text/printable.js";
 import { type ClusterSnapshot, EMPTY_SNAPSHOT, type NamespaceInfo, namespaceLabels, type PodInfo, type ServiceInfo } from "./snapshot.js";
 
 export interface ManifestLoad {
@@ -43,6 +45,10 @@ const TEMPLATE_PATHS: Readonly<Record<string, FieldPath>> = {
 };
 
 export const WORKLOAD_KINDS = Object.keys(TEMPLATE_PATHS);
+
+/** The kinds the engine reads besides workloads; the cluster-scoped ones among them. */
+const ENGINE_KINDS = new Set(["Namespace", "NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "Pod", "Service"]);
+const CLUSTER_SCOPED = new Set(["Namespace", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]);
 
 /**
  * What manifests may cost, so that a wrong path cannot hang or exhaust the process: parsed
@@ -236,6 +242,18 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     else state.seen.set(key, where);
   }
 
+  if (ENGINE_KINDS.has(kind) || TEMPLATE_PATHS[kind]) {
+    if (name) {
+      const problem = objectNameProblem(kind, name);
+      if (problem) issues.add(["metadata", "name"], problem);
+    }
+    const written = metadata["namespace"];
+    if (!CLUSTER_SCOPED.has(kind) && typeof written === "string") {
+      const problem = namespaceNameProblem(written);
+      if (problem) issues.add(["metadata", "namespace"], problem);
+    }
+  }
+
   switch (kind) {
     case "Namespace": {
       if (!name) issues.add(["metadata", "name"], "is required");
@@ -283,7 +301,7 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     default: {
       const templatePath = TEMPLATE_PATHS[kind];
       if (!templatePath) {
-        state.skipped.push(`${where}: ${kind} ${name ?? "(unnamed)"} skipped (not used by the policy engine)`);
+        state.skipped.push(printable(`${where}: ${kind} ${name ?? "(unnamed)"} skipped (not used by the policy engine)`));
         return;
       }
       if (!name) issues.add(["metadata", "name"], "is required");

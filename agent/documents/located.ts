@@ -4,6 +4,7 @@
 
 import { Composer, type Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseAllDocuments } from "yaml";
 import { readBoundedFile, type ReadLimits } from "../files/read.js";
+import { printable } from "../text/printable.js";
 import { KUBERNETES_YAML_OPTIONS, kubernetesYamlProblems } from "./kubernetes-yaml.js";
 
 export type FieldPath = readonly (string | number)[];
@@ -41,9 +42,10 @@ export function formatFieldPath(path: FieldPath): string {
   return text;
 }
 
+/** One line, whatever the file name, field or message hold (control characters escaped). */
 export function formatInputError(error: InputError): string {
   const where = [error.file, error.line, error.column].filter((part) => part !== undefined).join(":");
-  return error.field ? `${where}: ${error.field}: ${error.message}` : `${where}: ${error.message}`;
+  return printable(error.field ? `${where}: ${error.field}: ${error.message}` : `${where}: ${error.message}`);
 }
 
 /** An error located at a field of a document. */
