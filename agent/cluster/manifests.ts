@@ -8,6 +8,7 @@ import { describeType, IssueList, isObject, type Json, objectAt, stringAt } from
 import {
   errorAt,
   type FieldPath,
+  formatFieldPath,
   type InputError,
   type LocatedDocument,
   parseDocuments,
@@ -17,6 +18,7 @@ import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/a
 import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from "../policy/admin-normalize.js";
 import type { NetworkPolicy } from "../policy/model.js";
 import { normalizeNetworkPolicy } from "../policy/normalize.js";
+import { LIST_SHAPE, OBJECT_SHAPES, unknownFields } from "./known-fields.js";
 import { readLabels } from "./labels.js";
 import { namespaceNameProblem, objectNameProblem } from "./names.js";
 import { readPod, readService, readTemplate } from "./objects.js";
@@ -217,6 +219,7 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
   }
   // kind: List, and typed lists such as PodList from `kubectl get -o yaml`.
   if (kind === "List" || (kind.endsWith("List") && Array.isArray(value["items"]))) {
+    for (const unknown of unknownFields(value, LIST_SHAPE)) state.errors.push(errorAt(doc, [...path, ...unknown.path], unknown.message));
     const items = value["items"];
     if (!Array.isArray(items)) {
       state.errors.push(errorAt(doc, [...path, "items"], "must be a list of objects"));
@@ -226,6 +229,11 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     return;
   }
   const issues = new IssueList();
+  // Unknown fields first; a normaliser that also notices one of them is not repeated.
+  const shape = OBJECT_SHAPES[kind];
+  const unknown = shape === undefined ? [] : unknownFields(value, shape);
+  for (const field of unknown) issues.add(field.path, field.message);
+  const reported = new Set(unknown.map((field) => formatFieldPath(field.path)));
   const metadata = objectAt(value, "metadata", [], issues) ?? {};
   const name = stringAt(metadata, "name", ["metadata"], issues);
   const namespace = stringAt(metadata, "namespace", ["metadata"], issues) ?? "default";
@@ -315,7 +323,10 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
       state.referencedNamespaces.add(namespace);
     }
   }
-  for (const issue of issues.issues) state.errors.push(errorAt(doc, [...path, ...issue.path], issue.message));
+  issues.issues.forEach((issue, i) => {
+    if (i >= unknown.length && issue.message.startsWith("unknown field") && reported.has(formatFieldPath(issue.path))) return;
+    state.errors.push(errorAt(doc, [...path, ...issue.path], issue.message));
+  });
 }
 
 function objectPath(value: Json, path: FieldPath): Json | undefined {
