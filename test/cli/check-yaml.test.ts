@@ -1,6 +1,7 @@
 // netcanary check reads manifests as Kubernetes does (go-yaml v2, YAML 1.1): a NetworkPolicy
 // whose spec comes from a merge key is judged as kubectl would apply it, the same as the
-// expanded policy; what kubectl and kustomize would read differently is refused.
+// expanded policy; what kubectl and kustomize would read differently is refused, and so is
+// a field the API server does not know.
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -128,6 +129,17 @@ describe("netcanary check and YAML merge keys", () => {
     const path = write("labels.yaml", PODS.replace("labels: {app: web}", "labels: {app: web, debug: on}"));
     const run = await runCli(["check", "--manifests", path]);
     expect(run.stderr.trim()).toBe(`${path}:3:61: metadata.labels.debug: label values must be strings, got boolean true (YAML reads true, yes, on, 0755 and the like as booleans and numbers: quote the value)`);
+    expect(run.code).toBe(2);
+  });
+
+  it("refuses a misspelt field as the API server would, naming file, line and field", async () => {
+    const path = write("typo.yaml", EXPANDED.replace("    - from: [{podSelector: {matchLabels: {app: web}}}]\n      ports: [{port: 8080}]\n  podSelector: {matchLabels: {app: api}}", "    - from: [{podSelecter: {matchLabels: {app: web}}}]\n      ports: [{port: 8080}]\n  podSelector: {matchLabels: {app: api}}"));
+    const run = await check(path);
+    expect(run.stdout).toBe("");
+    expect(run.stderr.trim().split("\n")).toEqual([
+      `${path}:7:15: spec.ingress[0].from[0].podSelecter: unknown field (the API server refuses it); did you mean "podSelector"?`,
+      `${path}:7:14: spec.ingress[0].from[0]: must specify a peer (podSelector, namespaceSelector or ipBlock)`,
+    ]);
     expect(run.code).toBe(2);
   });
 });
