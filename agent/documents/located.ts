@@ -2,7 +2,7 @@
 // error can name the file, the line and the field. Read as Kubernetes reads them
 // (kubernetes-yaml.ts); JSON is read as YAML, which it is.
 
-import { Composer, type Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseAllDocuments } from "yaml";
+import { Composer, type Document, isMap, isNode, isPair, isScalar, isSeq, LineCounter, Parser, parseDocument } from "yaml";
 import { readBoundedFile, type ReadLimits } from "../files/read.js";
 import { printable } from "../text/printable.js";
 import { KUBERNETES_YAML_OPTIONS, kubernetesYamlProblems } from "./kubernetes-yaml.js";
@@ -65,20 +65,34 @@ function firstLine(message: string): string {
 }
 
 /**
- * The syntax trees of one file's documents, parsed again only when an error must be located:
- * a tree costs about 37 bytes of heap per byte of YAML, the values alone about 6 (measured
- * in docs/benchmarks.md), so only the values and the text are kept.
+ * The syntax tree of a document, parsed again from its own span of the text only when an error
+ * in it must be located: a tree costs about 37 bytes of heap per byte of YAML, the values
+ * about 6 (bench/manifest-heap.mjs), so a file keeps its values, its text, where each line and
+ * each document starts, and the trees of the documents that had errors.
  */
 class SourceTrees {
-  private documents: Document.Parsed[] | undefined;
-  private readonly lineCounter = new LineCounter();
+  private readonly spans = new Map<number, readonly [number, number]>();
+  private readonly trees = new Map<number, Document.Parsed>();
 
-  constructor(private readonly text: string) {}
+  constructor(
+    private readonly text: string,
+    readonly lineCounter: LineCounter,
+  ) {}
 
-  document(index: number): { doc: Document.Parsed; lineCounter: LineCounter } | undefined {
-    this.documents ??= parseAllDocuments(this.text, { ...KUBERNETES_YAML_OPTIONS, lineCounter: this.lineCounter }) as Document.Parsed[];
-    const doc = this.documents[index];
-    return doc ? { doc, lineCounter: this.lineCounter } : undefined;
+  addSpan(index: number, start: number, end: number): void {
+    this.spans.set(index, [start, end]);
+  }
+
+  /** The document's tree, its ranges relative to offset. */
+  document(index: number): { doc: Document.Parsed; offset: number } | undefined {
+    const span = this.spans.get(index);
+    if (!span) return undefined;
+    let doc = this.trees.get(index);
+    if (!doc) {
+      doc = parseDocument(this.text.slice(span[0], span[1]), KUBERNETES_YAML_OPTIONS) as Document.Parsed;
+      this.trees.set(index, doc);
+    }
+    return { doc, offset: span[0] };
   }
 }
 
@@ -96,7 +110,7 @@ export function parseDocuments(
   file: string,
 ): { documents: LocatedDocument[]; errors: InputError[] } {
   const lineCounter = new LineCounter();
-  const trees = new SourceTrees(text);
+  const trees = new SourceTrees(text, lineCounter);
   const errors: InputError[] = [];
   const documents: LocatedDocument[] = [];
   // The parser marks an error it cannot place with offset -1.
@@ -105,6 +119,7 @@ export function parseDocuments(
   let index = 0;
   for (const doc of composer.compose(new Parser(lineCounter.addNewLine).parse(text), true)) {
     const docIndex = index++;
+    if (doc.range) trees.addSpan(docIndex, doc.range[0], doc.range[2]);
     if (doc.errors.length > 0) {
       for (const error of doc.errors) errors.push({ file, ...at(error.pos[0]), message: `invalid YAML/JSON: ${firstLine(error.message)}` });
       continue;
@@ -120,7 +135,7 @@ export function parseDocuments(
     if (doc.contents === null) continue; // an empty document between "---" separators
     try {
       const value: unknown = doc.toJS({ maxAliasCount: 100 });
-      documents.push(locatedDocument(value, file, docIndex, trees));
+      documents.push(locatedDocument(value, file, docIndex, trees, objectStarts(doc, lineCounter)));
     } catch (error) {
       // toJS throws on an alias to no anchor, a bad merge source, too many alias expansions.
       errors.push({ file, ...at(doc.contents.range?.[0]), message: `invalid YAML/JSON: ${firstLine(error instanceof Error ? error.message : String(error))}` });
@@ -129,12 +144,38 @@ export function parseDocuments(
   return { documents, errors };
 }
 
-function locatedDocument(value: unknown, file: string, index: number, trees: SourceTrees): LocatedDocument {
+/** The key of a path whose location objectStarts() keeps: the document, or an item of its list. */
+function startKey(path: FieldPath): string | undefined {
+  if (path.length === 0) return "";
+  return path.length === 2 && path[0] === "items" && typeof path[1] === "number" ? `items.${path[1]}` : undefined;
+}
+
+/**
+ * Where each object of a document starts: the document itself, or each item of a List. Every
+ * object's place is wanted (a policy says where it is defined), so these are kept as the
+ * document is parsed, and locating them never costs a syntax tree.
+ */
+function objectStarts(doc: Document.Parsed, lineCounter: LineCounter): Map<string, Location> {
+  const starts = new Map<string, Location>();
+  const root = doc.contents;
+  if (root?.range) starts.set("", position(lineCounter, root.range[0]));
+  const items = isMap(root) ? root.items.find((pair) => isScalar(pair.key) && pair.key.value === "items")?.value : undefined;
+  if (isSeq(items)) {
+    items.items.forEach((item, i) => {
+      if (isNode(item) && item.range) starts.set(`items.${i}`, position(lineCounter, item.range[0]));
+    });
+  }
+  return starts;
+}
+
+function locatedDocument(value: unknown, file: string, index: number, trees: SourceTrees, starts: ReadonlyMap<string, Location>): LocatedDocument {
   return {
     file,
     index,
     value,
     locate(path) {
+      const start = startKey(path);
+      if (start !== undefined && starts.has(start)) return starts.get(start);
       const parsed = trees.document(index);
       if (!parsed) return undefined;
       let node: unknown = parsed.doc.contents;
@@ -157,7 +198,7 @@ function locatedDocument(value: unknown, file: string, index: number, trees: Sou
         }
       }
       if (!isNode(found) || !found.range) return undefined;
-      return position(parsed.lineCounter, found.range[0]);
+      return position(trees.lineCounter, parsed.offset + found.range[0]);
     },
   };
 }

@@ -81,3 +81,22 @@ describe("YAML as Kubernetes reads it, against go-yaml v2 (sigs.k8s.io/yaml)", (
     ]);
   });
 });
+
+describe("locating fields in files of several documents", () => {
+  it("finds a field's line and column in any document, however the documents are marked", () => {
+    const text = "a: 1\n---\nb: 2\n--- {c: 3, d: [4, {e: 5}]}\n---\n# comment\nkind: X\nitems:\n  - {f: 6}\n  - g: 7\n...\n%YAML 1.2\n---\nh:\n  i: &x 8\n  j: *x\n";
+    const { documents, errors } = parseDocuments(text, "m.yaml");
+    expect(errors).toEqual([]);
+    const where = (index: number, path: (string | number)[]) => documents.find((doc) => doc.index === index)?.locate(path);
+    expect(where(0, ["a"])).toEqual({ line: 1, column: 1 });
+    expect(where(1, ["b"])).toEqual({ line: 3, column: 1 });
+    expect(where(2, ["d", 1, "e"])).toEqual({ line: 4, column: 20 });
+    expect(where(3, ["items", 1])).toEqual({ line: 10, column: 5 });
+    expect(where(3, ["items", 1, "g"])).toEqual({ line: 10, column: 5 });
+    expect(where(3, [])).toEqual({ line: 7, column: 1 });
+    expect(where(4, ["h", "j"])).toEqual({ line: 16, column: 3 });
+    // An absent field: its nearest ancestor.
+    expect(where(4, ["h", "k", "l"])).toEqual({ line: 14, column: 1 });
+  });
+});
+
