@@ -3,8 +3,9 @@
 // `ingres:` in a spec) is refused by the API server, while ignoring it here would judge a
 // policy that can never exist, with another verdict. So an unknown field is refused too.
 //
-// The lists are Kubernetes 1.35's (the OpenAPI schemas the kubernetes-models package is
-// generated from; test/cluster/known-fields.test.ts holds them equal). Each object is checked
+// The lists are those of the Kubernetes OpenAPI schemas the kubernetes-models devDependency
+// was generated from (test/cluster/known-fields.test.ts holds them equal, so a dependency
+// update that brings new fields fails that test until they are added here). Each object is checked
 // wherever the engine reads it, and as a whole for NetworkPolicy, AdminNetworkPolicy,
 // BaselineAdminNetworkPolicy and Namespace; nested structures the engine never reads
 // (volumes, probes, affinity...) are not walked.
