@@ -20,6 +20,7 @@ import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
 import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { renderTable } from "./table.js";
+import { printable } from "../text/printable.js";
 
 export interface CheckQuery {
   readonly from: string;
@@ -47,9 +48,12 @@ export interface CheckResult {
 
 const QUERY_FIELDS = new Set(["from", "to", "port", "protocol", "expect"]);
 
+/** A queries file larger than this (some ten thousand queries) is refused unread. */
+export const QUERIES_MAX_BYTES = 1024 * 1024;
+
 /** Reads the queries file into connection queries, or located errors. */
 export async function readQueries(file: string, index: PolicyIndex): Promise<{ queries: CheckQuery[]; errors: InputError[] }> {
-  const read = await readDocuments(file);
+  const read = await readDocuments(file, { maxBytes: QUERIES_MAX_BYTES });
   if (read.errors.length > 0) return { queries: [], errors: read.errors };
   const doc = read.documents[0];
   if (!doc || read.documents.length > 1 || !isObject(doc.value) || !Array.isArray(doc.value["queries"])) {
@@ -180,8 +184,8 @@ function renderResults(results: readonly CheckResult[], out: Output): void {
   out.stdout("");
   results.forEach((r, i) => {
     const verdict = r.explanation.determinate ? r.verdict : `${r.verdict} (undetermined)`;
-    out.stdout(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`);
-    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${line}`);
+    out.stdout(printable(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`));
+    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${printable(line)}`);
   });
   const s = summarize(results);
   out.stdout("");

@@ -7,6 +7,7 @@ import { zscalerCommand } from "./zscaler.js";
 import { type Command, consoleOutput, EXIT, type Output, UsageError } from "./command.js";
 import { nearest, suggestion } from "./suggest.js";
 import { packageInfo } from "./version.js";
+import { printableLines } from "../text/printable.js";
 
 const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, zscalerCommand];
 
@@ -28,7 +29,9 @@ function overview(): string {
   ].join("\n");
 }
 
-export async function main(argv: readonly string[], out: Output = consoleOutput): Promise<number> {
+export async function main(argv: readonly string[], output: Output = consoleOutput): Promise<number> {
+  // Whatever a command prints, no control character reaches the terminal or the CI log raw.
+  const out: Output = { stdout: (line) => output.stdout(printableLines(line)), stderr: (line) => output.stderr(printableLines(line)) };
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     out.stdout(overview());

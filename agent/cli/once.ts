@@ -11,6 +11,7 @@ import { AgentMetrics } from "../metrics/registry.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { renderTable } from "./table.js";
+import { printable } from "../text/printable.js";
 
 const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--output table|json]
                       [--sync-timeout <s>] [--log-level <level>] [--log-format <format>]
@@ -94,11 +95,11 @@ function render(results: readonly ResultEntry[], gaps: readonly Untested[], out:
   const flagged = results.filter((r) => r.status !== "ok");
   if (flagged.length > 0) out.stdout("");
   for (const r of flagged) {
-    out.stdout(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`);
-    if (r.observed) out.stdout(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`);
-    out.stdout(`    policy: ${r.policy.explanation.summary}`);
+    out.stdout(printable(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`));
+    if (r.observed) out.stdout(printable(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`));
+    out.stdout(printable(`    policy: ${r.policy.explanation.summary}`));
     const { lines, summary } = r.policy.explanation;
-    if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${line}`);
+    if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${printable(line)}`);
   }
   const signals = results.filter((r) => r.signals.length > 0).length;
   out.stdout("");

@@ -299,7 +299,7 @@ spec:
 
     const missing = await zscaler(["policy", ...forWeb(), "--check", join(dir, "no-such-dir")]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain("cannot read (ENOENT)");
+    expect(missing.stderr).toContain("cannot read (no such file)");
 
     const good = await file("good.yaml", manifests(defaultDeny));
     const closed = await ZscalerServer.start();

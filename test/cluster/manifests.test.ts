@@ -114,7 +114,7 @@ items:
     metadata: {name: bad, labels: {probe: true}}
 `);
     expect(errors.map(formatInputError)).toEqual([
-      'm.yaml:7:36: items[1].metadata.labels.probe: label values must be strings, got boolean true (quote it: "true")',
+      'm.yaml:7:36: items[1].metadata.labels.probe: label values must be strings, got boolean true (YAML reads true, yes, on, 0755 and the like as booleans and numbers: quote the value)',
     ]);
   });
 
