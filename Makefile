@@ -76,13 +76,13 @@ test: deps debian-deps build
 	$(NODE) scripts/run-tests.mjs
 
 # The pod-mode lab with the agent in it, cycling through sabotage scenarios; serves the
-# agent's endpoints on 127.0.0.1:$(DEMO_PORT). Needs root; Ctrl-C tears it all down.
-DEMO_PORT ?= 9714
+# agent's endpoints on 127.0.0.1:9714, or on a free port if another demo has that one
+# (make demo DEMO_PORT=<port> insists on a port). Needs root; Ctrl-C tears it all down.
 demo: build
-	DEMO_PORT=$(DEMO_PORT) $(NODE) scripts/demo.ts
+	$(NODE) scripts/demo.ts
 
 # The benchmarks behind docs/benchmarks.md (about half an hour; cluster.mts, exposition.mjs,
-# worker-cost.mjs and time-to-alert.ts need root).
+# worker-cost.mjs and time-to-alert.ts need root; zscaler-feed-memory.mjs uses a memory cgroup as root).
 AGENT_NODE_OPTIONS := --max-semi-space-size=8 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
@@ -90,6 +90,8 @@ bench: build
 	$(NODE) bench/schedule.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/exposition.mjs --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/zscaler-audit.mjs
+	$(NODE) bench/zscaler-feed-memory.mjs --node-options="$(AGENT_NODE_OPTIONS)"
+	$(NODE) --expose-gc bench/manifest-heap.mjs
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
 	$(NODE) bench/time-to-alert.ts

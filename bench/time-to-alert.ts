@@ -31,7 +31,7 @@ import os from "node:os";
 import { parseArgs } from "node:util";
 import { AlertChain, type Delivery, durationMs, shippedAlerts } from "../test/support/alert-chain.ts";
 import { waitFor } from "../test/support/lab.ts";
-import { ADDRESSES, AGENT_PORT, type LabResult, PodLab } from "../test/support/pod-lab.ts";
+import { AGENT_PORT, type LabResult, PodLab } from "../test/support/pod-lab.ts";
 
 const ALERT = "NetcanaryUnexpectedBlock";
 const CLIENT = "deployment/client";
@@ -224,7 +224,7 @@ try {
   pods = await PodLab.create({ intervalMs, timeoutMs, failureThreshold });
   const lab = pods;
   const chain = await AlertChain.start(lab.lab, {
-    agent: `${ADDRESSES.agent}:${AGENT_PORT}`,
+    agent: `${lab.addresses.agent}:${AGENT_PORT}`,
     pod: lab.lab.pod("agent"),
     ...(values.for !== undefined ? { forDuration: values.for } : {}),
     timing,
@@ -242,7 +242,7 @@ try {
 
   // ---- Sabotage.
   const sabotageStart = Date.now();
-  await lab.lab.dropTo(lab.lab.pod("client"), ADDRESSES.web, 8080);
+  await lab.lab.dropTo(lab.lab.pod("client"), lab.addresses.web, 8080);
   const sabotagedAt = Date.now();
   console.log(`\nsabotage:   client -> web:8080 dropped at ${new Date(sabotagedAt).toISOString()} (rule loaded in ${sabotagedAt - sabotageStart} ms); times from then:`);
   const [agent, prometheus, fired] = await Promise.all([agentStatus(lab, "unexpected_block"), prometheusFiring(chain), delivery(chain, "firing", sabotagedAt)]);

@@ -4,20 +4,27 @@
 // rejected, a CNI that stops enforcing, DNS blocked, a policy change, pods coming and going)
 // and prints what the agent reports for each. Ctrl-C tears everything down.
 //
+// Several demos (and test runs) may share the machine: the lab takes addresses no other lab
+// holds, and the demo serves on DEFAULT_PORT, or on a free port when another process has it
+// (DEMO_PORT set: that port, or fail).
+//
 // Needs root (namespaces, nftables) and ip, nft, dnsmasq, nsenter, setpriv.
 
 import { execFileSync } from "node:child_process";
 import { type AddressInfo, createConnection, createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { ADDRESSES, AGENT_PORT, INITIAL_STATE, type ClusterState, type LabResult, PodLab } from "../test/support/pod-lab.ts";
+import { AGENT_PORT, INITIAL_STATE, type ClusterState, type LabResult, PodLab } from "../test/support/pod-lab.ts";
 
-const PORT = Number(process.env["DEMO_PORT"] ?? 9714);
+const DEFAULT_PORT = 9714;
+/** undefined: DEFAULT_PORT if free, else any free port. */
+const PORT = process.env["DEMO_PORT"] !== undefined && process.env["DEMO_PORT"] !== "" ? Number(process.env["DEMO_PORT"]) : undefined;
 const STEP_MS = Number(process.env["DEMO_STEP_SECONDS"] ?? 15) * 1000;
 
 function missing(): string[] {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push("root (network namespaces and nftables): run it as root");
-  for (const command of ["ip", "nft", "dnsmasq", "nsenter", "setpriv"]) {
+  if (PORT !== undefined && !(Number.isInteger(PORT) && PORT >= 0 && PORT <= 65535)) problems.push(`a port number in DEMO_PORT (not "${process.env["DEMO_PORT"]}")`);
+  for (const command of ["ip", "nft", "dnsmasq", "nsenter", "setpriv", "flock"]) {
     try {
       execFileSync("sh", ["-c", `command -v ${command}`], { stdio: "ignore" });
     } catch {
@@ -45,7 +52,7 @@ const SCENARIOS: readonly Scenario[] = [
     expect: "web: unexpected_block, reason timeout",
     apply: async (lab) => {
       await reset(lab);
-      await lab.lab.dropTo(lab.lab.pod("client"), ADDRESSES.web, 8080);
+      await lab.lab.dropTo(lab.lab.pod("client"), lab.addresses.web, 8080);
     },
   },
   {
@@ -53,7 +60,7 @@ const SCENARIOS: readonly Scenario[] = [
     expect: "web: unexpected_block, reason refused",
     apply: async (lab) => {
       await reset(lab);
-      await lab.lab.rejectTo(lab.lab.pod("client"), ADDRESSES.web, 8080);
+      await lab.lab.rejectTo(lab.lab.pod("client"), lab.addresses.web, 8080);
     },
   },
   { title: "The CNI stops enforcing NetworkPolicies", expect: "db: unexpected_allow (denied by policy, delivered)", apply: (lab) => reset(lab, { enforcing: false }) },
@@ -62,7 +69,7 @@ const SCENARIOS: readonly Scenario[] = [
     expect: "gateway-dns and zscaler-gateway: unexpected_block, reason dns_timeout",
     apply: async (lab) => {
       await reset(lab);
-      await lab.lab.dropTo(lab.lab.pod("client"), ADDRESSES.dns, 53, "udp");
+      await lab.lab.dropTo(lab.lab.pod("client"), lab.addresses.dns, 53, "udp");
     },
   },
   { title: "client-egress now allows db:5432 (and the CNI follows)", expect: "db: policy allow, observed ok", apply: (lab) => reset(lab, { dbAllowed: true }) },
@@ -103,7 +110,7 @@ net.createServer((client) => {
 process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();`,
       socket,
-      ADDRESSES.agent,
+      lab.addresses.agent,
       String(AGENT_PORT),
     ],
     { name: "relay" },
@@ -119,10 +126,25 @@ process.stdin.resume();`,
     client.on("error", close);
     upstream.on("error", close);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(PORT, "127.0.0.1", resolve);
-  });
+  const listen = (port: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+  if (PORT !== undefined) {
+    await listen(PORT);
+    return server;
+  }
+  try {
+    await listen(DEFAULT_PORT);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EADDRINUSE") throw error;
+    console.log(`(127.0.0.1:${DEFAULT_PORT} is taken, another demo? serving on a free port instead)`);
+    await listen(0);
+  }
   return server;
 }
 
@@ -151,7 +173,7 @@ async function main(): Promise<void> {
   try {
     server = await serveLocally(lab);
   } catch (error) {
-    console.error(`cannot serve on 127.0.0.1:${PORT} (${error instanceof Error ? error.message : String(error)}); set DEMO_PORT`);
+    console.error(`cannot serve on 127.0.0.1:${PORT ?? DEFAULT_PORT} (${error instanceof Error ? error.message : String(error)}); set DEMO_PORT`);
     await stop(1);
     return;
   }

@@ -1,12 +1,13 @@
 // Options shared by the commands that run probes (agent, once).
 
-import { parseArgs } from "node:util";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
-import { createLogger, LOG_LEVELS, type LogLevel, type Logger } from "../daemon/log.js";
+import { redactUrl } from "../text/url-credentials.js";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "../daemon/log.js";
 import type { InputError } from "../documents/located.js";
 import type { AgentMetrics } from "../metrics/registry.js";
+import { parseOptions } from "./args.js";
 import { UsageError } from "./command.js";
 
 export interface ProbeRunOptions {
@@ -22,7 +23,9 @@ export const PROBE_RUN_USAGE = `  --config <file>        configuration file (def
                          instead of the Kubernetes API
   --kubeconfig <file>    the cluster to watch (default: in-cluster config inside a pod,
                          else $KUBECONFIG; neither: no cluster, nothing is isolated)
-  --log-level <level>    ${LOG_LEVELS.join(", ")}`;
+  --log-level <level>    ${LOG_LEVELS.join(", ")}
+  --log-format <format>  text (one readable line per entry), json (one object per line), or
+                         auto (default): text on a terminal, JSON otherwise`;
 
 export function parseProbeRunArgs(
   argv: readonly string[],
@@ -30,7 +33,7 @@ export function parseProbeRunArgs(
   logDestination?: NodeJS.WritableStream,
   defaultLogLevel: LogLevel = "info",
 ): ProbeRunOptions {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args: [...argv],
     allowPositionals: true,
     options: {
@@ -38,11 +41,14 @@ export function parseProbeRunArgs(
       kubeconfig: { type: "string" },
       manifests: { type: "string", multiple: true },
       "log-level": { type: "string", default: defaultLogLevel },
+      "log-format": { type: "string", default: "auto" },
       ...extra,
     },
   });
   const level = values["log-level"] as string;
   if (!LOG_LEVELS.includes(level as LogLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(", ")}`);
+  const format = values["log-format"] as string;
+  if (!LOG_FORMATS.includes(format as LogFormat)) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(", ")}`);
   // "--manifests a b": extra paths arrive as positionals.
   const manifests = [...((values["manifests"] as string[] | undefined) ?? []), ...positionals];
   if (positionals.length > 0 && !values["manifests"]) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -51,7 +57,7 @@ export function parseProbeRunArgs(
     ...(typeof values["config"] === "string" ? { configFile: values["config"] } : {}),
     ...(typeof values["kubeconfig"] === "string" ? { kubeconfig: values["kubeconfig"] } : {}),
     manifests,
-    logger: createLogger(level as LogLevel, logDestination),
+    logger: createLogger(level as LogLevel, logDestination, format as LogFormat),
     values: values as ProbeRunOptions["values"],
   };
 }
@@ -61,17 +67,16 @@ export async function clusterSourceFor(
   options: ProbeRunOptions,
   metrics: AgentMetrics,
   pollMs?: number,
-): Promise<{ ok: true; source: ClusterSource; kind: string; kubeConfig?: KubeConfig } | { ok: false; errors: readonly InputError[] }> {
+): Promise<{ ok: true; source: ClusterSource; kind: string; server?: string; kubeConfig?: KubeConfig } | { ok: false; errors: readonly InputError[] }> {
   if (options.manifests.length > 0) {
     const load = await ManifestCluster.load(options.manifests, options.logger, pollMs);
     return load.ok ? { ok: true, source: load.source, kind: "manifests" } : load;
   }
-  let kubeConfig;
-  try {
-    kubeConfig = await kubeConfigFor(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {});
-  } catch (error) {
-    return { ok: false, errors: [{ file: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "kubeconfig", message: `cannot load: ${error instanceof Error ? error.message : String(error)}` }] };
-  }
+  const loaded = await kubeConfigFor(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {});
+  if (!loaded.ok) return { ok: false, errors: [{ file: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "kubeconfig", message: loaded.message }] };
+  const { kubeConfig } = loaded;
   if (!kubeConfig) return { ok: true, source: new NoCluster(), kind: "none" };
-  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${kubeConfig.getCurrentCluster()?.server ?? ""}`, kubeConfig };
+  // Shown in logs and messages: never with the credentials a kubeconfig may put in the URL.
+  const server = redactUrl(kubeConfig.getCurrentCluster()?.server ?? "");
+  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${server}`, server, kubeConfig };
 }

@@ -4,14 +4,32 @@ import { EventRecorder } from "../cluster/events.js";
 import { Agent } from "../daemon/agent.js";
 import { identityFromEnvironment } from "../daemon/identity.js";
 import { formatInputError } from "../documents/located.js";
-import { parseListen, startServer } from "../server/http.js";
+import { type ListenAddress, parseListen, startServer } from "../server/http.js";
 import { AgentMetrics } from "../metrics/registry.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, UsageError } from "./command.js";
 
 export const DEFAULT_LISTEN = ":9714";
 
-const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--listen <host:port>] [--log-level <level>]
+const LISTEN_ERRORS: Readonly<Record<string, string>> = {
+  EADDRINUSE: "address already in use",
+  EACCES: "permission denied (a port below 1024 needs privileges)",
+  EADDRNOTAVAIL: "no such address on this machine",
+  ENOTFOUND: "no such host",
+  EAI_AGAIN: "the host name cannot be resolved now",
+};
+
+/** "cannot listen on 0.0.0.0:9714: address already in use", for the errors a user can fix; undefined for others. */
+export function listenProblem(error: unknown, listen: ListenAddress): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const reason = code === undefined ? undefined : LISTEN_ERRORS[code];
+  if (reason === undefined) return undefined;
+  const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host;
+  return `cannot listen on ${host}:${listen.port}: ${reason}`;
+}
+
+const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--listen <host:port>]
+                       [--log-level <level>] [--log-format <format>]
 
 Runs the probes on schedule, judges each outcome against the NetworkPolicy verdict
 and the declared intent, and serves:
@@ -69,10 +87,19 @@ export const agentCommand: Command = {
       return EXIT.unusable;
     }
     const agent = started.agent;
-    const server = await startServer(
-      { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter) },
-      listen,
-    );
+    let server;
+    try {
+      server = await startServer(
+        { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter) },
+        listen,
+      );
+    } catch (error) {
+      const problem = listenProblem(error, listen);
+      if (problem === undefined) throw error;
+      await agent.stop();
+      out.stderr(`netcanary agent: ${problem}`);
+      return EXIT.unusable;
+    }
     await agent.start();
     const where = `http://${server.address.family === "IPv6" ? `[${server.address.address}]` : server.address.address}:${server.address.port}`;
     options.logger.info(

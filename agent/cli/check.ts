@@ -1,9 +1,8 @@
 // netcanary check: judge connections offline, from manifests, for CI pipelines.
 // Exit 0: every expectation holds; 1: one does not; 2: the input is unusable.
 
-import { parseArgs } from "node:util";
 import { resolveEndpoint } from "../cluster/endpoints.js";
-import { loadManifests } from "../cluster/manifests.js";
+import { loadManifests, type UnevaluatedPolicy } from "../cluster/manifests.js";
 import { PROTOCOLS, type Protocol } from "../cluster/snapshot.js";
 import { describeType, IssueList, isObject, type Json } from "../documents/fields.js";
 import { errorAt, formatInputError, type InputError, readDocuments } from "../documents/located.js";
@@ -18,8 +17,10 @@ import {
 import { explainVerdict, summarizeVerdict } from "../policy/explain.js";
 import type { PolicyVerdict, Verdict } from "../policy/model.js";
 import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
+import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { renderTable } from "./table.js";
+import { printable } from "../text/printable.js";
 
 export interface CheckQuery {
   readonly from: string;
@@ -47,9 +48,12 @@ export interface CheckResult {
 
 const QUERY_FIELDS = new Set(["from", "to", "port", "protocol", "expect"]);
 
+/** A queries file larger than this (some ten thousand queries) is refused unread. */
+export const QUERIES_MAX_BYTES = 1024 * 1024;
+
 /** Reads the queries file into connection queries, or located errors. */
 export async function readQueries(file: string, index: PolicyIndex): Promise<{ queries: CheckQuery[]; errors: InputError[] }> {
-  const read = await readDocuments(file);
+  const read = await readDocuments(file, { maxBytes: QUERIES_MAX_BYTES });
   if (read.errors.length > 0) return { queries: [], errors: read.errors };
   const doc = read.documents[0];
   if (!doc || read.documents.length > 1 || !isObject(doc.value) || !Array.isArray(doc.value["queries"])) {
@@ -180,8 +184,8 @@ function renderResults(results: readonly CheckResult[], out: Output): void {
   out.stdout("");
   results.forEach((r, i) => {
     const verdict = r.explanation.determinate ? r.verdict : `${r.verdict} (undetermined)`;
-    out.stdout(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`);
-    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${line}`);
+    out.stdout(printable(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`));
+    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${printable(line)}`);
   });
   const s = summarize(results);
   out.stdout("");
@@ -206,6 +210,20 @@ function renderIsolation(index: PolicyIndex, out: Output): void {
   out.stdout(renderTable(["POD OR WORKLOAD", "INGRESS", "EGRESS"], rows));
 }
 
+/** One warning line per policy the engine does not evaluate, then what it means. */
+export function unevaluatedWarnings(policies: readonly UnevaluatedPolicy[], strict: boolean): string[] {
+  if (policies.length === 0) return [];
+  const lines = policies.map(
+    (p) => `warning: ${p.line === undefined ? p.file : `${p.file}:${p.line}`}: ${p.kind} ${p.name}${p.apiVersion ? ` (${p.apiVersion})` : ""} is not evaluated`,
+  );
+  lines.push(
+    `warning: ${policies.length} ${policies.length === 1 ? "policy" : "policies"} of kinds netcanary does not evaluate (it judges Kubernetes NetworkPolicy, AdminNetworkPolicy and BaselineAdminNetworkPolicy): ` +
+      `the verdicts below may differ from what the cluster enforces` +
+      (strict ? "; --strict makes this a failure" : " (--strict makes this a failure)"),
+  );
+  return lines;
+}
+
 const USAGE = `Usage: netcanary check --manifests <file|dir>... [--queries <file>] [--output table|json] [--strict] [--verbose]
 
 Judges connections offline against the NetworkPolicies in the manifests, with the
@@ -227,17 +245,24 @@ Options:
   --manifests <path>...  manifest files or directories (repeatable)
   --queries <file>       the connections to judge
   --output table|json    output format (default: table)
-  --strict               an expectation whose verdict is undetermined counts as failed
+  --strict               fail (exit 1) when an expectation's verdict is undetermined, or when
+                         the manifests hold policies netcanary does not evaluate
   --verbose              list the objects skipped in the manifests
 
-Exit status: 0 every expectation holds, 1 an expectation failed, 2 unusable input.`;
+Policies of other kinds (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Calico's
+projectcalico.org NetworkPolicy and GlobalNetworkPolicy, Antrea's, ...) are not evaluated:
+each is named with its file and line in a warning, as the verdicts may then differ from
+what the cluster enforces.
+
+Exit status: 0 every expectation holds, 1 an expectation failed (or, with --strict, an
+undetermined verdict or a policy not evaluated), 2 unusable input.`;
 
 export const checkCommand: Command = {
   name: "check",
   summary: "judge connections offline against NetworkPolicies in manifests (for CI)",
   usage: USAGE,
   async run(argv, out) {
-    const { values, positionals } = parseArgs({
+    const { values, positionals } = parseOptions({
       args: argv,
       allowPositionals: true,
       options: {
@@ -259,13 +284,21 @@ export const checkCommand: Command = {
       return EXIT.unusable;
     }
     if (values.verbose) for (const line of load.skipped) out.stderr(`note: ${line}`);
+    for (const line of unevaluatedWarnings(load.unevaluated, values.strict)) out.stderr(line);
+    const unevaluatedFails = values.strict && load.unevaluated.length > 0;
     const index = buildPolicyIndex(load.snapshot);
 
     if (!values.queries) {
       if (values.output === "json") {
-        out.stdout(JSON.stringify({ pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`) }, null, 2));
+        out.stdout(
+          JSON.stringify(
+            { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated },
+            null,
+            2,
+          ),
+        );
       } else renderIsolation(index, out);
-      return EXIT.ok;
+      return unevaluatedFails ? EXIT.failed : EXIT.ok;
     }
     const { queries, errors } = await readQueries(values.queries, index);
     if (errors.length > 0) {
@@ -274,11 +307,11 @@ export const checkCommand: Command = {
     }
     const results = queries.map((query) => judge(query, index));
     if (values.output === "json") {
-      out.stdout(JSON.stringify({ results, summary: summarize(results) }, null, 2));
+      out.stdout(JSON.stringify({ results, summary: summarize(results), unevaluated: load.unevaluated }, null, 2));
     } else {
       renderResults(results, out);
     }
     const failed = results.some((r) => r.ok === false || (values.strict && r.expect !== null && r.ok === null));
-    return failed ? EXIT.failed : EXIT.ok;
+    return failed || unevaluatedFails ? EXIT.failed : EXIT.ok;
   },
 };

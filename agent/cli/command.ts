@@ -1,6 +1,11 @@
 // The shape every subcommand shares, and the exit codes they agree on.
 
-export const EXIT = { ok: 0, failed: 1, unusable: 2 } as const;
+/**
+ * 0: everything tested holds. 1: a finding (a signal, a failed expectation). 2: unusable
+ * input (arguments, files, an unsupported Node.js). 3: inconclusive: something asked for was
+ * not tested (a probe with nothing to probe, a cluster whose state could not be read).
+ */
+export const EXIT = { ok: 0, failed: 1, unusable: 2, inconclusive: 3 } as const;
 
 export interface Output {
   stdout(line: string): void;

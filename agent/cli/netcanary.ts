@@ -5,6 +5,9 @@ import { checkCommand } from "./check.js";
 import { onceCommand } from "./once.js";
 import { zscalerCommand } from "./zscaler.js";
 import { type Command, consoleOutput, EXIT, type Output, UsageError } from "./command.js";
+import { nearest, suggestion } from "./suggest.js";
+import { packageInfo } from "./version.js";
+import { printableLines } from "../text/printable.js";
 
 const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, zscalerCommand];
 
@@ -19,19 +22,31 @@ function overview(): string {
     "Commands:",
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
     "",
-    "Run 'netcanary <command> --help' for a command's options.",
+    "Run 'netcanary <command> --help' for a command's options, 'netcanary --version' for the version.",
+    "",
+    "Exit status: 0 all good; 1 a finding (a signal, a failed expectation); 2 unusable input;",
+    "3 inconclusive: something asked for was not tested (see each command's --help).",
   ].join("\n");
 }
 
-export async function main(argv: readonly string[], out: Output = consoleOutput): Promise<number> {
+export async function main(argv: readonly string[], output: Output = consoleOutput): Promise<number> {
+  // Whatever a command prints, no control character reaches the terminal or the CI log raw.
+  const out: Output = { stdout: (line) => output.stdout(printableLines(line)), stderr: (line) => output.stderr(printableLines(line)) };
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
     out.stdout(overview());
     return name === undefined ? EXIT.unusable : EXIT.ok;
   }
+  if (name === "--version" || name === "-V" || name === "version") {
+    out.stdout(`netcanary ${packageInfo().version}`);
+    return EXIT.ok;
+  }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    out.stderr(`netcanary: unknown command "${name}"\n\n${overview()}`);
+    const option = name.startsWith("-");
+    const guess = option ? nearest(name.replace(/^-+/, ""), ["help", "version"]) : nearest(name, COMMANDS.map((c) => c.name));
+    const hint = option ? suggestion(guess, "option") : suggestion(guess);
+    out.stderr(`netcanary: ${option ? `unknown option ${name}` : `unknown command "${name}"`}${hint}\n\n${overview()}`);
     return EXIT.unusable;
   }
   if (rest.includes("--help") || rest.includes("-h")) {

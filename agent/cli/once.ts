@@ -1,6 +1,9 @@
 // netcanary once: one round of every probe, judged on its own sample, for pipelines.
-// Exit 0: no signal; 1: a signal on some edge; 2: unusable input.
+// Exit 0: no signal; 1: a signal on some edge; 2: unusable input; 3: inconclusive, something
+// asked for was not tested (a probe with nothing to probe, a cluster that could not be read).
+// A gate that passes on a run that tested nothing would be worse than no gate.
 
+import type { ClusterStatus } from "../cluster/live.js";
 import { Agent, type ResultEntry } from "../daemon/agent.js";
 import { identityFromEnvironment } from "../daemon/identity.js";
 import { formatInputError } from "../documents/located.js";
@@ -8,26 +11,81 @@ import { AgentMetrics } from "../metrics/registry.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { renderTable } from "./table.js";
+import { printable } from "../text/printable.js";
 
-const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--output table|json] [--log-level <level>]
+const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--output table|json]
+                      [--sync-timeout <s>] [--log-level <level>] [--log-format <format>]
 
 Probes every edge once, judges each outcome on that single sample against the
 NetworkPolicy verdict and the declared intent, prints a report and exits:
-0 no signal, 1 an unexpected block, unexpected allow or intent violation, 2 unusable input.
+  0  no signal, and every probe tested something
+  1  an unexpected block, unexpected allow or intent violation
+  2  unusable input
+  3  inconclusive: a probe tested nothing (its Service not found, its selector matching no
+     pod, its source standing for no pod on this node), or the cluster state could not be
+     read (every policy verdict unknown), or the config has no probe; stderr says what was
+     empty and, for the cluster, the API server and the error. Some edges probed and one
+     probe empty is still 3. A signal outranks it: 1.
 
 Options:
 ${PROBE_RUN_USAGE}
   --output table|json    report format (default: table)
   --sync-timeout <s>     how long to wait for the cluster state from the API, and for
-                         Zscaler's feeds when the config uses them (default: 30)
+                         Zscaler's feeds when the config uses them (0-3600, default: 30)
 
 Logs go to stderr (default level here: error), the report to stdout.`;
+
+/** Something asked for and not tested; the run is inconclusive. */
+export interface Untested {
+  readonly kind: "cluster" | "probe" | "config";
+  /** The API server (cluster), the probe's name (probe), or "" (config). */
+  readonly name: string;
+  readonly reason: string;
+}
+
+/** "pods, services: fetch failed: connect ECONNREFUSED ...; namespaces: no answer": the resources by their last error. */
+function describeWaiting(status: ClusterStatus): string {
+  const byError = new Map<string, string[]>();
+  for (const { resource, error } of status.waiting ?? []) {
+    const key = error ?? "no answer";
+    byError.set(key, [...(byError.get(key) ?? []), resource]);
+  }
+  return [...byError].map(([error, resources]) => `${resources.join(", ")}: ${error}`).join("; ") || (status.reason ?? "not synchronised");
+}
+
+/** What this run did not test. Pure: the cluster's status, the empty probes and the probe count in, the gaps out. */
+export function untested(input: {
+  readonly cluster: ClusterStatus;
+  readonly server?: string;
+  readonly syncSeconds: number;
+  readonly probes: number;
+  readonly emptyProbes: readonly { readonly probe: string; readonly reason: string }[];
+}): Untested[] {
+  const gaps: Untested[] = [];
+  if (!input.cluster.ready) {
+    const from = input.server ? ` from ${input.server}` : "";
+    gaps.push({
+      kind: "cluster",
+      name: input.server ?? "",
+      reason: `the cluster state could not be read${from} within ${input.syncSeconds}s (${describeWaiting(input.cluster)}): every policy verdict is unknown`,
+    });
+  }
+  for (const { probe, reason } of input.emptyProbes) gaps.push({ kind: "probe", name: probe, reason: `probe ${probe} tested nothing: ${reason}` });
+  if (input.probes === 0) gaps.push({ kind: "config", name: "", reason: "the config has no probe: nothing was tested" });
+  return gaps;
+}
+
+/** 1 on any signal, else 3 when something was not tested, else 0. */
+export function onceExitCode(results: readonly ResultEntry[], gaps: readonly Untested[]): number {
+  if (results.some((r) => r.signals.length > 0)) return EXIT.failed;
+  return gaps.length > 0 ? EXIT.inconclusive : EXIT.ok;
+}
 
 function observedText(entry: ResultEntry): string {
   return entry.observed ? entry.observed.reason : "-";
 }
 
-function render(results: readonly ResultEntry[], out: Output): void {
+function render(results: readonly ResultEntry[], gaps: readonly Untested[], out: Output): void {
   out.stdout(
     renderTable(
       ["PROBE", "SOURCE", "TARGET", "PORT", "INTENT", "POLICY", "OBSERVED", "STATUS"],
@@ -37,20 +95,23 @@ function render(results: readonly ResultEntry[], out: Output): void {
   const flagged = results.filter((r) => r.status !== "ok");
   if (flagged.length > 0) out.stdout("");
   for (const r of flagged) {
-    out.stdout(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`);
-    if (r.observed) out.stdout(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`);
-    out.stdout(`    policy: ${r.policy.explanation.summary}`);
+    out.stdout(printable(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`));
+    if (r.observed) out.stdout(printable(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`));
+    out.stdout(printable(`    policy: ${r.policy.explanation.summary}`));
     const { lines, summary } = r.policy.explanation;
-    if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${line}`);
+    if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${printable(line)}`);
   }
   const signals = results.filter((r) => r.signals.length > 0).length;
   out.stdout("");
-  out.stdout(`${results.length} edges: ${results.filter((r) => r.status === "ok").length} ok, ${signals} with a signal`);
+  out.stdout(`${results.length} edges: ${results.filter((r) => r.status === "ok").length} ok, ${signals} with a signal` + (gaps.length > 0 ? `; inconclusive: ${gaps.length} not tested (see stderr)` : ""));
 }
+
+/** A pipeline step that waits longer than an hour for the cluster has a problem of its own. */
+const MAX_SYNC_SECONDS = 3600;
 
 export const onceCommand: Command = {
   name: "once",
-  summary: "probe every edge once, report, exit 1 on any signal (for staging pipelines)",
+  summary: "probe every edge once, report; exit 1 on a signal, 3 if something went untested",
   usage: USAGE,
   async run(argv, out) {
     // Logs go to stderr so that stdout holds only the report.
@@ -78,16 +139,26 @@ export const onceCommand: Command = {
     }
     const agent = started.agent;
     const syncSeconds = Number(options.values["sync-timeout"]);
-    if (!Number.isFinite(syncSeconds) || syncSeconds < 0) throw new UsageError("--sync-timeout must be a number of seconds");
+    if (!Number.isFinite(syncSeconds) || syncSeconds < 0 || syncSeconds > MAX_SYNC_SECONDS) throw new UsageError(`--sync-timeout must be a number of seconds from 0 to ${MAX_SYNC_SECONDS}`);
     // With a live cluster, judge against its state: wait (bounded) for the first sync.
     const synced = await agent.startClusterAndWait(syncSeconds * 1000);
-    if (!synced.ready) out.stderr(`netcanary once: ${synced.reason ?? "cluster state not synchronised"}; policy verdicts are unknown`);
     await agent.refreshFeeds(syncSeconds * 1000);
     await agent.runRound();
     await agent.stop();
     const { results } = agent.results();
-    if (output === "json") out.stdout(JSON.stringify({ results }, null, 2));
-    else render(results, out);
-    return results.some((r) => r.signals.length > 0) ? EXIT.failed : EXIT.ok;
+    const gaps = untested({
+      cluster: synced,
+      ...(cluster.server !== undefined ? { server: cluster.server } : {}),
+      syncSeconds,
+      probes: agent.probeCount(),
+      emptyProbes: agent.emptyProbes(),
+    });
+    if (output === "json") out.stdout(JSON.stringify({ results, inconclusive: gaps }, null, 2));
+    else render(results, gaps, out);
+    for (const gap of gaps) out.stderr(`netcanary once: inconclusive: ${gap.reason}`);
+    if (cluster.kind === "none" && gaps.some((gap) => gap.kind === "probe")) {
+      out.stderr("netcanary once: no cluster was given (--kubeconfig, --manifests, $KUBECONFIG, or a pod's service account): it has no Service and no pod");
+    }
+    return onceExitCode(results, gaps);
   },
 };

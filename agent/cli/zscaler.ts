@@ -5,21 +5,23 @@
 // Exit 0: done (or every range covered); 1: --check found ranges not allowed; 2: unusable input
 // (bad options, a feed that cannot be fetched or is refused, manifests that do not load).
 
-import { parseArgs } from "node:util";
 import { type Cidr, parseCidr } from "../addresses/ip.js";
 import { labelKeyProblem, labelValueProblem } from "../cluster/labels.js";
 import { loadManifests } from "../cluster/manifests.js";
 import type { PodInfo } from "../cluster/snapshot.js";
-import { parseDuration } from "../config/duration.js";
+import { DURATION_RANGES, describeDurationRange, inDurationRange, parseDuration } from "../config/duration.js";
 import { formatInputError } from "../documents/located.js";
 import { buildPolicyIndex } from "../policy/engine.js";
 import { portNumberProblem } from "../policy/normalize.js";
 import { type AllowlistFeeds, type AllowlistSource, zscalerAllowlist } from "../zscaler/allowlist.js";
 import { auditCoverage } from "../zscaler/audit.js";
 import { CLOUD_NAME, type FeedData, type FeedKind, parseFeed } from "../zscaler/feeds.js";
-import { createFeedDispatcher, DEFAULT_BASE_URL, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
+import { createFeedDispatcher, DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
+import { redactUrl } from "../text/url-credentials.js";
 import { hashRanges, objectNameProblem, toYaml, ZSCALER_GATEWAY_PORTS, zscalerNetworkPolicy } from "../zscaler/policy.js";
+import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
+import { nearest, suggestion } from "./suggest.js";
 
 /** The feeds an allowlist can be made of, in the order they are listed in output. */
 const ALLOWLIST_FEEDS: readonly FeedKind[] = ["future", "hubs-recommended", "hubs-required", "cenr", "svpn"];
@@ -35,7 +37,6 @@ const SLOT: Readonly<Partial<Record<FeedKind, AllowlistSource>>> = {
 /** future + hubs-recommended: the smallest allowlist that covers a ZIA cloud. */
 const DEFAULT_FEEDS = "future,hubs-recommended";
 const DEFAULT_TIMEOUT = "15s";
-const MAX_FEED_BYTES = 16 * 1024 * 1024;
 
 const USAGE = `Usage:
   netcanary zscaler ranges --cloud <cloud> [--feeds <list>] [--output text|json]
@@ -78,7 +79,7 @@ Options:
   --check <file|dir>...     audit these manifests instead of printing a policy (repeatable)
   --base-url <url>          where the feeds are (default: ${DEFAULT_BASE_URL});
                             HTTPS_PROXY / HTTP_PROXY and NO_PROXY are honoured
-  --timeout <duration>      deadline of each feed request, e.g. 15s, 500ms (default: ${DEFAULT_TIMEOUT})
+  --timeout <duration>      deadline of each feed request, 1s to 5m, e.g. 15s (default: ${DEFAULT_TIMEOUT})
 
 Exit status: 0 done (with --check: every range allowed on every port), 1 --check found
 ranges that are not allowed, 2 unusable input (bad option, a feed that cannot be fetched
@@ -115,7 +116,8 @@ function readFeeds(value: string): FeedKind[] {
 
 function readTimeout(value: string): number {
   const ms = /^\d+(\.\d+)?$/.test(value) ? Math.round(Number(value) * 1000) : parseDuration(value);
-  if (ms === undefined || ms <= 0) throw new UsageError(`--timeout must be a duration such as 15s or 500ms, got "${value}"`);
+  const range = DURATION_RANGES.zscalerTimeout;
+  if (!inDurationRange(ms, range)) throw new UsageError(`--timeout must be a duration ${describeDurationRange(range)} such as 15s, got "${value}"`);
   return ms;
 }
 
@@ -124,9 +126,9 @@ function readBaseUrl(value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new UsageError(`--base-url must be an http or https URL, got "${value}"`);
+    throw new UsageError(`--base-url must be an http or https URL, got "${redactUrl(value)}"`);
   }
-  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--base-url must be an http or https URL, got "${value}"`);
+  if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError(`--base-url must be an http or https URL, got "${redactUrl(value)}"`);
   return value;
 }
 
@@ -179,11 +181,11 @@ async function fetchFeeds(options: FeedOptions): Promise<Fetched> {
   try {
     const results = await Promise.all(
       options.feeds.map(async (kind) => {
-        const url = feedUrl(options.baseUrl, options.cloud, kind);
+        const url = redactUrl(feedUrl(options.baseUrl, options.cloud, kind));
         const fetched = await fetchFeedText(options.cloud, kind, {
           baseUrl: options.baseUrl,
           timeoutMs: options.timeoutMs,
-          maxBytes: MAX_FEED_BYTES,
+          maxBytes: DEFAULT_FEED_MAX_BYTES,
           retries: 2,
           retryBaseMs: 300,
           dispatcher,
@@ -279,7 +281,7 @@ async function fetchRanges(options: FeedOptions, out: Output): Promise<{ ok: tru
 }
 
 async function runRanges(argv: readonly string[], out: Output): Promise<number> {
-  const { values } = parseArgs({ args: [...argv], options: { ...COMMON_OPTIONS, output: { type: "string", default: "text" } } });
+  const { values } = parseOptions({ args: [...argv], options: { ...COMMON_OPTIONS, output: { type: "string", default: "text" } } });
   if (values.output !== "text" && values.output !== "json") throw new UsageError(`--output must be text or json, got "${values.output}"`);
   const options = feedOptions(values);
   const ranges = await fetchRanges(options, out);
@@ -295,7 +297,7 @@ async function runRanges(argv: readonly string[], out: Output): Promise<number> 
 }
 
 async function runPolicy(argv: readonly string[], out: Output): Promise<number> {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseOptions({
     args: [...argv],
     allowPositionals: true,
     options: {
@@ -402,7 +404,7 @@ export const zscalerCommand: Command = {
       case undefined:
         throw new UsageError("a subcommand is required: ranges or policy");
       default:
-        throw new UsageError(`unknown subcommand "${sub}" (ranges or policy)`);
+        throw new UsageError(`unknown subcommand "${sub}"${suggestion(nearest(sub, ["ranges", "policy"]))} (ranges or policy)`);
     }
   },
 };

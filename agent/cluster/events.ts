@@ -14,6 +14,8 @@ import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { ApiError, requestJson } from "./api.js";
 import type { Logger } from "../daemon/log.js";
+import { sleepFor, startTimer, type Timer } from "../schedule/timers.js";
+import { redactUrlsIn } from "../text/url-credentials.js";
 import { type EdgeStatus, isSignal, type SignalKind } from "../verdicts/judge.js";
 import type { StatusChange } from "../verdicts/edge-state.js";
 
@@ -254,7 +256,7 @@ class TokenBucket {
 function classify(err: unknown, closing: AbortSignal): Failure {
   if (err instanceof ApiError) {
     const code = err.code;
-    const message = err.message;
+    const message = redactUrlsIn(err.message);
     if (code === 401) return { kind: "unauthorized", retryable: false, code, message };
     if (code === 403) return { kind: "forbidden", retryable: false, code, message };
     if (code === 404) return { kind: "not_found", retryable: false, code, message };
@@ -272,26 +274,10 @@ function classify(err: unknown, closing: AbortSignal): Failure {
   return { kind: "network", retryable: true, message };
 }
 
+/** With no credentials of the server URL that client errors quote. */
 function describeError(err: Error): string {
   const cause = (err as { cause?: unknown }).cause;
-  return cause instanceof Error ? `${err.message}: ${cause.message}` : err.message;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    signal.addEventListener("abort", done, { once: true });
-  });
+  return redactUrlsIn(cause instanceof Error ? `${err.message}: ${cause.message}` : err.message);
 }
 
 /** `<pod>.<16 hex>`: a DNS subdomain of at most 253 characters. */
@@ -332,7 +318,7 @@ export class EventRecorder {
   /** The writer is running (set and cleared inside drain(), which may finish synchronously). */
   private running = false;
   private drained: Promise<void> = Promise.resolve();
-  private timer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
   private idleWaiters: Array<() => void> = [];
   private closed = false;
   private closePromise: Promise<void> | undefined;
@@ -372,7 +358,7 @@ export class EventRecorder {
     } catch (err) {
       // A bug here must not reach the prober.
       this.count("dropped", 1);
-      this.logLimited("internal", { err: err instanceof Error ? err.message : String(err) }, "could not record a Kubernetes Event");
+      this.logLimited("internal", { err: redactUrlsIn(err instanceof Error ? err.message : String(err)) }, "could not record a Kubernetes Event");
       return "dropped";
     }
   }
@@ -491,12 +477,15 @@ export class EventRecorder {
 
   private arm(ms: number): void {
     if (!Number.isFinite(ms) || this.closing.signal.aborted) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.kick();
-    }, Math.max(5, Math.ceil(ms)));
-    this.timer.unref();
+    this.timer?.cancel();
+    this.timer = startTimer(
+      () => {
+        this.timer = undefined;
+        this.kick();
+      },
+      Math.max(5, Math.ceil(ms)),
+      { unref: true },
+    );
   }
 
   /** One write at a time, in queue order, as the per-edge interval and the token bucket allow. */
@@ -513,7 +502,7 @@ export class EventRecorder {
         await this.write(next);
       }
     } catch (err) {
-      this.logLimited("internal", { err: err instanceof Error ? err.message : String(err) }, "Event writer failed");
+      this.logLimited("internal", { err: redactUrlsIn(err instanceof Error ? err.message : String(err)) }, "Event writer failed");
     } finally {
       this.running = false;
       if (this.queue.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -596,7 +585,7 @@ export class EventRecorder {
         const failure = classify(err, this.closing.signal);
         if (!failure.retryable || attempt >= this.retry.attempts || this.closing.signal.aborted) throw new FailureError(failure);
         const backoff = Math.min(this.retry.maxDelayMs, this.retry.initialDelayMs * 2 ** (attempt - 1));
-        await sleep(backoff * (0.5 + Math.random() / 2), this.closing.signal);
+        await sleepFor(backoff * (0.5 + Math.random() / 2), { signal: this.closing.signal, unref: true });
         if (this.closing.signal.aborted) throw new FailureError({ kind: "aborted", retryable: false, message: "recorder closed" });
       }
     }
@@ -658,11 +647,11 @@ export class EventRecorder {
   private async shutdown(): Promise<void> {
     this.closed = true;
     this.kick();
-    let deadline: NodeJS.Timeout | undefined;
-    await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (deadline = setTimeout(resolve, this.closeTimeoutMs)))]);
-    clearTimeout(deadline);
+    let deadline: Timer | undefined;
+    await Promise.race([this.whenIdle(), new Promise<void>((resolve) => (deadline = startTimer(resolve, this.closeTimeoutMs)))]);
+    deadline?.cancel();
     this.closing.abort();
-    if (this.timer) clearTimeout(this.timer);
+    this.timer?.cancel();
     this.timer = undefined;
     let abandoned = 0;
     for (const s of this.queue.values()) abandoned += s.pending;

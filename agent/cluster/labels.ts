@@ -2,16 +2,16 @@
 
 import type { FieldPath } from "../documents/located.js";
 import { describeType, type IssueList, isObject } from "../documents/fields.js";
+import { DNS1123_SUBDOMAIN } from "./names.js";
 import type { Labels } from "./snapshot.js";
 
 const NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 export function labelKeyProblem(key: string): string | undefined {
   const slash = key.indexOf("/");
   const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
   const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) {
+  if (prefix !== undefined && (prefix.length === 0 || prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) {
     return `label key "${key}" has an invalid prefix (a DNS subdomain)`;
   }
   if (name.length === 0 || name.length > 63 || !NAME.test(name)) {
@@ -43,7 +43,7 @@ export function readLabels(value: unknown, path: FieldPath, issues: IssueList): 
     const keyProblem = labelKeyProblem(key);
     if (keyProblem) issues.add([...path, key], keyProblem);
     if (typeof raw !== "string") {
-      issues.add([...path, key], `label values must be strings, got ${describeType(raw)} (quote it: "${String(raw)}")`);
+      issues.add([...path, key], `label values must be strings, got ${describeType(raw)} (YAML reads true, yes, on, 0755 and the like as booleans and numbers: quote the value)`);
       continue;
     }
     const valueProblem = labelValueProblem(raw);

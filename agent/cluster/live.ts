@@ -2,7 +2,9 @@
 // (debounced) after changes, sync status for readiness and metrics. The agent keeps
 // probing whatever happens here; verdicts are unknown until the first complete sync.
 
+import { delimiter, dirname } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
+import { readBoundedFile } from "../files/read.js";
 import { IssueList, isObject, type Json } from "../documents/fields.js";
 import type { Logger } from "../daemon/log.js";
 import type { NetworkPolicy } from "../policy/model.js";
@@ -11,6 +13,7 @@ import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from
 import { normalizeNetworkPolicy } from "../policy/normalize.js";
 import { listPage } from "./api.js";
 import { kubeClient } from "./kube-client.js";
+import { redactUrlsIn } from "../text/url-credentials.js";
 import { readEndpointSlice, readNamespace, readPod, readService } from "./objects.js";
 import { type FailureKind, Reflector, type ReflectorOptions, type Slimmed } from "./reflector.js";
 import type { ClusterSnapshot, EndpointSliceInfo, NamespaceInfo, PodInfo, ServiceInfo } from "./snapshot.js";
@@ -18,6 +21,8 @@ import type { ClusterSnapshot, EndpointSliceInfo, NamespaceInfo, PodInfo, Servic
 export interface ClusterStatus {
   readonly ready: boolean;
   readonly reason?: string;
+  /** Not ready: the resources not synced yet, each with its last error, if it had one. */
+  readonly waiting?: readonly { readonly resource: string; readonly error?: string }[];
 }
 
 /** Where the agent's cluster state comes from: files, the API, or nothing. */
@@ -103,6 +108,8 @@ export class LiveCluster implements ClusterSource {
   /** Resources changed since the last snapshot went out. */
   private changedResources = new Set<string>();
   private readonly loggedFailures = new Set<string>();
+  /** Each resource's last failure, until it changes again (for status()). */
+  private readonly lastFailure = new Map<string, string>();
   private stopped = false;
   private sentFirst = false;
 
@@ -113,6 +120,7 @@ export class LiveCluster implements ClusterSource {
       onChange: (resource: string) => {
         // Recovered: a later failure of this resource is worth saying again.
         for (const key of this.loggedFailures) if (key.startsWith(`${resource}:`) && !key.endsWith(":absent")) this.loggedFailures.delete(key);
+        this.lastFailure.delete(resource);
         this.changedResources.add(resource);
         this.changed();
       },
@@ -180,7 +188,14 @@ export class LiveCluster implements ClusterSource {
     // An optional resource the cluster does not serve does not hold up the verdicts.
     const waiting = this.reflectors().filter((r) => !r.everSynced && !(r.source.optional && r.state === "absent"));
     if (waiting.length === 0) return { ready: true };
-    return { ready: false, reason: `waiting for the cluster state: ${waiting.map((r) => `${r.source.resource} (${r.state})`).join(", ")}` };
+    return {
+      ready: false,
+      reason: `waiting for the cluster state: ${waiting.map((r) => `${r.source.resource} (${r.state})`).join(", ")}`,
+      waiting: waiting.map((r) => {
+        const error = this.lastFailure.get(r.source.resource);
+        return { resource: r.source.resource, ...(error !== undefined ? { error } : {}) };
+      }),
+    };
   }
 
   /** The current snapshot, once every resource has synced at least once. */
@@ -228,6 +243,7 @@ export class LiveCluster implements ClusterSource {
     const optional = this.reflectors().some((r) => r.source.resource === resource && r.source.optional);
     // An optional API that the cluster does not serve is not a failure to alert on.
     if (!(optional && kind === "absent")) {
+      this.lastFailure.set(resource, message);
       this.options.metrics?.failure(resource, kind);
       this.options.metrics?.setSynced(resource, false);
     } else if (!this.loggedFailures.has(`${resource}:absent`)) {
@@ -249,16 +265,70 @@ export class LiveCluster implements ClusterSource {
   }
 }
 
+export type KubeConfigLoad = { readonly ok: true; readonly kubeConfig: KubeConfig | undefined } | { readonly ok: false; readonly message: string };
+
 /**
  * The kubeconfig to use: in-cluster when running in a pod, otherwise an explicit file or
- * $KUBECONFIG. undefined: no cluster (standalone).
+ * $KUBECONFIG. kubeConfig undefined: no cluster (standalone). A file that cannot be loaded is
+ * a message that quotes none of it (describeKubeconfigError).
  */
-export async function kubeConfigFor(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): Promise<KubeConfig | undefined> {
+export async function kubeConfigFor(options: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): Promise<KubeConfigLoad> {
   const env = options.env ?? process.env;
-  if (!options.kubeconfig && !env["KUBERNETES_SERVICE_HOST"] && !env["KUBECONFIG"]) return undefined;
-  const kc = new (await kubeClient()).KubeConfig();
-  if (options.kubeconfig) kc.loadFromFile(options.kubeconfig);
-  else if (env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  return kc;
+  if (!options.kubeconfig && !env["KUBERNETES_SERVICE_HOST"] && !env["KUBECONFIG"]) return { ok: true, kubeConfig: undefined };
+  // The library reads its files whole and blocks on a FIFO: each file it would read is
+  // checked first (a regular file, bounded), and an explicit file is read here and handed over.
+  const explicit = options.kubeconfig;
+  const files = explicit !== undefined ? [explicit] : env["KUBERNETES_SERVICE_HOST"] ? [] : (env["KUBECONFIG"] ?? "").split(delimiter).filter((file) => file !== "");
+  const texts: string[] = [];
+  for (const file of files) {
+    const read = await readBoundedFile(file, { maxBytes: KUBECONFIG_MAX_BYTES });
+    if (!read.ok) return { ok: false, message: explicit !== undefined ? read.reason : read.message };
+    texts.push(read.text);
+  }
+  let kc: KubeConfig;
+  try {
+    kc = new (await kubeClient()).KubeConfig();
+    if (explicit !== undefined) {
+      kc.loadFromString(texts[0] ?? "");
+      kc.makePathsAbsolute(dirname(explicit));
+    } else if (env["KUBERNETES_SERVICE_HOST"]) kc.loadFromCluster();
+    else kc.loadFromDefault();
+  } catch (error: unknown) {
+    return { ok: false, message: describeKubeconfigError(error) };
+  }
+  return { ok: true, kubeConfig: kc };
+}
+
+/** A kubeconfig with many clusters and embedded certificates is tens of KiB; 4 MiB is not one. */
+export const KUBECONFIG_MAX_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Why a kubeconfig could not be loaded, quoting none of its text. The YAML parser's message
+ * shows the lines around the error, and a kubeconfig holds tokens and client keys: only the
+ * position and the first words of the parser's reason are kept ("cannot parse (line 8,
+ * column 3: bad indentation of a mapping entry)"). Other errors (a missing file, a missing
+ * field) say no more than a path or a field name; they are cut to one line, URLs redacted.
+ */
+export function describeKubeconfigError(error: unknown): string {
+  if (isYamlError(error)) {
+    // Reasons may end with text from the file (unknown tag !<...>, unknown directive "..."): cut there.
+    const kind = /^[A-Za-z][A-Za-z -]*/.exec(error.reason ?? "")?.[0]?.trim() || "invalid YAML";
+    const { line, column } = error.mark ?? {};
+    const at = typeof line === "number" && typeof column === "number" ? `line ${line + 1}, column ${column + 1}: ` : "";
+    return `cannot parse (${at}${kind})`;
+  }
+  const text = error instanceof Error ? error.message : String(error);
+  const line = redactUrlsIn(text.split("\n")[0] ?? "");
+  return `cannot load: ${line.length > 200 ? `${line.slice(0, 199)}…` : line}`;
+}
+
+interface YamlError {
+  readonly name: string;
+  readonly reason?: string;
+  readonly mark?: { readonly line?: unknown; readonly column?: unknown };
+}
+
+/** js-yaml's YAMLException, which @kubernetes/client-node's loadFromString throws. */
+function isYamlError(error: unknown): error is YamlError {
+  return error instanceof Error && error.name === "YAMLException";
 }

@@ -2,29 +2,74 @@
 // Workload templates stand for the pods they will create, so a repository of
 // manifests can be judged before anything runs.
 
-import { readdir, stat } from "node:fs/promises";
+import { opendir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { describeType, IssueList, isObject, type Json, objectAt, stringAt } from "../documents/fields.js";
 import {
   errorAt,
   type FieldPath,
+  formatFieldPath,
   type InputError,
   type LocatedDocument,
-  readDocuments,
+  parseDocuments,
+  readInputFile,
 } from "../documents/located.js";
 import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/admin-model.js";
 import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from "../policy/admin-normalize.js";
 import type { NetworkPolicy } from "../policy/model.js";
 import { normalizeNetworkPolicy } from "../policy/normalize.js";
+import { LIST_SHAPE, OBJECT_SHAPES, unknownFields } from "./known-fields.js";
 import { readLabels } from "./labels.js";
+import { namespaceNameProblem, objectNameProblem } from "./names.js";
 import { readPod, readService, readTemplate } from "./objects.js";
-import { type ClusterSnapshot, type NamespaceInfo, namespaceLabels, type PodInfo, type ServiceInfo } from "./snapshot.js";
+import { formatBytes, problemOf } from "../files/read.js";
+import { printable } from "../text/printable.js";
+import { type ClusterSnapshot, EMPTY_SNAPSHOT, type NamespaceInfo, namespaceLabels, type PodInfo, type ServiceInfo } from "./snapshot.js";
 
 export interface ManifestLoad {
   readonly snapshot: ClusterSnapshot;
   /** Objects skipped on purpose (kinds the engine does not use), one line each. */
   readonly skipped: readonly string[];
+  /** Policies of kinds the engine does not evaluate (a CNI's own): the cluster may enforce them. */
+  readonly unevaluated: readonly UnevaluatedPolicy[];
   readonly errors: readonly InputError[];
+}
+
+/** A policy object the engine leaves out: where it is and what it is. */
+export interface UnevaluatedPolicy {
+  readonly file: string;
+  readonly line?: number;
+  readonly apiVersion: string;
+  readonly kind: string;
+  /** "namespace/name", or the name alone when it has no namespace. */
+  readonly name: string;
+}
+
+/** The API groups whose policies the engine evaluates, per kind (no apiVersion: taken as these). */
+const EVALUATED_GROUPS: Readonly<Record<string, readonly string[]>> = {
+  // extensions/v1beta1 was NetworkPolicy's first home, with the same schema.
+  NetworkPolicy: ["networking.k8s.io", "extensions"],
+  AdminNetworkPolicy: ["policy.networking.k8s.io"],
+  BaselineAdminNetworkPolicy: ["policy.networking.k8s.io"],
+};
+
+/** Kinds that decide what connects without "NetworkPolicy" in their name. */
+const OTHER_POLICY_KINDS = new Set(["EgressFirewall", "AuthorizationPolicy"]);
+
+/**
+ * Whether an object is a connectivity policy the engine does not evaluate: Cilium's, Calico's
+ * (whose NetworkPolicy shares the Kubernetes kind name, in projectcalico.org), Antrea's,
+ * OpenShift's, a service mesh's AuthorizationPolicy, or any other group's *NetworkPolicy.
+ * Pure: apiVersion and kind in, a yes or no out.
+ */
+export function isUnevaluatedPolicy(apiVersion: string | undefined, kind: string): boolean {
+  const evaluated = EVALUATED_GROUPS[kind];
+  if (evaluated) {
+    if (apiVersion === undefined) return false;
+    const slash = apiVersion.indexOf("/");
+    return !evaluated.includes(slash < 0 ? "" : apiVersion.slice(0, slash));
+  }
+  return kind.includes("NetworkPolicy") || OTHER_POLICY_KINDS.has(kind);
 }
 
 const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
@@ -42,35 +87,113 @@ const TEMPLATE_PATHS: Readonly<Record<string, FieldPath>> = {
 
 export const WORKLOAD_KINDS = Object.keys(TEMPLATE_PATHS);
 
-export async function manifestFiles(paths: readonly string[]): Promise<{ files: string[]; errors: InputError[] }> {
+/** The kinds the engine reads besides workloads; the cluster-scoped ones among them. */
+const ENGINE_KINDS = new Set(["Namespace", "NetworkPolicy", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy", "Pod", "Service"]);
+const CLUSTER_SCOPED = new Set(["Namespace", "AdminNetworkPolicy", "BaselineAdminNetworkPolicy"]);
+
+/**
+ * What manifests may cost, so that a wrong path cannot hang or exhaust the process: parsed
+ * values take about 6 bytes of heap per byte of YAML (docs/benchmarks.md), so 8 MiB of
+ * manifests fit the agent's 160 MiB heap with room for everything else.
+ */
+export const MANIFEST_LIMITS = {
+  /** One file. */
+  fileBytes: 4 * 1024 * 1024,
+  /** All files together. */
+  totalBytes: 8 * 1024 * 1024,
+  /** Manifest files found in directories. */
+  files: 10_000,
+  /** Directory entries looked at, in all directories together. */
+  entries: 100_000,
+  /** Directories below a path given. */
+  depth: 16,
+} as const;
+
+export interface ManifestFiles {
+  readonly files: string[];
+  readonly errors: InputError[];
+  /** The sizes of those under the limit for one file added up, as stat() reported them. */
+  readonly bytes: number;
+}
+
+/**
+ * The manifest files under the paths given: a file named is read whatever its name, a
+ * directory is walked (sorted, hidden entries skipped, symbolic links followed) for .yaml,
+ * .yml and .json files, within MANIFEST_LIMITS. A directory reached twice (a symbolic link
+ * loop) is an error, not a second walk.
+ */
+export async function manifestFiles(paths: readonly string[]): Promise<ManifestFiles> {
   const files: string[] = [];
   const errors: InputError[] = [];
-  async function walk(path: string, explicit: boolean): Promise<void> {
+  const visited = new Set<string>();
+  let bytes = 0;
+  let entries = 0;
+  let stopped = false;
+  const stop = (file: string, message: string): void => {
+    errors.push({ file, message });
+    stopped = true;
+  };
+  async function walk(path: string, explicit: boolean, depth: number): Promise<void> {
+    if (stopped) return;
     let info;
     try {
       info = await stat(path);
     } catch (error) {
-      errors.push({ file: path, message: `cannot read (${(error as NodeJS.ErrnoException).code ?? "error"})` });
+      errors.push({ file: path, message: `cannot read (${problemOf(error).words})` });
       return;
     }
     if (info.isDirectory()) {
-      const entries = (await readdir(path)).sort();
-      for (const entry of entries) if (!entry.startsWith(".")) await walk(join(path, entry), false);
+      if (depth > MANIFEST_LIMITS.depth) return stop(path, `more than ${MANIFEST_LIMITS.depth} directories deep; not read`);
+      const id = `${info.dev}:${info.ino}`;
+      if (visited.has(id)) return stop(path, "a directory already read (a symbolic link loop, or two paths to one directory)");
+      visited.add(id);
+      const names: string[] = [];
+      try {
+        for await (const entry of await opendir(path)) {
+          if (++entries > MANIFEST_LIMITS.entries) return stop(path, `more than ${MANIFEST_LIMITS.entries} directory entries under the manifest paths; not read`);
+          if (!entry.name.startsWith(".")) names.push(entry.name);
+        }
+      } catch (error) {
+        errors.push({ file: path, message: `cannot read (${problemOf(error).words})` });
+        return;
+      }
+      for (const name of names.sort()) await walk(join(path, name), false, depth + 1);
     } else if (explicit || MANIFEST_EXTENSIONS.has(extname(path).toLowerCase())) {
+      if (files.length >= MANIFEST_LIMITS.files) return stop(path, `more than ${MANIFEST_LIMITS.files} manifest files; not read`);
       files.push(path);
+      // A file over the limit on its own is refused by the reader, which says so.
+      if (info.isFile() && info.size <= MANIFEST_LIMITS.fileBytes) bytes += info.size;
     }
   }
-  for (const path of paths) await walk(path, true);
-  return { files, errors };
+  for (const path of paths) await walk(path, true, 0);
+  return { files, errors, bytes };
+}
+
+function overTotal(file: string, bytes: number): InputError {
+  return { file, message: `the manifests add up to ${formatBytes(bytes)}, over the limit of ${formatBytes(MANIFEST_LIMITS.totalBytes)} for all of them together` };
 }
 
 export async function loadManifests(paths: readonly string[]): Promise<ManifestLoad> {
-  const { files, errors } = await manifestFiles(paths);
+  const { files, errors, bytes } = await manifestFiles(paths);
+  if (bytes > MANIFEST_LIMITS.totalBytes) errors.push(overTotal(paths.join(", "), bytes));
+  if (errors.length > 0) return { snapshot: EMPTY_SNAPSHOT, skipped: [], unevaluated: [], errors };
   const documents: LocatedDocument[] = [];
+  let total = 0;
   for (const file of files) {
-    const read = await readDocuments(file);
-    documents.push(...read.documents);
-    errors.push(...read.errors);
+    const read = await readInputFile(file, { maxBytes: MANIFEST_LIMITS.fileBytes });
+    if (!read.ok) {
+      errors.push(read.error);
+      continue;
+    }
+    // Files can grow after the walk measured them: the total is kept as they are read.
+    total += read.bytes;
+    if (total > MANIFEST_LIMITS.totalBytes) {
+      errors.push(overTotal(file, total));
+      break;
+    }
+    const parsed = parseDocuments(read.text, file);
+    documents.push(...parsed.documents);
+    errors.push(...parsed.errors);
   }
   const built = snapshotFromDocuments(documents);
   return { ...built, errors: [...errors, ...built.errors] };
@@ -86,6 +209,7 @@ interface Collected {
   referencedNamespaces: Set<string>;
   seen: Map<string, string>;
   skipped: string[];
+  unevaluated: UnevaluatedPolicy[];
   errors: InputError[];
 }
 
@@ -101,6 +225,7 @@ export function snapshotFromDocuments(documents: readonly LocatedDocument[]): Ma
     referencedNamespaces: new Set(),
     seen: new Map(),
     skipped: [],
+    unevaluated: [],
     errors: [],
   };
   for (const doc of documents) addObject(doc, doc.value, [], state);
@@ -118,6 +243,7 @@ export function snapshotFromDocuments(documents: readonly LocatedDocument[]): Ma
       ...(state.baselinePolicy ? { baselinePolicy: state.baselinePolicy } : {}),
     },
     skipped: state.skipped,
+    unevaluated: state.unevaluated,
     errors: state.errors,
   };
 }
@@ -135,6 +261,7 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
   }
   // kind: List, and typed lists such as PodList from `kubectl get -o yaml`.
   if (kind === "List" || (kind.endsWith("List") && Array.isArray(value["items"]))) {
+    for (const unknown of unknownFields(value, LIST_SHAPE)) state.errors.push(errorAt(doc, [...path, ...unknown.path], unknown.message));
     const items = value["items"];
     if (!Array.isArray(items)) {
       state.errors.push(errorAt(doc, [...path, "items"], "must be a list of objects"));
@@ -144,12 +271,30 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     return;
   }
   const issues = new IssueList();
+  // Unknown fields first; a normaliser that also notices one of them is not repeated.
+  const shape = OBJECT_SHAPES[kind];
+  const unknown = shape === undefined ? [] : unknownFields(value, shape);
+  for (const field of unknown) issues.add(field.path, field.message);
+  const reported = new Set(unknown.map((field) => formatFieldPath(field.path)));
   const metadata = objectAt(value, "metadata", [], issues) ?? {};
   const name = stringAt(metadata, "name", ["metadata"], issues);
   const namespace = stringAt(metadata, "namespace", ["metadata"], issues) ?? "default";
   const line = doc.locate(path)?.line;
   const definedAt = { file: doc.file, ...(line !== undefined ? { line } : {}) };
   const where = line === undefined ? doc.file : `${doc.file}:${line}`;
+
+  // Before the duplicate check: a Calico NetworkPolicy may share its name with a Kubernetes one.
+  const apiVersion = typeof value["apiVersion"] === "string" ? value["apiVersion"] : undefined;
+  if (isUnevaluatedPolicy(apiVersion, kind)) {
+    const rawNamespace = metadata["namespace"];
+    state.unevaluated.push({
+      ...definedAt,
+      apiVersion: apiVersion ?? "",
+      kind,
+      name: typeof rawNamespace === "string" ? `${rawNamespace}/${name ?? "(unnamed)"}` : (name ?? "(unnamed)"),
+    });
+    return;
+  }
 
   if (name !== undefined) {
     // Namespaces are cluster-scoped: their key has no namespace part.
@@ -158,6 +303,18 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     const earlier = state.seen.get(key);
     if (earlier) issues.add(["metadata", "name"], `${kind} ${qualified} is defined twice (also at ${earlier})`);
     else state.seen.set(key, where);
+  }
+
+  if (ENGINE_KINDS.has(kind) || TEMPLATE_PATHS[kind]) {
+    if (name) {
+      const problem = objectNameProblem(kind, name);
+      if (problem) issues.add(["metadata", "name"], problem);
+    }
+    const written = metadata["namespace"];
+    if (!CLUSTER_SCOPED.has(kind) && typeof written === "string") {
+      const problem = namespaceNameProblem(written);
+      if (problem) issues.add(["metadata", "namespace"], problem);
+    }
   }
 
   switch (kind) {
@@ -207,7 +364,7 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     default: {
       const templatePath = TEMPLATE_PATHS[kind];
       if (!templatePath) {
-        state.skipped.push(`${where}: ${kind} ${name ?? "(unnamed)"} skipped (not used by the policy engine)`);
+        state.skipped.push(printable(`${where}: ${kind} ${name ?? "(unnamed)"} skipped (not used by the policy engine)`));
         return;
       }
       if (!name) issues.add(["metadata", "name"], "is required");
@@ -221,7 +378,10 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
       state.referencedNamespaces.add(namespace);
     }
   }
-  for (const issue of issues.issues) state.errors.push(errorAt(doc, [...path, ...issue.path], issue.message));
+  issues.issues.forEach((issue, i) => {
+    if (i >= unknown.length && issue.message.startsWith("unknown field") && reported.has(formatFieldPath(issue.path))) return;
+    state.errors.push(errorAt(doc, [...path, ...issue.path], issue.message));
+  });
 }
 
 function objectPath(value: Json, path: FieldPath): Json | undefined {

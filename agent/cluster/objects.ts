@@ -39,7 +39,7 @@ function readContainerPorts(podSpec: Json, path: FieldPath, issues: IssueList): 
         }
         const number = raw["containerPort"];
         if (typeof number !== "number" || portNumberProblem(number)) {
-          issues.add([...portPath, "containerPort"], `must be a port number (1-65535), got ${describeType(number)}`);
+          issues.add([...portPath, "containerPort"], number === undefined ? "is required (1-65535)" : `must be a port number (1-65535), got ${describeType(number)}`);
           return;
         }
         const name = stringAt(raw, "name", portPath, issues);

@@ -5,6 +5,8 @@
 
 import type { KubeConfig } from "@kubernetes/client-node";
 import { jsonOf } from "../addresses/ip.js";
+import { startTimer } from "../schedule/timers.js";
+import { redactUrlsIn } from "../text/url-credentials.js";
 import { kubeClient } from "./kube-client.js";
 
 export interface ListPage {
@@ -68,9 +70,21 @@ export function classifyFailure(error: unknown): FailureKind {
   return "connection";
 }
 
-function describe(error: unknown): string {
-  if (error instanceof Error) return error.message.split("\n")[0] ?? error.message;
-  return String(error);
+/**
+ * The first line of the error's message, and of its causes ("fetch failed: connect
+ * ECONNREFUSED 127.0.0.1:6443" rather than "fetch failed"), without credentials.
+ */
+export function describeFailure(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  // Bounded: a cause chain is short, but may be circular.
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    const text = current instanceof Error ? current.message : String(current);
+    const line = (text.split("\n")[0] ?? text).trim();
+    if (line !== "" && !parts.some((part) => part.includes(line))) parts.push(line);
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return redactUrlsIn(parts.join(": ").slice(0, 500));
 }
 
 export class Reflector<T> {
@@ -233,7 +247,7 @@ export class Reflector<T> {
     // The client's inactivity timeout on a watch that was working and went quiet: reconnect
     // at once from where we were. A list or a watch that never answered is a failure.
     if (kind === "timeout" && this.watchDelivered) return;
-    this.hooks.onFailure(this.source.resource, kind, describe(error));
+    this.hooks.onFailure(this.source.resource, kind, describeFailure(error));
     // Resuming a watch from an old position is only worth trying a few times; after that,
     // or after losing access for a while, start again from a fresh list.
     if (kind === "forbidden" || kind === "absent" || this.failures >= 2) this.resourceVersion = "";
@@ -250,10 +264,9 @@ export class Reflector<T> {
       delay = ceiling / 2 + (this.options.random ?? Math.random)() * (ceiling / 2);
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, delay);
-      timer.unref();
+      const timer = startTimer(resolve, delay, { unref: true });
       this.wake = () => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       };
     });

@@ -5,7 +5,7 @@ import type { Logger } from "../daemon/log.js";
 import { formatInputError, type InputError } from "../documents/located.js";
 import { type FileWatch, watchFiles } from "../documents/watch.js";
 import type { ClusterSource, ClusterStatus, SnapshotListener } from "./live.js";
-import { loadManifests, manifestFiles } from "./manifests.js";
+import { loadManifests, type ManifestLoad, manifestFiles } from "./manifests.js";
 import { type ClusterSnapshot, EMPTY_SNAPSHOT } from "./snapshot.js";
 
 /** Outside any cluster: nothing isolates anything. */
@@ -17,6 +17,13 @@ export class NoCluster implements ClusterSource {
   async stop(): Promise<void> {}
   status(): ClusterStatus {
     return { ready: true };
+  }
+}
+
+/** Policies of kinds the engine does not evaluate: the cluster may enforce what the verdicts ignore. */
+function warnUnevaluated(load: ManifestLoad, log: Logger): void {
+  for (const { file, line, apiVersion, kind, name } of load.unevaluated) {
+    log.warn({ file, line, apiVersion, kind, name }, `${kind} ${name} is not evaluated: verdicts may differ from what the cluster enforces`);
   }
 }
 
@@ -34,6 +41,7 @@ export class ManifestCluster implements ClusterSource {
   static async load(paths: readonly string[], log: Logger, pollMs = 1000): Promise<{ ok: true; source: ManifestCluster } | { ok: false; errors: readonly InputError[] }> {
     const load = await loadManifests(paths);
     if (load.errors.length > 0) return { ok: false, errors: load.errors };
+    warnUnevaluated(load, log);
     return { ok: true, source: new ManifestCluster(paths, load.snapshot, log, pollMs) };
   }
 
@@ -55,6 +63,7 @@ export class ManifestCluster implements ClusterSource {
           return;
         }
         this.snapshot = load.snapshot;
+        warnUnevaluated(load, this.log);
         this.log.info({ pods: load.snapshot.pods.length, policies: load.snapshot.policies.length }, "cluster state reloaded from manifests");
         onSnapshot(load.snapshot, seenAt);
       },

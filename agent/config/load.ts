@@ -1,7 +1,7 @@
 // Reading a configuration file: YAML in, a validated config or located errors out.
 
-import { readFile } from "node:fs/promises";
-import { errorAt, type InputError, type LocatedDocument, parseDocuments } from "../documents/located.js";
+import { errorAt, type InputError, type LocatedDocument, parseDocuments, readInputFile } from "../documents/located.js";
+import { CONFIGMAP_MAX_BYTES } from "../files/read.js";
 import type { AgentConfig } from "./model.js";
 import { configSchema, resolveConfig } from "./schema.js";
 
@@ -45,12 +45,11 @@ export function parseConfig(text: string, file: string): ConfigLoad {
   return validateConfigDocument(documents[0] as LocatedDocument);
 }
 
+/**
+ * Reads a config file of at most 1 MiB, what a ConfigMap can hold: anything larger, or
+ * anything that is not a regular file (a FIFO, a device), is refused without being read.
+ */
 export async function loadConfigFile(file: string): Promise<ConfigLoad> {
-  let text: string;
-  try {
-    text = await readFile(file, "utf8");
-  } catch (error) {
-    return { ok: false, errors: [{ file, message: `cannot read (${(error as NodeJS.ErrnoException).code ?? "error"})` }] };
-  }
-  return parseConfig(text, file);
+  const read = await readInputFile(file, { maxBytes: CONFIGMAP_MAX_BYTES });
+  return read.ok ? parseConfig(read.text, file) : { ok: false, errors: [read.error] };
 }

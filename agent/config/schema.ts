@@ -5,12 +5,12 @@ import cron from "node-cron";
 import { z } from "zod";
 import { type Cidr, isIpLiteral, parseCidr, parseIp } from "../addresses/ip.js";
 import type { FieldPath } from "../documents/located.js";
-import { parseDuration } from "./duration.js";
+import { DURATION_RANGES, type DurationRange, describeDurationRange, formatDuration, inDurationRange, parseDuration } from "./duration.js";
 import { IssueList } from "../documents/fields.js";
 import { readLabelSelector } from "../policy/normalize.js";
 import { parseDnsServer } from "../probes/resolver.js";
 import { CLOUD_NAME, FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
-import { DEFAULT_BASE_URL } from "../zscaler/fetch.js";
+import { DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, FEED_MAX_BYTES_LIMIT } from "../zscaler/fetch.js";
 import { ZSCALER_GATEWAY_PORTS } from "../zscaler/policy.js";
 import {
   type AgentConfig,
@@ -29,16 +29,24 @@ import {
 const NAME = /^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$/;
 const HOSTNAME = /^(?=.{1,253}\.?$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
-const duration = z.string({ error: 'must be a duration such as "30s", "500ms" or "1m"' }).refine((text) => (parseDuration(text) ?? 0) > 0, {
-  message: 'must be a positive duration such as "30s", "500ms" or "1m"',
-});
+/** A duration inside the field's range (DURATION_RANGES), as text such as "30s". */
+function duration(range: DurationRange) {
+  const message = `must be a duration ${describeDurationRange(range)}, such as "30s" or "1m30s"`;
+  return z.string({ error: message }).refine((text) => inDurationRange(parseDuration(text), range), { message });
+}
+
+/** 0 (a number, or "0"), or a duration up to the range's end. */
+function durationOrZero(range: DurationRange) {
+  const message = `must be 0 or a duration up to ${formatDuration(range.maxMs)}, such as "24h"`;
+  return z.union([z.literal(0), z.string().refine((text) => text === "0" || inDurationRange(parseDuration(text), range), { message })], { error: message });
+}
 const threshold = z.number({ error: "must be a whole number from 1 to 100" }).int().min(1).max(100);
 const port = z.number({ error: "must be a port number (1-65535)" }).int().min(1).max(65535);
 const name = z.string().regex(NAME, { message: "must be lower-case letters, digits, '-', '_' or '.', starting and ending alphanumeric (63 at most)" });
 
 const defaultsSchema = z.strictObject({
-  interval: duration.optional(),
-  timeout: duration.optional(),
+  interval: duration(DURATION_RANGES.interval).optional(),
+  timeout: duration(DURATION_RANGES.timeout).optional(),
   failureThreshold: threshold.optional(),
   successThreshold: threshold.optional(),
 });
@@ -53,7 +61,7 @@ export const DEFAULT_MAX_EDGES = 5000;
 
 const agentSchema = z.strictObject({
   maxConcurrentProbes: z.number().int().min(1).max(10_000).optional(),
-  starvationThreshold: duration.optional(),
+  starvationThreshold: duration(DURATION_RANGES.starvationThreshold).optional(),
   maxEdges: z
     .number({ error: `must be a whole number from 1 to ${MAX_EDGES}` })
     .int({ error: `must be a whole number from 1 to ${MAX_EDGES}` })
@@ -108,17 +116,21 @@ const dnsSchema = z.strictObject({
   answersIn: z.union([z.string(), z.array(z.string())], { error: 'must be a list of CIDRs or "zscaler:<cloud>"' }).optional(),
 });
 
+/** Up to FEED_MAX_BYTES_LIMIT: a larger feed does not fit the agent's memory (docs/zscaler.md). */
+const FEED_BYTES_MESSAGE = `must be a whole number of bytes from 1024 to ${FEED_MAX_BYTES_LIMIT} (${FEED_MAX_BYTES_LIMIT / 1024 / 1024} MiB, what the agent's memory takes)`;
+const feedBytes = z.number({ error: FEED_BYTES_MESSAGE }).int({ error: FEED_BYTES_MESSAGE }).min(1024, { error: FEED_BYTES_MESSAGE }).max(FEED_MAX_BYTES_LIMIT, { error: FEED_BYTES_MESSAGE });
+
 const feedKind = z.enum(FEED_KINDS, { error: `must be one of ${FEED_KINDS.join(", ")}` });
 
 const zscalerSchema = z.strictObject({
   clouds: z.array(cloudName).optional(),
   baseUrl: z.url({ protocol: /^https?$/, error: "must be an http or https URL" }).optional(),
-  refreshInterval: duration.optional(),
-  timeout: duration.optional(),
-  maxBytes: z.number().int().min(1024).optional(),
+  refreshInterval: duration(DURATION_RANGES.zscalerRefresh).optional(),
+  timeout: duration(DURATION_RANGES.zscalerTimeout).optional(),
+  maxBytes: feedBytes.optional(),
   cacheDir: z.string().min(1).optional(),
   maxShrinkFraction: z.number().min(0).max(1).optional(),
-  removalGrace: z.string().optional(),
+  removalGrace: durationOrZero(DURATION_RANGES.zscalerRemovalGrace).optional(),
   feeds: z.array(feedKind).min(1).optional(),
   zpa: z.boolean().optional(),
   audit: z.union([z.literal(false), z.strictObject({ feeds: z.array(feedKind).min(1).optional(), ports: z.array(port).min(1).optional() })]).optional(),
@@ -130,9 +142,9 @@ const probeSchema = z.strictObject({
   tcp: tcpSchema.optional(),
   dns: dnsSchema.optional(),
   expect: z.enum(["allow", "deny"], { error: "must be allow or deny" }).optional(),
-  interval: duration.optional(),
+  interval: duration(DURATION_RANGES.interval).optional(),
   schedule: z.string().optional(),
-  timeout: duration.optional(),
+  timeout: duration(DURATION_RANGES.timeout).optional(),
   failureThreshold: threshold.optional(),
   successThreshold: threshold.optional(),
 });
@@ -230,8 +242,8 @@ function readZscalerSettings(raw: RawConfig["zscaler"], probes: readonly ProbeCo
   );
   const clouds = [...new Set([...(raw?.clouds ?? []), ...named])];
   if (raw === undefined && clouds.length === 0) return null;
-  const removalGraceMs = raw?.removalGrace === undefined ? 24 * 3_600_000 : raw.removalGrace === "0" || raw.removalGrace === "0s" ? 0 : parseDuration(raw.removalGrace);
-  if (removalGraceMs === undefined) add(["zscaler", "removalGrace"], 'must be a duration such as "24h", or 0');
+  // The schema has checked every duration: parseDuration gives a number for each.
+  const removalGraceMs = raw?.removalGrace === undefined ? 24 * 3_600_000 : raw.removalGrace === 0 || raw.removalGrace === "0" ? 0 : (parseDuration(raw.removalGrace) ?? 0);
   const feeds = raw?.feeds ?? (["cenr", "hubs-required", "hubs-recommended", "future", "svpn"] as FeedKind[]);
   const withZpa = raw?.zpa ? [...feeds, "zpa" as const] : feeds;
   // The smallest allowlist that covers one ZIA cloud: future plus recommended hub prefixes.
@@ -244,10 +256,10 @@ function readZscalerSettings(raw: RawConfig["zscaler"], probes: readonly ProbeCo
     baseUrl: raw?.baseUrl ?? DEFAULT_BASE_URL,
     refreshMs: raw?.refreshInterval === undefined ? 3_600_000 : (parseDuration(raw.refreshInterval) ?? 3_600_000),
     timeoutMs: raw?.timeout === undefined ? 15_000 : (parseDuration(raw.timeout) ?? 15_000),
-    maxBytes: raw?.maxBytes ?? 16 * 1024 * 1024,
+    maxBytes: raw?.maxBytes ?? DEFAULT_FEED_MAX_BYTES,
     ...(raw?.cacheDir !== undefined ? { cacheDir: raw.cacheDir } : {}),
     maxShrinkFraction: raw?.maxShrinkFraction ?? 0.5,
-    removalGraceMs: removalGraceMs ?? 0,
+    removalGraceMs,
     feeds: withZpa,
     audit,
   };

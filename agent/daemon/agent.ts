@@ -16,7 +16,9 @@ import { type ProbeOutcome, runCall } from "../probes/index.js";
 import { agentError } from "../probes/prober.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
+import { startTimer, type Timer } from "../schedule/timers.js";
 import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
+import { whyProbeIsEmpty } from "../targets/empty.js";
 import { PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
 import { namedByWorkload, podSourceIdentities, type PodSourceConfig, workloadOf } from "../sources/identities.js";
 import { createPodProbeRunner } from "../sources/pods.js";
@@ -246,6 +248,29 @@ export class Agent {
     if (!cluster.ready) return cluster;
     if (this.firstRoundPending.size > 0) return { ready: false, reason: `first round: ${this.firstRoundPending.size} of ${this.edges.size} edges not probed yet` };
     return { ready: true };
+  }
+
+  /** How many probes the config defines. */
+  probeCount(): number {
+    return this.config.probes.length;
+  }
+
+  /**
+   * The configured probes that stand for no edge now, each with why (targets/empty.ts): a
+   * round that probed every edge still tested nothing for them.
+   */
+  emptyProbes(): { readonly probe: string; readonly reason: string }[] {
+    const probed = new Set([...this.edges.values()].map((edge) => edge.probe.name));
+    const context = {
+      sources: this.config.sources,
+      identities: this.identities(),
+      snapshot: this.snapshot,
+      index: this.index,
+      feeds: this.feeds,
+      nodeName: this.options.identity.nodeName,
+      maxEdges: this.config.agent.maxEdges,
+    };
+    return this.config.probes.filter((probe) => !probed.has(probe.name)).map((probe) => ({ probe: probe.name, reason: whyProbeIsEmpty(probe, context) }));
   }
 
   edgeRecords(): EdgeRecord[] {
@@ -547,14 +572,14 @@ export class Agent {
     // own deadline, so this only catches a bug. If it fires anyway, PodBatches answers the
     // next run of this edge at once until the abandoned one is done.
     const limit = edge.probe.timeoutMs + (edge.source.podSource !== undefined ? 60_000 : 1000);
-    let timer: NodeJS.Timeout | undefined;
+    let timer: Timer | undefined;
     const watchdog = new Promise<ProbeOutcome>((resolve) => {
-      timer = setTimeout(() => resolve(agentError("prober overran its deadline", limit / 1000)), limit);
+      timer = startTimer(() => resolve(agentError("prober overran its deadline", limit / 1000)), limit);
     });
     const probe = this.runProbeFor(edge).catch(
       (error: unknown): ProbeOutcome => agentError(error instanceof Error ? error.message : String(error)),
     );
-    return Promise.race([probe, watchdog]).finally(() => clearTimeout(timer));
+    return Promise.race([probe, watchdog]).finally(() => timer?.cancel());
   }
 
   /** In this process, or for a pod source, in a worker inside the pod's network namespace. */

@@ -6,6 +6,7 @@ import type { Dispatcher } from "undici";
 import { type Cidr, jsonOf, parseCidr } from "../addresses/ip.js";
 import type { ZscalerSettings } from "../config/model.js";
 import type { Endpoint, PolicyIndex } from "../policy/engine.js";
+import { startTimer, type Timer } from "../schedule/timers.js";
 import type { SourceIdentity } from "../verdicts/policy.js";
 import { uncoveredRanges } from "../zscaler/audit.js";
 import type { CenrFeed, FeedKind } from "../zscaler/feeds.js";
@@ -47,9 +48,9 @@ export class ZscalerRuntime {
   /** For one round (netcanary once): cached data, then one refresh, within the deadline. */
   async refreshOnce(deadlineMs: number): Promise<void> {
     await this.feeds.loadCache();
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.feeds.refreshNow(), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
-    clearTimeout(timer);
+    let timer: Timer | undefined;
+    await Promise.race([this.feeds.refreshNow(), new Promise<void>((resolve) => (timer = startTimer(resolve, deadlineMs)))]);
+    timer?.cancel();
   }
 
   async stop(): Promise<void> {

@@ -49,6 +49,9 @@ export function readLabelSelector(value: unknown, path: FieldPath, issues: Issue
       issues.add(at, `must be an object with key, operator and values, got ${describeType(raw)}`);
       return;
     }
+    for (const field of Object.keys(raw)) {
+      if (field !== "key" && field !== "operator" && field !== "values") issues.add([...at, field], "unknown field in a label selector requirement (expected key, operator or values)");
+    }
     const key = stringAt(raw, "key", at, issues);
     const operator = stringAt(raw, "operator", at, issues);
     const rawValues = listAt(raw, "values", at, issues) ?? [];

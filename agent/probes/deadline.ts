@@ -1,6 +1,7 @@
 // The hard deadline every probe runs under, and the stopwatch it reports with.
 // A Deadline owns one timer and one listener on the caller's signal; dispose() releases both.
 
+import { startTimer, type Timer } from "../schedule/timers.js";
 import type { ProbeContext, ProbeOutcome, ProbePhase, ProbeReason } from "./prober.js";
 
 export type Expiry = "timeout" | "aborted";
@@ -8,13 +9,10 @@ export type Expiry = "timeout" | "aborted";
 const TIMED_OUT = "netcanary: probe deadline";
 const ABORTED = "netcanary: probe aborted";
 
-/** Largest delay setTimeout honours (it fires at once above this). */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export class Deadline {
   readonly signal: AbortSignal;
   private readonly controller = new AbortController();
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: Timer;
   private readonly endsAt: number;
   private readonly external: AbortSignal | undefined;
   private readonly onExternalAbort = (): void => this.controller.abort(ABORTED);
@@ -22,7 +20,7 @@ export class Deadline {
   constructor(timeoutMs: number, external?: AbortSignal) {
     this.signal = this.controller.signal;
     this.endsAt = performance.now() + timeoutMs;
-    this.timer = setTimeout(() => this.controller.abort(TIMED_OUT), Math.min(timeoutMs, MAX_TIMER_MS));
+    this.timer = startTimer(() => this.controller.abort(TIMED_OUT), timeoutMs);
     this.external = external;
     if (external?.aborted) this.controller.abort(ABORTED);
     else external?.addEventListener("abort", this.onExternalAbort, { once: true });
@@ -38,7 +36,7 @@ export class Deadline {
   }
 
   dispose(): void {
-    clearTimeout(this.timer);
+    this.timer.cancel();
     this.external?.removeEventListener("abort", this.onExternalAbort);
   }
 }

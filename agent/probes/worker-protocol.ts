@@ -10,7 +10,8 @@
 //   on stdout); 3 when the worker's own watchdog fired (a bug: probes are bounded); 4 when
 //   it is not in the namespace the request expects (expectNetns, expectAddress).
 
-import { parseCidr, parseIp } from "../addresses/ip.js";
+import { isIpLiteral, parseCidr, parseIp } from "../addresses/ip.js";
+import { POD_RESOLVERS_BUDGET_MS } from "../procfs/pod-resolvers.js";
 import { type ProbeCall, probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeRequest, type ProbeTargets } from "./index.js";
 import { PROBE_REASONS } from "./prober.js";
 import { parseDnsServer } from "./resolver.js";
@@ -26,6 +27,14 @@ export interface WorkerRequest {
    * namespace, so the files, the agent's).
    */
   readonly dnsServers?: readonly string[];
+  /**
+   * Where to read the pod's resolvers instead (dnsServers excludes it): /proc/<pid>/root of
+   * processes of the pod, tried in turn. The worker reads /etc/resolv.conf inside them
+   * (procfs/pod-resolvers.ts) only when a probe needs them, and answers those probes
+   * agent_error with the reason when none can be used. Read there, not in the agent: the
+   * pod's files are its tenant's, and a worker is a process with a deadline.
+   */
+  readonly resolvConfRoots?: readonly string[];
   /**
    * Where the worker must be, checked before any probe (exit 4 if not): the namespace's
    * identity ("net:[4026532xxx]", as the locator found it) and an address that must be local
@@ -55,6 +64,8 @@ export const WORKER_LIMITS = {
   maxTimeoutMs: 300_000,
   maxIdLength: 256,
   maxDnsServers: 8,
+  maxResolvConfRoots: 8,
+  maxPathLength: 4096,
 } as const;
 
 /** Exit codes of the worker. */
@@ -100,7 +111,7 @@ function decodeCall(call: Record<string, unknown>, where: string): Checked<Probe
 
 export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
   if (!isRecord(value)) return { ok: false, reason: "request must be a JSON object" };
-  const { probes, concurrency, dnsServers, expectNetns, expectAddress, starvationThresholdMs } = value;
+  const { probes, concurrency, dnsServers, resolvConfRoots, expectNetns, expectAddress, starvationThresholdMs } = value;
   if (!Array.isArray(probes)) return { ok: false, reason: "probes must be an array" };
   if (probes.length > WORKER_LIMITS.maxProbes) return { ok: false, reason: `at most ${WORKER_LIMITS.maxProbes} probes, got ${probes.length}` };
   if (typeof concurrency !== "number" || !Number.isInteger(concurrency) || concurrency < 1 || concurrency > WORKER_LIMITS.maxConcurrency) {
@@ -139,6 +150,20 @@ export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
       servers.push(parsed.value.setting);
     }
   }
+  let roots: string[] | undefined;
+  if (resolvConfRoots !== undefined) {
+    if (dnsServers !== undefined) return { ok: false, reason: "dnsServers and resolvConfRoots exclude each other" };
+    if (!Array.isArray(resolvConfRoots) || resolvConfRoots.length === 0 || resolvConfRoots.length > WORKER_LIMITS.maxResolvConfRoots) {
+      return { ok: false, reason: `resolvConfRoots must be a list of 1-${WORKER_LIMITS.maxResolvConfRoots} paths` };
+    }
+    roots = [];
+    for (const root of resolvConfRoots) {
+      if (typeof root !== "string" || !root.startsWith("/") || root.length > WORKER_LIMITS.maxPathLength || root.includes("\0")) {
+        return { ok: false, reason: "resolvConfRoots: each must be an absolute path" };
+      }
+      roots.push(root);
+    }
+  }
   if (expectNetns !== undefined && (typeof expectNetns !== "string" || !/^net:\[\d+\]$/.test(expectNetns))) {
     return { ok: false, reason: 'expectNetns must look like "net:[4026532001]"' };
   }
@@ -158,6 +183,7 @@ export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
       concurrency,
       ...(starvationThresholdMs !== undefined ? { starvationThresholdMs } : {}),
       ...(servers !== undefined ? { dnsServers: servers } : {}),
+      ...(roots !== undefined ? { resolvConfRoots: roots } : {}),
       ...(expectNetns !== undefined ? { expectNetns } : {}),
       ...(address !== undefined ? { expectAddress: address } : {}),
     },
@@ -196,11 +222,26 @@ export function parseWorkerResult(line: string): Checked<WorkerResult> {
 
 /**
  * How long a worker may live: each "wave" of `concurrency` probes takes at most the longest
- * timeout, plus a margin for the process to start (Node's start-up, nsenter) and exit.
+ * timeout, plus the time to read the pod's resolvers when it must, plus a margin for the
+ * process to start (Node's start-up, nsenter) and exit.
  */
-export function workerDeadlineMs(probes: readonly { readonly timeoutMs: number }[], concurrency: number, marginMs: number): number {
-  if (probes.length === 0) return Math.max(0, marginMs);
+export function workerDeadlineMs(
+  request: { readonly probes: readonly { readonly timeoutMs: number }[]; readonly concurrency: number; readonly resolvConfRoots?: readonly string[] },
+  marginMs: number,
+): number {
+  const reading = request.resolvConfRoots !== undefined ? POD_RESOLVERS_BUDGET_MS : 0;
+  const { probes, concurrency } = request;
+  if (probes.length === 0) return Math.max(0, marginMs) + reading;
   const longest = Math.max(...probes.map((probe) => probe.timeoutMs));
   const waves = Math.ceil(probes.length / Math.max(1, Math.floor(concurrency)));
-  return longest * waves + marginMs;
+  return longest * waves + reading + marginMs;
+}
+
+/**
+ * Whether a probe resolves through its source's own resolvers: a "cluster" DNS probe, or a
+ * TCP probe of a host name with neither an address nor a DNS server of its own.
+ */
+export function needsPodResolvers(call: ProbeCall): boolean {
+  if (call.kind === "dns") return call.target.server === "cluster";
+  return call.target.ip === undefined && call.target.dnsServer === undefined && call.target.host !== undefined && !isIpLiteral(call.target.host);
 }

@@ -10,21 +10,25 @@
 // Nothing else is ever written to stdout.
 //
 // It enters only the network namespace: files (/etc/resolv.conf) are still the agent's, so
-// the pod's resolvers come in the request (dnsServers) and are installed with
-// dns.setServers() before any probe. resolver.ts reads dns.getServers() through the
+// the pod's resolvers are read from the pod's own root (resolvConfRoots: /proc/<pid>/root,
+// resolved inside it, bounded; procfs/pod-resolvers.ts), or come in the request
+// (dnsServers), and are installed with dns.setServers() before any probe. resolver.ts reads dns.getServers() through the
 // module's default export at call time, which setServers() rebinds: "cluster" DNS probes
 // and TCP host names then use the pod's servers. (A named ESM import of getServers would
 // keep the old resolver; the check after setServers below catches that.)
 
 import dns from "node:dns";
-import { readFileSync, readlinkSync } from "node:fs";
-import { parseFibTrieLocal, parseIfInet6 } from "../procfs/network.js";
+import { readlinkSync } from "node:fs";
+import { readBoundedFileSync } from "../files/read.js";
+import { MAX_PROC_NET_BYTES, parseFibTrieLocal, parseIfInet6 } from "../procfs/network.js";
+import { readPodResolvers } from "../procfs/pod-resolvers.js";
+import { startTimer } from "../schedule/timers.js";
 import { describeError } from "./deadline.js";
 import { type ProbeRequest, runCall } from "./index.js";
 import { agentError, type ProbeOutcome } from "./prober.js";
-import { systemDnsServers } from "./resolver.js";
+import { parseDnsServer, systemDnsServers } from "./resolver.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
-import { checkWorkerRequest, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerRequest } from "./worker-protocol.js";
+import { checkWorkerRequest, needsPodResolvers, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerRequest } from "./worker-protocol.js";
 
 /** Beyond the agent's deadline for the worker: the watchdog only fires on a bug. */
 const WATCHDOG_MARGIN_MS = 5000;
@@ -81,14 +85,11 @@ function checkWhereWeAre(request: WorkerRequest): void {
   }
   const address = request.expectAddress;
   if (address === undefined) return;
-  let local: string[];
-  try {
-    local = address.includes(":")
-      ? parseIfInet6(readFileSync("/proc/self/net/if_inet6", "utf8")).map((entry) => entry.address)
-      : parseFibTrieLocal(readFileSync("/proc/self/net/fib_trie", "utf8"));
-  } catch (error) {
-    fail(WORKER_EXIT.wrongNamespace, `cannot read this namespace's addresses: ${describeError(error)}`);
-  }
+  // The pod's tenant decides how many routes its namespace holds: the read is bounded.
+  const v6 = address.includes(":");
+  const read = readBoundedFileSync(v6 ? "/proc/self/net/if_inet6" : "/proc/self/net/fib_trie", { maxBytes: MAX_PROC_NET_BYTES });
+  if (!read.ok) fail(WORKER_EXIT.wrongNamespace, `cannot read this namespace's addresses: ${read.message}`);
+  const local = v6 ? parseIfInet6(read.text).map((entry) => entry.address) : parseFibTrieLocal(read.text);
   if (!local.includes(address)) fail(WORKER_EXIT.wrongNamespace, `${address} is not an address of network namespace ${here}: not the pod's`);
 }
 
@@ -110,19 +111,44 @@ async function runJudged(probe: ProbeRequest, starvation: StarvationMonitor): Pr
   return { ...outcome, reason: "agent_error", detail: `probe worker starved (event loop blocked); network outcome was ${outcome.reason}${outcome.detail ? `: ${outcome.detail}` : ""}` };
 }
 
-async function runAll(request: WorkerRequest): Promise<void> {
-  const starvation = new StarvationMonitor({ thresholdMs: request.starvationThresholdMs ?? DEFAULT_STARVATION_THRESHOLD_MS, memoryMs: workerDeadlineMs(request.probes, request.concurrency, WATCHDOG_MARGIN_MS) });
+function report(id: string, outcome: ProbeOutcome): void {
+  process.stdout.write(`${JSON.stringify({ id, outcome })}\n`);
+}
+
+/**
+ * The probes left to run once the pod's resolvers are in place: those that need them are
+ * answered agent_error (with why) when the pod's resolv.conf cannot be used; the agent's own
+ * resolvers are not the pod's, and judging the pod's DNS path with them would be a guess.
+ */
+async function withPodResolvers(request: WorkerRequest): Promise<readonly ProbeRequest[]> {
+  const roots = request.resolvConfRoots;
+  if (roots === undefined || !request.probes.some((probe) => needsPodResolvers(probe.call))) return request.probes;
+  const resolvers = await readPodResolvers(roots);
+  if (resolvers.ok) {
+    // As dns.getServers() will show them ("10.96.0.10:53", "[fd00::a]:53").
+    installResolvers(resolvers.nameservers.map((address) => {
+      const server = parseDnsServer(address);
+      return server.ok ? server.value.setting : address;
+    }));
+    return request.probes;
+  }
+  const failure = agentError(resolvers.reason);
+  for (const probe of request.probes) if (needsPodResolvers(probe.call)) report(probe.id, failure);
+  return request.probes.filter((probe) => !needsPodResolvers(probe.call));
+}
+
+async function runAll(request: WorkerRequest, probes: readonly ProbeRequest[]): Promise<void> {
+  const starvation = new StarvationMonitor({ thresholdMs: request.starvationThresholdMs ?? DEFAULT_STARVATION_THRESHOLD_MS, memoryMs: workerDeadlineMs(request, WATCHDOG_MARGIN_MS) });
   starvation.start();
   let next = 0;
   const lane = async (): Promise<void> => {
     for (;;) {
-      const probe = request.probes[next++];
+      const probe = probes[next++];
       if (probe === undefined) return;
-      const outcome = await runJudged(probe, starvation);
-      process.stdout.write(`${JSON.stringify({ id: probe.id, outcome })}\n`);
+      report(probe.id, await runJudged(probe, starvation));
     }
   };
-  const lanes = Math.min(request.concurrency, request.probes.length);
+  const lanes = Math.min(request.concurrency, probes.length);
   await Promise.all(Array.from({ length: lanes }, lane));
   starvation.stop();
 }
@@ -145,11 +171,10 @@ async function main(): Promise<void> {
   const request = checked.value;
   checkWhereWeAre(request);
   if (request.dnsServers !== undefined) installResolvers(request.dnsServers);
-  const watchdogMs = workerDeadlineMs(request.probes, request.concurrency, WATCHDOG_MARGIN_MS);
-  const watchdog = setTimeout(() => fail(WORKER_EXIT.watchdog, `probes still running after ${watchdogMs} ms`), watchdogMs);
-  watchdog.unref();
-  await runAll(request);
-  clearTimeout(watchdog);
+  const watchdogMs = workerDeadlineMs(request, WATCHDOG_MARGIN_MS);
+  const watchdog = startTimer(() => fail(WORKER_EXIT.watchdog, `probes still running after ${watchdogMs} ms`), watchdogMs, { unref: true });
+  await runAll(request, await withPodResolvers(request));
+  watchdog.cancel();
   // Every line is written (synchronously, to a pipe or file); leave at once rather than wait
   // for a stray handle.
   process.exit(WORKER_EXIT.ok);

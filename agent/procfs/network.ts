@@ -4,6 +4,13 @@
 import { parseIp } from "../addresses/ip.js";
 
 /**
+ * The most of /proc/<pid>/net/fib_trie or if_inet6 read for one namespace. A pod's tenant
+ * (with NET_ADMIN in its pod) decides how many routes and addresses its namespace has; a
+ * node's own tables, even with a route per node of a 5,000-node cluster, stay far below.
+ */
+export const MAX_PROC_NET_BYTES = 8 * 1024 * 1024;
+
+/**
  * Host addresses of IPv4 in /proc/<pid>/net/fib_trie: the "/32 host LOCAL" entries under
  * a leaf "|-- a.b.c.d", in every table listed (Main, Local, "Id N"). Loopback included;
  * broadcast and network routes (link BROADCAST, "/8 host LOCAL") are not addresses.
@@ -69,11 +76,16 @@ export interface ResolvConf {
   readonly nameservers: readonly string[];
   readonly search: readonly string[];
   readonly options: readonly string[];
-  /** Lines or values left out, with why (a scoped IPv6 server, a fourth server...). */
+  /**
+   * Lines left out, with why, by line number and keyword only: the file comes from a pod's
+   * filesystem, so none of its text is repeated (at most MAX_IGNORED_NOTES, then a count).
+   */
   readonly ignored: readonly string[];
 }
 
 const MAX_NAMESERVERS = 3;
+const MAX_IGNORED_NOTES = 5;
+const KEYWORDS = new Set(["nameserver", "search", "domain", "options", "sortlist", "lookup", "family"]);
 
 /** resolv.conf(5): nameserver, search/domain (the last one wins), options; # and ; comments. */
 export function parseResolvConf(text: string): ResolvConf {
@@ -81,16 +93,22 @@ export function parseResolvConf(text: string): ResolvConf {
   let search: string[] = [];
   const options: string[] = [];
   const ignored: string[] = [];
-  for (const raw of text.split("\n")) {
+  let unnoted = 0;
+  const ignore = (note: string): void => {
+    if (ignored.length < MAX_IGNORED_NOTES) ignored.push(note);
+    else unnoted++;
+  };
+  text.split("\n").forEach((raw, index) => {
     const line = raw.replace(/[#;].*$/, "").trim();
-    if (line === "") continue;
+    if (line === "") return;
+    const at = `line ${index + 1}`;
     const [keyword = "", ...values] = line.split(/\s+/);
     switch (keyword) {
       case "nameserver": {
         const value = values[0] ?? "";
         const parsed = parseIp(value);
-        if (!parsed.ok) ignored.push(`nameserver ${value}: ${value.includes("%") ? "scoped IPv6 addresses are not supported" : "not an IP address"}`);
-        else if (nameservers.length >= MAX_NAMESERVERS) ignored.push(`nameserver ${value}: only the first ${MAX_NAMESERVERS} are used`);
+        if (!parsed.ok) ignore(`${at}: nameserver ${value.includes("%") ? "with a scoped IPv6 address (not supported)" : "that is not an IP address"}`);
+        else if (nameservers.length >= MAX_NAMESERVERS) ignore(`${at}: nameserver beyond the first ${MAX_NAMESERVERS} (not used)`);
         else nameservers.push(parsed.value.text);
         break;
       }
@@ -104,8 +122,9 @@ export function parseResolvConf(text: string): ResolvConf {
         options.push(...values);
         break;
       default:
-        ignored.push(line.slice(0, 120));
+        ignore(`${at}: ${KEYWORDS.has(keyword) ? `"${keyword}" (not used)` : "not a resolv.conf keyword"}`);
     }
-  }
+  });
+  if (unnoted > 0) ignored.push(`${unnoted} more lines left out`);
   return { nameservers, search, options, ignored };
 }

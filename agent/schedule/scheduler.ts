@@ -1,11 +1,13 @@
 // Runs jobs on intervals (first runs spread over the interval, then jittered, so a
 // DaemonSet's agents never probe in lockstep) or cron schedules. Never two runs of one
 // job at once; a global bound on jobs running at once; queued runs start in the order they
-// came due.
+// came due. Timers go through startTimer (timers.ts): an interval longer than Node's timer
+// limit waits its whole length instead of firing at once, again and again.
 
 import { createHash } from "node:crypto";
 import cron, { type ScheduledTask } from "node-cron";
 import type { Schedule } from "../config/model.js";
+import { startTimer, type Timer } from "./timers.js";
 
 export interface Job {
   readonly id: string;
@@ -38,7 +40,7 @@ export interface SchedulerOptions {
 
 interface Entry {
   job: Job;
-  timer?: NodeJS.Timeout;
+  timer?: Timer;
   task?: ScheduledTask;
   /** When the pending timer fires (interval jobs), for a stable cadence. */
   nextDue: number;
@@ -86,8 +88,17 @@ export class Scheduler {
     return this.queued.size;
   }
 
-  /** Replaces the job set: unchanged jobs keep their cadence, new ones are spread, gone ones stop. */
+  /**
+   * Replaces the job set: unchanged jobs keep their cadence, new ones are spread, gone ones stop.
+   * Throws a RangeError, changing nothing, when an interval is not a whole number of
+   * milliseconds from 1 up (configuration checks intervals long before this: a bug).
+   */
   setJobs(jobs: readonly Job[]): void {
+    for (const job of jobs) {
+      if (job.schedule.kind === "interval" && !(Number.isSafeInteger(job.schedule.intervalMs) && job.schedule.intervalMs >= 1)) {
+        throw new RangeError(`job ${job.id}: interval ${String(job.schedule.intervalMs)} ms is not a whole number of milliseconds from 1 up`);
+      }
+    }
     const wanted = new Map(jobs.map((job) => [job.id, job]));
     for (const [id, entry] of this.entries) {
       const next = wanted.get(id);
@@ -136,10 +147,13 @@ export class Scheduler {
       entry.task = cron.schedule(
         job.schedule.expression,
         () => {
-          const timer = setTimeout(() => {
-            if (this.entries.get(job.id) === entry) this.enqueue(entry, Date.now());
-          }, offset);
-          timer.unref();
+          startTimer(
+            () => {
+              if (this.entries.get(job.id) === entry) this.enqueue(entry, Date.now());
+            },
+            offset,
+            { unref: true },
+          );
         },
         { name: job.id },
       );
@@ -149,7 +163,7 @@ export class Scheduler {
   private remove(id: string): void {
     const entry = this.entries.get(id);
     if (!entry) return;
-    if (entry.timer) clearTimeout(entry.timer);
+    entry.timer?.cancel();
     if (entry.task) void entry.task.destroy();
     this.entries.delete(id);
     this.queued.delete(id);
@@ -157,16 +171,19 @@ export class Scheduler {
 
   private arm(entry: Entry, due: number): void {
     entry.nextDue = due;
-    entry.timer = setTimeout(() => {
-      if (this.entries.get(entry.job.id) !== entry || entry.job.schedule.kind !== "interval") return;
-      const interval = entry.job.schedule.intervalMs;
-      // Next due from the planned time, not from now, so lateness does not accumulate; a
-      // group keeps to its grid (its offset already sets it apart), others are jittered.
-      const factor = entry.job.group !== undefined ? 1 : 1 + (this.random() - 0.5) * this.jitter;
-      this.arm(entry, Math.max(Date.now(), entry.nextDue + Math.round(interval * factor)));
-      this.enqueue(entry, due);
-    }, Math.max(0, due - Date.now()));
-    entry.timer.unref?.();
+    entry.timer = startTimer(
+      () => {
+        if (this.entries.get(entry.job.id) !== entry || entry.job.schedule.kind !== "interval") return;
+        const interval = entry.job.schedule.intervalMs;
+        // Next due from the planned time, not from now, so lateness does not accumulate; a
+        // group keeps to its grid (its offset already sets it apart), others are jittered.
+        const factor = entry.job.group !== undefined ? 1 : 1 + (this.random() - 0.5) * this.jitter;
+        this.arm(entry, Math.max(Date.now(), entry.nextDue + Math.round(interval * factor)));
+        this.enqueue(entry, due);
+      },
+      due - Date.now(),
+      { unref: true },
+    );
   }
 
   private enqueue(entry: Entry, due: number): void {

@@ -31,43 +31,10 @@
 // ptrace (other users', or ones with capabilities the agent lacks); CAP_SYS_ADMIN for the
 // setns() nsenter does later. Failure reasons say which is missing.
 
-import { readdir, readFile, readlink } from "node:fs/promises";
+import { readdir, readlink } from "node:fs/promises";
 import { parseIp, type IpAddress } from "../addresses/ip.js";
-import { parseFibTrieLocal, parseIfInet6, parseResolvConf } from "../procfs/network.js";
-
-export type PodNameservers =
-  | { readonly ok: true; readonly pid: number; readonly nameservers: readonly string[]; readonly search: readonly string[]; readonly options: readonly string[] }
-  | { readonly ok: false; readonly reason: string };
-
-/**
- * The pod's own resolvers, from /proc/<pid>/root/etc/resolv.conf (the file the kubelet
- * wrote for the pod, as the pod's mount namespace shows it). The worker enters only the
- * network namespace, so without these it would resolve with the agent's. Tries each pid in
- * turn: the pause container of some runtimes has no /etc at all while the app containers
- * have the kubelet's file bind-mounted. On failure the caller falls back (the agent's own
- * resolvers, or no "cluster" DNS probes) and reports the reason.
- */
-export async function podNameservers(pids: number | readonly number[], procRoot = "/proc"): Promise<PodNameservers> {
-  const problems: string[] = [];
-  for (const pid of typeof pids === "number" ? [pids] : pids) {
-    const path = `${procRoot}/${pid}/root/etc/resolv.conf`;
-    let text: string;
-    try {
-      text = await readFile(path, "utf8");
-    } catch (error) {
-      problems.push(`${path}: ${errorText(error)}`);
-      continue;
-    }
-    const parsed = parseResolvConf(text);
-    if (parsed.nameservers.length === 0) {
-      problems.push(`${path}: no usable nameserver${parsed.ignored.length > 0 ? ` (${parsed.ignored.join("; ")})` : ""}`);
-      continue;
-    }
-    return { ok: true, pid, nameservers: parsed.nameservers, search: parsed.search, options: parsed.options };
-  }
-  if (problems.length === 0) return { ok: false, reason: "no process to read resolv.conf from" };
-  return { ok: false, reason: `the pod's resolvers are unknown: ${problems.join("; ")}` };
-}
+import { readBoundedFile } from "../files/read.js";
+import { MAX_PROC_NET_BYTES, parseFibTrieLocal, parseIfInet6 } from "../procfs/network.js";
 
 // ---------------------------------------------------------------------------------------
 // The locator
@@ -81,7 +48,7 @@ export type NetnsLookup =
       readonly netns: string;
       /** The namespace's identity, "net:[4026532xxx]". */
       readonly inode: string;
-      /** Every process seen in it (the first is pid), for podNameservers(). */
+      /** Every process seen in it (the first is pid): where to read the pod's files. */
       readonly pids: readonly number[];
     }
   | { readonly ok: false; readonly reason: string };
@@ -186,14 +153,25 @@ export function createNetnsLocator(options: NetnsLocatorOptions = {}): NetnsLoca
     return link;
   }
 
+  /**
+   * A /proc file of pid, bounded (a pod's tenant decides how large its routing tables are);
+   * a read that fails throws as fs calls do, with the errno's code, for the callers below.
+   */
+  async function procText(pid: number | 2, name: string, maxBytes = MAX_PROC_NET_BYTES): Promise<string> {
+    const read = await readBoundedFile(`${procRoot}/${pid}/${name}`, { maxBytes });
+    if (read.ok) return read.text;
+    const code = { missing: "ENOENT", permission: "EACCES" }[read.problem as string] ?? "EIO";
+    throw Object.assign(new Error(read.message), { code });
+  }
+
   /** Local addresses of pid's namespace, in the family asked (both when undefined). */
   async function addressesOf(pid: number, family?: 4 | 6): Promise<string[]> {
     const addresses: string[] = [];
-    if (family !== 6) addresses.push(...parseFibTrieLocal(await readFile(`${procRoot}/${pid}/net/fib_trie`, "utf8")));
+    if (family !== 6) addresses.push(...parseFibTrieLocal(await procText(pid, "net/fib_trie")));
     if (family !== 4) {
       let text = "";
       try {
-        text = await readFile(`${procRoot}/${pid}/net/if_inet6`, "utf8");
+        text = await procText(pid, "net/if_inet6");
       } catch (error) {
         // A kernel booted with ipv6.disable=1 has no if_inet6 at all.
         if (errorCode(error) !== "ENOENT" || family === 6) throw error;
@@ -207,7 +185,7 @@ export function createNetnsLocator(options: NetnsLocatorOptions = {}): NetnsLoca
   async function nodeInode(): Promise<string | undefined> {
     for (const pid of [2, 1]) {
       try {
-        if (pid === 2 && (await readFile(`${procRoot}/2/comm`, "utf8")).trim() !== "kthreadd") continue;
+        if (pid === 2 && (await procText(2, "comm", 64)).trim() !== "kthreadd") continue;
         return await nsOf(pid);
       } catch {
         // not visible, or not readable

@@ -1,13 +1,13 @@
-// The real PodProbeRunner: find the pod's network namespace by its IP (netns.ts), read the
-// pod's own resolvers, and run the batch in one worker inside that namespace (workers.ts).
+// The real PodProbeRunner: find the pod's network namespace by its IP (netns.ts) and run the
+// batch in one worker inside that namespace (workers.ts); the worker reads the pod's own
+// resolvers from the pod's root (the agent never opens a file of the pod's).
 // Everything that goes wrong here is the agent's fault, reported as agent_error with the
 // reason, so a missing capability never reads as a network that drops packets.
 
-import { isIpLiteral } from "../addresses/ip.js";
 import type { ProbeRequest } from "../probes/index.js";
 import { agentError, type ProbeOutcome } from "../probes/prober.js";
 import type { PodProbeRunner, PodProbeSettings, SourcePod } from "./batches.js";
-import { createNetnsLocator, podNameservers } from "./netns.js";
+import { createNetnsLocator } from "./netns.js";
 import { WorkerPool, type WorkerLogger, type WorkerRunReport } from "./workers.js";
 
 export interface PodProbeRunnerOptions extends PodProbeSettings {
@@ -17,13 +17,6 @@ export interface PodProbeRunnerOptions extends PodProbeSettings {
   readonly procRoot?: string;
   readonly workerScript?: string | URL;
   readonly nsenterPath?: string;
-}
-
-/** Whether a probe resolves through the source's own resolvers ("cluster" DNS, a TCP host name). */
-function usesPodResolvers(request: ProbeRequest): boolean {
-  const { call } = request;
-  if (call.kind === "dns") return call.target.server === "cluster";
-  return call.target.ip === undefined && call.target.dnsServer === undefined && call.target.host !== undefined && !isIpLiteral(call.target.host);
 }
 
 function resultOf(report: WorkerRunReport): "ok" | "failed" | "killed" {
@@ -57,20 +50,8 @@ export function createPodProbeRunner(options: PodProbeRunnerOptions): PodProbeRu
         for (const request of requests) outcomes.set(request.id, failure);
         return outcomes;
       }
-      let runnable = requests;
-      let dnsServers: readonly string[] | undefined;
-      if (requests.some(usesPodResolvers)) {
-        const resolvers = await podNameservers(found.pids, procRoot);
-        if (resolvers.ok) dnsServers = resolvers.nameservers;
-        else {
-          // The agent's own resolvers are not the pod's (dnsPolicy, dnsConfig): judging the
-          // pod's DNS path with them would be a guess, so those probes are not run.
-          const failure = agentError(`${pod.key}: ${resolvers.reason}`);
-          for (const request of requests) if (usesPodResolvers(request)) outcomes.set(request.id, failure);
-          runnable = requests.filter((request) => !usesPodResolvers(request));
-        }
-      }
-      const ran = await pool.run(found.pid, runnable, { ...(dnsServers ? { dnsServers } : {}), netnsInode: found.inode, sourceIp: pod.ip, starvationThresholdMs });
+      const resolvConfRoots = found.pids.map((pid) => `${procRoot}/${pid}/root`);
+      const ran = await pool.run(found.pid, requests, { resolvConfRoots, netnsInode: found.inode, sourceIp: pod.ip, starvationThresholdMs });
       for (const [id, outcome] of ran) outcomes.set(id, outcome);
       return outcomes;
     },

@@ -16,11 +16,14 @@ import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import type { ProbeRequest } from "../probes/index.js";
 import { agentError, type ProbeOutcome } from "../probes/prober.js";
-import { encodeWorkerRequest, parseWorkerResult, WORKER_EXIT, workerDeadlineMs, type WorkerRequest } from "../probes/worker-protocol.js";
+import { startTimer } from "../schedule/timers.js";
+import { encodeWorkerRequest, parseWorkerResult, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerRequest } from "../probes/worker-protocol.js";
 
 export interface WorkerRunOptions {
-  /** The pod's resolvers (podNameservers()), installed in the worker before its probes. */
+  /** Resolvers installed in the worker before its probes (tests; pods use resolvConfRoots). */
   readonly dnsServers?: readonly string[];
+  /** Where the worker reads the pod's resolv.conf: /proc/<pid>/root of the pod's processes. */
+  readonly resolvConfRoots?: readonly string[];
   /** Probes in flight at once inside this worker (default: the pool's concurrency). */
   readonly concurrency?: number;
   /**
@@ -219,6 +222,7 @@ export class WorkerPool {
         probes: requests.map(({ id, call, timeoutMs }) => ({ id, call, timeoutMs })),
         concurrency,
         ...(options.dnsServers !== undefined && options.dnsServers.length > 0 ? { dnsServers: options.dnsServers } : {}),
+        ...(options.resolvConfRoots !== undefined && options.resolvConfRoots.length > 0 ? { resolvConfRoots: options.resolvConfRoots.slice(0, WORKER_LIMITS.maxResolvConfRoots) } : {}),
         ...(options.netnsInode !== undefined ? { expectNetns: options.netnsInode } : {}),
         ...(options.sourceIp !== undefined ? { expectAddress: options.sourceIp } : {}),
         ...(options.starvationThresholdMs !== undefined ? { starvationThresholdMs: options.starvationThresholdMs } : {}),
@@ -273,7 +277,7 @@ export class WorkerPool {
 
   private start(job: Job): void {
     const queuedMs = performance.now() - job.enqueuedAt;
-    const deadlineMs = workerDeadlineMs(job.request.probes, job.request.concurrency, this.marginMs);
+    const deadlineMs = workerDeadlineMs(job.request, this.marginMs);
     const started = performance.now();
     const argv = [`--net=${this.procRoot}/${job.pid}/ns/net`, "--", this.nodePath, ...this.nodeArgs, this.workerScript];
     const outcomes = new Map<string, ProbeOutcome>();
@@ -324,7 +328,7 @@ export class WorkerPool {
       killGroup();
     };
 
-    const timer = setTimeout(() => kill("deadline"), deadlineMs);
+    const timer = startTimer(() => kill("deadline"), deadlineMs);
     let closeGrace: NodeJS.Timeout | undefined;
 
     const handle: Running = { child, kill, done };
@@ -370,7 +374,7 @@ export class WorkerPool {
     const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      timer.cancel();
       if (closeGrace !== undefined) clearTimeout(closeGrace);
       if (pending.trim() !== "") onLine(pending);
       child.stdout.destroy();

@@ -4,8 +4,8 @@
 // each selected pod): labels stay bounded, the results list every edge.
 
 import { type Cidr, type IpAddress, parseCidr, parseIp } from "../addresses/ip.js";
-import type { ClusterSnapshot, PodInfo, Protocol } from "../cluster/snapshot.js";
-import type { AgentConfig, ProbeConfig, TargetConfig, ZscalerTargetConfig } from "../config/model.js";
+import type { ClusterSnapshot, PodInfo, Protocol, ServiceInfo, ServicePort } from "../cluster/snapshot.js";
+import type { AgentConfig, PodsTargetConfig, ProbeConfig, ServiceTargetConfig, TargetConfig, ZscalerTargetConfig } from "../config/model.js";
 import { ZSCALER_DEFAULT_PORTS } from "../config/schema.js";
 import { resolveNamedPort } from "../policy/engine.js";
 import { compileSelector, formatSelector } from "../policy/selectors.js";
@@ -207,8 +207,7 @@ export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot 
       ];
     }
     case "service": {
-      const service = snapshot?.services.find((s) => s.namespace === target.namespace && s.name === target.name);
-      const servicePort = service?.ports.find((p) => (typeof target.port === "number" ? p.port === target.port : p.name === target.port) && p.protocol === "TCP");
+      const { service, servicePort } = serviceOf(target, snapshot);
       if (!service || !servicePort) return [];
       const name = `${target.namespace}/${target.name}`;
       if (target.via === "clusterIP") {
@@ -232,11 +231,9 @@ export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot 
       return concrete;
     }
     case "pods": {
-      const matches = compileSelector(target.selector);
       const name = `${target.namespace}/${formatSelector(target.selector)}`;
       const concrete: Concrete[] = [];
-      for (const pod of snapshot?.pods ?? []) {
-        if (pod.namespace !== target.namespace || pod.workload || pod.hostNetwork || !matches(pod.labels)) continue;
+      for (const pod of selectedPods(target, snapshot)) {
         const ip = firstIp(pod.ips);
         const port = typeof target.port === "number" ? target.port : resolveNamedPort(pod, target.port, "TCP");
         if (ip && port !== undefined) concrete.push(oneOfMany(tcpTo(ip, port, name, "pods", podName(pod))));
@@ -244,6 +241,19 @@ export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot 
       return concrete;
     }
   }
+}
+
+/** The Service a target names, and its TCP port by number or name (either may be missing). */
+export function serviceOf(target: ServiceTargetConfig, snapshot: ClusterSnapshot | undefined): { service?: ServiceInfo; servicePort?: ServicePort } {
+  const service = snapshot?.services.find((s) => s.namespace === target.namespace && s.name === target.name);
+  const servicePort = service?.ports.find((p) => (typeof target.port === "number" ? p.port === target.port : p.name === target.port) && p.protocol === "TCP");
+  return { ...(service ? { service } : {}), ...(servicePort ? { servicePort } : {}) };
+}
+
+/** The pods a pods target selects: in its namespace, real pods (not templates), not on the host network. */
+export function selectedPods(target: PodsTargetConfig, snapshot: ClusterSnapshot | undefined): PodInfo[] {
+  const matches = compileSelector(target.selector);
+  return (snapshot?.pods ?? []).filter((pod) => pod.namespace === target.namespace && !pod.workload && !pod.hostNetwork && matches(pod.labels));
 }
 
 function podName(pod: PodInfo): string {

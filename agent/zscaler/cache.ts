@@ -10,16 +10,20 @@
 // it. A file that cannot be read or is not a cache entry is a miss (logged), never a crash.
 
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { readBoundedFile } from "../files/read.js";
 import { join } from "node:path";
 import type { Logger } from "../daemon/log.js";
 import { FEED_KINDS, type FeedKind } from "./feeds.js";
-import type { Validators } from "./fetch.js";
+import { FEED_MAX_BYTES_LIMIT, type Validators } from "./fetch.js";
 
 export const CACHE_VERSION = 1;
 
-/** Larger files are not read (the biggest real feed is about 130 KB). */
-export const MAX_CACHE_FILE_BYTES = 64 * 1024 * 1024;
+/**
+ * Larger files are not read: the payload text of the largest feed accepted, JSON-escaped
+ * (quotes double), and the removals held with it.
+ */
+export const MAX_CACHE_FILE_BYTES = 3 * FEED_MAX_BYTES_LIMIT;
 
 export interface CacheEntry {
   /** The payload's cloud (private.zscaler.com for zpa). */
@@ -56,16 +60,10 @@ export async function readCached(dir: string, cloud: string, kind: FeedKind, log
     logger?.warn({ cloud, feed: kind, path: located.path }, `zscaler feed cache ${located.path} unusable (${why}); ignoring it`);
     return undefined;
   };
-  let text: string;
-  try {
-    const info = await stat(located.path);
-    if (!info.isFile()) return miss("not a regular file");
-    if (info.size > MAX_CACHE_FILE_BYTES) return miss(`${info.size} bytes, over the ${MAX_CACHE_FILE_BYTES}-byte limit`);
-    text = await readFile(located.path, "utf8");
-  } catch (error: unknown) {
-    if (isErrno(error, "ENOENT")) return undefined;
-    return miss(error instanceof Error ? error.message : String(error));
-  }
+  // Regular files only, bounded: a FIFO left in the cache directory must not block a thread.
+  const read = await readBoundedFile(located.path, { maxBytes: MAX_CACHE_FILE_BYTES });
+  if (!read.ok) return read.problem === "missing" ? undefined : miss(read.reason);
+  const { text } = read;
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -144,6 +142,3 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-function isErrno(error: unknown, code: string): boolean {
-  return typeof error === "object" && error !== null && "code" in error && error.code === code;
-}

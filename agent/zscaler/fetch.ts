@@ -27,12 +27,30 @@ import { pipeline } from "node:stream";
 import type { Readable, Transform } from "node:stream";
 import type { Dispatcher } from "undici";
 import { cidrContainsIp, parseCidr, parseIp } from "../addresses/ip.js";
+import { startTimer } from "../schedule/timers.js";
+import { redactUrl, redactUrlsIn } from "../text/url-credentials.js";
 import type { FeedKind, FeedRefusalCode } from "./feeds.js";
 
 export const DEFAULT_BASE_URL = "https://config.zscaler.com/api";
 
 /** The cloud the ZPA feed belongs to, whatever ZIA cloud is configured. */
 export const ZPA_CLOUD = "private.zscaler.com";
+
+const MiB = 1024 * 1024;
+
+/**
+ * zscaler.maxBytes by default: 16 times the largest feed today (the CENR feed of zscaler.net,
+ * 127 KiB). See docs/zscaler.md and bench/zscaler-feed-memory.mjs.
+ */
+export const DEFAULT_FEED_MAX_BYTES = 2 * MiB;
+
+/**
+ * The largest zscaler.maxBytes accepted: half the largest feed the agent took within its
+ * DaemonSet limits (160 MiB of heap, a 256 MiB memory limit) while holding the state of 1,000
+ * edges and a 10,000-pod cluster (8 MiB; 10 MiB was OOM-killed). Measured by
+ * bench/zscaler-feed-memory.mjs (docs/benchmarks.md).
+ */
+export const FEED_MAX_BYTES_LIMIT = 4 * MiB;
 
 /** Longest Retry-After waited for inside one fetch; a longer one ends the attempts. */
 export const MAX_RETRY_AFTER_MS = 60_000;
@@ -109,7 +127,8 @@ function loadUndici(): Promise<Undici> {
 
 /**
  * Fetches one feed's text. Never throws; an aborted `signal` ends it at once with a
- * "connection" failure whose message says "cancelled".
+ * "connection" failure whose message says "cancelled". Failure messages show no credentials
+ * of the base URL (user:password@, query values): they are logged and printed.
  */
 export async function fetchFeedText(
   cloud: string,
@@ -118,12 +137,17 @@ export async function fetchFeedText(
   validators?: Validators,
   signal?: AbortSignal,
 ): Promise<FetchResult> {
+  const result = await fetchFeed(cloud, kind, options, validators, signal);
+  return result.kind === "failed" ? { ...result, message: redactUrlsIn(result.message) } : result;
+}
+
+async function fetchFeed(cloud: string, kind: FeedKind, options: FetchOptions, validators: Validators | undefined, signal: AbortSignal | undefined): Promise<FetchResult> {
   let url: URL;
   try {
     url = new URL(feedUrl(options.baseUrl, cloud, kind));
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`unsupported scheme ${url.protocol}`);
   } catch (error: unknown) {
-    return { kind: "failed", reason: "connection", message: `bad feed URL from base ${JSON.stringify(options.baseUrl)}: ${errorText(error)}` };
+    return { kind: "failed", reason: "connection", message: `bad feed URL from base ${JSON.stringify(redactUrl(options.baseUrl))}: ${errorText(error)}` };
   }
   let undici: Undici;
   try {
@@ -179,7 +203,7 @@ class DeadlineExceeded extends Error {}
 async function fetchOnce(undici: Undici, url: URL, options: FetchOptions, validators: Validators | undefined, signal: AbortSignal | undefined): Promise<Attempt> {
   const controller = new AbortController();
   const deadline = new DeadlineExceeded(`no complete response within ${options.timeoutMs} ms`);
-  const timer = setTimeout(() => controller.abort(deadline), Math.max(1, options.timeoutMs));
+  const timer = startTimer(() => controller.abort(deadline), options.timeoutMs);
   const onAbort = (): void => controller.abort(signal?.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   let body: Readable | undefined;
@@ -253,7 +277,7 @@ async function fetchOnce(undici: Undici, url: URL, options: FetchOptions, valida
     }
     return classifyError(error, url);
   } finally {
-    clearTimeout(timer);
+    timer.cancel();
     signal?.removeEventListener("abort", onAbort);
   }
 }

@@ -40,6 +40,7 @@ import {
   type FetchOptions,
   type Validators,
 } from "./fetch.js";
+import { startTimer, type Timer } from "../schedule/timers.js";
 import type { Dispatcher } from "undici";
 
 export interface ZscalerMetricsSink {
@@ -100,7 +101,6 @@ export interface FeedStatus {
 
 /** First retry delay after a failed fetch; doubles per consecutive failure, up to refreshMs. */
 const FAILURE_RETRY_MS = 30_000;
-const MAX_TIMER_MS = 2_147_483_647;
 
 interface Upstream {
   readonly data: FeedData;
@@ -121,8 +121,8 @@ interface FeedState {
   checkedAt?: number;
   lastError?: FeedError;
   failures: number;
-  timer?: NodeJS.Timeout;
-  expiry?: NodeJS.Timeout;
+  timer?: Timer;
+  expiry?: Timer;
   inFlight?: Promise<void>;
   writing: Promise<void>;
 }
@@ -173,6 +173,15 @@ export class ZscalerFeeds {
   private async loadCached(dir: string, state: FeedState): Promise<void> {
     const entry = await readCached(dir, state.cloud, state.kind, this.options.logger);
     if (!entry || state.upstream || this.stopped) return;
+    // Written under a larger zscaler.maxBytes: what the network may not send, the cache may not either.
+    const bytes = Buffer.byteLength(entry.text);
+    if (bytes > this.options.fetch.maxBytes) {
+      this.options.logger.warn(
+        { cloud: state.cloud, feed: state.kind, reason: "too_large" },
+        `zscaler feed ${state.cloud} ${state.kind}: cached payload of ${bytes} bytes is over the ${this.options.fetch.maxBytes}-byte limit; ignoring the cache`,
+      );
+      return;
+    }
     const parsed = parseFeed(state.kind, state.cloud, entry.text);
     if (!parsed.ok) {
       this.options.logger.warn(
@@ -213,8 +222,8 @@ export class ZscalerFeeds {
     if (this.stopped) return;
     this.stopped = true;
     for (const state of this.states.values()) {
-      clearTimeout(state.timer);
-      clearTimeout(state.expiry);
+      state.timer?.cancel();
+      state.expiry?.cancel();
       state.timer = undefined;
       state.expiry = undefined;
     }
@@ -264,7 +273,7 @@ export class ZscalerFeeds {
   private run(state: FeedState): Promise<void> {
     if (this.stopped) return Promise.resolve();
     if (state.inFlight) return state.inFlight;
-    clearTimeout(state.timer);
+    state.timer?.cancel();
     state.timer = undefined;
     const flight = this.limiter
       .run(() => this.refresh(state))
@@ -280,11 +289,11 @@ export class ZscalerFeeds {
   }
 
   private schedule(state: FeedState, delayMs: number): void {
-    clearTimeout(state.timer);
-    state.timer = setTimeout(() => {
+    state.timer?.cancel();
+    state.timer = startTimer(() => {
       state.timer = undefined;
       void this.run(state);
-    }, Math.min(MAX_TIMER_MS, Math.max(0, delayMs)));
+    }, delayMs);
   }
 
   private nextDelay(state: FeedState): number {
@@ -418,12 +427,15 @@ export class ZscalerFeeds {
 
   /** While started, a timer ends the earliest grace period even without a refresh. */
   private scheduleExpiry(state: FeedState): void {
-    clearTimeout(state.expiry);
+    state.expiry?.cancel();
     state.expiry = undefined;
     if (!this.started || this.stopped || state.held.size === 0) return;
-    const first = Math.min(...state.held.values());
-    const delay = Math.min(MAX_TIMER_MS, Math.max(0, first + this.options.removalGraceMs - this.now()));
-    state.expiry = setTimeout(() => {
+    // A loop, not Math.min(...values): a large feed may hold more ranges than a call takes arguments.
+    let first = Number.POSITIVE_INFINITY;
+    for (const since of state.held.values()) first = Math.min(first, since);
+    const delay = first + this.options.removalGraceMs - this.now();
+    // Checked again when it fires: the clock (options.now) decides, not the timer.
+    state.expiry = startTimer(() => {
       state.expiry = undefined;
       if (this.stopped) return;
       if (this.expireHeld(state, this.now())) {

@@ -117,7 +117,7 @@ describe("netcanary check", () => {
   it("exits 2 for an unreadable manifest path", async () => {
     const run = await runCli(["check", "--manifests", join(dir, "does-not-exist.yaml")]);
     expect(run.code).toBe(2);
-    expect(run.stderr).toContain("does-not-exist.yaml: cannot read (ENOENT)");
+    expect(run.stderr).toContain("does-not-exist.yaml: cannot read (no such file)");
   });
 
   it("exits 2 naming the query line for an unknown pod or a missing named port", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { snapshotFromDocuments } from "../../agent/cluster/manifests.js";
+import { isUnevaluatedPolicy, snapshotFromDocuments } from "../../agent/cluster/manifests.js";
 import { formatInputError, parseDocuments } from "../../agent/documents/located.js";
 
 function load(text: string) {
@@ -114,7 +114,7 @@ items:
     metadata: {name: bad, labels: {probe: true}}
 `);
     expect(errors.map(formatInputError)).toEqual([
-      'm.yaml:7:36: items[1].metadata.labels.probe: label values must be strings, got boolean true (quote it: "true")',
+      'm.yaml:7:36: items[1].metadata.labels.probe: label values must be strings, got boolean true (YAML reads true, yes, on, 0755 and the like as booleans and numbers: quote the value)',
     ]);
   });
 
@@ -124,5 +124,60 @@ items:
       "m.yaml:1:1: kind: is required (a Kubernetes object needs kind)",
       "m.yaml:3:1: expected a Kubernetes object, got a list",
     ]);
+  });
+});
+
+describe("policies the engine does not evaluate", () => {
+  it("tells a Kubernetes NetworkPolicy from Calico's, which shares its kind, by the API group", () => {
+    expect(isUnevaluatedPolicy("networking.k8s.io/v1", "NetworkPolicy")).toBe(false);
+    expect(isUnevaluatedPolicy("extensions/v1beta1", "NetworkPolicy")).toBe(false);
+    expect(isUnevaluatedPolicy(undefined, "NetworkPolicy")).toBe(false);
+    expect(isUnevaluatedPolicy("projectcalico.org/v3", "NetworkPolicy")).toBe(true);
+    expect(isUnevaluatedPolicy("crd.projectcalico.org/v1", "NetworkPolicy")).toBe(true);
+    expect(isUnevaluatedPolicy("crd.antrea.io/v1beta1", "NetworkPolicy")).toBe(true);
+    expect(isUnevaluatedPolicy("v1", "NetworkPolicy")).toBe(true);
+  });
+
+  it("evaluates AdminNetworkPolicy and BaselineAdminNetworkPolicy of policy.networking.k8s.io only", () => {
+    expect(isUnevaluatedPolicy("policy.networking.k8s.io/v1alpha1", "AdminNetworkPolicy")).toBe(false);
+    expect(isUnevaluatedPolicy("policy.networking.k8s.io/v1alpha1", "BaselineAdminNetworkPolicy")).toBe(false);
+    expect(isUnevaluatedPolicy("example.com/v1", "AdminNetworkPolicy")).toBe(true);
+    // The network-policy-api's successor kind is not evaluated yet.
+    expect(isUnevaluatedPolicy("policy.networking.k8s.io/v1alpha2", "ClusterNetworkPolicy")).toBe(true);
+  });
+
+  it("flags every other group's policy kinds and leaves other objects alone", () => {
+    for (const [apiVersion, kind] of [
+      ["cilium.io/v2", "CiliumNetworkPolicy"],
+      ["cilium.io/v2", "CiliumClusterwideNetworkPolicy"],
+      ["projectcalico.org/v3", "GlobalNetworkPolicy"],
+      ["projectcalico.org/v3", "StagedNetworkPolicy"],
+      ["projectcalico.org/v3", "StagedGlobalNetworkPolicy"],
+      ["projectcalico.org/v3", "StagedKubernetesNetworkPolicy"],
+      ["crd.antrea.io/v1beta1", "ClusterNetworkPolicy"],
+      ["network.openshift.io/v1", "EgressNetworkPolicy"],
+      ["k8s.ovn.org/v1", "EgressFirewall"],
+      ["security.istio.io/v1", "AuthorizationPolicy"],
+    ] as const) {
+      expect(isUnevaluatedPolicy(apiVersion, kind), `${apiVersion} ${kind}`).toBe(true);
+    }
+    for (const kind of ["ConfigMap", "Ingress", "PodDisruptionBudget", "Deployment"]) expect(isUnevaluatedPolicy("v1", kind), kind).toBe(false);
+  });
+
+  it("keeps them out of the snapshot and names each with its line, without a duplicate-name error", () => {
+    const { snapshot, unevaluated, errors } = load(`
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: db, namespace: shop}
+spec: {podSelector: {}}
+---
+apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: db, namespace: shop}
+spec: {selector: all()}
+`);
+    expect(errors).toEqual([]);
+    expect(snapshot.policies.map((p) => `${p.namespace}/${p.name}`)).toEqual(["shop/db"]);
+    expect(unevaluated).toEqual([{ file: "m.yaml", line: 7, apiVersion: "projectcalico.org/v3", kind: "NetworkPolicy", name: "shop/db" }]);
   });
 });

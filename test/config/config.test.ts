@@ -5,11 +5,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../../agent/config/builtin.js";
-import { parseDuration } from "../../agent/config/duration.js";
+import { DURATION_RANGES, formatDuration, parseDuration } from "../../agent/config/duration.js";
 import { loadConfigFile, parseConfig } from "../../agent/config/load.js";
 import type { AgentConfig } from "../../agent/config/model.js";
 import { MAX_EDGES } from "../../agent/config/schema.js";
 import { formatInputError } from "../../agent/documents/located.js";
+import { WORKER_LIMITS } from "../../agent/probes/worker-protocol.js";
 
 const FILE = "netcanary.yaml";
 
@@ -137,28 +138,154 @@ describe("durations", () => {
     ["1m30s", 90_000],
     ["1h", 3_600_000],
     ["1.5s", 1500],
+    ["1.1s", 1100],
+    ["0.001s", 1],
+    ["0s", 0],
+    ["1000h", 3_600_000_000],
+    ["9007199254740991ms", Number.MAX_SAFE_INTEGER],
   ])("%s is %d ms", (text, ms) => {
     expect(parseDuration(text)).toBe(ms);
   });
 
-  it.each(["30", "-1s", "1d", "", "s", "1 s", "1S", "1s ", "1.s"])("%j is not a duration", (text) => {
+  it.each([
+    "30",
+    "-1s",
+    "1d",
+    "",
+    "s",
+    "1 s",
+    "1S",
+    "1s ",
+    "1.s",
+    // Finer than a millisecond: no silent rounding to 0 or to a neighbour.
+    "0.0001ms",
+    "1.5ms",
+    "0.0005s",
+    // Not finite, or beyond exact arithmetic.
+    "1e400h",
+    "Infinityh",
+    "9007199254740992ms",
+    `1${"0".repeat(400)}h`,
+    `${"1s".repeat(40)}`,
+  ])("%j is not a duration", (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });
 
   it("formats back to the largest whole unit", () => {
+    expect([3_600_000, 120_000, 90_000, 3000, 1500, 0].map(formatDuration)).toEqual(["1h", "2m", "90s", "3s", "1500ms", "0ms"]);
   });
 
   it.each([
-    ["30", 'must be a duration such as "30s", "500ms" or "1m"'],
-    ['"30"', 'must be a positive duration such as "30s", "500ms" or "1m"'],
-    ['"-1s"', 'must be a positive duration such as "30s", "500ms" or "1m"'],
-    ["1d", 'must be a positive duration such as "30s", "500ms" or "1m"'],
-    ["0s", 'must be a positive duration such as "30s", "500ms" or "1m"'],
-    ["0.4ms", 'must be a positive duration such as "30s", "500ms" or "1m"'],
+    ["30", 'must be a duration from 100ms to 24h, such as "30s" or "1m30s"'],
+    ['"30"', 'must be a duration from 100ms to 24h, such as "30s" or "1m30s"'],
+    ['"-1s"', 'must be a duration from 100ms to 24h, such as "30s" or "1m30s"'],
+    ["1d", 'must be a duration from 100ms to 24h, such as "30s" or "1m30s"'],
+    ["0s", 'must be a duration from 100ms to 24h, such as "30s" or "1m30s"'],
+    ["0.4ms", 'must be a duration from 100ms to 24h, such as "30s" or "1m30s"'],
   ])("interval: %s is refused at the field", (value, message) => {
     expect(errors(withProbe(`  - name: a\n    sources: [self]\n    tcp: {host: x.example, port: 80}\n    interval: ${value}\n`))).toEqual([
       `${FILE}:7:5: probes[0].interval: ${message}`,
     ]);
+  });
+});
+
+describe("duration ranges: every duration field, at and beyond its bounds", () => {
+  const interval = 'must be a duration from 100ms to 24h, such as "30s" or "1m30s"';
+  const timeout = 'must be a duration from 10ms to 1m, such as "30s" or "1m30s"';
+  const starvation = 'must be a duration from 10ms to 1m, such as "30s" or "1m30s"';
+  const refresh = 'must be a duration from 1s to 168h, such as "30s" or "1m30s"';
+  const feedTimeout = 'must be a duration from 1s to 5m, such as "30s" or "1m30s"';
+  const grace = 'must be 0 or a duration up to 720h, such as "24h"';
+
+  // [field, value, the error at the field or undefined when accepted]
+  const table: readonly (readonly [string, string, string | undefined])[] = [
+    ["probes[0].interval", "99ms", interval],
+    ["probes[0].interval", "100ms", undefined],
+    ["probes[0].interval", "24h", undefined],
+    ["probes[0].interval", "24h1ms", interval],
+    ["probes[0].interval", "1000h", interval],
+    ["probes[0].interval", "0.0001ms", interval],
+    ["probes[0].interval", "1e400h", interval],
+    ["defaults.interval", "99ms", interval],
+    ["defaults.interval", "24h", undefined],
+    ["defaults.interval", "25h", interval],
+    ["probes[0].timeout", "9ms", timeout],
+    ["probes[0].timeout", "10ms", undefined],
+    ["probes[0].timeout", "60s", undefined],
+    ["probes[0].timeout", "1m1ms", timeout],
+    ["probes[0].timeout", "10.5ms", timeout],
+    ["defaults.timeout", "9ms", timeout],
+    ["defaults.timeout", "61s", timeout],
+    ["agent.starvationThreshold", "9ms", starvation],
+    ["agent.starvationThreshold", "10ms", undefined],
+    ["agent.starvationThreshold", "60s", undefined],
+    ["agent.starvationThreshold", "61s", starvation],
+    ["zscaler.refreshInterval", "999ms", refresh],
+    ["zscaler.refreshInterval", "1s", undefined],
+    ["zscaler.refreshInterval", "168h", undefined],
+    ["zscaler.refreshInterval", "169h", refresh],
+    ["zscaler.timeout", "999ms", feedTimeout],
+    ["zscaler.timeout", "1s", undefined],
+    ["zscaler.timeout", "5m", undefined],
+    ["zscaler.timeout", "5m1s", feedTimeout],
+    ["zscaler.removalGrace", "0", undefined],
+    ["zscaler.removalGrace", '"0"', undefined],
+    ["zscaler.removalGrace", "0s", undefined],
+    ["zscaler.removalGrace", "720h", undefined],
+    ["zscaler.removalGrace", "721h", grace],
+    ["zscaler.removalGrace", '"-1s"', grace],
+    ["zscaler.removalGrace", "1", grace],
+  ];
+
+  /** A document with the value at the field, on line 2 (defaults, agent, zscaler) or line 8 (the probe). */
+  function documentWith(field: string, value: string): { text: string; line: number; column: number } {
+    const [section, key] = field.split(".") as [string, string];
+    // The probe's own interval and timeout leave the timeout-not-above-interval rule out of it.
+    const probe = (extra: string) => `probes:\n  - name: a\n    sources: [self]\n    tcp: {host: x.example, port: 80}\n    interval: 24h\n    timeout: 10ms\n${extra}`;
+    if (section === "probes[0]") {
+      const lines = probe("").split("\n").filter((line) => !line.startsWith(`    ${key}:`));
+      return { text: `sources: [{name: self, self: true}]\n${lines.join("\n")}    ${key}: ${value}\n`, line: 7, column: 5 };
+    }
+    const defaults = section === "defaults" ? `defaults:\n  interval: 24h\n  timeout: 10ms\n`.replace(new RegExp(`  ${key}: .*\n`), "") : "";
+    const head = section === "defaults" ? `${defaults}  ${key}: ${value}\n` : `${section}:\n  ${key}: ${value}\n`;
+    const lineOfValue = head.split("\n").length - 1;
+    return { text: `${head}sources: [{name: self, self: true}]\nprobes: []\n`, line: lineOfValue, column: 3 };
+  }
+
+  it.each(table)("%s: %s -> %s", (field, value, message) => {
+    const { text, line, column } = documentWith(field, value);
+    if (message === undefined) {
+      expect(() => load(text)).not.toThrow();
+    } else {
+      expect(errors(text)).toEqual([`${FILE}:${line}:${column}: ${field}: ${message}`]);
+    }
+  });
+
+  it("the accepted values resolve to exact milliseconds", () => {
+    const config = load(`defaults: {interval: 24h, timeout: 60s}
+agent: {starvationThreshold: 10ms}
+zscaler: {refreshInterval: 168h, timeout: 5m, removalGrace: 720h}
+sources: [{name: self, self: true}]
+probes: [{name: a, sources: [self], tcp: {host: x.example, port: 80}, interval: 100ms, timeout: 10ms}]
+`);
+    expect(config.defaults).toMatchObject({ intervalMs: 86_400_000, timeoutMs: 60_000 });
+    expect(config.agent.starvationThresholdMs).toBe(10);
+    expect(config.zscaler).toMatchObject({ refreshMs: 604_800_000, timeoutMs: 300_000, removalGraceMs: 2_592_000_000 });
+    expect(config.probes[0]).toMatchObject({ schedule: { kind: "interval", intervalMs: 100 }, timeoutMs: 10 });
+  });
+
+  it("zscaler.maxBytes: 2 MiB by default, from 1024 bytes to 4 MiB", () => {
+    const at = (value: string) => `zscaler:\n  maxBytes: ${value}\nsources: [{name: self, self: true}]\nprobes: []\n`;
+    const message = "must be a whole number of bytes from 1024 to 4194304 (4 MiB, what the agent's memory takes)";
+    expect(load(`zscaler: {}\nsources: [{name: self, self: true}]\nprobes: []\n`).zscaler?.maxBytes).toBe(2 * 1024 * 1024);
+    expect(load(at("4194304")).zscaler?.maxBytes).toBe(4 * 1024 * 1024);
+    expect(load(at("1024")).zscaler?.maxBytes).toBe(1024);
+    for (const value of ["4194305", "16777216", "1023", "1500.5", '"2MiB"']) expect(errors(at(value))).toEqual([`${FILE}:2:3: zscaler.maxBytes: ${message}`]);
+  });
+
+  it("a probe's longest timeout fits the probe worker's bound, and so does the starvation threshold", () => {
+    expect(DURATION_RANGES.timeout.maxMs).toBeLessThanOrEqual(WORKER_LIMITS.maxTimeoutMs);
+    expect(DURATION_RANGES.starvationThreshold.maxMs).toBeLessThanOrEqual(WORKER_LIMITS.maxTimeoutMs);
   });
 });
 
@@ -491,7 +618,7 @@ describe("YAML problems", () => {
   it("an alias to no anchor is an error, not an exception", () => {
     const result = parseConfig(`sources: *nothing\nprobes: []\n`, FILE);
     expect(result.ok).toBe(false);
-    if (!result.ok) expect(result.errors.map(formatInputError)).toEqual([`${FILE}:1:1: invalid YAML/JSON: Unresolved alias (the anchor must be set before the alias): nothing`]);
+    if (!result.ok) expect(result.errors.map(formatInputError)).toEqual([`${FILE}:1:10: sources: invalid YAML/JSON: the alias *nothing refers to no anchor before it in this document (anchors do not reach across ---)`]);
   });
 
   it("an alias bomb is an error, not an exception", () => {
@@ -522,9 +649,9 @@ describe("loadConfigFile", () => {
     expect(failed.ok ? [] : failed.errors.map(formatInputError)).toEqual([`${bad}:3:1: bogus: unknown field`]);
   });
 
-  it("a missing file is an error with its errno code", async () => {
+  it("a missing file is an error saying so", async () => {
     const missing = join(dir, "missing.yaml");
     const loaded = await loadConfigFile(missing);
-    expect(loaded.ok ? [] : loaded.errors).toEqual([{ file: missing, message: "cannot read (ENOENT)" }]);
+    expect(loaded.ok ? [] : loaded.errors).toEqual([{ file: missing, message: "cannot read (no such file)" }]);
   });
 });

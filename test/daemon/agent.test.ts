@@ -1,8 +1,10 @@
 // The agent composed from its real parts, probing real loopback listeners: results,
 // verdicts against manifests, readiness, metrics, and config reload from a watched file.
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rename, rm, truncate, writeFile } from "node:fs/promises";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
+import { Writable } from "node:stream";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Agent, type AgentOptions, type ResultEntry } from "../../agent/daemon/agent.js";
@@ -249,6 +251,47 @@ probes:
   });
 });
 
+describe("Agent with manifests that change", () => {
+  it("keeps the last good cluster state when a manifest becomes a FIFO or grows past 4 MiB, and applies the next good one", async () => {
+    const identity = { nodeName: "test", podNamespace: "ns", podName: "agent" };
+    const clusterDir = join(dir, "watched-cluster");
+    await mkdir(clusterDir);
+    await writeFile(join(clusterDir, "cluster.yaml"), CLUSTER);
+    const policyFile = join(clusterDir, "zz-allow.yaml");
+    const config = await file(`defaults: {interval: 30s, timeout: 1s}
+sources: [{name: self, self: true}]
+probes:
+  - {name: out, sources: [self], tcp: {ip: 127.0.0.2, port: ${open2.port}}}
+`);
+    const logged: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split("\n")) if (line.trim() !== "") logged.push((JSON.parse(line) as { msg: string }).msg);
+        done();
+      },
+    });
+    const agent = await create({ configFile: config, manifests: [clusterDir], identity, watchIntervalMs: 40, logger: createLogger("error", sink) });
+    await agent.start();
+    expect(byProbe(agent)["out"]?.policy.verdict).toBe("deny");
+
+    const pipe = join(dir, "manifest.fifo");
+    execFileSync("mkfifo", [pipe]);
+    await rename(pipe, policyFile);
+    await waitFor(() => logged.includes(`manifests not reloaded, keeping the last good cluster state: ${policyFile}: a FIFO, not a regular file`), 3000, "the refused FIFO");
+    expect(byProbe(agent)["out"]?.policy.verdict).toBe("deny");
+
+    await rm(policyFile);
+    await writeFile(policyFile, "");
+    await truncate(policyFile, 5 * 1024 * 1024);
+    await waitFor(() => logged.includes(`manifests not reloaded, keeping the last good cluster state: ${policyFile}: 5 MiB, over the limit of 4 MiB`), 3000, "the refused large file");
+    expect(byProbe(agent)["out"]?.policy.verdict).toBe("deny");
+
+    await rm(policyFile);
+    await writeFile(policyFile, "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: allow-out, namespace: ns}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n  egress: [{}]\n");
+    await waitFor(() => byProbe(agent)["out"]?.policy.verdict === "allow", 3000, "the good reload");
+  });
+});
+
 describe("Agent scheduling", () => {
   it("cluster and config changes before start() do not start probing on schedule", async () => {
     const text = `defaults: {interval: 200ms, timeout: 100ms}\nsources: [{name: self, self: true}]\nprobes:\n  - {name: a, sources: [self], tcp: {ip: 127.0.0.1, port: ${closed}}}\n`;
@@ -321,6 +364,48 @@ probes:
     const stoppedAt = byProbe(agent)["second"]?.observed?.at;
     await sleep(450);
     expect(byProbe(agent)["second"]?.observed?.at).toBe(stoppedAt);
+  });
+
+  it("keeps the last good config when the file becomes a FIFO or grows past 1 MiB, logging why, and applies the next good one", async () => {
+    const text = (probe: string, port: number) => `defaults: {interval: 200ms, timeout: 100ms, failureThreshold: 1, successThreshold: 1}
+sources: [{name: self, self: true}]
+probes:
+  - {name: ${probe}, sources: [self], tcp: {ip: 127.0.0.1, port: ${port}}}
+`;
+    const config = await file(text("first", open.port));
+    const logged: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split("\n")) if (line.trim() !== "") logged.push((JSON.parse(line) as { msg: string }).msg);
+        done();
+      },
+    });
+    const agent = await create({ configFile: config, watchIntervalMs: 40, logger: createLogger("error", sink) });
+    await agent.start();
+    await waitFor(() => byProbe(agent)["first"]?.status === "ok", 3000, "the first probe");
+
+    // A FIFO swapped in (as a ConfigMap update swaps files): reading it would wait for ever.
+    const pipe = join(dir, "config.fifo");
+    execFileSync("mkfifo", [pipe]);
+    await rename(pipe, config);
+    await waitFor(() => logged.includes(`config not reloaded, keeping the last good one: ${config}: a FIFO, not a regular file`), 3000, "the refused FIFO");
+    expect(await gauge(agent)).toBe(0);
+    let before = byProbe(agent)["first"]?.observed?.at;
+    await waitFor(() => byProbe(agent)["first"]?.observed?.at !== before, 3000, "another probe on the old config");
+
+    // A file over what a ConfigMap can hold (sparse: it takes no disk).
+    await rm(config);
+    await writeFile(config, "");
+    await truncate(config, 2 * 1024 * 1024);
+    await waitFor(() => logged.includes(`config not reloaded, keeping the last good one: ${config}: 2 MiB, over the limit of 1 MiB`), 3000, "the refused large file");
+    expect(Object.keys(byProbe(agent))).toEqual(["first"]);
+    before = byProbe(agent)["first"]?.observed?.at;
+    await waitFor(() => byProbe(agent)["first"]?.observed?.at !== before, 3000, "another probe on the old config");
+
+    await rm(config);
+    await writeFile(config, text("second", open.port));
+    await waitFor(async () => (await gauge(agent)) === 1, 3000, "the good reload");
+    expect(Object.keys(byProbe(agent))).toEqual(["second"]);
   });
 
   it("an edge whose probe did not change keeps its state across a reload", async () => {

@@ -1,7 +1,8 @@
 // The scheduler with real timers: spread first runs, no overlap, a global bound,
-// runNow, job set replacement keeping cadence, and stop.
+// runNow, job set replacement keeping cadence, and stop. Long intervals and cron schedules
+// on fake timers too, where days pass in no time.
 import cron from "node-cron";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type Job, Scheduler, type SchedulerOptions, spreadFraction } from "../../agent/schedule/scheduler.js";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -22,6 +23,7 @@ function scheduler(options: SchedulerOptions): Scheduler {
 }
 afterEach(() => {
   for (const s of schedulers.splice(0)) s.stop();
+  vi.useRealTimers();
 });
 
 function every(ms: number) {
@@ -280,5 +282,75 @@ describe("Scheduler", () => {
     const after = runs;
     await sleep(100);
     expect(runs).toBe(after);
+  });
+});
+
+describe("long intervals: never early", () => {
+  const HOUR = 3_600_000;
+
+  it("an edge with a 1000 h interval runs once, then waits: it never fires again at once", async () => {
+    // 1000 h is above Node's 2^31-1 ms timer limit; a plain setTimeout fired such a timer at
+    // once, and the schedule re-armed it from its own arithmetic: thousands of runs a second.
+    const rec = new Recorder();
+    const s = scheduler({ maxConcurrent: 10, firstRunSpreadMs: 20 });
+    s.setJobs([rec.job("edge-1000h", 1000 * HOUR)]);
+    await waitFor(() => rec.count("edge-1000h") >= 1, 1000, "the first run");
+    await sleep(500);
+    expect(rec.count("edge-1000h")).toBe(1);
+  });
+
+  it("a 1000 h interval comes due after 1000 h, not before (fake timers)", async () => {
+    vi.useFakeTimers();
+    const rec = new Recorder();
+    const s = scheduler({ maxConcurrent: 10, jitter: 0, firstRunSpreadMs: 1000 });
+    s.setJobs([rec.job("edge-1000h", 1000 * HOUR)]);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(rec.count("edge-1000h")).toBe(1);
+    const first = rec.starts.get("edge-1000h")?.[0] as number;
+    await vi.advanceTimersByTimeAsync(1000 * HOUR - 1000);
+    expect(rec.count("edge-1000h")).toBe(1);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(rec.count("edge-1000h")).toBe(2);
+    expect((rec.starts.get("edge-1000h")?.[1] as number) - first).toBe(1000 * HOUR);
+  });
+
+  it("a grouped job on a grid longer than the timer limit keeps to its grid (fake timers)", async () => {
+    vi.useFakeTimers({ now: 0 });
+    const rec = new Recorder();
+    const s = scheduler({ maxConcurrent: 10 });
+    const interval = 1000 * HOUR;
+    // The group's place on its grid, as the scheduler computes it.
+    const offset = Math.floor(spreadFraction(`pod-a|${interval}`) * interval);
+    s.setJobs([{ ...rec.job("pod-edge", interval), group: "pod-a" }]);
+    await vi.advanceTimersByTimeAsync(offset - 1);
+    expect(rec.count("pod-edge")).toBe(0);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(rec.count("pod-edge")).toBe(1);
+    await vi.advanceTimersByTimeAsync(interval - 1);
+    expect(rec.count("pod-edge")).toBe(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(rec.count("pod-edge")).toBe(2);
+  });
+
+  it("a yearly cron schedule does not run in the months before its date (fake timers)", async () => {
+    vi.useFakeTimers({ now: new Date(2026, 2, 1, 12, 0, 0) });
+    let runs = 0;
+    const s = scheduler({ maxConcurrent: 1, firstRunSpreadMs: 1000 });
+    s.setJobs([{ id: "yearly", schedule: { kind: "cron", expression: "0 0 1 1 *" }, run: async () => void runs++ }]);
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(runs).toBe(0);
+    // To a minute before midnight of the new year: some 306 days, far beyond 2^31-1 ms.
+    await vi.advanceTimersByTimeAsync(new Date(2026, 11, 31, 23, 59, 0).getTime() - Date.now());
+    expect(runs).toBe(0);
+    await vi.advanceTimersByTimeAsync(2 * 60_000);
+    expect(runs).toBe(1);
+  });
+
+  it.each([0, -1000, Number.NaN, Number.POSITIVE_INFINITY, 1.5])("refuses an interval of %d ms, changing nothing", (intervalMs) => {
+    const rec = new Recorder();
+    const s = scheduler({ maxConcurrent: 10 });
+    s.setJobs([rec.job("kept", 60_000)]);
+    expect(() => s.setJobs([rec.job("bad", intervalMs)])).toThrow(RangeError);
+    expect(s.ids()).toEqual(["kept"]);
   });
 });

@@ -2,12 +2,13 @@
 // namespaces (test/fixtures/proc/), and the locator's logic (grouping by namespace, cache,
 // re-validation, refusals, not-found reasons) over a fake proc tree of plain files and
 // symlinks: readlink() returns "net:[N]" from a symlink just as from the kernel's magic link.
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { parseFibTrieLocal, parseIfInet6, parseResolvConf } from "../../agent/procfs/network.js";
-import { createNetnsLocator, podNameservers } from "../../agent/sources/netns.js";
+import { MAX_PROC_NET_BYTES, parseFibTrieLocal, parseIfInet6, parseResolvConf } from "../../agent/procfs/network.js";
+import { createNetnsLocator } from "../../agent/sources/netns.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "proc");
 const fixture = (name: string): string => readFileSync(join(FIXTURES, name), "utf8");
@@ -84,12 +85,25 @@ describe("parseResolvConf", () => {
     expect(parsed.search).toEqual(["a.example", "b.example"]);
     expect(parsed.options).toEqual(["ndots:2", "timeout:1"]);
     expect(parsed.ignored).toEqual([
-      "nameserver fe80::1%eth0: scoped IPv6 addresses are not supported",
-      "nameserver not-an-ip: not an IP address",
-      "nameserver 10.0.0.4: only the first 3 are used",
-      "sortlist 10.0.0.0",
+      "line 3: nameserver with a scoped IPv6 address (not supported)",
+      "line 5: nameserver that is not an IP address",
+      "line 8: nameserver beyond the first 3 (not used)",
+      'line 11: "sortlist" (not used)',
     ]);
     expect(parseResolvConf("domain only.example\n").search).toEqual(["only.example"]);
+  });
+
+  it("never repeats the file's text in what it left out, and notes at most five lines", () => {
+    // The file is a pod's: its tenant wrote it. A secret in it must not reach results or logs.
+    const secret = "-----BEGIN PRIVATE KEY-----";
+    const parsed = parseResolvConf([secret, "nameserver 10.0.0.1", `nameserver ${secret}`, ...Array.from({ length: 20 }, () => `MIIEv${secret}`)].join("\n"));
+    expect(parsed.nameservers).toEqual(["10.0.0.1"]);
+    expect(parsed.ignored.join("\n")).not.toContain("PRIVATE");
+    expect(parsed.ignored.join("\n")).not.toContain("MIIE");
+    expect(parsed.ignored).toHaveLength(6);
+    expect(parsed.ignored[0]).toBe("line 1: not a resolv.conf keyword");
+    expect(parsed.ignored[1]).toBe("line 3: nameserver that is not an IP address");
+    expect(parsed.ignored[5]).toBe("17 more lines left out");
   });
 });
 
@@ -265,22 +279,21 @@ describe("createNetnsLocator over a fake /proc", () => {
     expect(result).toEqual({ ok: false, reason: expect.stringMatching(/^scanning .*missing failed: no such file/) });
   });
 
-  it("reads the pod's resolvers from any process of it, saying why when none has them", async () => {
+  it("reads a namespace's addresses only up to the cap: a pod with a huge routing table is not read whole", async () => {
     node();
-    expect(await podNameservers([300, 301], root)).toEqual({
-      ok: true,
-      pid: 301,
-      nameservers: ["10.96.0.10"],
-      search: ["default.svc.cluster.local", "svc.cluster.local", "cluster.local"],
-      options: ["ndots:5"],
-    });
-    const missing = await podNameservers(300, root);
-    expect(missing).toEqual({ ok: false, reason: expect.stringMatching(/^the pod's resolvers are unknown: .*\/300\/root\/etc\/resolv\.conf: no such file/) });
-    put(800, { inode: 4026532800, resolvConf: "# nothing here\nnameserver fe80::1%eth0\n" });
-    expect(await podNameservers(800, root)).toEqual({
-      ok: false,
-      reason: expect.stringContaining("no usable nameserver (nameserver fe80::1%eth0: scoped IPv6 addresses are not supported)"),
-    });
-    expect(await podNameservers([], root)).toEqual({ ok: false, reason: "no process to read resolv.conf from" });
+    // A tenant with NET_ADMIN in its pod decides how many routes it has; its fib_trie is
+    // left unread (the pod is not found) rather than filling the agent's heap.
+    const huge = POD_FIB.replace("10.244.1.7", "10.244.1.9") + " ".repeat(MAX_PROC_NET_BYTES);
+    put(500, { inode: 4026532500, fibTrie: huge, ifInet6: "", comm: "pause" });
+    expect(await locator().find("10.244.1.9")).toMatchObject({ ok: false, reason: expect.stringMatching(/^no process in a network namespace holding 10\.244\.1\.9/) });
+    // The others are still found.
+    expect(await locator().find("10.244.1.8")).toMatchObject({ ok: true, pid: 400 });
+  });
+
+  it("refuses a /proc entry that is not a regular file instead of blocking on it", async () => {
+    node();
+    put(600, { inode: 4026532600, ifInet6: "", comm: "pause" });
+    execFileSync("mkfifo", [join(root, "600", "net", "fib_trie")]);
+    expect(await locator().find("10.244.1.8")).toMatchObject({ ok: true, pid: 400 });
   });
 });

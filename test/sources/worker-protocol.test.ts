@@ -2,11 +2,14 @@
 // complaints as captured from util-linux 2.38), and the built worker script run directly
 // (no namespace: that is test/system/workers.test.ts) against listeners on loopback.
 import type { ChildProcess } from "node:child_process";
-import { readlinkSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCidr } from "../../agent/addresses/ip.js";
+import { POD_RESOLVERS_BUDGET_MS } from "../../agent/procfs/pod-resolvers.js";
 import { checkWorkerRequest, encodeWorkerRequest, parseWorkerResult, workerDeadlineMs } from "../../agent/probes/worker-protocol.js";
 import { describeNsenterFailure } from "../../agent/sources/workers.js";
 import { startDnsServer } from "../support/dns-server.js";
@@ -24,6 +27,7 @@ describe("checkWorkerRequest", () => {
       value: { probes: [tcp("a", 80)], concurrency: 4, dnsServers: ["10.96.0.10:53", "[fd00::a]:53", "[fd00::b]:5353", "10.0.0.1:53"] },
     });
     expect(checkWorkerRequest({ probes: [], concurrency: 1 })).toEqual({ ok: true, value: { probes: [], concurrency: 1 } });
+    expect(checkWorkerRequest({ probes: [], concurrency: 1, resolvConfRoots: ["/proc/7/root", "/proc/8/root"] })).toEqual({ ok: true, value: { probes: [], concurrency: 1, resolvConfRoots: ["/proc/7/root", "/proc/8/root"] } });
     expect(checkWorkerRequest({ probes: [], concurrency: 1, expectNetns: "net:[4026532001]", expectAddress: "FD00::0:7" })).toEqual({
       ok: true,
       value: { probes: [], concurrency: 1, expectNetns: "net:[4026532001]", expectAddress: "fd00::7" },
@@ -46,6 +50,11 @@ describe("checkWorkerRequest", () => {
     [{ probes: [], concurrency: 1, dnsServers: [] }, "dnsServers must be a list of 1-8 servers"],
     [{ probes: [], concurrency: 1, dnsServers: "10.0.0.1" }, "dnsServers must be a list of 1-8 servers"],
     [{ probes: [], concurrency: 1, dnsServers: ["dns.example"] }, 'dnsServers: "dns.example" is not a DNS server address ("addr", "addr:port" or "[v6]:port")'],
+    [{ probes: [], concurrency: 1, dnsServers: ["10.0.0.1"], resolvConfRoots: ["/proc/7/root"] }, "dnsServers and resolvConfRoots exclude each other"],
+    [{ probes: [], concurrency: 1, resolvConfRoots: [] }, "resolvConfRoots must be a list of 1-8 paths"],
+    [{ probes: [], concurrency: 1, resolvConfRoots: "/proc/7/root" }, "resolvConfRoots must be a list of 1-8 paths"],
+    [{ probes: [], concurrency: 1, resolvConfRoots: ["proc/7/root"] }, "resolvConfRoots: each must be an absolute path"],
+    [{ probes: [], concurrency: 1, resolvConfRoots: [7] }, "resolvConfRoots: each must be an absolute path"],
     [{ probes: [], concurrency: 1, expectNetns: "4026532001" }, 'expectNetns must look like "net:[4026532001]"'],
     [{ probes: [], concurrency: 1, expectAddress: "pod-a" }, "expectAddress must be an IP address"],
     [{ probes: [], concurrency: 1, starvationThresholdMs: 0 }, "starvationThresholdMs must be a number of milliseconds in (0, 300000]"],
@@ -81,10 +90,15 @@ describe("parseWorkerResult", () => {
 describe("workerDeadlineMs", () => {
   it("is the longest timeout per wave of `concurrency` probes, plus the margin", () => {
     const probes = [{ timeoutMs: 500 }, { timeoutMs: 2000 }, { timeoutMs: 1000 }];
-    expect(workerDeadlineMs(probes, 3, 1000)).toBe(3000);
-    expect(workerDeadlineMs(probes, 2, 1000)).toBe(5000);
-    expect(workerDeadlineMs(probes, 1, 0)).toBe(6000);
-    expect(workerDeadlineMs([], 4, 1000)).toBe(1000);
+    expect(workerDeadlineMs({ probes, concurrency: 3 }, 1000)).toBe(3000);
+    expect(workerDeadlineMs({ probes, concurrency: 2 }, 1000)).toBe(5000);
+    expect(workerDeadlineMs({ probes, concurrency: 1 }, 0)).toBe(6000);
+    expect(workerDeadlineMs({ probes: [], concurrency: 4 }, 1000)).toBe(1000);
+  });
+
+  it("allows for reading the pod's resolvers when the worker must", () => {
+    const probes = [{ timeoutMs: 500 }];
+    expect(workerDeadlineMs({ probes, concurrency: 1, resolvConfRoots: ["/proc/7/root"] }, 1000)).toBe(500 + POD_RESOLVERS_BUDGET_MS + 1000);
   });
 });
 
@@ -177,6 +191,50 @@ describe("the worker script", () => {
       expect(results["by-name"]).toMatchObject({ reason: "ok", address: "127.0.0.1" });
     } finally {
       await server.close();
+    }
+  });
+
+  it("reads the pod's resolvers inside the pod's root, and answers agent_error without a byte of a hostile file", async () => {
+    const base = mkdtempSync(join(tmpdir(), "nc-worker-root-"));
+    try {
+      const secret = join(base, "host-key");
+      writeFileSync(secret, "nameserver 127.0.0.1\n-----BEGIN PRIVATE KEY----- netcanary-test-secret\n");
+      const pod = (name: string, make: (resolvConf: string) => void): string => {
+        const root = join(base, name);
+        mkdirSync(join(root, "etc"), { recursive: true });
+        make(join(root, "etc", "resolv.conf"));
+        return root;
+      };
+      // Nothing listens on port 53 there: a query answered "refused" from that address shows
+      // the worker resolved with the pod's server, not this machine's.
+      const good = pod("good", (path) => writeFileSync(path, "nameserver 127.53.0.1\n"));
+      const escape = pod("escape", (path) => symlinkSync(secret, path));
+      const fifo = pod("fifo", (path) => execFileSync("mkfifo", [path]));
+      const probes = [
+        { id: "cluster", call: { kind: "dns", target: { query: "web.test", type: "A", server: "cluster" } }, timeoutMs: 1000 },
+        { id: "by-ip", call: { kind: "tcp", target: { ip: "127.0.0.1", port: openPort } }, timeoutMs: 1000 },
+      ];
+      const outcomes = async (roots: string[]) => {
+        const run = await runWorker(JSON.stringify({ probes, concurrency: 2, resolvConfRoots: roots }));
+        expect(run).toMatchObject({ code: 0, stderr: "" });
+        expect(run.stdout).not.toContain("netcanary-test-secret");
+        expect(run.stdout).not.toContain("PRIVATE");
+        return Object.fromEntries(run.stdout.trimEnd().split("\n").map((line) => {
+          const parsed = JSON.parse(line) as { id: string; outcome: { reason: string; detail?: string } };
+          return [parsed.id, parsed.outcome];
+        }));
+      };
+      // The absolute link is followed inside the pod's root, where it names nothing: the
+      // host's file, which would have given a usable nameserver, is never read.
+      const escaped = await outcomes([escape]);
+      expect(escaped["cluster"]).toMatchObject({ reason: "agent_error", detail: `the pod's resolvers are unknown: /etc/resolv.conf in ${escape}: no such file` });
+      expect(escaped["by-ip"]).toMatchObject({ reason: "ok" });
+      const blocked = await outcomes([fifo]);
+      expect(blocked["cluster"]).toMatchObject({ reason: "agent_error", detail: `the pod's resolvers are unknown: /etc/resolv.conf in ${fifo}: a FIFO, not a regular file` });
+      // The first root with a usable file wins.
+      expect((await outcomes([escape, fifo, good]))["cluster"]).toMatchObject({ address: "127.53.0.1" });
+    } finally {
+      rmSync(base, { recursive: true, force: true });
     }
   });
 

@@ -1,6 +1,15 @@
 // The lab: Linux network namespaces as pods on a bridge, for tests (and demos) that need
-// real packets, real drops and real DNS. Needs root, iproute2 and nftables; dnsmasq for
-// lab DNS. Everything it makes is named nc-<6 hex>-..., and teardown() removes it all.
+// real packets, real drops and real DNS. Needs root, iproute2, nftables and flock; dnsmasq
+// for lab DNS. Everything it makes is named nc-<6 hex>-..., and teardown() removes it all.
+//
+// Addresses. Several labs may run on one machine at once (two test runs, a test run and
+// `make demo`), and the agent's pod mode finds a pod's namespace by scanning every namespace
+// on the machine for the pod's IP: two labs must never hold the same address. So a lab first
+// claims a slot in a machine-wide registry (lab-slots.ts: an exclusive lock the kernel drops
+// when the owner dies), and may use only the addresses of its slot (lab-addresses.ts): the
+// pod specs are built from them, and create() refuses any other address. The lab id starts
+// with the slot, so no two live labs share a name either. A claimant that finds the record
+// of a slot's dead previous owner removes what that lab left behind first.
 //
 // Topology. The bridge lives in a dedicated "node" namespace (nc-<id>-node), not in the
 // root namespace: each pod namespace gets a veth whose peer is created directly inside the
@@ -11,21 +20,26 @@
 // their /24 on eth0 (plus the routes a test asks for, all via other lab pods), and no
 // default route: a packet for any other address fails with ENETUNREACH inside the pod.
 // Nothing the lab does can reach the machine's real network. Outside /run/netns, the lab
-// writes only its temp directory and /etc/netns/<netns>/resolv.conf for pods that ask.
+// writes only its temp directory, its slot's lock file under /run/netcanary-labs, and
+// /etc/netns/<netns>/resolv.conf for pods that ask (and /etc/netns itself when missing,
+// removed by the last lab using it).
 //
 // Rules: dropTo/rejectTo act in the network (the node namespace), see LAB_RULES_TABLE;
 // nft()/ensureFilter() load any ruleset into any lab namespace (e.g. a pod's own firewall).
 //
 // Process handling: every command runs in its own process group (detached), so a timeout
 // or stop() kills the whole group; every wait is bounded. A process.on("exit") hook kills
-// what is still running and deletes the namespaces if a test run dies before teardown().
+// what is still running and deletes the namespaces if a test run dies before teardown();
+// if it dies without running it (SIGKILL), the next lab to claim its slot cleans up.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { basename, join } from "node:path";
+import { labAddresses, type LabAddresses } from "./lab-addresses.ts";
+import { claimSlot, type ClaimOptions, REGISTRY_DIR, type SlotClaim } from "./lab-slots.ts";
 
 // ---------------------------------------------------------------------------------------
 // Bounded commands and processes
@@ -266,7 +280,7 @@ function installExitHook(): void {
 export interface PodSpec {
   /** Short name: [a-z0-9-], at most 12 characters; the namespace is nc-<id>-<name>. */
   readonly name: string;
-  /** The pod's address on the lab subnet (eth0). */
+  /** The pod's address on the lab subnet (eth0): addresses.ip(host). */
   readonly ip: string;
   /** More addresses (host addresses, /32) on the pod's loopback, e.g. "Zscaler" VIPs. */
   readonly addresses?: readonly string[];
@@ -281,11 +295,19 @@ export interface PodSpec {
   readonly nameservers?: readonly string[];
 }
 
+/** Every address in it must be the lab's own (LabAddresses): create() checks. */
 export interface LabSpec {
   readonly pods: readonly PodSpec[];
-  /** Prefix length of the lab subnet on eth0 (default 24). */
-  readonly prefixLength?: number;
 }
+
+/** The lab's layout, from the addresses of the slot it claimed. */
+export type LabLayout = (addresses: LabAddresses) => LabSpec;
+
+/** Which slots create() may claim and how long it waits for one (see lab-slots.ts). */
+export type LabOptions = ClaimOptions;
+
+/** Commands every lab needs (a test's describeWith adds what else it uses: nft for rules, dnsmasq). */
+export const LAB_COMMANDS = ["ip", "flock"] as const;
 
 /** A namespace to run in: a pod, the node, or a netns name. */
 export type Where = string | { readonly netns: string };
@@ -383,67 +405,95 @@ function ipFamily(ip: string): "ip" | "ip6" {
 }
 
 export class Lab {
-  /** 6 hex digits, unique per lab: in every name the lab creates. */
+  /** 6 hex digits, unique among the labs on the machine (the first two are the slot): in every name the lab creates. */
   readonly id: string;
+  /** The addresses of the lab's slot: its pods', and its documentation blocks. */
+  readonly addresses: LabAddresses;
   readonly node: { readonly netns: string };
   readonly pods: Readonly<Record<string, LabPod>>;
   /** A directory for the test's files (configs, pid files, Prometheus data); removed on teardown. */
   readonly dir: string;
+  private readonly claim: SlotClaim;
   private readonly namespaces: string[] = [];
   private readonly etcDirs: string[] = [];
-  private createdEtcNetns = false;
   private readonly processes = new Set<LabProcess>();
   /** Pods that have a rule chain in the node's LAB_RULES_TABLE. */
   private readonly ruleChains = new Set<string>();
   private tornDown: Promise<void> | undefined;
 
-  private constructor(id: string, pods: Record<string, LabPod>) {
+  private constructor(id: string, addresses: LabAddresses, pods: Record<string, LabPod>, claim: SlotClaim) {
     this.id = id;
+    this.addresses = addresses;
     this.node = { netns: `nc-${id}-node` };
     this.pods = pods;
+    this.claim = claim;
     this.dir = mkdtempSync(join(tmpdir(), `nc-${id}-`));
+    // What the next holder of the slot removes if this process dies before teardown().
+    claim.record(`${JSON.stringify({ id, pid: process.pid, dir: this.dir } satisfies LabRecord)}\n`);
   }
 
-  /** Builds the lab; on any failure what was made so far is removed before rejecting. */
-  static async create(spec: LabSpec): Promise<Lab> {
-    const id = randomBytes(3).toString("hex");
-    const prefix = spec.prefixLength ?? 24;
-    const pods: Record<string, LabPod> = {};
-    for (const pod of spec.pods) {
-      if (!POD_NAME.test(pod.name)) throw new Error(`lab pod name "${pod.name}": use [a-z0-9-], 12 characters at most`);
-      if (pods[pod.name]) throw new Error(`lab pod "${pod.name}" is defined twice`);
-      const netns = `nc-${id}-${pod.name}`;
-      pods[pod.name] = { name: pod.name, netns, ip: pod.ip, netnsPath: `/run/netns/${netns}`, bridgePort: `p${Object.keys(pods).length}` };
-    }
-    const lab = new Lab(id, pods);
-    installExitHook();
-    liveLabs.add(lab);
-    try {
-      await lab.addNamespace(lab.node.netns);
-      const node = lab.node.netns;
-      await mustRun(["ip", "-n", node, "link", "add", "br0", "type", "bridge"]);
-      await mustRun(["ip", "-n", node, "link", "set", "br0", "up"]);
-      for (const podSpec of spec.pods) {
-        const pod = pods[podSpec.name] as LabPod;
-        const ns = pod.netns;
-        await lab.addNamespace(ns);
-        // veth made inside the node namespace, its peer moved straight into the pod:
-        // neither end ever exists in the root namespace.
-        await mustRun(["ip", "-n", node, "link", "add", pod.bridgePort, "type", "veth", "peer", "name", "eth0", "netns", ns]);
-        await mustRun(["ip", "-n", node, "link", "set", pod.bridgePort, "master", "br0", "up"]);
-        await mustRun(["ip", "-n", ns, "addr", "add", `${pod.ip}/${prefix}`, "dev", "eth0"]);
-        await mustRun(["ip", "-n", ns, "link", "set", "eth0", "up"]);
-        for (const address of podSpec.addresses ?? []) {
-          await mustRun(["ip", "-n", ns, "addr", "add", `${address}/${isIPv6(address) ? 128 : 32}`, "dev", "lo"]);
-        }
-        for (const route of podSpec.routes ?? []) await mustRun(["ip", "-n", ns, "route", "add", route.to, "via", route.via, "dev", "eth0"]);
-        for (const prefixText of podSpec.unreachable ?? []) await mustRun(["ip", "-n", ns, "route", "add", "unreachable", prefixText]);
-        if (podSpec.nameservers) lab.writeResolvConf(ns, podSpec.nameservers);
+  /**
+   * Claims a slot, builds the lab from layout(addresses of the slot); on any failure what was
+   * made so far is removed (and the slot released) before rejecting.
+   */
+  static async create(layout: LabLayout, options: LabOptions = {}): Promise<Lab> {
+    const claim = await claimSlot(options);
+    if (claim.previous !== undefined) {
+      try {
+        await removeLeftovers(claim.slot, claim.previous);
+      } catch (error) {
+        claim.release({ keepRecord: true }); // what is left still needs removing
+        throw error;
       }
+    }
+    let lab: Lab | undefined;
+    try {
+      const addresses = labAddresses(claim.slot);
+      const spec = layout(addresses);
+      checkAddresses(spec, addresses);
+      const id = `${claim.slot.toString(16).padStart(2, "0")}${randomBytes(2).toString("hex")}`;
+      const pods: Record<string, LabPod> = {};
+      for (const pod of spec.pods) {
+        if (!POD_NAME.test(pod.name)) throw new Error(`lab pod name "${pod.name}": use [a-z0-9-], 12 characters at most`);
+        if (pods[pod.name]) throw new Error(`lab pod "${pod.name}" is defined twice`);
+        const netns = `nc-${id}-${pod.name}`;
+        pods[pod.name] = { name: pod.name, netns, ip: pod.ip, netnsPath: `/run/netns/${netns}`, bridgePort: `p${Object.keys(pods).length}` };
+      }
+      lab = new Lab(id, addresses, pods, claim);
+      installExitHook();
+      liveLabs.add(lab);
+      await lab.build(spec);
       return lab;
     } catch (error) {
-      await lab.teardown();
+      // Built partly: teardown() removes it and releases the slot; before that, only the slot.
+      if (lab !== undefined) await lab.teardown();
+      else claim.release();
       throw error;
+    }
+  }
+
+  private async build(spec: LabSpec): Promise<void> {
+    const prefix = this.addresses.subnet.cidr.split("/")[1] as string;
+    await this.addNamespace(this.node.netns);
+    const node = this.node.netns;
+    await mustRun(["ip", "-n", node, "link", "add", "br0", "type", "bridge"]);
+    await mustRun(["ip", "-n", node, "link", "set", "br0", "up"]);
+    for (const podSpec of spec.pods) {
+      const pod = this.pod(podSpec.name);
+      const ns = pod.netns;
+      await this.addNamespace(ns);
+      // veth made inside the node namespace, its peer moved straight into the pod:
+      // neither end ever exists in the root namespace.
+      await mustRun(["ip", "-n", node, "link", "add", pod.bridgePort, "type", "veth", "peer", "name", "eth0", "netns", ns]);
+      await mustRun(["ip", "-n", node, "link", "set", pod.bridgePort, "master", "br0", "up"]);
+      await mustRun(["ip", "-n", ns, "addr", "add", `${pod.ip}/${prefix}`, "dev", "eth0"]);
+      await mustRun(["ip", "-n", ns, "link", "set", "eth0", "up"]);
+      for (const address of podSpec.addresses ?? []) {
+        await mustRun(["ip", "-n", ns, "addr", "add", `${address}/${isIPv6(address) ? 128 : 32}`, "dev", "lo"]);
+      }
+      for (const route of podSpec.routes ?? []) await mustRun(["ip", "-n", ns, "route", "add", route.to, "via", route.via, "dev", "eth0"]);
+      for (const prefixText of podSpec.unreachable ?? []) await mustRun(["ip", "-n", ns, "route", "add", "unreachable", prefixText]);
+      if (podSpec.nameservers) this.writeResolvConf(ns, podSpec.nameservers);
     }
   }
 
@@ -454,12 +504,17 @@ export class Lab {
   }
 
   private writeResolvConf(netns: string, nameservers: readonly string[]): void {
-    if (!existsSync("/etc/netns")) {
-      mkdirSync("/etc/netns");
-      this.createdEtcNetns = true;
+    const dir = join(ETC_NETNS, netns);
+    // Another lab may remove an empty /etc/netns between our mkdir of it and of our dir.
+    for (let attempt = 0; ; attempt++) {
+      ensureEtcNetns();
+      try {
+        mkdirSync(dir);
+        break;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 5) throw error;
+      }
     }
-    const dir = join("/etc/netns", netns);
-    mkdirSync(dir);
     this.etcDirs.push(dir);
     writeFileSync(join(dir, "resolv.conf"), `${nameservers.map((server) => `nameserver ${server}`).join("\n")}\noptions timeout:1 attempts:1\n`);
   }
@@ -587,7 +642,11 @@ export class Lab {
 
   // ----- teardown
 
-  /** Stops every process, deletes every namespace (with its veths, bridge and nft tables) and file. Idempotent. */
+  /**
+   * Stops every process, deletes every namespace (with its veths, bridge and nft tables) and
+   * file, and releases the slot. Idempotent. Should a namespace outlive its deletion, the
+   * slot's record stays for the next claimant, which removes it.
+   */
   teardown(): Promise<void> {
     this.tornDown ??= (async () => {
       await Promise.all([...this.processes].map((handle) => handle.stop(2000)));
@@ -597,6 +656,8 @@ export class Lab {
       this.removeFiles();
       this.namespaces.length = 0;
       liveLabs.delete(this);
+      const left = await namespacesWithPrefix(`nc-${this.id}-`).catch(() => ["(ip netns list failed)"]);
+      this.claim.release({ keepRecord: left.length > 0 });
     })();
     return this.tornDown;
   }
@@ -612,20 +673,122 @@ export class Lab {
       }
     }
     this.removeFiles();
+    // The record stays: the next claimant checks that nothing is left.
+    this.claim.release({ keepRecord: true });
   }
 
   private removeFiles(): void {
     for (const dir of this.etcDirs) rmSync(dir, { recursive: true, force: true });
+    if (this.etcDirs.length > 0) tidyEtcNetns();
     this.etcDirs.length = 0;
-    if (this.createdEtcNetns) {
-      try {
-        rmdirSync("/etc/netns");
-      } catch {
-        // not empty: another user's files
-      }
-      this.createdEtcNetns = false;
-    }
     rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Addresses, /etc/netns and leftovers
+
+/** What a lab records in its slot (lab-slots.ts). */
+interface LabRecord {
+  readonly id: string;
+  readonly pid: number;
+  readonly dir: string;
+}
+
+/** Throws unless every address of the spec is one of the lab's own. */
+function checkAddresses(spec: LabSpec, addresses: LabAddresses): void {
+  const owned = `${addresses.subnet.cidr}, ${addresses.subnet6}, ${addresses.testNet1.cidr}, ${addresses.testNet2.cidr}, ${addresses.testNet3.cidr}`;
+  const check = (pod: string, field: string, text: string, podSubnet: boolean): void => {
+    if (!(podSubnet ? isPodAddress(addresses, text) : addresses.owns(text))) throw new Error(`lab pod "${pod}": ${field} ${text} is not an address of the lab's slot ${addresses.slot} (${podSubnet ? addresses.subnet.cidr : owned}): take it from the lab's addresses`);
+  };
+  for (const pod of spec.pods) {
+    check(pod.name, "ip", pod.ip, true);
+    for (const address of pod.addresses ?? []) check(pod.name, "addresses", address, false);
+    for (const route of pod.routes ?? []) {
+      check(pod.name, "routes.to", route.to, false);
+      check(pod.name, "routes.via", route.via, true);
+    }
+    for (const prefix of pod.unreachable ?? []) check(pod.name, "unreachable", prefix, false);
+    for (const server of pod.nameservers ?? []) check(pod.name, "nameservers", server, false);
+  }
+}
+
+/** A host address of the pods' subnet (neither its first nor its last). */
+function isPodAddress(addresses: LabAddresses, text: string): boolean {
+  const subnet = addresses.subnet;
+  for (let host = 1; host < subnet.size - 1; host++) if (subnet.at(host) === text) return true;
+  return false;
+}
+
+const ETC_NETNS = "/etc/netns";
+/** Present while /etc/netns is a directory labs created (not the machine's own): the last lab removes it. */
+const ETC_NETNS_MARK = join(REGISTRY_DIR, "etc-netns-created");
+
+function ensureEtcNetns(): void {
+  try {
+    mkdirSync(ETC_NETNS);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "EEXIST") return;
+    throw error;
+  }
+  writeFileSync(ETC_NETNS_MARK, "");
+}
+
+/** Removes /etc/netns if labs created it and no lab uses it any more. */
+function tidyEtcNetns(): void {
+  try {
+    unlinkSync(ETC_NETNS_MARK);
+  } catch {
+    return; // the machine's own /etc/netns, or another lab is removing it
+  }
+  try {
+    rmdirSync(ETC_NETNS);
+  } catch (error) {
+    // Still in use (another lab's files): whoever finishes last removes it.
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") writeFileSync(ETC_NETNS_MARK, "");
+  }
+}
+
+/**
+ * Removes what the lab of a record left when its process died without teardown(): kills the
+ * processes in its namespaces (a namespace lives on while a process holds it, and the agent's
+ * scan would still find its addresses), deletes the namespaces, its /etc/netns files and dir.
+ */
+async function removeLeftovers(slot: number, recordText: string): Promise<void> {
+  let record: LabRecord;
+  try {
+    record = JSON.parse(recordText) as LabRecord;
+  } catch {
+    throw new Error(`lab slot ${slot}: unreadable record ${JSON.stringify(recordText.slice(0, 200))} in ${REGISTRY_DIR}`);
+  }
+  if (typeof record.id !== "string" || !/^[0-9a-f]{6}$/.test(record.id)) throw new Error(`lab slot ${slot}: record without a lab id: ${recordText.slice(0, 200)}`);
+  const prefix = `nc-${record.id}-`;
+  const removed: string[] = [];
+  for (const netns of await namespacesWithPrefix(prefix)) {
+    const pids = await runCommand(["ip", "netns", "pids", netns]);
+    for (const pid of pids.stdout.split("\n").filter((line) => /^\d+$/.test(line))) {
+      try {
+        process.kill(Number(pid), "SIGKILL");
+      } catch {
+        // gone
+      }
+    }
+    await runCommand(["ip", "netns", "del", netns]);
+    removed.push(netns);
+  }
+  let etc: string[] = [];
+  try {
+    etc = readdirSync(ETC_NETNS).filter((name) => name.startsWith(prefix));
+  } catch {
+    // no /etc/netns
+  }
+  for (const name of etc) rmSync(join(ETC_NETNS, name), { recursive: true, force: true });
+  if (etc.length > 0) tidyEtcNetns();
+  if (typeof record.dir === "string" && basename(record.dir).startsWith(prefix)) rmSync(record.dir, { recursive: true, force: true });
+  const left = await namespacesWithPrefix(prefix);
+  if (left.length > 0) throw new Error(`lab slot ${slot}: could not remove what lab ${record.id} (pid ${record.pid}) left: ${left.join(", ")}`);
+  if (removed.length + etc.length > 0) {
+    console.warn(`lab slot ${slot}: removed what lab ${record.id} (pid ${record.pid}, gone) left behind: ${[...removed, ...etc.map((name) => join(ETC_NETNS, name))].join(", ")}`);
   }
 }
 

@@ -6,6 +6,8 @@ import { describe, it } from "vitest";
 export interface Prerequisites {
   readonly root?: boolean;
   readonly commands?: readonly string[];
+  /** Anything else a test needs, by what it is called in the skip message: found or not. */
+  readonly found?: Readonly<Record<string, boolean>>;
 }
 
 function hasCommand(command: string): boolean {
@@ -21,6 +23,7 @@ export function missingPrerequisites(needs: Prerequisites): string[] {
   const missing: string[] = [];
   if (needs.root && process.getuid?.() !== 0) missing.push("root");
   for (const command of needs.commands ?? []) if (!hasCommand(command)) missing.push(`command ${command}`);
+  for (const [what, present] of Object.entries(needs.found ?? {})) if (!present) missing.push(what);
   return missing;
 }
 

@@ -5,38 +5,37 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { cliPath } from "../support/cli.js";
-import { Lab, type LabProcess, runCommand, waitFor } from "../support/lab.js";
+import { Lab, LAB_COMMANDS, type LabProcess, runCommand, waitFor } from "../support/lab.js";
 import { parseSamples } from "../support/exposition.js";
 import { describeWith } from "../support/prerequisites.js";
 
-const AGENT = "10.213.0.2";
-const PROMETHEUS = "10.213.0.9";
-const WEB = "10.213.0.20";
-const ZSCALER = "10.213.0.50";
-const DNS = "10.213.0.53";
-const GATEWAY = "192.0.2.10";
-const LISTEN = `${AGENT}:9714`;
+/** Where things are in the test's lab (addresses of the slot it claimed). */
+interface Where {
+  readonly web: string;
+  /** The "Zscaler" range the gateway is in. */
+  readonly zscalerRange: string;
+}
 
-const BASE_CONFIG = `defaults: {interval: 500ms, timeout: 300ms, failureThreshold: 2, successThreshold: 1}
+const baseConfig = ({ web, zscalerRange }: Where) => `defaults: {interval: 500ms, timeout: 300ms, failureThreshold: 2, successThreshold: 1}
 sources: [{name: self, self: true}]
 probes:
-  - {name: web, sources: [self], tcp: {ip: ${WEB}, port: 8080}}
-  - {name: web-dropped, sources: [self], tcp: {ip: ${WEB}, port: 8443}}
-  - {name: gateway-dns, sources: [self], dns: {query: gateway.zscaler.lab.test, server: cluster, answersIn: [192.0.2.0/24]}}
+  - {name: web, sources: [self], tcp: {ip: ${web}, port: 8080}}
+  - {name: web-dropped, sources: [self], tcp: {ip: ${web}, port: 8443}}
+  - {name: gateway-dns, sources: [self], dns: {query: gateway.zscaler.lab.test, server: cluster, answersIn: [${zscalerRange}]}}
 `;
 
 // One problem only: a probe names a source that does not exist.
-const INVALID_CONFIG = `defaults: {interval: 500ms, timeout: 300ms}
+const invalidConfig = ({ web }: Where) => `defaults: {interval: 500ms, timeout: 300ms}
 sources: [{name: self, self: true}]
 probes:
-  - {name: web, sources: [nobody], tcp: {ip: ${WEB}, port: 8080}}
+  - {name: web, sources: [nobody], tcp: {ip: ${web}, port: 8080}}
 `;
 
 // web stays as it was (its edge and series carry on); the other two go; gateway is new.
-const NEW_CONFIG = `defaults: {interval: 500ms, timeout: 300ms, failureThreshold: 2, successThreshold: 1}
+const newConfig = ({ web }: Where) => `defaults: {interval: 500ms, timeout: 300ms, failureThreshold: 2, successThreshold: 1}
 sources: [{name: self, self: true}]
 probes:
-  - {name: web, sources: [self], tcp: {ip: ${WEB}, port: 8080}}
+  - {name: web, sources: [self], tcp: {ip: ${web}, port: 8080}}
   - {name: gateway, sources: [self], tcp: {host: gateway.zscaler.lab.test, port: 443}}
 `;
 
@@ -49,28 +48,33 @@ function familiesWithPrefix(text: string, prefix: string): string {
   return `${kept.join("\n")}\n`;
 }
 
-describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "promtool", "prometheus"] }, "netcanary agent in the lab", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq", "promtool", "prometheus"] }, "netcanary agent in the lab", () => {
   let lab: Lab;
   let agent: LabProcess | undefined;
   let prometheus: LabProcess | undefined;
+  let where: Where;
+  let LISTEN: string;
 
   beforeAll(async () => {
-    lab = await Lab.create({
+    lab = await Lab.create((at) => ({
       pods: [
-        { name: "agent", ip: AGENT, routes: [{ to: "192.0.2.0/24", via: ZSCALER }], nameservers: [DNS] },
-        { name: "prometheus", ip: PROMETHEUS },
-        { name: "web", ip: WEB },
-        { name: "zscaler", ip: ZSCALER, addresses: [GATEWAY] },
-        { name: "dns", ip: DNS },
+        { name: "agent", ip: at.ip(2), routes: [{ to: at.testNet1.cidr, via: at.ip(50) }], nameservers: [at.ip(53)] },
+        { name: "prometheus", ip: at.ip(9) },
+        { name: "web", ip: at.ip(20) },
+        { name: "zscaler", ip: at.ip(50), addresses: [at.testNet1.at(2)] },
+        { name: "dns", ip: at.ip(53) },
       ],
-    });
+    }));
+    const [web, dns, gateway] = [lab.pod("web").ip, lab.pod("dns").ip, lab.addresses.testNet1.at(2)];
+    where = { web, zscalerRange: lab.addresses.testNet1.cidr };
+    LISTEN = `${lab.pod("agent").ip}:9714`;
     await Promise.all([
-      lab.tcpListener(lab.pod("web"), WEB, [8080, 8443]),
-      lab.tcpListener(lab.pod("zscaler"), GATEWAY, [443]),
-      lab.dnsmasq(lab.pod("dns"), { listen: DNS, records: { "gateway.zscaler.lab.test": GATEWAY }, local: ["lab.test"] }),
+      lab.tcpListener(lab.pod("web"), web, [8080, 8443]),
+      lab.tcpListener(lab.pod("zscaler"), gateway, [443]),
+      lab.dnsmasq(lab.pod("dns"), { listen: dns, records: { "gateway.zscaler.lab.test": gateway }, local: ["lab.test"] }),
     ]);
     // The network drops web:8443 from the agent: that edge times out.
-    await lab.dropTo(lab.pod("agent"), WEB, 8443);
+    await lab.dropTo(lab.pod("agent"), web, 8443);
   });
 
   afterEach(async () => {
@@ -114,7 +118,7 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "promtool", "prome
   }
 
   it("serves metrics that promtool accepts and that a real Prometheus scrapes", async () => {
-    const { process: running } = await startAgent(BASE_CONFIG);
+    const { process: running } = await startAgent(baseConfig(where));
 
     // promtool on netcanary's own families. (prom-client's default process_/nodejs_
     // families are left out: promtool flags some of their counters for missing _total.)
@@ -191,14 +195,14 @@ scrape_configs:
   });
 
   it("keeps the last good config on a bad reload, and drops the old edges' series on a good one", async () => {
-    const { configFile, process: running } = await startAgent(BASE_CONFIG);
+    const { configFile, process: running } = await startAgent(baseConfig(where));
     const value = (text: string, name: string, labels: Record<string, string> = {}): number | undefined =>
       parseSamples(text).find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
     const before = await metrics();
     expect(value(before, "netcanary_config_last_reload_successful")).toBe(1);
     expect(value(before, "netcanary_probe_success", { probe: "web" })).toBe(1);
 
-    await writeFile(configFile, INVALID_CONFIG);
+    await writeFile(configFile, invalidConfig(where));
     const afterBad = await waitFor(
       "netcanary_config_last_reload_successful 0",
       async () => {
@@ -213,7 +217,7 @@ scrape_configs:
     expect(value(afterBad, "netcanary_edges")).toBe(3);
     expect(running.output()).toMatch(/config not reloaded, keeping the last good one: .*no source named \\?"nobody\\?"/);
 
-    await writeFile(configFile, NEW_CONFIG);
+    await writeFile(configFile, newConfig(where));
     const afterGood = await waitFor(
       "the new config's edge in /metrics",
       async () => {

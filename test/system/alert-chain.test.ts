@@ -13,8 +13,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { AlertChain, type Delivery, describeDeliveries, durationMs, type Series, SHIPPED_RULES, shippedAlerts } from "../support/alert-chain.js";
-import { waitFor } from "../support/lab.js";
-import { ADDRESSES, AGENT_PORT, INITIAL_STATE, NODE_NAME, PodLab } from "../support/pod-lab.js";
+import { LAB_COMMANDS, waitFor } from "../support/lab.js";
+import { AGENT_PORT, INITIAL_STATE, NODE_NAME, PodLab } from "../support/pod-lab.js";
 import { describeWith } from "../support/prerequisites.js";
 
 const FOR = "5s";
@@ -27,7 +27,7 @@ const DELIVERY_TIMEOUT_MS = 30_000;
 const EDGE = { source: "shop-probes", source_namespace: "shop", source_workload: CLIENT, target_kind: "pods", protocol: "TCP" } as const;
 
 describeWith(
-  { root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpriv", "prometheus", "prometheus-alertmanager"] },
+  { root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq", "nsenter", "setpriv", "prometheus", "prometheus-alertmanager"] },
   "alert chain: agent, Prometheus with the shipped rules, Alertmanager, webhook",
   () => {
     let pods: PodLab;
@@ -38,7 +38,7 @@ describeWith(
       pods = await PodLab.create({ intervalMs: 1000, timeoutMs: 500, failureThreshold: 2 });
       chainStartedAt = Date.now();
       // Beside the agent, in its pod's namespace; Prometheus scrapes it at its pod address.
-      chain = await AlertChain.start(pods.lab, { agent: `${ADDRESSES.agent}:${AGENT_PORT}`, pod: pods.lab.pod("agent"), forDuration: FOR });
+      chain = await AlertChain.start(pods.lab, { agent: `${pods.addresses.agent}:${AGENT_PORT}`, pod: pods.lab.pod("agent"), forDuration: FOR });
     }, 90_000);
 
     afterAll(async () => {
@@ -84,7 +84,7 @@ describeWith(
 
     it("an allowed edge dropped by the network: NetcanaryUnexpectedBlock arrives naming the edge and the reason, and resolves once it is back", async () => {
       const sabotagedAt = Date.now();
-      await pods.lab.dropTo(pods.lab.pod("client"), ADDRESSES.web, 8080);
+      await pods.lab.dropTo(pods.lab.pod("client"), pods.addresses.web, 8080);
       const firing = await chain.waitForDelivery("NetcanaryUnexpectedBlock firing", named("NetcanaryUnexpectedBlock", "firing"), { after: sabotagedAt, timeoutMs: DELIVERY_TIMEOUT_MS });
       const toAlertMs = firing.receivedAt - sabotagedAt;
       console.log(`sabotage of web:8080 -> NetcanaryUnexpectedBlock delivered: ${toAlertMs} ms (for: ${FOR})`);
@@ -125,7 +125,7 @@ describeWith(
       await pods.setState({ enforcing: false });
       const firing = await chain.waitForDelivery("NetcanaryPolicyNotEnforced firing", named("NetcanaryPolicyNotEnforced", "firing"), { after: brokenAt, timeoutMs: DELIVERY_TIMEOUT_MS });
       console.log(`enforcement off -> NetcanaryPolicyNotEnforced delivered: ${firing.receivedAt - brokenAt} ms (for: ${FOR})`);
-      expect(pods.listeners.db.output()).toContain(`from ${ADDRESSES.client}`);
+      expect(pods.listeners.db.output()).toContain(`from ${pods.addresses.client}\n`);
 
       expect(firing.alert.labels).toEqual({ alertname: "NetcanaryPolicyNotEnforced", severity: "warning", probe: "db", target: "shop/app=db", port: "5432", ...EDGE });
       // The reason in the summary is the edge's most frequent one over the last 10 minutes.

@@ -36,7 +36,7 @@ import {
 } from "../support/dashboards.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
 import { KubeApiServer } from "../support/kube-api-server.js";
-import { Lab, type LabProcess, startProcess, waitFor } from "../support/lab.js";
+import { Lab, LAB_COMMANDS, type LabProcess, startProcess, waitFor } from "../support/lab.js";
 import { acceptingEndpoint, closedPort, type Endpoint } from "../support/listeners.js";
 import { describeWith } from "../support/prerequisites.js";
 import { fixturePayload, ZSCALER_PATHS, ZscalerServer } from "../support/zscaler-server.js";
@@ -44,8 +44,6 @@ import { fixturePayload, ZSCALER_PATHS, ZscalerServer } from "../support/zscaler
 const NODE = "node-a";
 const CLUSTER = "lab-cluster";
 const AGENT_IP = "127.0.0.10";
-/** The labeled source pod's address, in a namespace of its own (a subnet no other test uses). */
-const POD_IP = "10.231.5.2";
 
 
 // ---------------------------------------------------------------------------------------
@@ -116,7 +114,8 @@ const AGENT_POD = {
   status: { phase: "Running", podIP: AGENT_IP, podIPs: [{ ip: AGENT_IP }] },
 };
 
-const SOURCE_POD = {
+/** The labeled source pod, at its address in the test's lab. */
+const sourcePod = (podIP: string) => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: {
@@ -127,8 +126,8 @@ const SOURCE_POD = {
     ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "checkout-5d8f7c9b4", uid: "u-rs", controller: true }],
   },
   spec: { nodeName: NODE, containers: [{ name: "checkout", image: "checkout" }] },
-  status: { phase: "Running", podIP: POD_IP, podIPs: [{ ip: POD_IP }] },
-};
+  status: { phase: "Running", podIP, podIPs: [{ ip: podIP }] },
+});
 
 /** The agent's egress: loopback, except the addresses listed (denied). */
 function egressPolicy(denied: readonly string[]): Record<string, unknown> {
@@ -392,7 +391,7 @@ describe("the dashboard files", () => {
 
 // ---------------------------------------------------------------------------------------
 
-describeWith({ root: true, commands: ["prometheus", "ip", "nsenter"] }, "Grafana dashboards against a real Prometheus scraping a running agent", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "prometheus", "nsenter"] }, "Grafana dashboards against a real Prometheus scraping a running agent", () => {
   const dashboards = loadDashboards();
   const byFile = (file: string): Dashboard => {
     const found = dashboards.find((d) => d.file === file);
@@ -469,7 +468,7 @@ scrape_configs:
     dir = await mkdtemp(join(tmpdir(), "netcanary-dashboards-"));
 
     // The source pod: a namespace held by a "pause" process, a listener on its own loopback.
-    lab = await Lab.create({ pods: [{ name: "checkout", ip: POD_IP }] });
+    lab = await Lab.create((at) => ({ pods: [{ name: "checkout", ip: at.ip(2) }] }));
     lab.startProcess(lab.pod("checkout"), "sleep", ["3600"], { name: "pause checkout" });
     await lab.tcpListener(lab.pod("checkout"), "127.0.0.1", [8080]);
 
@@ -488,7 +487,7 @@ scrape_configs:
     api.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "netcanary", labels: { "kubernetes.io/metadata.name": "netcanary" } } });
     api.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "shop", labels: { "kubernetes.io/metadata.name": "shop" } } });
     api.apply(AGENT_POD);
-    api.apply(SOURCE_POD);
+    api.apply(sourcePod(lab.pod("checkout").ip));
     // web, backend and the DNS server allowed; leaky and flip denied (both get through: unexpected_allow).
     api.apply(egressPolicy(["127.0.0.5", "127.0.0.6"]));
     const kubeconfig = join(dir, "kubeconfig");

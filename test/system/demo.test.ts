@@ -1,15 +1,17 @@
 // make demo's script: refuses without root, and as root builds the lab, serves the agent's
 // endpoints on 127.0.0.1, runs its scenarios and removes everything on Ctrl-C.
 import { execFileSync } from "node:child_process";
-import { join } from "node:path";
+import { chmodSync, mkdtempSync, rmdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative } from "node:path";
 import { afterEach, expect, it } from "vitest";
 import { repoRoot } from "../support/cli.js";
-import { type LabProcess, runCommand, startProcess } from "../support/lab.js";
+import { LAB_COMMANDS, type LabProcess, runCommand, startProcess } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
 
 const DEMO = join(repoRoot, "scripts", "demo.ts");
 
-describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpriv"] }, "make demo", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq", "nsenter", "setpriv", "unshare", "mount"] }, "make demo", () => {
   let demo: LabProcess | undefined;
 
   afterEach(async () => {
@@ -17,10 +19,25 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
   }, 30_000);
 
   it("refuses clearly when not root", async () => {
-    const run = await runCommand(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, DEMO], { timeoutMs: 20_000 });
-    expect(run.code).toBe(1);
-    expect(run.stderr).toMatch(/^make demo needs root \(network namespaces and nftables\): run it as root/);
-    expect(run.stdout).toBe("");
+    // As nobody, who may not be allowed into the directory the checkout lives in (a clone
+    // under a private directory): in a mount namespace of this command alone, the checkout
+    // is bind-mounted onto a fresh world-readable directory, and nobody runs the demo (and
+    // Node, when it lives in the checkout) from there. Nothing changes outside.
+    const view = mkdtempSync(join(tmpdir(), "nc-demo-view-"));
+    try {
+      chmodSync(view, 0o755);
+      const inView = (path: string) => (path.startsWith(`${repoRoot}/`) ? join(view, relative(repoRoot, path)) : path);
+      const script = 'mount --bind "$1" "$2" && shift 2 && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$@"';
+      const run = await runCommand(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", repoRoot, view, inView(process.execPath), inView(DEMO)], {
+        timeoutMs: 20_000,
+        cwd: "/",
+      });
+      expect(run.stderr).toMatch(/^make demo needs root \(network namespaces and nftables\): run it as root/);
+      expect(run.stdout).toBe("");
+      expect(run.code).toBe(1);
+    } finally {
+      rmdirSync(view);
+    }
   });
 
   it("builds the lab, serves the agent on 127.0.0.1, shows the scenarios, and tears everything down on Ctrl-C", async () => {

@@ -5,17 +5,8 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { cliPath } from "../support/cli.js";
-import { Lab, type LabProcess } from "../support/lab.js";
+import { Lab, LAB_COMMANDS, type LabProcess } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
-
-const AGENT = "10.213.0.2";
-const WEB = "10.213.0.20";
-const BLOCKED = "10.213.0.21";
-const ZSCALER = "10.213.0.50";
-const DNS = "10.213.0.53";
-/** "Zscaler" gateway addresses (documentation ranges), held by the zscaler pod. */
-const GATEWAY = "192.0.2.10";
-const GATEWAY_2 = "198.51.100.10";
 
 const TIMEOUT_MS = 600;
 /** How far past its timeout a timed-out probe may report (timer and event-loop slack). */
@@ -36,33 +27,43 @@ interface OnceRun {
   get(probe: string): Result;
 }
 
-describeWith({ root: true, commands: ["ip", "nft", "dnsmasq"] }, "netcanary once in the lab", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq"] }, "netcanary once in the lab", () => {
   let lab: Lab;
   let listeners: LabProcess[];
   let dnsmasq: LabProcess;
   let runs = 0;
+  // The lab's addresses (its slot's): pods, and "outside" ones in its documentation blocks.
+  let AGENT: string, WEB: string, BLOCKED: string, DNS: string;
+  /** "Zscaler" gateway addresses, held by the zscaler pod, in the lab's "Zscaler" ranges. */
+  let GATEWAY: string, GATEWAY_2: string, ZSCALER_RANGE: string;
+  /** Inside the agent's unreachable route, and outside every route. */
+  let UNREACHABLE: string, NO_ROUTE: string;
 
   beforeAll(async () => {
-    lab = await Lab.create({
+    lab = await Lab.create((at) => ({
       pods: [
         {
           name: "agent",
-          ip: AGENT,
-          // The "Zscaler" ranges are reached through the zscaler pod; 203.0.113.0/25 has an
-          // unreachable route; everything else (203.0.113.128/25 among it) has no route at all.
+          ip: at.ip(2),
+          // The "Zscaler" ranges are reached through the zscaler pod; the first half of the
+          // third documentation block has an unreachable route; everything else (the second
+          // half among it) has no route at all.
           routes: [
-            { to: "192.0.2.0/24", via: ZSCALER },
-            { to: "198.51.100.0/24", via: ZSCALER },
+            { to: at.testNet1.cidr, via: at.ip(50) },
+            { to: at.testNet2.cidr, via: at.ip(50) },
           ],
-          unreachable: ["203.0.113.0/25"],
-          nameservers: [DNS],
+          unreachable: [at.testNet3.half(0).cidr],
+          nameservers: [at.ip(53)],
         },
-        { name: "web", ip: WEB },
-        { name: "blocked", ip: BLOCKED },
-        { name: "zscaler", ip: ZSCALER, addresses: [GATEWAY, GATEWAY_2] },
-        { name: "dns", ip: DNS },
+        { name: "web", ip: at.ip(20) },
+        { name: "blocked", ip: at.ip(21) },
+        { name: "zscaler", ip: at.ip(50), addresses: [at.testNet1.at(2), at.testNet2.at(2)] },
+        { name: "dns", ip: at.ip(53) },
       ],
-    });
+    }));
+    [AGENT, WEB, BLOCKED, DNS] = [lab.pod("agent").ip, lab.pod("web").ip, lab.pod("blocked").ip, lab.pod("dns").ip];
+    [GATEWAY, GATEWAY_2, ZSCALER_RANGE] = [lab.addresses.testNet1.at(2), lab.addresses.testNet2.at(2), lab.addresses.testNet1.cidr];
+    [UNREACHABLE, NO_ROUTE] = [lab.addresses.testNet3.half(0).at(1), lab.addresses.testNet3.half(1).at(1)];
     listeners = await Promise.all([
       lab.tcpListener(lab.pod("web"), WEB, [8080]),
       lab.tcpListener(lab.pod("blocked"), BLOCKED, [8080]),
@@ -133,10 +134,10 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq"] }, "netcanary once
     ]);
     // The host name was resolved by the lab's dnsmasq through the pod's resolv.conf.
     expect(run.get("gateway").observed?.address).toBe(GATEWAY);
-    expect(dnsmasq.output()).toMatch(/query\[A\] gateway\.zscaler\.lab\.test from 10\.213\.0\.2/);
-    expect(listeners[0]?.output()).toContain(`accepted ${WEB}:8080 from ${AGENT}`);
-    expect(listeners[2]?.output()).toContain(`accepted 0.0.0.0:443 from ${AGENT}`);
-    expect(listeners[2]?.output()).toContain(`accepted 0.0.0.0:9400 from ${AGENT}`);
+    expect(dnsmasq.output()).toContain(`query[A] gateway.zscaler.lab.test from ${AGENT}\n`);
+    expect(listeners[0]?.output()).toContain(`accepted ${WEB}:8080 from ${AGENT}\n`);
+    expect(listeners[2]?.output()).toContain(`accepted 0.0.0.0:443 from ${AGENT}\n`);
+    expect(listeners[2]?.output()).toContain(`accepted 0.0.0.0:9400 from ${AGENT}\n`);
     expect(run.code).toBe(0);
   });
 
@@ -169,9 +170,9 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq"] }, "netcanary once
     // holds goes through ARP instead, which gives up (EHOSTUNREACH) only after about 3 s of
     // probes: longer than the probe's timeout, so that one is reported as a timeout.
     const run = await once(
-      config(`  - {name: no-route, sources: [self], tcp: {ip: 203.0.113.200, port: 443}}
-  - {name: unreachable-route, sources: [self], tcp: {ip: 203.0.113.9, port: 443}}
-  - {name: on-link-nobody, sources: [self], tcp: {ip: 10.213.0.99, port: 443}}
+      config(`  - {name: no-route, sources: [self], tcp: {ip: ${NO_ROUTE}, port: 443}}
+  - {name: unreachable-route, sources: [self], tcp: {ip: ${UNREACHABLE}, port: 443}}
+  - {name: on-link-nobody, sources: [self], tcp: {ip: ${lab.addresses.ip(99)}, port: 443}}
 `),
     );
     expect(run.get("no-route").observed).toMatchObject({ reason: "net_unreachable", detail: "ENETUNREACH" });
@@ -191,12 +192,12 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq"] }, "netcanary once
     // (With --address=/name/ip instead, an AAAA query is NXDOMAIN under --local, and
     // REFUSED without it.)
     const run = await once(
-      config(`  - {name: answer, sources: [self], dns: {query: gateway.zscaler.lab.test, server: "${DNS}", answersIn: [192.0.2.0/24]}}
+      config(`  - {name: answer, sources: [self], dns: {query: gateway.zscaler.lab.test, server: "${DNS}", answersIn: [${ZSCALER_RANGE}]}}
   - {name: cluster-resolver, sources: [self], dns: {query: web.lab.test, server: cluster}}
   - {name: nxdomain, sources: [self], dns: {query: missing.lab.test, server: "${DNS}"}}
   - {name: nodata, sources: [self], dns: {query: web.lab.test, type: AAAA, server: "${DNS}"}}
   - {name: outside, sources: [self], dns: {query: unknown.example, server: "${DNS}"}}
-  - {name: unexpected, sources: [self], dns: {query: web.lab.test, server: "${DNS}:53", answersIn: [192.0.2.0/24]}}
+  - {name: unexpected, sources: [self], dns: {query: web.lab.test, server: "${DNS}:53", answersIn: [${ZSCALER_RANGE}]}}
 `),
     );
     const reasons = Object.fromEntries(run.results.map((r) => [r.probe, r.observed?.reason]));
@@ -210,7 +211,7 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq"] }, "netcanary once
     });
     expect(run.get("unexpected").observed?.detail).toBe(`outside answersIn: ${WEB}`);
     expect(run.get("cluster-resolver").observed?.address).toBe(DNS);
-    expect(dnsmasq.output()).toMatch(/query\[A\] unknown\.example from 10\.213\.0\.2\n.*config error is REFUSED/);
+    expect(dnsmasq.output()).toMatch(new RegExp(`query\\[A\\] unknown\\.example from ${AGENT.replaceAll(".", "\\.")}\n.*config error is REFUSED`));
     expect(run.get("answer").status).toBe("ok");
     // Without a NetworkPolicy every edge is expected to get through: a DNS error is a block.
     expect(run.get("nxdomain").status).toBe("unexpected_block");
@@ -234,7 +235,8 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq"] }, "netcanary once
 
   describe("judged against NetworkPolicies from manifests", () => {
     let manifests: string;
-    const probes = `  - {name: to-web, sources: [self], tcp: {ip: ${WEB}, port: 8080}}
+    // A function: the addresses exist once the lab does (beforeAll), not when this is collected.
+    const probes = () => `  - {name: to-web, sources: [self], tcp: {ip: ${WEB}, port: 8080}}
   - {name: to-blocked, sources: [self], tcp: {ip: ${BLOCKED}, port: 8080}}
 `;
     const asAgent = { POD_NAMESPACE: "lab", POD_NAME: "agent" };
@@ -272,7 +274,7 @@ spec:
 
     it("a denied target that the network drops: expected deny, observed timeout, status ok, exit 0", async () => {
       await lab.dropTo(lab.pod("agent"), BLOCKED, 8080);
-      const run = await once(config(probes), { manifests, env: asAgent });
+      const run = await once(config(probes()), { manifests, env: asAgent });
       expect(run.stderr).toBe("");
       const blocked = run.get("to-blocked");
       expect(blocked.policy.verdict).toBe("deny");
@@ -289,20 +291,20 @@ spec:
 
     it("a denied target the network rejects (as some CNIs do): refused is also a pass", async () => {
       await lab.rejectTo(lab.pod("agent"), BLOCKED, 8080);
-      const run = await once(config(probes), { manifests, env: asAgent });
+      const run = await once(config(probes()), { manifests, env: asAgent });
       expect([run.get("to-blocked").observed?.reason, run.get("to-blocked").status]).toEqual(["refused", "ok"]);
       expect(run.code).toBe(0);
     });
 
     it("the same denied target NOT dropped: observed ok, unexpected_allow, exit 1", async () => {
-      const run = await once(config(probes), { manifests, env: asAgent });
+      const run = await once(config(probes()), { manifests, env: asAgent });
       const blocked = run.get("to-blocked");
       expect(blocked.policy.verdict).toBe("deny");
       expect(blocked.observed?.reason).toBe("ok");
       expect(blocked.status).toBe("unexpected_allow");
       expect(blocked.signals).toEqual(["unexpected_allow"]);
       expect(run.get("to-web").status).toBe("ok");
-      expect(listeners[1]?.output()).toContain(`accepted ${BLOCKED}:8080 from ${AGENT}`);
+      expect(listeners[1]?.output()).toContain(`accepted ${BLOCKED}:8080 from ${AGENT}\n`);
       expect(run.code).toBe(1);
     });
   });

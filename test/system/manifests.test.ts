@@ -13,13 +13,11 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { Lab, type LabProcess, runCommand, waitFor } from "../support/lab.js";
+import { Lab, LAB_COMMANDS, type LabProcess, runCommand, waitFor } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
 import { agentContainer, type Container, find, type KubeObject, parseYamlStream, podSpec, type PodSpec, repoRoot } from "../manifests/render.js";
 
 const CLI = join(repoRoot, "dist", "cli", "main.js");
-const AGENT_IP = "10.219.11.2";
-const SOURCE_IP = "10.219.11.3";
 
 function kustomize(path: string): KubeObject[] {
   return parseYamlStream(execFileSync("kubectl", ["kustomize", join(repoRoot, "manifests", path)], { encoding: "utf8", timeout: 60_000 }));
@@ -96,7 +94,7 @@ function startAsDaemonSet(lab: Lab, objects: readonly KubeObject[]): Running {
     const configMap = find(objects, "ConfigMap", name) as unknown as { data: Record<string, string> };
     for (const [file, text] of Object.entries(configMap.data)) writeFileSync(join(here, file), mapPaths(text), { mode: 0o644 });
   }
-  const downward: Record<string, string> = { "metadata.namespace": "netcanary", "metadata.name": "netcanary-test", "status.podIP": AGENT_IP, "spec.nodeName": "lab-node" };
+  const downward: Record<string, string> = { "metadata.namespace": "netcanary", "metadata.name": "netcanary-test", "status.podIP": lab.pod("agent").ip, "spec.nodeName": "lab-node" };
   const env = { ...imageEnv(), PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" } as Record<string, string>;
   for (const variable of container.env ?? []) {
     const field = variable.valueFrom?.fieldRef?.fieldPath;
@@ -126,7 +124,7 @@ function startAsDaemonSet(lab: Lab, objects: readonly KubeObject[]): Running {
 }
 
 async function get(lab: Lab, port: number, path: string): Promise<{ status: number; body: string }> {
-  const response = await lab.httpGet(lab.pod("agent"), `http://${AGENT_IP}:${port}${path}`, 3000);
+  const response = await lab.httpGet(lab.pod("agent"), `http://${lab.pod("agent").ip}:${port}${path}`, 3000);
   return { status: response.status, body: response.body };
 }
 
@@ -142,12 +140,12 @@ function status(pid: number): Record<string, string> {
 const CAP_SYS_PTRACE = 19n;
 const CAP_SYS_ADMIN = 21n;
 
-describeWith({ root: true, commands: ["kubectl", "ip", "unshare", "setpriv", "nsenter"] }, "the agent as the DaemonSet runs it", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "kubectl", "unshare", "setpriv", "nsenter"] }, "the agent as the DaemonSet runs it", () => {
   let lab: Lab;
   let holder: LabProcess;
 
   beforeAll(async () => {
-    lab = await Lab.create({ pods: [{ name: "agent", ip: AGENT_IP }, { name: "source", ip: SOURCE_IP }] });
+    lab = await Lab.create((at) => ({ pods: [{ name: "agent", ip: at.ip(2) }, { name: "source", ip: at.ip(3) }] }));
     // A pod's process, as root with every capability (as a pause process or an app is to us).
     holder = lab.startProcess(lab.pod("source"), "sleep", ["600"], { name: "source pod" });
   }, 60_000);
@@ -209,7 +207,7 @@ describeWith({ root: true, commands: ["kubectl", "ip", "unshare", "setpriv", "ns
     const allowed = await enter(podMode);
     expect(allowed.stderr).toBe("");
     expect(allowed.code).toBe(0);
-    expect(allowed.stdout).toContain(SOURCE_IP);
+    expect(allowed.stdout).toContain(` ${lab.pod("source").ip}/`);
     expect(podMode).toContain("--no-new-privs");
 
     const withOnly = (cap: string) => podMode.map((arg) => (arg.startsWith("--bounding-set=") ? `--bounding-set=-all,+${cap}` : arg));

@@ -5,14 +5,15 @@
 // read back through /api/v1/results and /metrics, as a user would.
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import { samplesOf } from "../support/exposition.js";
-import { ADDRESSES, INITIAL_STATE, type LabResult, NODE_NAME, POD_NAMES, PodLab } from "../support/pod-lab.js";
+import { LAB_COMMANDS } from "../support/lab.js";
+import { INITIAL_STATE, type LabResult, NODE_NAME, POD_NAMES, PodLab } from "../support/pod-lab.js";
 import { describeWith } from "../support/prerequisites.js";
 
 const CLIENT = "deployment/client";
 const REPORTER = "deployment/reporter";
 const TIMEOUT_S = 0.5;
 
-describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpriv"] }, "pod sources in the lab", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq", "nsenter", "setpriv"] }, "pod sources in the lab", () => {
   let pods: PodLab;
 
   beforeAll(async () => {
@@ -37,8 +38,8 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
     expect(web).toMatchObject({ source: "shop-probes", sourceNamespace: "shop", sourceNode: NODE_NAME, sourceWorkload: CLIENT, target: "shop/app=web", endpoint: "shop/web-0" });
     expect([web.policy.verdict, web.observed?.reason]).toEqual(["allow", "ok"]);
     // The listener saw the client pod's address: the probe left from the pod's namespace.
-    expect(pods.listeners.web.output()).toContain(`from ${ADDRESSES.client}`);
-    expect(pods.listeners.web.output()).not.toContain(`from ${ADDRESSES.agent}`);
+    expect(pods.listeners.web.output()).toContain(`from ${pods.addresses.client}\n`);
+    expect(pods.listeners.web.output()).not.toContain(`from ${pods.addresses.agent}\n`);
 
     const db = await pods.waitForResult("db", CLIENT, "ok", ok);
     expect(db.policy.verdict).toBe("deny");
@@ -48,7 +49,7 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
     expect(db.signals).toEqual([]);
 
     const gateway = await pods.waitForResult("zscaler-gateway", CLIENT, "ok", ok);
-    expect([gateway.policy.verdict, gateway.observed?.reason, gateway.observed?.address]).toEqual(["allow", "ok", ADDRESSES.gateway]);
+    expect([gateway.policy.verdict, gateway.observed?.reason, gateway.observed?.address]).toEqual(["allow", "ok", pods.addresses.gateway]);
     // Resolved through the pod's own resolver (its resolv.conf names the lab's dnsmasq).
     const dns = await pods.waitForResult("gateway-dns", CLIENT, "ok", ok);
     expect(dns.observed?.detail).toMatch(/Lab City I/);
@@ -56,7 +57,7 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
     // Metrics: the source by config name, namespace and workload; never the pod's name or IP.
     const text = await pods.metricsText();
     expect(text).not.toContain(POD_NAMES.client);
-    expect(text).not.toContain(ADDRESSES.client);
+    expect(text).not.toContain(pods.addresses.client);
     const samples = await pods.metrics();
     expect(samplesOf(samples, "netcanary_probe_success", { probe: "web", source: "shop-probes", source_namespace: "shop", source_workload: CLIENT })).toEqual([
       expect.objectContaining({ value: 1 }),
@@ -66,11 +67,12 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
     // One worker per pod and round, all of them finishing on their own.
     const runs = samplesOf(samples, "netcanary_pod_worker_runs_total");
     expect(runs.find((s) => s.labels["result"] === "ok")?.value).toBeGreaterThan(0);
-    expect(runs.filter((s) => s.labels["result"] !== "ok").reduce((sum, s) => sum + s.value, 0)).toBe(0);
+    const failedRuns = runs.filter((s) => s.labels["result"] !== "ok");
+    expect(failedRuns.reduce((sum, s) => sum + s.value, 0), JSON.stringify(failedRuns)).toBe(0);
   });
 
   it("allowed but dropped: timeout, unexpected_block on the workload's series", async () => {
-    await pods.lab.dropTo(pods.lab.pod("client"), ADDRESSES.web, 8080);
+    await pods.lab.dropTo(pods.lab.pod("client"), pods.addresses.web, 8080);
     const web = await pods.waitForResult("web", CLIENT, "unexpected_block", (r) => r.status === "unexpected_block");
     expect(web.policy.verdict).toBe("allow");
     expect(web.observed?.reason).toBe("timeout");
@@ -83,7 +85,7 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
   });
 
   it("allowed but rejected: refused, unexpected_block", async () => {
-    await pods.lab.rejectTo(pods.lab.pod("client"), ADDRESSES.web, 8080);
+    await pods.lab.rejectTo(pods.lab.pod("client"), pods.addresses.web, 8080);
     const web = await pods.waitForResult("web", CLIENT, "unexpected_block", (r) => r.status === "unexpected_block");
     expect(web.observed?.reason).toBe("refused");
     expect(web.observed?.durationSeconds).toBeLessThan(TIMEOUT_S);
@@ -96,13 +98,13 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
     await pods.setState({ enforcing: false });
     const db = await pods.waitForResult("db", CLIENT, "unexpected_allow", (r) => r.status === "unexpected_allow");
     expect([db.policy.verdict, db.observed?.reason]).toEqual(["deny", "ok"]);
-    expect(pods.listeners.db.output()).toContain(`from ${ADDRESSES.client}`);
+    expect(pods.listeners.db.output()).toContain(`from ${pods.addresses.client}\n`);
     const samples = await pods.metrics();
     expect(samplesOf(samples, "netcanary_probe_mismatch", { probe: "db", kind: "unexpected_allow", source_workload: CLIENT })).toEqual([expect.objectContaining({ value: 1 })]);
   });
 
   it("DNS egress blocked: dns_timeout, unexpected_block, for the DNS probe and the name the TCP probe resolves", async () => {
-    await pods.lab.dropTo(pods.lab.pod("client"), ADDRESSES.dns, 53, "udp");
+    await pods.lab.dropTo(pods.lab.pod("client"), pods.addresses.dns, 53, "udp");
     const dns = await pods.waitForResult("gateway-dns", CLIENT, "unexpected_block", (r) => r.status === "unexpected_block");
     expect(dns.observed?.reason).toBe("dns_timeout");
     const gateway = await pods.waitForResult("zscaler-gateway", CLIENT, "unexpected_block", (r) => r.status === "unexpected_block");
@@ -116,7 +118,7 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
   it("a policy change in the snapshot file is picked up live: the verdict follows at once, the status once the CNI does", async () => {
     // The policy now allows db, but the CNI still drops it: packets die on an allowed edge.
     await pods.setState({ dbAllowed: true, enforcing: true });
-    await pods.lab.dropTo(pods.lab.pod("client"), ADDRESSES.db, 5432);
+    await pods.lab.dropTo(pods.lab.pod("client"), pods.addresses.db, 5432);
     const blocked = await pods.waitForResult("db", CLIENT, "unexpected_block", (r) => r.status === "unexpected_block");
     expect(blocked.policy.verdict).toBe("allow");
     expect(blocked.policy.explanation.egressRule).toMatch(/shop\/client-egress/);
@@ -135,10 +137,10 @@ describeWith({ root: true, commands: ["ip", "nft", "dnsmasq", "nsenter", "setpri
     await pods.setState({ reporter: "running" });
     const web = await pods.waitForResult("web", REPORTER, "ok", ok);
     expect(web).toMatchObject({ source: "shop-probes", sourceWorkload: REPORTER, policy: { verdict: "allow" } });
-    expect(pods.listeners.web.output()).toContain(`from ${ADDRESSES.reporter}`);
+    expect(pods.listeners.web.output()).toContain(`from ${pods.addresses.reporter}\n`);
     // reporter-egress does not allow db: denied, and the CNI drops it.
     const db = await pods.waitForResult("db", REPORTER, "ok", ok);
-    expect([db.policy.verdict, db.observed?.reason]).toEqual(["deny", "timeout"]);
+    expect([db.policy.verdict, db.observed?.reason], JSON.stringify(db.observed)).toEqual(["deny", "timeout"]);
     expect((await series()).map((s) => s.labels["probe"]).sort()).toEqual(["db", "gateway-dns", "web", "zscaler-gateway"]);
 
     await pods.setState({ reporter: "terminating" });

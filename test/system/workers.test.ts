@@ -7,21 +7,19 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
 import type { ProbeOutcome } from "../../agent/probes/prober.js";
 import { parseFibTrieLocal } from "../../agent/procfs/network.js";
-import { createNetnsLocator, podNameservers } from "../../agent/sources/netns.js";
+import { readPodResolvers } from "../../agent/procfs/pod-resolvers.js";
+import { createNetnsLocator } from "../../agent/sources/netns.js";
 import type { ProbeRequest } from "../../agent/probes/index.js";
 import { WorkerPool, type WorkerPoolOptions, type WorkerRunReport } from "../../agent/sources/workers.js";
-import { Lab, type LabPod, type LabProcess } from "../support/lab.js";
+import { Lab, LAB_COMMANDS, type LabPod, type LabProcess } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
 import { waitFor } from "../support/wait.js";
 
 const WORKER = join(import.meta.dirname, "..", "..", "dist", "probes", "worker.js");
 
-// A subnet no other lab test uses: the locator sees every namespace on the machine.
-const A = "10.219.7.2";
-const A6 = "fd00:219:7::2";
-const B = "10.219.7.3";
-const C = "10.219.7.4";
-const DNS = "10.219.7.53";
+// The pods' addresses come from the lab's slot: the locator sees every namespace on the
+// machine, and no other lab holds them.
+let A: string, A6: string, B: string, C: string, DNS: string;
 
 const tcpTo = (id: string, ip: string, port: number, timeoutMs = 1000): ProbeRequest => ({ id, call: { kind: "tcp", target: { ip, port } }, timeoutMs });
 
@@ -51,7 +49,7 @@ function leftovers(): string[] {
 
 const openFds = (): number => readdirSync("/proc/self/fd").length;
 
-describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpriv"] }, "probe workers in pod namespaces", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "nsenter", "dnsmasq", "setpriv"] }, "probe workers in pod namespaces", () => {
   let lab: Lab;
   let sleepers: Record<"a" | "b" | "c", LabProcess>;
   let listener: LabProcess;
@@ -65,14 +63,15 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
   };
 
   beforeAll(async () => {
-    lab = await Lab.create({
+    lab = await Lab.create((at) => ({
       pods: [
-        { name: "a", ip: A, addresses: [A6], nameservers: [DNS] },
-        { name: "b", ip: B },
-        { name: "c", ip: C },
-        { name: "dns", ip: DNS },
+        { name: "a", ip: at.ip(2), addresses: [at.ip6(2)], nameservers: [at.ip(53)] },
+        { name: "b", ip: at.ip(3) },
+        { name: "c", ip: at.ip(4) },
+        { name: "dns", ip: at.ip(53) },
       ],
-    });
+    }));
+    [A, A6, B, C, DNS] = [lab.pod("a").ip, lab.addresses.ip6(2), lab.pod("b").ip, lab.pod("c").ip, lab.pod("dns").ip];
     // Each pod's "pause" process: the namespace lives as long as some process holds it.
     sleepers = {
       a: lab.startProcess(lab.pod("a"), "sleep", ["3600"], { name: "pause a" }),
@@ -121,8 +120,9 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
 
   it("says why an unknown address has no namespace, and refuses the agent's own", async () => {
     const locator = createNetnsLocator();
-    const unknown = await locator.find("10.219.7.99");
-    expect(unknown).toEqual({ ok: false, reason: expect.stringMatching(/^no process in a network namespace holding 10\.219\.7\.99 \(scanned \d+ processes in \d+ network namespaces.*is the pod on this node and running\?\)$/) });
+    const nobody = lab.addresses.ip(99);
+    const unknown = await locator.find(nobody);
+    expect(unknown).toEqual({ ok: false, reason: expect.stringMatching(new RegExp(`^no process in a network namespace holding ${nobody.replaceAll(".", "\\.")} \\(scanned \\d+ processes in \\d+ network namespaces.*is the pod on this node and running\\?\\)$`)) });
     // This process's own namespace holds the machine's addresses: never a pod to enter.
     const address = parseFibTrieLocal(readFileSync("/proc/self/net/fib_trie", "utf8")).find((ip) => !ip.startsWith("127."));
     if (address !== undefined) expect(await locator.find(address)).toMatchObject({ ok: false, reason: expect.stringContaining("the agent's own network namespace") });
@@ -132,7 +132,7 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
     const found = await createNetnsLocator().find(A);
     if (!found.ok) throw new Error(found.reason);
     // `ip netns exec` bind-mounted /etc/netns/<ns>/resolv.conf over the sleeper's /etc/resolv.conf.
-    expect(await podNameservers(found.pids)).toMatchObject({ ok: true, pid: sleepers.a.pid, nameservers: [DNS] });
+    expect(await readPodResolvers(found.pids.map((pid) => `/proc/${pid}/root`))).toEqual({ ok: true, root: `/proc/${sleepers.a.pid}/root`, nameservers: [DNS] });
   });
 
   // ----- probing from inside
@@ -156,7 +156,7 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
     await lab.rejectTo(lab.pod("a"), B, 8081);
     const reports: WorkerRunReport[] = [];
     const workers = pool({ onRun: (report) => reports.push(report) });
-    const outcomes = await workers.run(sleepers.a.pid, [tcpTo("dropped", B, 8080, 600), tcpTo("rejected", B, 8081), tcpTo("open", B, 9999), tcpTo("nowhere", "10.220.0.1", 80)]);
+    const outcomes = await workers.run(sleepers.a.pid, [tcpTo("dropped", B, 8080, 600), tcpTo("rejected", B, 8081), tcpTo("open", B, 9999), tcpTo("nowhere", lab.addresses.testNet3.at(1), 80)]);
     expect(Object.fromEntries([...outcomes].map(([id, outcome]) => [id, outcome.reason]))).toEqual({
       dropped: "timeout",
       rejected: "refused",
@@ -176,8 +176,6 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
   it("resolves with the pod's resolvers: a 'cluster' DNS probe and a host name go to the lab's dnsmasq", async () => {
     const found = await createNetnsLocator().find(A);
     if (!found.ok) throw new Error(found.reason);
-    const resolvers = await podNameservers(found.pids);
-    if (!resolvers.ok) throw new Error(resolvers.reason);
     const outcomes = await pool().run(
       found.pid,
       [
@@ -185,12 +183,12 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
         { id: "nxdomain", call: { kind: "dns", target: { query: "nothing.lab.test", type: "A", server: "cluster" } }, timeoutMs: 1000 },
         { id: "by-name", call: { kind: "tcp", target: { host: "web.lab.test", port: 8080 } }, timeoutMs: 1000 },
       ],
-      { dnsServers: resolvers.nameservers },
+      { resolvConfRoots: found.pids.map((pid) => `/proc/${pid}/root`) },
     );
     expect(outcomes.get("cluster-dns")).toMatchObject({ reason: "ok", address: DNS, answers: [B] });
     expect(outcomes.get("nxdomain")).toMatchObject({ reason: "dns_nxdomain", address: DNS });
     expect(outcomes.get("by-name")).toMatchObject({ reason: "ok", address: B });
-    expect(dnsmasq.output()).toMatch(/query\[A\] web\.lab\.test from 10\.219\.7\.2\n/);
+    expect(dnsmasq.output()).toContain(`query[A] web.lab.test from ${A}\n`);
   });
 
   it("checks it is in the pod's namespace before probing, and refuses a pid that names another", async () => {
@@ -212,7 +210,7 @@ describeWith({ root: true, commands: ["ip", "nsenter", "nft", "dnsmasq", "setpri
     const wrongAddress = await workers.run(c.pid, [tcpTo("x", B, 9999)], { sourceIp: A6 });
     expect(wrongAddress.get("x")?.detail).toBe(`worker not in the pod's network namespace, no probe run: ${A6} is not an address of network namespace ${c.inode}: not the pod's`);
     // No probe left from c's namespace (nothing else probes port 9999 from c).
-    expect(listener.output()).not.toContain(`accepted 0.0.0.0:9999 from ${C}`);
+    expect(listener.output()).not.toContain(`accepted 0.0.0.0:9999 from ${C}\n`);
   });
 
   // ----- deadlines, failures, bounds
@@ -377,7 +375,7 @@ process.stdin.on("end", () => {
     // The namespace itself still exists (ip netns pins it), but no process holds it.
     expect(existsSync(lab.pod("c").netnsPath)).toBe(true);
     const after = await locator.find(C);
-    expect(after).toMatchObject({ ok: false, reason: expect.stringMatching(/^no process in a network namespace holding 10\.219\.7\.4 /) });
+    expect(after).toMatchObject({ ok: false, reason: expect.stringMatching(new RegExp(`^no process in a network namespace holding ${C.replaceAll(".", "\\.")} `)) });
     // And a worker sent to the dead pid says so instead of probing from somewhere else.
     const outcomes = await pool().run(sleepers.c.pid, [tcpTo("from-dead-pod", B, 8080)]);
     expect(outcomes.get("from-dead-pod")?.detail).toMatch(/^nsenter failed: cannot open \/proc\/\d+\/ns\/net: No such file or directory/);

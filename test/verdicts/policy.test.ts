@@ -153,7 +153,7 @@ describe("policyForEdge", () => {
   });
 
   it("backends that disagree: unknown, with a line per backend", () => {
-    const onlyWeb1 = PODS.replace("metadata: {name: web-1, namespace: shop, labels: {app: web}}", "metadata: {name: web-1, namespace: shop, labels: {app: web, locked: yes}}");
+    const onlyWeb1 = PODS.replace("metadata: {name: web-1, namespace: shop, labels: {app: web}}", "metadata: {name: web-1, namespace: shop, labels: {app: web, locked: \"yes\"}}");
     const policy = WEB_INGRESS_ONLY_1.replace("podSelector: {matchLabels: {app: web}}", "podSelector: {matchLabels: {locked: \"yes\"}}");
     const idx = index(onlyWeb1 + policy);
     const p = policyForEdge(idx, agentSource(idx), ip("10.96.0.10"), 80, "TCP");

@@ -12,6 +12,7 @@ import { Agent } from "../../agent/daemon/agent.js";
 import { createLogger } from "../../agent/daemon/log.js";
 import { AgentMetrics } from "../../agent/metrics/registry.js";
 import { type CenrFeed, parseFeed } from "../../agent/zscaler/feeds.js";
+import { DEFAULT_FEED_MAX_BYTES } from "../../agent/zscaler/fetch.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
 import { fixturePayload, ZSCALER_PATHS, ZscalerServer } from "../support/zscaler-server.js";
 
@@ -131,6 +132,34 @@ probes:
     expect(results[0]?.policy.explanation.lines.join("\n")).toMatch(
       new RegExp(`leave \\d+ published range\\(s\\) of zscaler\\.net uncovered on ports 443 \\(future(, hubs-recommended)?\\): .*${(holding[0] as string).replaceAll(".", "\\.")}`),
     );
+  });
+
+  it("with the default size cap, a feed of exactly 2 MiB is taken, one byte more is refused (too_large) and the last good data kept", async () => {
+    const config = `zscaler: {baseUrl: "${server.baseUrl}", clouds: [zscaler.net], feeds: [cenr], audit: false}
+sources: [{name: self, self: true}]
+probes: []
+`;
+    const { agent, metrics } = await create(config);
+    const series = async (name: string) => (await metrics.registry.metrics()).split("\n").filter((line) => line.startsWith(name));
+    const real = fixturePayload(ZSCALER_PATHS.cenr);
+    // A real change (one range fewer), padded with whitespace to the cap: valid JSON, accepted.
+    const changed = real.replace(`"range":"${centre.range}"`, `"range":""`);
+    expect(changed).not.toBe(real);
+    const atCap = changed + " ".repeat(DEFAULT_FEED_MAX_BYTES - Buffer.byteLength(changed));
+    expect(Buffer.byteLength(atCap)).toBe(2 * 1024 * 1024);
+    server.setPayload(ZSCALER_PATHS.cenr, atCap);
+    await agent.refreshFeeds(10_000);
+    expect(await series('netcanary_zscaler_feed_failures_total{cloud="zscaler.net",feed="cenr"')).toEqual([]);
+    const taken = await series('netcanary_zscaler_ranges{cloud="zscaler.net",feed="cenr"}');
+    expect(taken).toHaveLength(1);
+
+    // The real payload again, one byte over the cap: refused before it is parsed.
+    server.setPayload(ZSCALER_PATHS.cenr, real + " ".repeat(DEFAULT_FEED_MAX_BYTES + 1 - Buffer.byteLength(real)));
+    await agent.refreshFeeds(10_000);
+    expect(await series('netcanary_zscaler_feed_failures_total{cloud="zscaler.net",feed="cenr"')).toEqual([
+      'netcanary_zscaler_feed_failures_total{cloud="zscaler.net",feed="cenr",reason="too_large"} 1',
+    ]);
+    expect(await series('netcanary_zscaler_ranges{cloud="zscaler.net",feed="cenr"}')).toEqual(taken);
   });
 
   it("clears the violation when the policy covers every range again, and serves the last good data from the cache", async () => {

@@ -305,6 +305,30 @@ describe("bodies are returned as text for the parser to judge", () => {
   });
 });
 
+describe("credentials in the base URL", () => {
+  const secret = "mirror-pw-4c1d";
+  const withCredentials = (base: string) => base.replace("http://", `http://mirror-user:${secret}@`) + `?key=${secret}-q`;
+
+  it("an HTTP error names the feed URL with its credentials hidden", async () => {
+    server.control(ZSCALER_PATHS.future, { status: 404 });
+    const result = failed(await fetchFeedText("zscaler.net", "future", options({ baseUrl: withCredentials(server.baseUrl) })));
+    expect(result.reason).toBe("http_status");
+    expect(result.message).not.toContain(secret);
+    expect(result.message).toContain("http://***@127.0.0.1:");
+  });
+
+  it("a connection failure and a bad base URL hide them too", async () => {
+    const port = await closedPort();
+    const refused = failed(await fetchFeedText("zscaler.net", "future", options({ baseUrl: withCredentials(`http://127.0.0.1:${port}/api`) })));
+    expect(refused.reason).toBe("connection");
+    expect(refused.message).not.toContain(secret);
+    const bad = failed(await fetchFeedText("zscaler.net", "future", options({ baseUrl: `ftp://mirror-user:${secret}@example.invalid/api` })));
+    expect(bad.message).toContain("unsupported scheme");
+    expect(bad.message).not.toContain(secret);
+    expect(bad.message).toContain("ftp://***@example.invalid/api");
+  });
+});
+
 describe("proxies", () => {
   it("proxyForUrl picks the variable by scheme and honours NO_PROXY", () => {
     const env = { HTTPS_PROXY: "http://proxy.corp:3128", http_proxy: "proxy.corp:8080" };

@@ -1,6 +1,7 @@
 // ZscalerFeeds against the stand-in config.zscaler.com over real HTTP: nothing is lost (bad
 // payloads refused, last good kept), changes are judged as sets, removals wait out their grace,
 // the cache carries data across restarts, and stop() leaves nothing running.
+import { execFileSync } from "node:child_process";
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -485,6 +486,23 @@ describe("the cache", () => {
     expect(feeds.current(CLOUD, "future")?.cidrs).toHaveLength(54);
   });
 
+  it("a cached payload over the size cap is a logged miss: the cache takes no more than the network", async () => {
+    const cacheDir = await freshCacheDir();
+    // Written by an agent that had a larger zscaler.maxBytes: the real payload, padded.
+    const text = server.payload(FUTURE) + " ".repeat(6000);
+    expect((await writeCached(cacheDir, { cloud: CLOUD, kind: "future", text, validators: { etag: '"big"' }, fetchedAt: 1 })).ok).toBe(true);
+    const { feeds, logs, events } = harness({ cacheDir, fetch: { baseUrl: server.baseUrl, timeoutMs: 2000, maxBytes: 5000, retries: 0, retryBaseMs: 10 } });
+    await feeds.loadCache();
+    expect(feeds.current(CLOUD, "future")).toBeUndefined();
+    expect(events).toEqual([]);
+    expect(warnings(logs)).toHaveLength(1);
+    expect(warnings(logs)[0]).toMatchObject({ feed: "future", reason: "too_large" });
+    expect(warnings(logs)[0]?.msg).toContain(`cached payload of ${Buffer.byteLength(text)} bytes is over the 5000-byte limit`);
+    // Within the cap, the network's payload is taken.
+    await feeds.refreshNow();
+    expect(feeds.current(CLOUD, "future")?.cidrs).toHaveLength(54);
+  });
+
   it("a cache directory that cannot be written is logged; the data is still served", async () => {
     const cacheDir = await freshCacheDir();
     await mkdir(cacheDir, { recursive: true });
@@ -513,12 +531,16 @@ describe("the cache", () => {
     expect((await writeCached(cacheDir, { cloud: "../etc", kind: "future", text: "{}", validators: {}, fetchedAt: 1 })).ok).toBe(false);
   });
 
-  it("an unreadable cache file is a miss", async () => {
-    if (process.getuid?.() === 0) return; // root reads anything
+  it("a cache file that cannot be read as one (a FIFO left in its place) is a logged miss, at once", async () => {
     const cacheDir = await freshCacheDir();
     await writeCached(cacheDir, { cloud: CLOUD, kind: "future", text: fixturePayload(FUTURE), validators: {}, fetchedAt: 1 });
-    await chmod(join(cacheDir, CLOUD, "future.json"), 0o000);
-    expect(await readCached(cacheDir, CLOUD, "future")).toBeUndefined();
+    const path = join(cacheDir, CLOUD, "future.json");
+    await rm(path);
+    execFileSync("mkfifo", [path]);
+    const logs: { msg: string }[] = [];
+    const logger = { warn: (_fields: object, msg: string) => logs.push({ msg }) } as unknown as Parameters<typeof readCached>[3];
+    expect(await readCached(cacheDir, CLOUD, "future", logger)).toBeUndefined();
+    expect(logs.map((log) => log.msg)).toEqual([`zscaler feed cache ${path} unusable (a FIFO, not a regular file); ignoring it`]);
   });
 });
 

@@ -1,0 +1,18 @@
+// Text from outside made printable: every control character shown as an escape.
+import { describe, expect, it } from "vitest";
+import { printable, printableLines } from "../../agent/text/printable.js";
+
+describe("printable", () => {
+  it("escapes newlines, carriage returns, tabs, ANSI escapes, DEL and C1 controls", () => {
+    expect(printable("a\nb\rc\td\u001b[31me\u007ff\u0085g\u0000")).toBe("a\\nb\\rc\\td\\x1b[31me\\x7ff\\x85g\\x00");
+  });
+  it("escapes Unicode line separators, bidirectional overrides and isolates, and the byte-order mark", () => {
+    expect(printable("a\u2028b\u2029c\u202ed\u2066e\u200ff\ufeffg")).toBe("a\\u2028b\\u2029c\\u202ed\\u2066e\\u200ff\\ufeffg");
+  });
+  it("leaves ordinary text, accents and emoji alone", () => {
+    expect(printable("shop/web-0 -> café 🚀 [x] \\n")).toBe("shop/web-0 -> café 🚀 [x] \\n");
+  });
+  it("printableLines keeps newlines and escapes everything else", () => {
+    expect(printableLines("one\ntwo\u001b[2J\r\nthree")).toBe("one\ntwo\\x1b[2J\\r\nthree");
+  });
+});
