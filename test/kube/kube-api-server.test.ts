@@ -697,3 +697,168 @@ describe("events", () => {
     expect(server.list("Event", "netcanary").map((e) => e.metadata.name).sort()).toEqual(["modern", name].sort());
   });
 });
+
+// ---------------------------------------------------------------------------------
+// What a scoped client asks for (the agent's own client, api.ts), on the wire
+
+/** A GET as the agent's client sends it (plain HTTP; the server needs no auth here). */
+async function raw(server: KubeApiServer, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; bytes: number }> {
+  const response = await fetch(`${server.url}${path}`, { headers });
+  const text = await response.text();
+  return { status: response.status, body: JSON.parse(text) as Record<string, unknown>, bytes: Buffer.byteLength(text) };
+}
+
+/** The first `count` lines of a watch, then the connection closed. */
+async function watchLines(server: KubeApiServer, path: string, count: number, headers: Record<string, string> = {}, during?: () => void): Promise<{ status: number; events: { type: string; object: Record<string, unknown> }[] }> {
+  const controller = new AbortController();
+  const response = await fetch(`${server.url}${path}`, { headers, signal: controller.signal });
+  if (response.status !== 200) return { status: response.status, events: [JSON.parse(await response.text()) as { type: string; object: Record<string, unknown> }] };
+  const events: { type: string; object: Record<string, unknown> }[] = [];
+  let buffer = "";
+  const decoder = new TextDecoder();
+  during?.();
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const deadline = setTimeout(() => controller.abort(), 5000);
+  try {
+    while (events.length < count) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      for (let newline = buffer.indexOf("\n"); newline >= 0; newline = buffer.indexOf("\n")) {
+        events.push(JSON.parse(buffer.slice(0, newline)) as { type: string; object: Record<string, unknown> });
+        buffer = buffer.slice(newline + 1);
+      }
+    }
+  } finally {
+    clearTimeout(deadline);
+    controller.abort();
+  }
+  return { status: response.status, events };
+}
+
+const METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+const METADATA_ITEM = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
+function labelledPod(name: string, labels: Record<string, string>): KubeObjectInput {
+  return pod("apps", name, { labels });
+}
+
+describe("what a scoped client asks for", () => {
+  it("metadata only: a list is a PartialObjectMetadataList of PartialObjectMetadata, a watch sends PartialObjectMetadata events and bookmarks", async () => {
+    const server = await startServer({ bookmarkIntervalMs: 100 });
+    server.apply(namespace("shop", { team: "a" }));
+    server.apply(namespace("bank", { team: "b" }));
+
+    const full = await raw(server, "/api/v1/namespaces");
+    const list = await raw(server, "/api/v1/namespaces", { accept: METADATA_LIST });
+    expect(list.status).toBe(200);
+    expect(list.body).toMatchObject({ kind: "PartialObjectMetadataList", apiVersion: "meta.k8s.io/v1", metadata: { resourceVersion: server.resourceVersion } });
+    const items = list.body["items"] as Record<string, unknown>[];
+    expect(items.map((item) => Object.keys(item).sort())).toEqual([["apiVersion", "kind", "metadata"], ["apiVersion", "kind", "metadata"]]);
+    expect(items[1]).toMatchObject({ kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: { name: "shop", labels: { team: "a", "kubernetes.io/metadata.name": "shop" } } });
+    // No spec or status: for pods, the metadata-only answer is much smaller than the objects.
+    expect(JSON.stringify(items)).not.toContain("finalizers");
+    expect(JSON.stringify(full.body)).toContain("finalizers");
+    server.apply(pod("shop", "web"));
+    expect((await raw(server, "/api/v1/pods", { accept: METADATA_LIST })).bytes).toBeLessThan((await raw(server, "/api/v1/pods")).bytes);
+    const again = await raw(server, "/api/v1/namespaces", { accept: METADATA_LIST });
+    expect(server.requests.at(-1)).toMatchObject({ verb: "list", representation: "metadata", objects: 2, bytes: again.bytes });
+
+    // Clients offer several representations, best first: the first one served wins.
+    const offered = await raw(server, "/api/v1/namespaces", { accept: `application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,${METADATA_LIST},application/json` });
+    expect(offered.body["kind"]).toBe("PartialObjectMetadataList");
+    // q=0 refuses a representation; a Table is not served here, JSON is.
+    expect((await raw(server, "/api/v1/namespaces", { accept: `${METADATA_LIST};q=0,application/json` })).body["kind"]).toBe("NamespaceList");
+    // The singular form on a list, the list form on a watch, or nothing acceptable: 406, as kube-apiserver answers.
+    const singular = await raw(server, "/api/v1/namespaces", { accept: METADATA_ITEM });
+    expect(singular).toMatchObject({ status: 406, body: { kind: "Status", reason: "NotAcceptable", message: "you requested PartialObjectMetadata, but the requested object is a list (*v1.NamespaceList)" } });
+    expect((await raw(server, "/api/v1/namespaces", { accept: "application/vnd.kubernetes.protobuf" })).status).toBe(406);
+    expect((await raw(server, "/api/v1/namespaces?watch=true", { accept: METADATA_LIST })).status).toBe(406);
+    // A single object: PartialObjectMetadata.
+    expect((await raw(server, "/api/v1/namespaces/shop", { accept: METADATA_ITEM })).body).toEqual({ kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: expect.objectContaining({ name: "shop" }) });
+
+    const watched = await watchLines(server, `/api/v1/namespaces?watch=true&allowWatchBookmarks=true&resourceVersion=${server.resourceVersion}`, 2, { accept: METADATA_ITEM }, () => {
+      server.apply(namespace("shop", { team: "c" }));
+    });
+    expect(watched.events[0]).toEqual({ type: "MODIFIED", object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: expect.objectContaining({ name: "shop", labels: expect.objectContaining({ team: "c" }) }) } });
+    expect(watched.events[1]).toEqual({ type: "BOOKMARK", object: { kind: "PartialObjectMetadata", apiVersion: "meta.k8s.io/v1", metadata: { resourceVersion: server.resourceVersion } } });
+  });
+
+  it("resourceVersion=0 lists are served from the cache: the state now, every item at once (limit ignored)", async () => {
+    const server = await startServer();
+    for (let i = 0; i < 7; i++) server.apply(pod("apps", `p${i}`));
+    const paged = await raw(server, "/api/v1/pods?limit=3");
+    expect((paged.body["items"] as unknown[]).length).toBe(3);
+    expect((paged.body["metadata"] as Record<string, unknown>)["continue"]).toEqual(expect.any(String));
+    const cached = await raw(server, "/api/v1/pods?limit=3&resourceVersion=0");
+    expect((cached.body["items"] as unknown[]).length).toBe(7);
+    expect(cached.body["metadata"]).toEqual({ resourceVersion: server.resourceVersion });
+  });
+
+  it("set-based label selectors: in, notin (which an absent key satisfies), exists, !key, and their conjunction", async () => {
+    const server = await startServer();
+    server.apply(labelledPod("a", { app: "web", tier: "front" }));
+    server.apply(labelledPod("b", { app: "api", tier: "back" }));
+    server.apply(labelledPod("c", { app: "db" }));
+    server.apply(labelledPod("d", { app: "web", legacy: "yes" }));
+    const names = async (selector: string) => ((await raw(server, `/api/v1/pods?labelSelector=${encodeURIComponent(selector)}`)).body["items"] as { metadata: { name: string } }[]).map((p) => p.metadata.name);
+    expect(await names("app in (web,api)")).toEqual(["a", "b", "d"]);
+    expect(await names("app in ( web , api )")).toEqual(["a", "b", "d"]);
+    expect(await names("tier notin (back)")).toEqual(["a", "c", "d"]);
+    expect(await names("tier")).toEqual(["a", "b"]);
+    expect(await names("!tier")).toEqual(["c", "d"]);
+    expect(await names("app=web,!legacy")).toEqual(["a"]);
+    expect(await names("app in (web),tier notin (front),!legacy")).toEqual([]);
+    expect(await names("app!=web")).toEqual(["b", "c"]);
+    for (const bad of ["app in ()", "app in (a", "in (a)", "app=bad value"]) {
+      expect((await raw(server, `/api/v1/pods?labelSelector=${encodeURIComponent(bad)}`)).status).toBe(400);
+    }
+  });
+
+  it("field selectors: spec.nodeName, status.podIP (the first address only), metadata.name, spec.clusterIP (the first cluster IP only)", async () => {
+    const server = await startServer();
+    server.apply({ ...pod("apps", "dual", { node: "node-a" }), status: { phase: "Running", podIP: "10.0.0.5", podIPs: [{ ip: "10.0.0.5" }, { ip: "fd00::5" }] } });
+    server.apply(pod("apps", "other", { node: "node-b", ip: "10.0.0.6" }));
+    server.apply({ apiVersion: "v1", kind: "Service", metadata: { namespace: "apps", name: "web" }, spec: { clusterIP: "10.96.0.10", clusterIPs: ["10.96.0.10", "fd00:96::10"], selector: { app: "web" }, ports: [{ port: 80 }] } });
+    server.apply({ apiVersion: "v1", kind: "Service", metadata: { namespace: "apps", name: "api" }, spec: { clusterIP: "10.96.0.11", selector: { app: "api" }, ports: [{ port: 80 }] } });
+    const names = async (path: string) => ((await raw(server, path)).body["items"] as { metadata: { name: string } }[]).map((p) => p.metadata.name);
+    expect(await names("/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-b")).toEqual(["other"]);
+    expect(await names("/api/v1/pods?fieldSelector=status.podIP%3D10.0.0.5&resourceVersion=0")).toEqual(["dual"]);
+    expect(await names("/api/v1/pods?fieldSelector=status.podIP%3Dfd00%3A%3A5")).toEqual([]);
+    expect(await names("/api/v1/namespaces/apps/services?fieldSelector=metadata.name%3Dapi")).toEqual(["api"]);
+    expect(await names("/api/v1/services?fieldSelector=spec.clusterIP%3D10.96.0.10")).toEqual(["web"]);
+    expect(await names("/api/v1/services?fieldSelector=spec.clusterIP%3Dfd00%3A%3A96%3A%3A10")).toEqual([]);
+    const unsupported = await raw(server, "/api/v1/pods?fieldSelector=status.hostIP%3D10.0.0.1");
+    expect(unsupported).toMatchObject({ status: 400, body: { reason: "BadRequest", message: "field label not supported: status.hostIP" } });
+  });
+
+  it("a watch filtered by status.podIP sends DELETED when the pod stops holding the address, and nothing for other pods", async () => {
+    const server = await startServer();
+    server.apply(pod("apps", "holder", { ip: "10.0.0.7" }));
+    const rv = server.resourceVersion;
+    const watched = await watchLines(server, `/api/v1/pods?watch=true&fieldSelector=status.podIP%3D10.0.0.7&resourceVersion=${rv}`, 2, {}, () => {
+      server.apply(pod("apps", "bystander", { ip: "10.0.0.8" }));
+      server.apply(pod("apps", "holder", { ip: "10.0.0.9" }));
+      server.apply(pod("apps", "newcomer", { ip: "10.0.0.7" }));
+    });
+    expect(watched.events.map((event) => `${event.type} ${(event.object["metadata"] as { name: string }).name}`)).toEqual(["DELETED holder", "ADDED newcomer"]);
+  });
+
+  it("accounts for what each request was sent: objects and bytes, lists, gets and watches", async () => {
+    const server = await startServer({ bookmarkIntervalMs: 60_000 });
+    server.apply(pod("apps", "a", { node: "node-a" }));
+    server.apply(pod("apps", "b", { node: "node-b" }));
+    const list = await raw(server, "/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a");
+    expect(server.sent({ resource: "pods", verb: "list" })).toEqual({ requests: 1, objects: 1, bytes: list.bytes });
+    await raw(server, "/api/v1/namespaces/apps/pods/b");
+    expect(server.sent({ verb: "get" })).toMatchObject({ requests: 1, objects: 1 });
+    await watchLines(server, `/api/v1/pods?watch=true&fieldSelector=spec.nodeName%3Dnode-a&resourceVersion=${server.resourceVersion}`, 1, {}, () => {
+      server.apply(pod("apps", "c", { node: "node-b" }));
+      server.apply(pod("apps", "d", { node: "node-a" }));
+    });
+    const watched = server.sent({ resource: "pods", verb: "watch" });
+    // Only the pod on the watched node was sent; the other node's pod cost the watch nothing.
+    expect(watched.objects).toBe(1);
+    expect(watched.bytes).toBe(Buffer.byteLength(`${JSON.stringify({ type: "ADDED", object: server.get("Pod", "apps", "d") })}\n`));
+  });
+});

@@ -1,11 +1,15 @@
 // A wire-true Kubernetes API server for tests. It speaks plain HTTP on 127.0.0.1 and
 // behaves like kube-apiserver where clients can tell: discovery documents, one global
-// resourceVersion, lists with label/field selectors and consistent chunking
-// (limit/continue), watches as newline-delimited JSON over chunked encoding with
-// history replay, 410 "too old resource version" ERROR events, bookmarks, timeouts,
-// and Status objects for every failure. Tests drive it with the real
-// @kubernetes/client-node; they seed state with apply()/remove() and inject faults
-// (403, 410, delays, holds, dropped watches, stop/start on the same port).
+// resourceVersion, lists with label selectors (set-based too) and field selectors and
+// consistent chunking (limit/continue), resourceVersion=0 lists served "from the cache"
+// (any recent state; limit ignored), the metadata-only representation
+// (Accept: ...;as=PartialObjectMetadataList / PartialObjectMetadata;g=meta.k8s.io;v=v1),
+// watches as newline-delimited JSON over chunked encoding with history replay, 410 "too old
+// resource version" ERROR events, bookmarks, timeouts, and Status objects for every failure.
+// Every request records the objects and bytes sent for it (what a client cost the server).
+// Tests drive it with the real @kubernetes/client-node and the agent's own client; they seed
+// state with apply()/remove() and inject faults (403, 410, delays, holds, dropped watches,
+// stop/start on the same port).
 
 import { randomBytes, randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from "node:http";
@@ -67,6 +71,19 @@ export interface RequestRecord {
   body?: unknown;
   /** HTTP status sent (watches: 200 once the stream opened). */
   status?: number;
+  /** The representation served: the full objects, or their metadata only (PartialObjectMetadata). */
+  representation?: "full" | "metadata";
+  /** Objects sent: a list's items, a get's object, a watch's ADDED/MODIFIED/DELETED events. */
+  objects: number;
+  /** Bytes of the response body sent (Status bodies of failures included). */
+  bytes: number;
+}
+
+/** Objects and bytes sent for a set of requests. */
+export interface SentTotals {
+  readonly requests: number;
+  readonly objects: number;
+  readonly bytes: number;
 }
 
 /** Selects requests; every field given must match. */
@@ -175,7 +192,11 @@ const POD_FIELDS: Record<string, (obj: KubeObject) => string> = {
   "spec.serviceAccountName": (o) => str(at(o, "spec", "serviceAccountName")),
   "spec.hostNetwork": (o) => String(at(o, "spec", "hostNetwork") === true),
   "status.phase": (o) => str(at(o, "status", "phase")),
-  "status.podIP": (o) => str(at(o, "status", "podIP")),
+  // kube-apiserver selects on the first of status.podIPs (the primary family's address) only.
+  "status.podIP": (o) => {
+    const ips = at(o, "status", "podIPs");
+    return Array.isArray(ips) && ips.length > 0 ? str(at(ips[0], "ip")) : str(at(o, "status", "podIP"));
+  },
   "status.nominatedNodeName": (o) => str(at(o, "status", "nominatedNodeName")),
 };
 
@@ -397,6 +418,7 @@ export function parseLabelSelector(text: string): LabelRequirement[] {
     if (part === "") throw badRequest(`unable to parse requirement: found '', expected: identifier`);
     const set = /^(\S+)\s+(in|notin)\s*\((.*)\)$/.exec(part);
     if (set) {
+      if ((set[3] ?? "").trim() === "") throw badRequest(`unable to parse requirement: for 'in', 'notin' operators, values set can't be empty`);
       const values = (set[3] ?? "").split(",").map((v) => checkLabelValue(v.trim()));
       return { op: set[2] === "in" ? "in" : "notin", key: checkLabelKey(set[1] ?? ""), values };
     }
@@ -728,6 +750,67 @@ function validateEvent(event: KubeObject, strict: boolean): FieldCause[] {
 }
 
 // ---------------------------------------------------------------------------------
+// Representations (content negotiation on Accept)
+
+/**
+ * What a request asked to be served: the objects, or only their metadata
+ * (PartialObjectMetadata for an object or a watch event, PartialObjectMetadataList for a list).
+ */
+export type Representation =
+  | { readonly kind: "full" }
+  | { readonly kind: "metadata"; readonly as: "PartialObjectMetadata" | "PartialObjectMetadataList"; readonly version: "v1" | "v1beta1" };
+
+const NOT_ACCEPTABLE = "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf";
+
+/**
+ * kube-apiserver's negotiation as far as a JSON client can tell: clauses by q (header order
+ * breaks ties, q=0 refuses), the first one served wins; `as=PartialObjectMetadata[List]` with
+ * `g=meta.k8s.io` and `v=v1` or `v1beta1` asks for metadata only. Protobuf and Table are not
+ * served here: such a clause is passed over (a real server would serve it). undefined: nothing
+ * acceptable (406).
+ */
+export function negotiateRepresentation(accept: string | undefined): Representation | undefined {
+  if (accept === undefined || accept.trim() === "") return { kind: "full" };
+  const clauses = accept
+    .split(",")
+    .map((text, order) => {
+      const [type = "", ...rest] = text.split(";").map((part) => part.trim());
+      const params = new Map<string, string>();
+      for (const part of rest) {
+        const eq = part.indexOf("=");
+        if (eq > 0) params.set(part.slice(0, eq).trim().toLowerCase(), part.slice(eq + 1).trim());
+      }
+      const q = params.has("q") ? Number(params.get("q")) : 1;
+      return { type: type.toLowerCase(), params, q: Number.isFinite(q) ? q : 0, order };
+    })
+    .filter((clause) => clause.q > 0)
+    .sort((a, b) => b.q - a.q || a.order - b.order);
+  for (const { type, params } of clauses) {
+    if (type !== "application/json" && type !== "application/*" && type !== "*/*") continue;
+    const as = params.get("as");
+    if (as === undefined) return { kind: "full" };
+    const version = params.get("v");
+    if (params.get("g") !== "meta.k8s.io" || (version !== "v1" && version !== "v1beta1")) continue;
+    if (as === "PartialObjectMetadata" || as === "PartialObjectMetadataList") return { kind: "metadata", as, version };
+  }
+  return undefined;
+}
+
+function notAcceptable(message: string): HttpError {
+  return new HttpError(statusObject(406, "NotAcceptable", message));
+}
+
+/** The object as PartialObjectMetadata: its kind and apiVersion replaced, metadata only. */
+function partialObjectMetadata(obj: KubeObject, version: string): KubeObject {
+  return { kind: "PartialObjectMetadata", apiVersion: `meta.k8s.io/${version}`, metadata: clone(obj.metadata) };
+}
+
+/** How kube-apiserver names the Go type in NotAcceptable messages ("*v1.PodList"). */
+function goTypeOf(type: ResourceType, list: boolean): string {
+  return `*${type.version}.${type.kind}${list ? "List" : ""}`;
+}
+
+// ---------------------------------------------------------------------------------
 // Store
 
 type ChangeType = "ADDED" | "MODIFIED" | "DELETED";
@@ -778,6 +861,7 @@ class WatchStream {
     readonly record: RequestRecord,
     private readonly res: ServerResponse,
     private readonly onClose: (stream: WatchStream) => void,
+    private readonly representation: Representation = { kind: "full" },
   ) {
     res.on("close", () => this.cleanup());
   }
@@ -805,7 +889,13 @@ class WatchStream {
 
   send(type: WatchEventType, object: unknown): void {
     if (this.closed || this.res.destroyed) return;
-    this.res.write(`${JSON.stringify({ type, object })}\n`);
+    // A metadata watch sends each object (bookmarks too) as PartialObjectMetadata; an ERROR stays a Status.
+    const representation = this.representation;
+    const sent = representation.kind === "metadata" && type !== "ERROR" ? partialObjectMetadata(object as KubeObject, representation.version) : object;
+    const line = `${JSON.stringify({ type, object: sent })}\n`;
+    this.record.bytes += Buffer.byteLength(line);
+    if (type === "ADDED" || type === "MODIFIED" || type === "DELETED") this.record.objects++;
+    this.res.write(line);
   }
 
   bookmark(resourceVersion: string, annotations?: Record<string, string>): void {
@@ -1143,6 +1233,12 @@ export class KubeApiServer {
     this.log.length = 0;
   }
 
+  /** Objects and bytes sent for the matching requests (open watches count what they sent so far). */
+  sent(match: RequestMatch = {}): SentTotals {
+    const matching = this.log.filter((r) => requestMatches(match, r));
+    return { requests: matching.length, objects: matching.reduce((sum, r) => sum + r.objects, 0), bytes: matching.reduce((sum, r) => sum + r.bytes, 0) };
+  }
+
   /** Watch streams open now. */
   openWatches(match: RequestMatch = {}): number {
     return [...this.watches].filter((w) => requestMatches(match, w.record)).length;
@@ -1362,8 +1458,11 @@ export class KubeApiServer {
 
   private sendJson(res: ServerResponse, code: number, body: unknown, record?: RequestRecord): void {
     if (res.destroyed || res.headersSent) return;
-    if (record) record.status = code;
     const text = JSON.stringify(body);
+    if (record) {
+      record.status = code;
+      record.bytes += Buffer.byteLength(text);
+    }
     res.writeHead(code, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(text), "Cache-Control": "no-cache, private" });
     res.end(text);
   }
@@ -1477,8 +1576,10 @@ export class KubeApiServer {
             ...(verb === undefined ? {} : { verb }),
             ...(route.namespace === undefined ? {} : { namespace: route.namespace }),
             ...(route.name === undefined ? {} : { name: route.name }),
+            objects: 0,
+            bytes: 0,
           }
-        : { method, path: url.pathname, query, headers: req.headers, at: Date.now(), watch: false };
+        : { method, path: url.pathname, query, headers: req.headers, at: Date.now(), watch: false, objects: 0, bytes: 0 };
     this.log.push(record);
 
     const bodyText = method === "POST" || method === "PUT" || method === "PATCH" ? await readBody(req) : "";
@@ -1590,17 +1691,40 @@ export class KubeApiServer {
     req: IncomingMessage,
     res: ServerResponse,
   ): void {
+    const representation = verb === "list" || verb === "watch" || verb === "get" ? negotiateRepresentation(record.headers.accept) : { kind: "full" as const };
+    if (representation === undefined) throw notAcceptable(NOT_ACCEPTABLE);
+    record.representation = representation.kind;
     switch (verb) {
-      case "list":
-        this.sendJson(res, 200, this.listBody(type, namespace, query), record);
+      case "list": {
+        if (representation.kind === "metadata" && representation.as !== "PartialObjectMetadataList") {
+          throw notAcceptable(`you requested PartialObjectMetadata, but the requested object is a list (${goTypeOf(type, true)})`);
+        }
+        const body = this.listBody(type, namespace, query);
+        record.objects += body.items.length;
+        if (representation.kind === "metadata") {
+          const items = body.items.map((item) => partialObjectMetadata(item as KubeObject, representation.version));
+          this.sendJson(res, 200, { kind: "PartialObjectMetadataList", apiVersion: `meta.k8s.io/${representation.version}`, metadata: body.metadata, items }, record);
+        } else {
+          this.sendJson(res, 200, body, record);
+        }
         return;
+      }
       case "watch":
-        this.startWatch(type, namespace, name, query, record, res);
+        // A watch streams objects: each event is one PartialObjectMetadata, never a list.
+        if (representation.kind === "metadata" && representation.as !== "PartialObjectMetadata") {
+          throw notAcceptable(`you requested PartialObjectMetadataList, but the requested object is not a list (${goTypeOf(type, false)})`);
+        }
+        this.startWatch(type, namespace, name, query, record, res, representation);
         return;
       case "get": {
         const obj = this.objects.get(type.storage)?.get(keyOf(namespace, name as string));
         if (!obj) throw notFoundFor(type, name as string);
-        this.sendJson(res, 200, this.toWire(type, obj), record);
+        if (representation.kind === "metadata" && representation.as !== "PartialObjectMetadata") {
+          throw notAcceptable(`you requested PartialObjectMetadataList, but the requested object is not a list (${goTypeOf(type, false)})`);
+        }
+        record.objects++;
+        const wire = this.toWire(type, obj);
+        this.sendJson(res, 200, representation.kind === "metadata" ? partialObjectMetadata(wire, representation.version) : wire, record);
         return;
       }
       case "create":
@@ -1646,14 +1770,17 @@ export class KubeApiServer {
     return Number(text);
   }
 
-  private listBody(type: ResourceType, namespace: string | undefined, query: Readonly<Record<string, string>>): Record<string, unknown> {
+  private listBody(type: ResourceType, namespace: string | undefined, query: Readonly<Record<string, string>>): { kind: string; apiVersion: string; metadata: Record<string, unknown>; items: unknown[] } {
     const filter = this.filterFor(type, namespace, undefined, query);
     const rvText = query["resourceVersion"] ?? "";
     const match = query["resourceVersionMatch"] ?? "";
     const continueText = query["continue"] ?? "";
     const limitText = query["limit"] ?? "";
-    const limit = limitText === "" ? 0 : Number(limitText);
-    if (!Number.isInteger(limit) || limit < 0) throw badRequest(`limit: Invalid value: "${limitText}": must be a non-negative integer`);
+    const requestedLimit = limitText === "" ? 0 : Number(limitText);
+    if (!Number.isInteger(requestedLimit) || requestedLimit < 0) throw badRequest(`limit: Invalid value: "${limitText}": must be a non-negative integer`);
+    // resourceVersion=0 is served from the watch cache: the state it holds now (any recent
+    // state is allowed), and the watch cache does not paginate: limit is ignored.
+    const limit = rvText === "0" && continueText === "" ? 0 : requestedLimit;
     if (match !== "" && match !== "Exact" && match !== "NotOlderThan") {
       throw invalid("ListOptions", "", [{ type: "FieldValueNotSupported", field: "resourceVersionMatch", message: `Unsupported value: "${match}": supported values: "Exact", "NotOlderThan", ""` }]);
     }
@@ -1731,6 +1858,7 @@ export class KubeApiServer {
     query: Readonly<Record<string, string>>,
     record: RequestRecord,
     res: ServerResponse,
+    representation: Representation,
   ): void {
     const filter = this.filterFor(type, namespace, name, query);
     const rvText = query["resourceVersion"] ?? "";
@@ -1746,7 +1874,7 @@ export class KubeApiServer {
     const timeoutText = query["timeoutSeconds"];
     const timeoutSeconds = timeoutText !== undefined ? Number(timeoutText) : this.options.defaultWatchTimeoutSeconds;
 
-    const stream = new WatchStream(type, filter, record, res, (s) => this.watches.delete(s));
+    const stream = new WatchStream(type, filter, record, res, (s) => this.watches.delete(s), representation);
     stream.open();
     const toWire = (obj: KubeObject): KubeObject => this.toWire(type, obj);
     if (requested !== undefined && requested > this.rv) {
