@@ -3,6 +3,8 @@
 import type { KubeConfig } from "@kubernetes/client-node";
 import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
+import { ClusterTrafficMetrics } from "../cluster/traffic-metrics.js";
+import type { SelfIdentity } from "../daemon/identity.js";
 import { redactUrl } from "../text/url-credentials.js";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "../daemon/log.js";
 import type { InputError } from "../documents/located.js";
@@ -66,6 +68,7 @@ export function parseProbeRunArgs(
 export async function clusterSourceFor(
   options: ProbeRunOptions,
   metrics: AgentMetrics,
+  identity: SelfIdentity,
   pollMs?: number,
 ): Promise<{ ok: true; source: ClusterSource; kind: string; server?: string; kubeConfig?: KubeConfig } | { ok: false; errors: readonly InputError[] }> {
   if (options.manifests.length > 0) {
@@ -78,5 +81,6 @@ export async function clusterSourceFor(
   if (!kubeConfig) return { ok: true, source: new NoCluster(), kind: "none" };
   // Shown in logs and messages: never with the credentials a kubeconfig may put in the URL.
   const server = redactUrl(kubeConfig.getCurrentCluster()?.server ?? "");
-  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, metrics }), kind: `api ${server}`, server, kubeConfig };
+  const traffic = new ClusterTrafficMetrics(metrics.registry);
+  return { ok: true, source: new LiveCluster({ kubeConfig, logger: options.logger, nodeName: identity.nodeName, metrics, traffic }), kind: `api ${server}`, server, kubeConfig };
 }

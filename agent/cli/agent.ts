@@ -58,12 +58,12 @@ export const agentCommand: Command = {
     const listen = parseListen(options.values["listen"] as string);
     if (!listen) throw new UsageError(`--listen must be host:port, :port or [v6]:port`);
     const metrics = new AgentMetrics();
-    const cluster = await clusterSourceFor(options, metrics);
+    const identity = identityFromEnvironment();
+    const cluster = await clusterSourceFor(options, metrics, identity);
     if (!cluster.ok) {
       for (const error of cluster.errors) out.stderr(formatInputError(error));
       return EXIT.unusable;
     }
-    const identity = identityFromEnvironment();
     // Events only where there is an API to post them to.
     const events = cluster.kubeConfig
       ? new EventRecorder({

@@ -119,7 +119,8 @@ export const onceCommand: Command = {
     const output = options.values["output"];
     if (output !== "table" && output !== "json") throw new UsageError(`--output must be table or json`);
     const metrics = new AgentMetrics();
-    const cluster = await clusterSourceFor(options, metrics, 0);
+    const identity = identityFromEnvironment();
+    const cluster = await clusterSourceFor(options, metrics, identity, 0);
     if (!cluster.ok) {
       for (const error of cluster.errors) out.stderr(formatInputError(error));
       return EXIT.unusable;
@@ -127,7 +128,7 @@ export const onceCommand: Command = {
     const started = await Agent.create({
       ...(options.configFile !== undefined ? { configFile: options.configFile } : {}),
       cluster: cluster.source,
-      identity: identityFromEnvironment(),
+      identity,
       logger: options.logger,
       metrics,
       singleSample: true,
@@ -144,6 +145,8 @@ export const onceCommand: Command = {
     const synced = await agent.startClusterAndWait(syncSeconds * 1000);
     await agent.refreshFeeds(syncSeconds * 1000);
     await agent.runRound();
+    // Names resolved in the round may point at addresses still to be looked up (live cluster).
+    await agent.settleAddresses(syncSeconds * 1000);
     await agent.stop();
     const { results } = agent.results();
     const gaps = untested({

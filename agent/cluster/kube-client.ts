@@ -1,17 +1,16 @@
 // The parts of @kubernetes/client-node the agent uses at run time: KubeConfig (kubeconfig
-// files, in-cluster config, every auth method), Watch, and the authenticated request
-// context. Loaded lazily (standalone and manifest modes never pay for it), and without
+// files, in-cluster config, every auth method) and the authenticated request context (the
+// agent's own client, api.ts, does the requests, watches included). Loaded lazily (standalone and manifest modes never pay for it), and without
 // the library's generated API: its entry point loads about a thousand generated modules,
 // roughly 80 MiB of RSS, which alone would break the agent's memory budget. A resolve hook
 // maps config.js's import of that index to a shim with the two exports it uses; when the
 // hook or those files are not there (another library version), the full import is used.
 
 import * as module from "node:module";
-import type { HttpMethod, KubeConfig, RequestContext, Watch } from "@kubernetes/client-node";
+import type { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
 
 export interface KubeClient {
   readonly KubeConfig: typeof KubeConfig;
-  readonly Watch: typeof Watch;
   readonly RequestContext: typeof RequestContext;
   readonly HttpMethod: typeof HttpMethod;
   /** false when the slim load failed and the whole library was imported. */
@@ -45,18 +44,14 @@ type ResolveHook = (
 async function load(): Promise<KubeClient> {
   if (registerSlimHook()) {
     try {
-      const [config, watch, http] = await Promise.all([
-        import("@kubernetes/client-node/dist/config.js"),
-        import("@kubernetes/client-node/dist/watch.js"),
-        import("@kubernetes/client-node/dist/gen/http/http.js"),
-      ]);
-      return { KubeConfig: config.KubeConfig, Watch: watch.Watch, RequestContext: http.RequestContext, HttpMethod: http.HttpMethod, slim: true };
+      const [config, http] = await Promise.all([import("@kubernetes/client-node/dist/config.js"), import("@kubernetes/client-node/dist/gen/http/http.js")]);
+      return { KubeConfig: config.KubeConfig, RequestContext: http.RequestContext, HttpMethod: http.HttpMethod, slim: true };
     } catch {
       // A library version laid out differently: take the whole of it.
     }
   }
   const full = await import("@kubernetes/client-node");
-  return { KubeConfig: full.KubeConfig, Watch: full.Watch, RequestContext: full.RequestContext, HttpMethod: full.HttpMethod, slim: false };
+  return { KubeConfig: full.KubeConfig, RequestContext: full.RequestContext, HttpMethod: full.HttpMethod, slim: false };
 }
 
 export function kubeClient(): Promise<KubeClient> {

@@ -1,13 +1,12 @@
 // Keeps one API resource's objects in memory, slim: list (paginated), then watch from the
 // list's resourceVersion with bookmarks; 410 Gone relists; other failures back off with
 // jitter and retry; 403 and a missing API are reported, the rest of the agent keeps going.
-// Only the slim form of each object is kept, never the API object.
+// Only the slim form of each object is kept, never the API object. How the list and the
+// watch reach the API (path, selectors, representation) is the source's business.
 
-import type { KubeConfig } from "@kubernetes/client-node";
 import { jsonOf } from "../addresses/ip.js";
 import { startTimer } from "../schedule/timers.js";
 import { redactUrlsIn } from "../text/url-credentials.js";
-import { kubeClient } from "./kube-client.js";
 
 export interface ListPage {
   readonly items: readonly unknown[];
@@ -18,11 +17,17 @@ export interface ListPage {
 export interface ResourceSource {
   /** Plural resource name for logs and metrics: "pods", "networkpolicies", ... */
   readonly resource: string;
-  /** The watch path, e.g. "/api/v1/pods". */
-  readonly watchPath: string;
   list(limit: number, continueToken: string | undefined, signal: AbortSignal): Promise<ListPage>;
+  /**
+   * One watch from resourceVersion, ended by the server after about timeoutSeconds: each event
+   * to onEvent (which throws to end the watch with an error). Resolves when the stream ends or
+   * the signal aborts it.
+   */
+  watch(resourceVersion: string, timeoutSeconds: number, signal: AbortSignal, onEvent: (type: string, object: unknown) => void): Promise<void>;
   /** Served only on some clusters (a CRD): a 404 means absent, not broken. */
   readonly optional?: boolean;
+  /** What is watched, for logs and readiness ("pods on node node-a"); default: the resource. */
+  readonly description?: string;
 }
 
 /** item: keep it; absent: an object the engine does not use (a finished pod); malformed: skip and count. */
@@ -37,9 +42,9 @@ export type FailureKind = "forbidden" | "absent" | "gone" | "timeout" | "connect
 
 export interface ReflectorHooks {
   /** The object set changed (after the initial list, and on every watch event that changed it). */
-  onChange(resource: string): void;
-  onFailure(resource: string, kind: FailureKind, message: string): void;
-  onSkipped(resource: string, key: string | undefined, reason: string): void;
+  onChange(source: ResourceSource): void;
+  onFailure(source: ResourceSource, kind: FailureKind, message: string): void;
+  onSkipped(source: ResourceSource, key: string | undefined, reason: string): void;
 }
 
 export interface ReflectorOptions {
@@ -105,7 +110,6 @@ export class Reflector<T> {
   everSynced = false;
 
   constructor(
-    private readonly kubeConfig: KubeConfig,
     readonly source: ResourceSource,
     private readonly slim: (object: unknown) => Slimmed<T>,
     private readonly hooks: ReflectorHooks,
@@ -150,7 +154,7 @@ export class Reflector<T> {
       for (const item of result.items) {
         const slimmed = this.slim(item);
         if (slimmed.kind === "item") next.set(slimmed.key, slimmed.value);
-        else if (slimmed.kind === "malformed") this.hooks.onSkipped(this.source.resource, slimmed.key, slimmed.reason);
+        else if (slimmed.kind === "malformed") this.hooks.onSkipped(this.source, slimmed.key, slimmed.reason);
       }
       resourceVersion = result.resourceVersion;
       continueToken = result.continueToken;
@@ -161,7 +165,7 @@ export class Reflector<T> {
     for (const [key, value] of next) this.items.set(key, value);
     this.resourceVersion = resourceVersion;
     this.markSynced();
-    this.hooks.onChange(this.source.resource);
+    this.hooks.onChange(this.source);
   }
 
   private markSynced(): void {
@@ -172,40 +176,13 @@ export class Reflector<T> {
   }
 
   private async watchOnce(): Promise<void> {
-    const { Watch } = await kubeClient();
     this.watchDelivered = false;
-    return new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const finish = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        if (error) reject(error);
-        else resolve();
-      };
-      const watch = new Watch(this.kubeConfig);
-      // The server ends a watch after timeoutSeconds; a spread avoids every agent reconnecting at once.
-      const timeoutSeconds = 240 + Math.floor((this.options.random ?? Math.random)() * 120);
-      watch
-        .watch(
-          this.source.watchPath,
-          { resourceVersion: this.resourceVersion, allowWatchBookmarks: true, timeoutSeconds },
-          (phase: string, object: unknown) => {
-            try {
-              this.onEvent(phase, object);
-            } catch (error) {
-              finish(error);
-            }
-          },
-          (error: unknown) => finish(error ?? null),
-        )
-        .then(
-          (controller) => {
-            this.abort = controller;
-            if (this.stopped) controller.abort();
-          },
-          (error: unknown) => finish(error),
-        );
-    });
+    const controller = new AbortController();
+    this.abort = controller;
+    if (this.stopped) return;
+    // The server ends a watch after timeoutSeconds; a spread avoids every agent reconnecting at once.
+    const timeoutSeconds = 240 + Math.floor((this.options.random ?? Math.random)() * 120);
+    await this.source.watch(this.resourceVersion, timeoutSeconds, controller.signal, (phase, object) => this.onEvent(phase, object));
   }
 
   private onEvent(phase: string, object: unknown): void {
@@ -223,9 +200,9 @@ export class Reflector<T> {
     if (phase === "BOOKMARK") return;
     const slimmed = this.slim(object);
     if (phase === "DELETED" || slimmed.kind !== "item") {
-      if (phase !== "DELETED" && slimmed.kind === "malformed") this.hooks.onSkipped(this.source.resource, slimmed.key, slimmed.reason);
+      if (phase !== "DELETED" && slimmed.kind === "malformed") this.hooks.onSkipped(this.source, slimmed.key, slimmed.reason);
       // Deleted, finished, or now malformed: a stale copy would mislead more than a gap.
-      if (slimmed.key !== undefined && this.items.delete(slimmed.key)) this.hooks.onChange(this.source.resource);
+      if (slimmed.key !== undefined && this.items.delete(slimmed.key)) this.hooks.onChange(this.source);
       return;
     }
     // Most updates (a pod's status churning) leave the slim copy as it was: keep the old
@@ -233,7 +210,7 @@ export class Reflector<T> {
     const before = this.items.get(slimmed.key);
     if (before !== undefined && jsonOf(before) === jsonOf(slimmed.value)) return;
     this.items.set(slimmed.key, slimmed.value);
-    this.hooks.onChange(this.source.resource);
+    this.hooks.onChange(this.source);
   }
 
   private async failed(error: unknown): Promise<void> {
@@ -241,13 +218,13 @@ export class Reflector<T> {
     const kind = classifyFailure(error);
     if (kind === "gone") {
       this.resourceVersion = "";
-      this.hooks.onFailure(this.source.resource, kind, "resourceVersion too old (410 Gone): relisting");
+      this.hooks.onFailure(this.source, kind, "resourceVersion too old (410 Gone): relisting");
       return;
     }
     // The client's inactivity timeout on a watch that was working and went quiet: reconnect
     // at once from where we were. A list or a watch that never answered is a failure.
     if (kind === "timeout" && this.watchDelivered) return;
-    this.hooks.onFailure(this.source.resource, kind, describeFailure(error));
+    this.hooks.onFailure(this.source, kind, describeFailure(error));
     // Resuming a watch from an old position is only worth trying a few times; after that,
     // or after losing access for a while, start again from a fresh list.
     if (kind === "forbidden" || kind === "absent" || this.failures >= 2) this.resourceVersion = "";

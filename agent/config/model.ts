@@ -22,6 +22,11 @@ export interface AgentSettings {
   readonly maxEdges: number;
   /** Probe worker processes alive at once, for pod sources (one per source pod and round). */
   readonly maxProbeWorkers: number;
+  /**
+   * Endpoints probed per `pods` target or `via: endpoints` Service target (and source): beyond
+   * this, each agent takes its own share, chosen by rendezvous hashing on its node name.
+   */
+  readonly maxEndpointsPerTarget: number;
 }
 
 /**

@@ -59,6 +59,14 @@ const defaultsSchema = z.strictObject({
 export const MAX_EDGES = 5000;
 export const DEFAULT_MAX_EDGES = 5000;
 
+/**
+ * Endpoints of one `pods` target or `via: endpoints` Service each agent probes: a target of
+ * thousands of pods (a DaemonSet) is probed from every node, each node taking its own share
+ * (kubenurse's neighbour limit is 10 too). At most MAX_EDGES: no more can be probed anyway.
+ */
+export const DEFAULT_MAX_ENDPOINTS_PER_TARGET = 10;
+const ENDPOINTS_MESSAGE = `must be a whole number from 1 to ${MAX_EDGES}`;
+
 const agentSchema = z.strictObject({
   maxConcurrentProbes: z.number().int().min(1).max(10_000).optional(),
   starvationThreshold: duration(DURATION_RANGES.starvationThreshold).optional(),
@@ -69,6 +77,7 @@ const agentSchema = z.strictObject({
     .max(MAX_EDGES, { error: `must be at most ${MAX_EDGES}: more edges than that do not fit the agent's memory limit (docs/configuration.md)` })
     .optional(),
   maxProbeWorkers: z.number().int().min(1).max(64).optional(),
+  maxEndpointsPerTarget: z.number({ error: ENDPOINTS_MESSAGE }).int({ error: ENDPOINTS_MESSAGE }).min(1, { error: ENDPOINTS_MESSAGE }).max(MAX_EDGES, { error: ENDPOINTS_MESSAGE }).optional(),
 });
 
 const sourceSchema = z.strictObject({
@@ -371,6 +380,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     starvationThresholdMs: ms(raw.agent?.starvationThreshold, 250),
     maxEdges: raw.agent?.maxEdges ?? DEFAULT_MAX_EDGES,
     maxProbeWorkers: raw.agent?.maxProbeWorkers ?? 4,
+    maxEndpointsPerTarget: raw.agent?.maxEndpointsPerTarget ?? DEFAULT_MAX_ENDPOINTS_PER_TARGET,
   };
   const zscaler = readZscalerSettings(raw.zscaler, probes, add);
   if (issues.length > 0) return { issues };

@@ -4,6 +4,7 @@
 
 import { type IpAddress, jsonOf, parseIp } from "../addresses/ip.js";
 import type { ClusterSource } from "../cluster/live.js";
+import { targetScopeOf } from "../cluster/scope.js";
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../config/builtin.js";
@@ -27,7 +28,7 @@ import { auditCoverage, type CoverageFinding, describeGap, settingsKeyOf, Zscale
 import type { CenrFeed, FeedKind } from "../zscaler/feeds.js";
 import { type EdgeRecord, newEdgeRecord, type StatusChange, withOutcome, withPolicy } from "../verdicts/edge-state.js";
 import { isSignal } from "../verdicts/judge.js";
-import { type EdgePolicy, policyForEdge, type SourceIdentity } from "../verdicts/policy.js";
+import { type EdgePolicy, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
 import type { SelfIdentity } from "./identity.js";
 import type { Logger } from "./log.js";
 import { type FileWatch, watchFiles } from "../documents/watch.js";
@@ -73,6 +74,11 @@ export interface ResultEntry {
   readonly targetKind: string;
   /** The pod behind a Service endpoint or a pod target, "namespace/name". */
   readonly endpoint?: string;
+  /**
+   * For a target of many endpoints (pods, a Service via endpoints): how many this agent
+   * probes of how many there are (agent.maxEndpointsPerTarget, its share by rendezvous hashing).
+   */
+  readonly selection?: { readonly chosen: number; readonly of: number };
   /** The address probed (last resolved, for names). */
   readonly address?: string;
   readonly port: number;
@@ -139,6 +145,8 @@ export class Agent {
     this.log = options.logger;
     this.metrics = metrics;
     this.config = options.singleSample ? withSingleSample(config) : config;
+    // A source that holds only part of the cluster fetches what the targets need.
+    cluster.setTargets?.(targetScopeOf(this.config));
     this.snapshot = cluster.current();
     this.index = this.snapshot ? buildPolicyIndex(this.snapshot) : undefined;
     this.starvation = new StarvationMonitor({ thresholdMs: config.agent.starvationThresholdMs });
@@ -230,7 +238,30 @@ export class Agent {
     // (or the constructor) already applied is not applied twice.
     const current = this.cluster.current();
     if (current && current !== this.snapshot) this.applySnapshot(current);
-    return this.cluster.status();
+    const status = this.cluster.status();
+    if (status.ready) await this.settleAddresses(deadline - Date.now());
+    return status;
+  }
+
+  /**
+   * Waits (bounded) until no edge's verdict waits for an address to be looked up, then takes
+   * the latest cluster state: one round (netcanary once) is judged on what can be known.
+   */
+  async settleAddresses(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.waitingForAddresses() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+    const current = this.cluster.current();
+    if (current && current !== this.snapshot) this.applySnapshot(current);
+  }
+
+  private waitingForAddresses(): boolean {
+    const addressState = this.cluster.addressState?.bind(this.cluster);
+    if (!addressState || !this.index?.hasPolicies) return false;
+    for (const record of this.records.values()) {
+      const state = record.address ? addressState(record.address) : undefined;
+      if (state?.kind === "pending" && state.final !== true) return true;
+    }
+    return false;
   }
 
   /** Probes every edge once (bounded concurrency) and resolves when all are done. */
@@ -290,6 +321,7 @@ export class Agent {
     this.scheduler.setMaxConcurrent(config.agent.maxConcurrentProbes);
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
     this.batches?.configure(podProbeSettings(config));
+    this.cluster.setTargets?.(targetScopeOf(this.config));
     this.refresh(Date.now());
   }
 
@@ -320,6 +352,15 @@ export class Agent {
     this.rebuildEdges(identities);
     if (this.scheduling) this.scheduler.setJobs(this.jobs());
     this.rejudge(known, seenAt);
+    // What was looked up for addresses no edge points at any more is forgotten.
+    if (this.cluster.retainAddresses) {
+      const addresses = new Set<string>();
+      for (const record of this.records.values()) {
+        if (record.address) addresses.add(record.address.text);
+        if (record.edge.address) addresses.add(record.edge.address.text);
+      }
+      this.cluster.retainAddresses(addresses);
+    }
   }
 
   /** Every known edge's policy again; a verdict that changed is put to the test at once. */
@@ -442,7 +483,7 @@ export class Agent {
   }
 
   private rebuildEdges(identities: (sourceName: string) => SourceIdentity[]): void {
-    const { edges, dropped } = expandEdges(this.config, identities, this.snapshot, this.feeds);
+    const { edges, dropped } = expandEdges(this.config, identities, this.snapshot, this.feeds, this.options.identity.nodeName);
     this.metrics.edgesDropped.set(dropped);
     if (dropped > 0) this.log.warn({ dropped, maxEdges: this.config.agent.maxEdges }, "more edges than agent.maxEdges: the excess is not probed");
     const next = new Map(edges.map((edge) => [edge.id, edge]));
@@ -519,7 +560,10 @@ export class Agent {
     const key = `${this.generation}|${address?.text ?? ""}`;
     const cached = this.policyCache.get(edge.id);
     if (cached?.key === key) return cached.policy;
-    const base = namedByWorkload(policyForEdge(this.index, edge.source, address, edge.port, edge.protocol), edge.source);
+    // An address the cluster state cannot place yet (it is being looked up): no guess.
+    const state = address && this.index?.hasPolicies ? this.cluster.addressState?.(address) : undefined;
+    const judged = state?.kind === "pending" ? unknownPolicy(state.reason) : policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
+    const base = namedByWorkload(judged, edge.source);
     const target = edge.probe.target;
     const gap = target.kind === "zscaler" ? describeGap(this.coverage.get(`${edge.source.name}|${target.cloud}`), this.config.zscaler?.audit?.ports ?? []) : undefined;
     const policy = gap ? { ...base, coverageGap: gap, lines: [...base.lines, gap] } : base;
@@ -660,6 +704,7 @@ function toResult(record: EdgeRecord): ResultEntry {
     target: labels.target,
     targetKind: labels.target_kind,
     ...(record.edge.endpoint !== undefined ? { endpoint: record.edge.endpoint } : {}),
+    ...(record.edge.selection !== undefined ? { selection: record.edge.selection } : {}),
     ...(record.address ? { address: record.address.text } : {}),
     port: record.edge.port,
     protocol: labels.protocol,

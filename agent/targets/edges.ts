@@ -12,6 +12,7 @@ import { compileSelector, formatSelector } from "../policy/selectors.js";
 import type { ProbeCall } from "../probes/index.js";
 import { systemDnsServers } from "../probes/resolver.js";
 import type { SourceIdentity } from "../verdicts/policy.js";
+import { chooseByRendezvous } from "./rendezvous.js";
 import type { CenrFeed, FeedData, FeedKind } from "../zscaler/feeds.js";
 
 /** What edges need of the Zscaler feeds: the current data per cloud and kind. */
@@ -60,9 +61,23 @@ export interface Edge {
   readonly unjudgeable?: string;
   /** Zscaler clouds whose data centres its DNS answers are mapped to, for the explanation. */
   readonly zscalerClouds?: readonly string[];
+  /** For an edge of a target of many endpoints: how many this agent probes, of how many. */
+  readonly selection?: EndpointSelection;
   readonly labels: EdgeLabels;
   /** Edges with equal labels share their metric series. */
   readonly seriesKey: string;
+}
+
+/** Of a target's endpoints, how many this agent probes (chosen by rendezvous hashing on its node). */
+export interface EndpointSelection {
+  readonly chosen: number;
+  readonly of: number;
+}
+
+/** The cap on endpoints per target, and the node whose share is taken. */
+export interface FanOut {
+  readonly max: number;
+  readonly node: string;
 }
 
 /** A concrete target: what to probe, and how it is named in metrics. */
@@ -78,6 +93,7 @@ interface Concrete {
   readonly instance?: string;
   readonly unjudgeable?: string;
   readonly zscalerClouds?: readonly string[];
+  readonly selection?: EndpointSelection;
 }
 
 function firstIp(ips: readonly IpAddress[]): IpAddress | undefined {
@@ -107,6 +123,16 @@ function tcpTo(address: IpAddress, port: number, targetName: string, targetKind:
 /** One of several edges behind one target: told apart by its pod, else its address. */
 function oneOfMany(concrete: Concrete): Concrete {
   return { ...concrete, instance: concrete.endpoint ?? concrete.address?.text ?? "" };
+}
+
+/**
+ * A target's endpoints, at most fanOut.max of them: this node's share by rendezvous hashing
+ * on the node name, each marked with how many were chosen of how many.
+ */
+function shareOf(endpoints: readonly Concrete[], fanOut: FanOut | undefined): Concrete[] {
+  const chosen = fanOut ? chooseByRendezvous(endpoints, (concrete) => concrete.instance ?? "", fanOut.node, fanOut.max) : [...endpoints];
+  const selection: EndpointSelection = { chosen: chosen.length, of: endpoints.length };
+  return chosen.map((concrete) => ({ ...concrete, selection }));
 }
 
 /** Every range a cloud's ZIA feeds publish now; undefined when none is loaded yet. */
@@ -169,9 +195,10 @@ function zscalerTargets(target: ZscalerTargetConfig, feeds: FeedReader | undefin
 
 /**
  * What a target stands for now. Cluster targets need the snapshot (none before the first
- * sync); Zscaler data centres and answer ranges need the feeds.
+ * sync); Zscaler data centres and answer ranges need the feeds. fanOut caps the endpoints of
+ * a `pods` target or a Service `via: endpoints` (this node's share).
  */
-export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined, feeds?: FeedReader): Concrete[] {
+export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined, feeds?: FeedReader, fanOut?: FanOut): Concrete[] {
   switch (target.kind) {
     case "zscaler":
       return zscalerTargets(target, feeds);
@@ -228,7 +255,7 @@ export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot 
           concrete.push(oneOfMany(tcpTo(ip, port.port, name, "service_endpoint", endpoint.pod)));
         }
       }
-      return concrete;
+      return shareOf(concrete, fanOut);
     }
     case "pods": {
       const name = `${target.namespace}/${formatSelector(target.selector)}`;
@@ -238,7 +265,7 @@ export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot 
         const port = typeof target.port === "number" ? target.port : resolveNamedPort(pod, target.port, "TCP");
         if (ip && port !== undefined) concrete.push(oneOfMany(tcpTo(ip, port, name, "pods", podName(pod))));
       }
-      return concrete;
+      return shareOf(concrete, fanOut);
     }
   }
 }
@@ -284,6 +311,7 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
     ...(concrete.endpoint !== undefined ? { endpoint: concrete.endpoint } : {}),
     ...(concrete.unjudgeable !== undefined ? { unjudgeable: concrete.unjudgeable } : {}),
     ...(concrete.zscalerClouds !== undefined ? { zscalerClouds: concrete.zscalerClouds } : {}),
+    ...(concrete.selection !== undefined ? { selection: concrete.selection } : {}),
     labels,
     seriesKey,
   };
@@ -292,17 +320,20 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
 /**
  * Every edge the config asks for, given the identities each source stands for on this
  * node and the cluster state. Sorted by id so that the budget (maxEdges) always keeps the
- * same ones.
+ * same ones. With nodeName, targets of many endpoints give this node's share
+ * (agent.maxEndpointsPerTarget).
  */
 export function expandEdges(
   config: AgentConfig,
   identities: (sourceName: string) => readonly SourceIdentity[],
   snapshot: ClusterSnapshot | undefined,
   feeds?: FeedReader,
+  nodeName?: string,
 ): { edges: Edge[]; dropped: number } {
   const edges: Edge[] = [];
+  const fanOut = nodeName !== undefined ? { max: config.agent.maxEndpointsPerTarget, node: nodeName } : undefined;
   for (const probe of config.probes) {
-    const targets = concreteTargets(probe.target, snapshot, feeds);
+    const targets = concreteTargets(probe.target, snapshot, feeds, fanOut);
     for (const sourceName of probe.sources) {
       for (const identity of identities(sourceName)) for (const target of targets) edges.push(edgeFor(probe, identity, target));
     }

@@ -43,7 +43,8 @@ export interface EdgePolicy {
   readonly cniDependent: boolean;
 }
 
-function unknown(summary: string): EdgePolicy {
+/** No verdict, and why (shown as the explanation). */
+export function unknownPolicy(summary: string): EdgePolicy {
   return { stance: "unknown", summary, lines: [summary], egressRule: "unknown", ingressRule: "unknown", cniDependent: false };
 }
 
@@ -86,13 +87,13 @@ export function policyForEdge(
   port: number,
   protocol: Protocol,
 ): EdgePolicy {
-  if (!index) return unknown("cluster state not synchronised yet");
+  if (!index) return unknownPolicy("cluster state not synchronised yet");
   if (!index.hasPolicies) {
     // No NetworkPolicy anywhere: nothing isolates anything, whatever the address.
     const summary = "allow: the cluster state has no NetworkPolicy";
     return { stance: "allow", summary, lines: [summary], egressRule: "not_isolated", ingressRule: "not_isolated", cniDependent: false };
   }
-  if (!destination) return unknown("the target's address is not known yet (its name has not resolved)");
+  if (!destination) return unknownPolicy("the target's address is not known yet (its name has not resolved)");
   const service = index.servicesByIp.get(destination.text);
   const target = endpointForIp(index, destination);
   const from = sourceEndpoint(source);
@@ -109,15 +110,15 @@ export function policyForEdge(
         cniDependent: false,
       };
     }
-    return unknown(`source ${source.name} is outside the cluster and its address is unknown; ${destination.text} is in the cluster`);
+    return unknownPolicy(`source ${source.name} is outside the cluster and its address is unknown; ${destination.text} is in the cluster`);
   }
   if (service) {
     const result = evaluateServiceConnection(index, from, service, port, protocol);
     const via = `${destination.text} is Service ${service.namespace}/${service.name}: judged against its backends`;
-    if (result.kind === "no_backends") return unknown(`${via}; ${result.reason}`);
+    if (result.kind === "no_backends") return unknownPolicy(`${via}; ${result.reason}`);
     if (result.kind === "backends_disagree") {
       const lines = result.backends.map((b) => `backend ${b.pod.namespace}/${b.pod.name}: ${summarizeVerdict(b.verdict)}`);
-      return { ...unknown(`${via}; its backends disagree (probe each endpoint to see which)`), lines: [via, ...lines] };
+      return { ...unknownPolicy(`${via}; its backends disagree (probe each endpoint to see which)`), lines: [via, ...lines] };
     }
     return fromVerdict(result.verdict, [...outsideNote, via]);
   }

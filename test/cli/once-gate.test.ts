@@ -125,7 +125,7 @@ describe("netcanary once against a cluster it cannot read", () => {
     const run = await runCli(["once", "--config", await file("c1.yaml", probes(endpoint.port)), "--kubeconfig", kc, "--sync-timeout", "2"], { env });
     expect(run.code).toBe(3);
     expect(run.stderr).toMatch(
-      new RegExp(`inconclusive: the cluster state could not be read from http://127\\.0\\.0\\.1:${port} within 2s \\(namespaces, pods, [^)]*: fetch failed: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\): every policy verdict is unknown`),
+      new RegExp(`inconclusive: the cluster state could not be read from http://127\\.0\\.0\\.1:${port} within 2s \\(namespaces, pods on node node-a, [^)]*: fetch failed: connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\): every policy verdict is unknown`),
     );
     // The edge connected, but with no verdict to judge it by its status is unknown: no signal, yet no pass.
     expect(run.stdout).toMatch(/local\s+self\s+127\.0\.0\.1\s+\S+\s+-\s+unknown\s+ok\s+unknown/);
@@ -149,7 +149,7 @@ describe("netcanary once against a cluster it cannot read", () => {
     const kc = await file("held.kubeconfig", server.kubeconfigYaml());
     const run = await runCli(["once", "--config", await file("c3.yaml", probes(endpoint.port)), "--kubeconfig", kc, "--sync-timeout", "1"], { env });
     expect(run.code).toBe(3);
-    expect(run.stderr).toContain(`the cluster state could not be read from ${server.url} within 1s (pods: no answer): every policy verdict is unknown`);
+    expect(run.stderr).toContain(`the cluster state could not be read from ${server.url} within 1s (pods on node node-a, pods shop/app=web: no answer): every policy verdict is unknown`);
   });
 
   it("exits 3 when the API server fails a list, quoting its error", async () => {
@@ -158,7 +158,7 @@ describe("netcanary once against a cluster it cannot read", () => {
     const kc = await file("failing.kubeconfig", server.kubeconfigYaml());
     const run = await runCli(["once", "--config", await file("c4.yaml", probes(endpoint.port)), "--kubeconfig", kc, "--sync-timeout", "1"], { env });
     expect(run.code).toBe(3);
-    expect(run.stderr).toContain(`from ${server.url} within 1s (services: GET /api/v1/services: 500 etcdserver: request timed out)`);
+    expect(run.stderr).toContain(`from ${server.url} within 1s (Service shop/api: GET /api/v1/namespaces/shop/services: 500 etcdserver: request timed out)`);
   });
 
   it("passes (exit 0) against an API server that answers, with the Service and pod in it (the control)", async () => {

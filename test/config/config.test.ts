@@ -62,7 +62,7 @@ describe("the contract example", () => {
   it("resolves to exact values", () => {
     const config = load(CONTRACT);
     expect(config.defaults).toEqual({ intervalMs: 30_000, timeoutMs: 2_000, failureThreshold: 3, successThreshold: 1 });
-    expect(config.agent).toEqual({ maxConcurrentProbes: 256, starvationThresholdMs: 250, maxEdges: 5000, maxProbeWorkers: 4 });
+    expect(config.agent).toEqual({ maxConcurrentProbes: 256, starvationThresholdMs: 250, maxEdges: 5000, maxProbeWorkers: 4, maxEndpointsPerTarget: 10 });
     expect(config.sources).toEqual([{ name: "self", kind: "self" }]);
     const [web, blocked, resolver, clusterDns, plain] = config.probes;
     expect(web).toEqual({
@@ -103,8 +103,8 @@ describe("the contract example", () => {
   });
 
   it("applies the agent settings", () => {
-    const config = load(`agent: {maxConcurrentProbes: 8, starvationThreshold: 100ms, maxEdges: 10, maxProbeWorkers: 2}\nsources: [{name: self, self: true}]\nprobes: []\n`);
-    expect(config.agent).toEqual({ maxConcurrentProbes: 8, starvationThresholdMs: 100, maxEdges: 10, maxProbeWorkers: 2 });
+    const config = load(`agent: {maxConcurrentProbes: 8, starvationThreshold: 100ms, maxEdges: 10, maxProbeWorkers: 2, maxEndpointsPerTarget: 3}\nsources: [{name: self, self: true}]\nprobes: []\n`);
+    expect(config.agent).toEqual({ maxConcurrentProbes: 8, starvationThresholdMs: 100, maxEdges: 10, maxProbeWorkers: 2, maxEndpointsPerTarget: 3 });
     // Built-in timing defaults when there is no defaults block.
     expect(config.defaults).toEqual({ intervalMs: 30_000, timeoutMs: 2_000, failureThreshold: 3, successThreshold: 1 });
   });
@@ -316,6 +316,16 @@ describe("errors point at the offending field", () => {
     expect(errors(`agent: {maxEdges: 0}\nsources: [{name: self, self: true}]\nprobes: []\n`)).toEqual([`${FILE}:1:9: agent.maxEdges: must be a whole number from 1 to ${MAX_EDGES}`]);
     expect(errors(`agent: {maxEdges: 2.5}\nsources: [{name: self, self: true}]\nprobes: []\n`)).toEqual([`${FILE}:1:9: agent.maxEdges: must be a whole number from 1 to ${MAX_EDGES}`]);
     expect(load(`agent: {maxEdges: ${MAX_EDGES}}\nsources: [{name: self, self: true}]\nprobes: []\n`).agent.maxEdges).toBe(MAX_EDGES);
+  });
+
+  it("agent.maxEndpointsPerTarget is a count from 1 to the edge limit, 10 by default", () => {
+    for (const bad of ["0", "2.5", `${MAX_EDGES + 1}`, '"5"']) {
+      expect(errors(`agent: {maxEndpointsPerTarget: ${bad}}\nsources: [{name: self, self: true}]\nprobes: []\n`)).toEqual([
+        `${FILE}:1:9: agent.maxEndpointsPerTarget: must be a whole number from 1 to ${MAX_EDGES}`,
+      ]);
+    }
+    expect(load(`agent: {maxEndpointsPerTarget: 1}\nsources: [{name: self, self: true}]\nprobes: []\n`).agent.maxEndpointsPerTarget).toBe(1);
+    expect(load(`sources: [{name: self, self: true}]\nprobes: []\n`).agent.maxEndpointsPerTarget).toBe(10);
   });
 
   it("wrong types", () => {

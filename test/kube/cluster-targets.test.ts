@@ -43,7 +43,7 @@ async function startAgent(probes: string): Promise<Agent> {
   await writeFile(config, `defaults: {interval: 200ms, timeout: 150ms, failureThreshold: 1, successThreshold: 1}\nsources: [{name: self, self: true}]\nprobes:\n${probes}`);
   metrics = new AgentMetrics({ defaultMetrics: false });
   const logger = createLogger("silent");
-  const cluster = new LiveCluster({ kubeConfig: server.kubeConfig(), logger, metrics, debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
+  const cluster = new LiveCluster({ kubeConfig: server.kubeConfig(), nodeName: "node-a", logger, metrics, debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
   const started = await Agent.create({
     configFile: config,
     cluster,

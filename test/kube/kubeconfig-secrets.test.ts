@@ -105,7 +105,7 @@ describe("a kubeconfig whose server URL carries credentials", () => {
     });
     child.stdout?.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => (output += chunk.toString()));
-    await waitFor(() => output.includes('"cluster":"api ') && output.includes("lost pods ("), 15_000, "the start line and a lost resource").catch((error: Error) => {
+    await waitFor(() => output.includes('"cluster":"api ') && output.includes("lost pods on node "), 15_000, "the start line and a lost resource").catch((error: Error) => {
       throw new Error(`${error.message}; output:\n${output.slice(-2000)}`);
     });
     const started = output.split("\n").find((line) => line.includes('"cluster":"api '));

@@ -66,11 +66,14 @@ function startCluster(options: { metrics?: AgentMetrics; log?: ReturnType<typeof
   const log = options.log ?? memoryLog();
   cluster = new LiveCluster({
     kubeConfig: server.kubeConfig(),
+    nodeName: "node-a",
     logger: log.logger,
     ...(options.metrics ? { metrics: options.metrics } : {}),
     debounceMs: 20,
     reflector: { backoffBaseMs: 50, backoffMaxMs: 200, recheckMs: 200 },
   });
+  // A target Service: its Service, its EndpointSlices and the pods behind it are watched too.
+  cluster.setTargets({ services: [{ namespace: "shop", name: "web" }], pods: [] });
   void cluster.start((snapshot) => snapshots.push(snapshot));
   return { snapshots, log };
 }
@@ -193,6 +196,7 @@ describe("live cluster state", () => {
     const log = memoryLog();
     cluster = new LiveCluster({
       kubeConfig: server.kubeConfig(),
+      nodeName: "node-a",
       logger: log.logger,
       metrics,
       debounceMs: 20,
@@ -297,7 +301,7 @@ describe("the agent on a live cluster", () => {
     const hold = server.hold({});
     const metrics = new AgentMetrics({ defaultMetrics: false });
     const log = memoryLog();
-    const live = new LiveCluster({ kubeConfig: server.kubeConfig(), logger: log.logger, metrics, debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
+    const live = new LiveCluster({ kubeConfig: server.kubeConfig(), nodeName: "node-a", logger: log.logger, metrics, debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
     const started = await Agent.create({
       configFile: config,
       cluster: live,

@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
+import { parseIp } from "../../agent/addresses/ip.js";
 import { EventRecorder } from "../../agent/cluster/events.js";
 import { LiveCluster } from "../../agent/cluster/live.js";
 import type { ClusterSnapshot } from "../../agent/cluster/snapshot.js";
@@ -185,11 +186,18 @@ describe("the ClusterRole against the agent's requests", () => {
 
     // The cluster reader, until it has everything (the admin policies come last).
     const snapshots: ClusterSnapshot[] = [];
-    const cluster = new LiveCluster({ kubeConfig: server.kubeConfig(), logger: quiet(), debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
+    const cluster = new LiveCluster({ kubeConfig: server.kubeConfig(), nodeName: "node-a", logger: quiet(), debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
     cleanups.push(() => cluster.stop());
+    // The Service a probe targets: the agent watches it, its EndpointSlices and its pods.
+    cluster.setTargets({ services: [{ namespace: "shop", name: "web" }], pods: [] });
     await cluster.start((snapshot) => snapshots.push(snapshot));
     await waitFor(() => (snapshots.at(-1)?.adminPolicies?.length ?? 0) === 1 && snapshots.at(-1)?.baselinePolicy !== undefined, 10_000, "a full snapshot");
     await waitFor(() => server.countRequests({ verb: "watch" }) >= 7, 5000, "a watch on every resource");
+    // An address no watch explains is looked up: lists of Services and pods by field selector.
+    const stranger = parseIp("10.0.9.9");
+    if (!stranger.ok) throw new Error(stranger.reason);
+    cluster.addressState(stranger.value);
+    await waitFor(() => server.requests.some((r) => r.verb === "list" && r.query["fieldSelector"] === "status.podIP=10.0.9.9"), 5000, "the lookup");
 
     // The Event recorder: a signal raised twice within the window is one POST, then one PATCH.
     const recorder = new EventRecorder({ kubeConfig: server.kubeConfig(), component: "netcanary", host: "node-a", logger: quiet(), perEdgeIntervalMs: 0, closeTimeoutMs: 500, requestTimeoutMs: 2000 });

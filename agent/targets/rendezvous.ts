@@ -1,0 +1,23 @@
+// Which endpoints of a large target this agent probes: rendezvous hashing (highest random
+// weight). Each endpoint's weight is a stable hash of the agent's node name and the endpoint's
+// key; the k heaviest are chosen. The same inputs always give the same choice, every node
+// gets its own share, and an endpoint coming or going changes a node's choice by at most that
+// endpoint (the others keep their weights), so edges and their history survive churn.
+// (goldpinger's --ping-number, kubenurse's neighbour limit.) Pure.
+
+import { createHash } from "node:crypto";
+
+/** A stable 48-bit weight of (seed, key): the first bytes of their SHA-256. */
+export function rendezvousWeight(seed: string, key: string): number {
+  return createHash("sha256").update(seed).update("\u0000").update(key).digest().readUIntBE(0, 6);
+}
+
+/** The k items of the heaviest weight for this seed, in their original order. */
+export function chooseByRendezvous<T>(items: readonly T[], keyOf: (item: T) => string, seed: string, k: number): T[] {
+  if (items.length <= k) return [...items];
+  const weighted = items.map((item, index) => ({ index, key: keyOf(item), weight: rendezvousWeight(seed, keyOf(item)) }));
+  // Ties (never seen with 48 bits, but possible) are broken by key: still one answer.
+  weighted.sort((a, b) => b.weight - a.weight || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const chosen = new Set(weighted.slice(0, Math.max(0, k)).map((entry) => entry.index));
+  return items.filter((_item, index) => chosen.has(index));
+}
