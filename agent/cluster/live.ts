@@ -502,7 +502,7 @@ export class LiveCluster implements ClusterSource {
           adminnetworkpolicies: snapshot.adminPolicies?.length ?? 0,
           baselineadminnetworkpolicies: snapshot.baselinePolicy ? 1 : 0,
         }
-      : Object.fromEntries(this.reflectors().map((r) => [r.source.resource, r.items.size]));
+      : this.reflectors().reduce<Record<string, number>>((sums, r) => ({ ...sums, [r.source.resource]: (sums[r.source.resource] ?? 0) + r.items.size }), {});
     for (const [resource, count] of Object.entries(counts)) metrics.setObjects(resource, count);
   }
 

@@ -554,9 +554,10 @@ probes:
     api.apply(egressPolicy(["127.0.0.5"]));
     await untilPrometheus("the second propagation sample in both Prometheus servers", 'netcanary_policy_propagation_seconds_count{probe="flip"}', (s) => s.some((one) => lastValue(one) >= 2));
 
-    // A watch that expires (410 Gone): the agent relists, and counts the failure.
-    api.expireNextWatch({ resource: "services" });
-    api.dropWatches({ match: { resource: "services" } });
+    // A watch that expires (410 Gone): the agent relists, and counts the failure. (Namespaces:
+    // every agent watches them; Services only where a probe targets one.)
+    api.expireNextWatch({ resource: "namespaces" });
+    api.dropWatches({ match: { resource: "namespaces" } });
     await untilPrometheus("a watch failure in Prometheus", "netcanary_cluster_watch_failures_total", (s) => s.length > 0);
 
     // A real change of a feed (one range replaced): the change counters get series.
@@ -649,7 +650,7 @@ probes:
     expect(seriesOf(outcomes, "Pod worker runs").map((s) => s.metric["result"])).toContain("ok");
     const synced = Object.fromEntries(seriesOf(outcomes, "Cluster sync").map((s) => [s.metric["resource"], lastValue(s)]));
     expect(synced).toMatchObject({ pods: 1, namespaces: 1, networkpolicies: 1 });
-    expect(seriesOf(outcomes, "Watch failures").map((s) => s.metric["resource"])).toContain("services");
+    expect(seriesOf(outcomes, "Watch failures").map((s) => s.metric["resource"])).toContain("namespaces");
     expect(seriesOf(outcomes, "Kubernetes Events").map((s) => s.metric["result"])).toContain("posted");
   }, 90_000);
 
