@@ -284,8 +284,10 @@ export class LiveCluster implements ClusterSource {
   private reconcile(): void {
     if (this.stopped) return;
     const specs = targetSpecs(this.targets);
-    for (const { reflector } of this.scoped.values()) {
-      if (reflector.source.resource !== "services") continue;
+    const targeted = uniqueSpecs(specs);
+    for (const [key, { reflector }] of this.scoped) {
+      // The pods behind the Services still targeted: a Service no longer targeted takes that watch with it.
+      if (reflector.source.resource !== "services" || !targeted.has(key)) continue;
       for (const service of (reflector as Reflector<ServiceInfo>).items.values()) {
         const spec = backendSpec(service);
         if (spec) specs.push(spec);

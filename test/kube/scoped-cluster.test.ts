@@ -13,6 +13,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { parseIp } from "../../agent/addresses/ip.js";
 import { METADATA_LIST_ACCEPT, METADATA_WATCH_ACCEPT } from "../../agent/cluster/api.js";
 import { LiveCluster } from "../../agent/cluster/live.js";
+import { parseConfig } from "../../agent/config/load.js";
 import { ClusterTrafficMetrics } from "../../agent/cluster/traffic-metrics.js";
 import { Agent, type ResultEntry } from "../../agent/daemon/agent.js";
 import { createLogger } from "../../agent/daemon/log.js";
@@ -173,6 +174,37 @@ describe("what the agent asks the API server for", () => {
     // A pod the target selects does reach it (the watch is live, not idle).
     server.apply(pod("shop", "web-2", "127.0.0.22", { app: "web" }, "node-c"));
     await waitFor(() => server.sent().objects === before.objects + 1, 3000, "the new backend sent");
+  });
+});
+
+describe("the scope follows the config", () => {
+  it("a reload starts the watches a new target needs and stops those of a target gone; the others go on without a new list", async () => {
+    server.apply(pod("shop", "web-1", "127.0.0.21", { app: "web" }, "node-b"));
+    server.apply(service("shop", "web", "127.0.0.20", { app: "web" }));
+    server.apply(pod("bank", "db-1", "127.0.0.31", { app: "db" }, "node-b"));
+    const web = `  - {name: web, sources: [self], tcp: {service: {namespace: shop, name: web, port: http}}}\n`;
+    const db = `  - {name: db, sources: [self], tcp: {pods: {namespace: bank, selector: {matchLabels: {app: db}}}, port: 8080}}\n`;
+    const started = await startAgent(web);
+    await waitFor(() => results("web").length === 1, 5000, "the Service edge");
+    const load = async (probes: string) => {
+      const loaded = parseConfig(`sources: [{name: self, self: true}]\nprobes:\n${probes}`, "reload.yaml");
+      if (!loaded.ok) throw new Error(JSON.stringify(loaded.errors));
+      started.applyConfig(loaded.config);
+    };
+    const lists = () => scopedRequests().filter((r) => r.verb === "list" && r.query["resourceVersion"] !== "0").map(describeRequest);
+    const before = lists();
+    await load(web + db);
+    await waitFor(() => results("db").length === 1, 5000, "the new target's edge");
+    // Only the new target was listed.
+    expect(lists().slice(before.length)).toEqual(["list /api/v1/namespaces/bank/pods app=db"]);
+    expect(server.openWatches({ path: "/api/v1/namespaces/bank/pods" })).toBe(1);
+    // The Service target goes: its three watches close; the node's and the pods target's stay.
+    await load(db);
+    await waitFor(() => server.openWatches({ path: "/api/v1/namespaces/shop/services" }) + server.openWatches({ path: "/api/v1/namespaces/shop/pods" }) === 0, 3000, "the Service's watches closed");
+    expect(server.openWatches({ path: "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices" })).toBe(0);
+    expect(server.openWatches({ path: "/api/v1/pods" })).toBe(1);
+    expect(server.openWatches({ path: "/api/v1/namespaces/bank/pods" })).toBe(1);
+    expect(lists().length).toBe(before.length + 1);
   });
 });
 
