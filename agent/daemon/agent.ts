@@ -589,7 +589,7 @@ export class Agent {
     const pod = edge.source.podSource;
     if (pod === undefined) return runCall(call, { timeoutMs });
     if (!edge.source.ip) return Promise.resolve(agentError(`pod ${pod} has no IP yet`));
-    return this.podBatches().probe({ key: pod, ip: edge.source.ip.text }, { id: edge.id, call, timeoutMs });
+    return this.podBatches().probe({ key: pod, ip: edge.source.ip.text, uid: edge.source.pod?.uid }, { id: edge.id, call, timeoutMs });
   }
 
   private podBatches(): PodBatches {
