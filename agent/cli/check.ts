@@ -19,8 +19,8 @@ import type { PolicyVerdict, Verdict } from "../policy/model.js";
 import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
 import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
-import { renderTable } from "./table.js";
-import { printable } from "../text/printable.js";
+import { listed, printTable } from "./table.js";
+import { printableJson } from "../text/printable.js";
 
 export interface CheckQuery {
   readonly from: string;
@@ -180,12 +180,12 @@ function renderResults(results: readonly CheckResult[], out: Output): void {
     r.expect ?? "-",
     resultWord(r),
   ]);
-  out.stdout(renderTable(["FROM", "TO", "PORT", "VERDICT", "EXPECT", "RESULT"], rows));
+  printTable(out.stdout, ["FROM", "TO", "PORT", "VERDICT", "EXPECT", "RESULT"], rows);
   out.stdout("");
   results.forEach((r, i) => {
     const verdict = r.explanation.determinate ? r.verdict : `${r.verdict} (undetermined)`;
-    out.stdout(printable(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`));
-    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${printable(line)}`);
+    out.stdout(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`);
+    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${line}`);
   });
   const s = summarize(results);
   out.stdout("");
@@ -195,7 +195,10 @@ function renderResults(results: readonly CheckResult[], out: Output): void {
   );
 }
 
-/** Without queries: how each pod and workload is isolated, and by which policies. */
+/**
+ * Without queries: how each pod and workload is isolated, and by which policies: a few named,
+ * the rest counted, so that a cell stays short however many policies select the pod.
+ */
 function renderIsolation(index: PolicyIndex, out: Output): void {
   const rows = [...index.podsByKey.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
@@ -203,11 +206,11 @@ function renderIsolation(index: PolicyIndex, out: Output): void {
       const show = (direction: "ingress" | "egress") => {
         if (pod.hostNetwork) return "host network (not applicable)";
         const ids = selectingPolicies(index, pod, direction).map((p) => p.id);
-        return ids.length === 0 ? "open" : `isolated by ${ids.join(", ")}`;
+        return ids.length === 0 ? "open" : `isolated by ${listed(ids)}`;
       };
       return [key, show("ingress"), show("egress")];
     });
-  out.stdout(renderTable(["POD OR WORKLOAD", "INGRESS", "EGRESS"], rows));
+  printTable(out.stdout, ["POD OR WORKLOAD", "INGRESS", "EGRESS"], rows);
 }
 
 /** One warning line per policy the engine does not evaluate, then what it means. */
@@ -290,13 +293,8 @@ export const checkCommand: Command = {
 
     if (!values.queries) {
       if (values.output === "json") {
-        out.stdout(
-          JSON.stringify(
-            { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated },
-            null,
-            2,
-          ),
-        );
+        const report = { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated };
+        for (const line of printableJson(report)) out.stdout(line);
       } else renderIsolation(index, out);
       return unevaluatedFails ? EXIT.failed : EXIT.ok;
     }
@@ -307,7 +305,7 @@ export const checkCommand: Command = {
     }
     const results = queries.map((query) => judge(query, index));
     if (values.output === "json") {
-      out.stdout(JSON.stringify({ results, summary: summarize(results), unevaluated: load.unevaluated }, null, 2));
+      for (const line of printableJson({ results, summary: summarize(results), unevaluated: load.unevaluated })) out.stdout(line);
     } else {
       renderResults(results, out);
     }

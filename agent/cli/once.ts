@@ -10,8 +10,8 @@ import { formatInputError } from "../documents/located.js";
 import { AgentMetrics } from "../metrics/registry.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
-import { renderTable } from "./table.js";
-import { printable } from "../text/printable.js";
+import { printTable } from "./table.js";
+import { printableJson } from "../text/printable.js";
 
 const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--output table|json]
                       [--sync-timeout <s>] [--log-level <level>] [--log-format <format>]
@@ -81,25 +81,20 @@ export function onceExitCode(results: readonly ResultEntry[], gaps: readonly Unt
   return gaps.length > 0 ? EXIT.inconclusive : EXIT.ok;
 }
 
-function observedText(entry: ResultEntry): string {
-  return entry.observed ? entry.observed.reason : "-";
-}
-
 function render(results: readonly ResultEntry[], gaps: readonly Untested[], out: Output): void {
-  out.stdout(
-    renderTable(
-      ["PROBE", "SOURCE", "TARGET", "PORT", "INTENT", "POLICY", "OBSERVED", "STATUS"],
-      results.map((r) => [r.probe, r.source, r.target, `${r.port}/${r.protocol}`, r.intent ?? "-", r.policy.verdict, observedText(r), r.status]),
-    ),
+  printTable(
+    out.stdout,
+    ["PROBE", "SOURCE", "TARGET", "PORT", "INTENT", "POLICY", "OBSERVED", "STATUS"],
+    results.map((r) => [r.probe, r.source, r.target, `${r.port}/${r.protocol}`, r.intent ?? "-", r.policy.verdict, r.observed?.reason ?? "-", r.status]),
   );
   const flagged = results.filter((r) => r.status !== "ok");
   if (flagged.length > 0) out.stdout("");
   for (const r of flagged) {
-    out.stdout(printable(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`));
-    if (r.observed) out.stdout(printable(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`));
-    out.stdout(printable(`    policy: ${r.policy.explanation.summary}`));
+    out.stdout(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`);
+    if (r.observed) out.stdout(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`);
+    out.stdout(`    policy: ${r.policy.explanation.summary}`);
     const { lines, summary } = r.policy.explanation;
-    if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${printable(line)}`);
+    if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${line}`);
   }
   const signals = results.filter((r) => r.signals.length > 0).length;
   out.stdout("");
@@ -153,7 +148,7 @@ export const onceCommand: Command = {
       probes: agent.probeCount(),
       emptyProbes: agent.emptyProbes(),
     });
-    if (output === "json") out.stdout(JSON.stringify({ results, inconclusive: gaps }, null, 2));
+    if (output === "json") for (const line of printableJson({ results, inconclusive: gaps })) out.stdout(line);
     else render(results, gaps, out);
     for (const gap of gaps) out.stderr(`netcanary once: inconclusive: ${gap.reason}`);
     if (cluster.kind === "none" && gaps.some((gap) => gap.kind === "probe")) {

@@ -175,3 +175,25 @@ describe("netcanary check", () => {
     expect(strict.code).toBe(1);
   });
 });
+
+describe("netcanary check on a large manifest set", () => {
+  it("lists a few isolating policies per cell and counts the rest, within the image's heap (3,000 pods, 3,000 policies each selecting all pods but one)", async () => {
+    const count = 3000;
+    const documents = ["apiVersion: v1\nkind: Namespace\nmetadata: {name: s}\n"];
+    for (let i = 0; i < count; i++) documents.push(`apiVersion: v1\nkind: Pod\nmetadata: {name: p${i}, namespace: s, labels: {a: v${i}}}\nspec: {containers: [{name: c}]}\n`);
+    for (let i = 0; i < count; i++) {
+      documents.push(
+        `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: n${i}, namespace: s}\nspec: {podSelector: {matchExpressions: [{key: a, operator: NotIn, values: [v${i}]}]}, policyTypes: [Ingress]}\n`,
+      );
+    }
+    const manifests = await file("many.yaml", documents.join("---\n"));
+    // The container image's heap limit (Dockerfile NODE_OPTIONS).
+    const run = await runCli(["check", "--manifests", manifests], { env: { ...process.env, NODE_OPTIONS: "--max-old-space-size=160" }, timeoutMs: 60_000 });
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(count + 1);
+    expect(lines[1]).toMatch(/^s\/p0 +isolated by s\/n1, s\/n2, s\/n3 and 2,996 more +open$/);
+    expect(lines[2]).toMatch(/^s\/p1 +isolated by s\/n0, s\/n2, s\/n3 and 2,996 more +open$/);
+  }, 90_000);
+});
