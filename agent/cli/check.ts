@@ -59,6 +59,8 @@ export async function readQueries(file: string, index: PolicyIndex): Promise<{ q
   if (!doc || read.documents.length > 1 || !isObject(doc.value) || !Array.isArray(doc.value["queries"])) {
     return { queries: [], errors: [{ file, line: 1, message: 'expected one document with a "queries" list' }] };
   }
+  // A gate that checks nothing passes everything: an empty list is a mistake, not a pass.
+  if (doc.value["queries"].length === 0) return { queries: [], errors: [errorAt(doc, ["queries"], "holds no query: nothing would be checked")] };
   const queries: CheckQuery[] = [];
   const errors: InputError[] = [];
   doc.value["queries"].forEach((raw: unknown, i: number) => {

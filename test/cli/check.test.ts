@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -173,6 +173,29 @@ describe("netcanary check", () => {
     expect(lenient.stdout).toContain("traffic from a pod to itself is not defined by NetworkPolicy");
     const strict = await runCli(["check", "--manifests", "examples/check/manifests", "--queries", queries, "--strict"]);
     expect(strict.code).toBe(1);
+  });
+});
+
+describe("netcanary check with nothing to check", () => {
+  it("exits 2 naming a manifest directory that holds no manifest file (a path typo must not pass)", async () => {
+    const empty = join(dir, "no-manifests");
+    await mkdir(empty);
+    await writeFile(join(empty, "README.md"), "not a manifest\n");
+    const queries = await file("any.yaml", "queries:\n  - {from: 10.0.0.1, to: 10.0.0.2, port: 80, expect: allow}\n");
+    for (const args of [["check", "--manifests", empty], ["check", "--manifests", "examples/check/manifests", "--manifests", empty, "--queries", queries]]) {
+      const run = await runCli(args);
+      expect(run.stdout).toBe("");
+      expect(run.stderr.trim()).toBe(`${empty}: no manifest file (.yaml, .yml or .json) in this directory`);
+      expect(run.code).toBe(2);
+    }
+  });
+
+  it("exits 2 for a queries file whose list is empty", async () => {
+    const queries = await file("none.yaml", "queries: []\n");
+    const run = await runCli(["check", "--manifests", "examples/check/manifests", "--queries", queries]);
+    expect(run.stdout).toBe("");
+    expect(run.stderr.trim()).toBe(`${queries}:1:1: queries: holds no query: nothing would be checked`);
+    expect(run.code).toBe(2);
   });
 });
 
