@@ -1,5 +1,6 @@
 // netcanary check: judge connections offline, from manifests, for CI pipelines.
-// Exit 0: every expectation holds; 1: one does not; 2: the input is unusable.
+// Exit 0: every expectation holds; 1: one does not; 2: the input is unusable (a path with no
+// manifest and an empty queries list are: a gate that checks nothing must not pass).
 
 import { resolveEndpoint } from "../cluster/endpoints.js";
 import { loadManifests, type UnevaluatedPolicy } from "../cluster/manifests.js";
@@ -244,7 +245,8 @@ Queries file:
       protocol: TCP             # TCP (default), UDP or SCTP
       expect: allow             # optional: allow or deny
 
-Without --queries, prints how every pod and workload is isolated.
+Without --queries, prints how every pod and workload is isolated (at most three of the
+policies isolating it named per cell, the rest counted).
 
 Options:
   --manifests <path>...  manifest files or directories (repeatable)
@@ -260,7 +262,8 @@ each is named with its file and line in a warning, as the verdicts may then diff
 what the cluster enforces.
 
 Exit status: 0 every expectation holds, 1 an expectation failed (or, with --strict, an
-undetermined verdict or a policy not evaluated), 2 unusable input.`;
+undetermined verdict or a policy not evaluated), 2 unusable input (a manifest directory
+holding no manifest file and a queries list with no query included).`;
 
 export const checkCommand: Command = {
   name: "check",
