@@ -76,7 +76,7 @@ function observedText(observed: NonNullable<ResultEntry["observed"]>): string {
  * could not be judged (pending), or there was nothing to judge it by (unknown). undefined
  * for an edge that was judged.
  */
-export function whyEdgeIsUntested(r: ResultEntry): string | undefined {
+function whyEdgeIsUntested(r: ResultEntry): string | undefined {
   if (r.status === "unknown") {
     const observed = r.observed ? `; observed ${observedText(r.observed)}` : "";
     return `${describeEdge(r)} tested nothing: its policy verdict is unknown and the probe declares no expect${observed}; policy: ${r.policy.explanation.summary}`;

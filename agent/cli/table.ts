@@ -6,7 +6,7 @@
 import { printable } from "../text/printable.js";
 
 /** Names shown in one cell before the rest are counted. */
-export const NAMES_PER_CELL = 3;
+const NAMES_PER_CELL = 3;
 
 /** "a, b, c and 7,996 more": at most `limit` names, then how many are left out. */
 export function listed(names: readonly string[], limit: number = NAMES_PER_CELL): string {
