@@ -18,7 +18,7 @@ import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import { startTimer, type Timer } from "../schedule/timers.js";
 import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
-import { whyProbeIsEmpty } from "../targets/empty.js";
+import { type ProbeGap, probeGaps } from "../targets/empty.js";
 import { PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
 import { namedByWorkload, podSourceIdentities, type PodSourceConfig, workloadOf } from "../sources/identities.js";
 import { createPodProbeRunner } from "../sources/pods.js";
@@ -256,11 +256,13 @@ export class Agent {
   }
 
   /**
-   * The configured probes that stand for no edge now, each with why (targets/empty.ts): a
-   * round that probed every edge still tested nothing for them.
+   * What the configured probes leave untested now, each with why (targets/empty.ts): a probe
+   * with no edge, a source that could run nowhere, edges beyond the budget. A round that
+   * probed every edge still tested nothing for them.
    */
-  emptyProbes(): { readonly probe: string; readonly reason: string }[] {
-    const probed = new Set([...this.edges.values()].map((edge) => edge.probe.name));
+  untestedProbes(): ProbeGap[] {
+    const edges = new Map<string, number>();
+    for (const edge of this.edges.values()) edges.set(edge.probe.name, (edges.get(edge.probe.name) ?? 0) + 1);
     const context = {
       sources: this.config.sources,
       identities: this.identities(),
@@ -270,7 +272,7 @@ export class Agent {
       nodeName: this.options.identity.nodeName,
       maxEdges: this.config.agent.maxEdges,
     };
-    return this.config.probes.filter((probe) => !probed.has(probe.name)).map((probe) => ({ probe: probe.name, reason: whyProbeIsEmpty(probe, context) }));
+    return this.config.probes.flatMap((probe) => probeGaps(probe, context, edges.get(probe.name) ?? 0));
   }
 
   edgeRecords(): EdgeRecord[] {
