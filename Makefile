@@ -92,6 +92,7 @@ bench: build
 	$(NODE) bench/zscaler-audit.mjs
 	$(NODE) bench/zscaler-feed-memory.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) --expose-gc bench/manifest-heap.mjs
+	$(NODE) --expose-gc bench/series-heap.mjs
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
 	$(NODE) bench/time-to-alert.ts

@@ -71,6 +71,10 @@ const agentSchema = z.strictObject({
   maxProbeWorkers: z.number().int().min(1).max(64).optional(),
 });
 
+const metricsSchema = z.strictObject({
+  perEdgeHistograms: z.boolean({ error: "must be true or false" }).optional(),
+});
+
 const sourceSchema = z.strictObject({
   name,
   /** The agent's own pod. */
@@ -152,6 +156,7 @@ const probeSchema = z.strictObject({
 export const configSchema = z.strictObject({
   defaults: defaultsSchema.optional(),
   agent: agentSchema.optional(),
+  metrics: metricsSchema.optional(),
   zscaler: zscalerSchema.optional(),
   sources: z.array(sourceSchema).min(1, { message: "must list at least one source" }),
   probes: z.array(probeSchema),
@@ -372,7 +377,8 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     maxEdges: raw.agent?.maxEdges ?? DEFAULT_MAX_EDGES,
     maxProbeWorkers: raw.agent?.maxProbeWorkers ?? 4,
   };
+  const metrics = { perEdgeHistograms: raw.metrics?.perEdgeHistograms ?? false };
   const zscaler = readZscalerSettings(raw.zscaler, probes, add);
   if (issues.length > 0) return { issues };
-  return { config: { defaults, agent, zscaler, sources, probes }, issues };
+  return { config: { defaults, agent, metrics, zscaler, sources, probes }, issues };
 }

@@ -149,6 +149,7 @@ export class Agent {
         onSkip: () => this.metrics.schedulerSkipped.inc(),
       },
     });
+    this.metrics.configure(config.metrics);
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
     this.metrics.setEventLoopDelaySource(() => this.starvation.takeWorstDelayMs() / 1000);
@@ -291,6 +292,7 @@ export class Agent {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
     this.scheduler.setMaxConcurrent(config.agent.maxConcurrentProbes);
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
+    this.metrics.configure(config.metrics);
     this.batches?.configure(podProbeSettings(config));
     this.refresh(Date.now());
   }
