@@ -7,6 +7,7 @@
 //     [--memory-limit <MiB>]   (as root: the agent in a memory cgroup, as in a pod)
 //     [--flood 10000]          (idle connections opened at the end; 0: none)
 //     [--per-edge-histograms]  (metrics: {perEdgeHistograms: true}: the per-edge duration histograms too)
+//     [--slow-readers 0] [--slow-seconds 20]    (with the largest edge count; needs python3; 0: none)
 //
 // For each edge count: the real agent (`node dist/cli/main.js agent`) with that many TCP
 // edges, half to loopback listeners (ok), half to a closed port (refused: a failure, which
@@ -22,12 +23,20 @@
 // the old ones go: the most a reload holds at once). Memory: VmRSS and VmHWM (peak RSS, over
 // all of it, start-up included) from /proc, heap from the agent's own nodejs_heap_size_used_bytes.
 // Series: the samples in /metrics, and those of the edges (the ones with a probe label) per edge.
+// With the largest edge count, --slow-readers clients (one per loopback address, each with
+// the smallest receive buffer, test/support/slow-readers.py) ask for /api/v1/results, then a
+// gzip /metrics, then a plain /metrics, and never read, reconnecting as soon as the agent
+// closes them, --slow-seconds each, while /healthz, /readyz and a gzip scrape are asked twice a
+// second: how many were answered and how fast, what the agent held (descriptors, RSS), its
+// largest event-loop delay, and invalid probes meanwhile.
 // Last, with one edge: --flood idle connections opened to the agent (sending nothing), and
 // what the agent then holds (descriptors, RSS) and whether /healthz still answers.
 
+import { spawn } from "node:child_process";
 import { readdirSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import path from "node:path";
 import { parseArgs } from "node:util";
 import { gunzipSync } from "node:zlib";
 import { parseDuration } from "../dist/config/duration.js";
@@ -40,6 +49,7 @@ import {
   memoryMiB,
   parseMetrics,
   reportHeader,
+  ROOT,
   sleep,
   startAgent,
   startTargets,
@@ -60,6 +70,8 @@ const { values } = parseArgs({
     "memory-limit": { type: "string" },
     flood: { type: "string", default: "10000" },
     "per-edge-histograms": { type: "boolean", default: false },
+    "slow-readers": { type: "string", default: "0" },
+    "slow-seconds": { type: "string", default: "20" },
   },
 });
 const list = (text, what) =>
@@ -238,6 +250,112 @@ async function scrapeWindow(agent, scrapers) {
   };
 }
 
+const SLOW_READERS = Number(values["slow-readers"]);
+const SLOW_SECONDS = Number(values["slow-seconds"]);
+if (!(SLOW_READERS >= 0 && SLOW_READERS <= 250) || !(SLOW_SECONDS > 0)) throw new Error("bad --slow-readers (0 to 250) or --slow-seconds");
+
+/** Clients that ask and never read, renewed when closed; stopped by closing their stdin. */
+function startSlowReaders(port, count, request) {
+  const options = { host: "127.0.0.1", port, count, sources: Array.from({ length: count }, (_, i) => `127.0.1.${i + 1}`), rcvbuf: 1, renew: true, request };
+  const child = spawn("python3", [path.join(ROOT, "test", "support", "slow-readers.py"), JSON.stringify(options)], { stdio: ["pipe", "pipe", "inherit"] });
+  let latest = { open: 0, opened: 0, dropped: 0, failed: 0 };
+  let buffered = "";
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (text) => {
+    const lines = (buffered + text).split("\n");
+    buffered = lines.pop() ?? "";
+    for (const line of lines) if (line.trim() !== "") latest = JSON.parse(line);
+  });
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  return {
+    latest: () => latest,
+    stop: async () => {
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill("SIGKILL"), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** What the kubelet and Prometheus get while slow readers hold on to the agent's port. */
+async function slowReaders(agent, edges) {
+  const { port } = new URL(agent.url);
+  const descriptors = () => readdirSync(`/proc/${agent.proc.pid}/fd`).length;
+  const kinds = [
+    ["/api/v1/results", "GET /api/v1/results HTTP/1.1\r\nHost: agent\r\n\r\n"],
+    ["gzip /metrics", "GET /metrics HTTP/1.1\r\nHost: agent\r\nAccept-Encoding: gzip\r\n\r\n"],
+    ["plain /metrics", "GET /metrics HTTP/1.1\r\nHost: agent\r\n\r\n"],
+  ];
+  const found = [];
+  for (const [kind, request] of kinds) {
+    const before = await scrape(agent.url);
+    const fdsBefore = descriptors();
+    const readers = startSlowReaders(Number(port), SLOW_READERS, request);
+    const checks = { healthz: [], readyz: [], scrape: [] };
+    let failures = 0;
+    let mostFds = 0;
+    let mostRss = 0;
+    let worstDelay = 0;
+    const timed = async (what, run) => {
+      const started = performance.now();
+      try {
+        const result = await run();
+        checks[what].push(performance.now() - started);
+        return result;
+      } catch {
+        failures++;
+        return undefined;
+      }
+    };
+    const until = performance.now() + SLOW_SECONDS * 1000;
+    while (performance.now() < until) {
+      assertAlive(agent.proc);
+      const [, , scraped] = await Promise.all([
+        timed("healthz", async () => {
+          if ((await httpGet(`${agent.url}/healthz`, { agent: false, timeoutMs: 3000 })).status !== 200) throw new Error("healthz");
+        }),
+        timed("readyz", async () => {
+          if ((await httpGet(`${agent.url}/readyz`, { agent: false, timeoutMs: 3000 })).status !== 200) throw new Error("readyz");
+        }),
+        timed("scrape", () => scrape(agent.url, 10_000)),
+      ]);
+      if (scraped) worstDelay = Math.max(worstDelay, sumOf(scraped.samples, "netcanary_event_loop_delay_max_seconds"));
+      mostFds = Math.max(mostFds, descriptors());
+      mostRss = Math.max(mostRss, memoryMiB(agent.proc.pid).rss);
+      await sleep(500);
+    }
+    const attack = readers.latest();
+    await readers.stop();
+    const after = await scrape(agent.url);
+    const invalid = (samples) => sumOf(samples, "netcanary_probes_total", (l) => l.result === "invalid");
+    const probes = (samples) => sumOf(samples, "netcanary_probes_total");
+    const slowest = (times) => (times.length === 0 ? NaN : Math.max(...times));
+    const row = {
+      kind,
+      answered: checks.healthz.length + checks.readyz.length + checks.scrape.length,
+      failures,
+      healthz: slowest(checks.healthz),
+      readyz: slowest(checks.readyz),
+      scrape: slowest(checks.scrape),
+      fds: `${fdsBefore} -> ${mostFds}`,
+      rss: mostRss,
+      hwm: memoryMiB(agent.proc.pid).hwm,
+      delayMs: worstDelay * 1000,
+      invalid: invalid(after.samples) - invalid(before.samples),
+      probes: probes(after.samples) - probes(before.samples),
+      attack,
+    };
+    found.push(row);
+    say(
+      `${edges} edges, ${SLOW_READERS} slow readers of ${kind} for ${SLOW_SECONDS} s (${attack.opened} connections opened, ${attack.dropped} closed by the agent): ` +
+        `${row.answered} answered, ${failures} failed; slowest /healthz ${fmt(row.healthz, 0)} ms, /readyz ${fmt(row.readyz, 0)} ms, gzip scrape ${fmt(row.scrape, 0)} ms; ` +
+        `agent descriptors ${row.fds}, RSS at most ${fmt(row.rss, 1)} MiB (peak ${fmt(row.hwm, 1)} MiB); largest event-loop delay ${fmt(row.delayMs, 0)} ms; invalid probes ${row.invalid} of ${row.probes}`,
+    );
+  }
+  return found;
+}
+
 const targets = await startTargets(LISTENERS);
 const closedPort = await freePort();
 say(`targets:  ${LISTENERS} TCP listeners on 127.0.0.1 (pid ${targets.proc.pid}); port ${closedPort} closed (refused)`);
@@ -246,6 +364,7 @@ say("");
 
 const rows = [];
 const memoryRows = [];
+const slowRows = [];
 for (const edges of EDGE_COUNTS) {
   const file = tempFile(`exposition-${edges}.yaml`, config(edges, targets.ports, closedPort));
   let agent;
@@ -283,6 +402,7 @@ for (const edges of EDGE_COUNTS) {
     const heap = sumOf((await scrape(agent.url)).samples, "nodejs_heap_size_used_bytes") / 2 ** 20;
     say(`${edges} edges, a reload that changes every probe: applied after ${fmt(reload.reloadS, 1)} s; RSS ${fmt(afterReload.rss, 1)} MiB, peak ${fmt(afterReload.hwm, 1)} MiB`);
     memoryRows.push({ edges, ...results, idle, scraped, afterPlain, afterReload, heap });
+    if (SLOW_READERS > 0 && edges === Math.max(...EDGE_COUNTS)) slowRows.push(...(await slowReaders(agent, edges)).map((row) => ({ edges, ...row })));
   } catch (error) {
     const exited = agent && !agent.proc.alive() ? await agent.proc.exited : undefined;
     const how = exited ? ` (agent exited: ${exited.signal ?? `code ${exited.code}`}; ${/heap out of memory|Reached heap limit/.test(agent.proc.tail()) ? "V8 heap out of memory" : exited.signal === "SIGKILL" ? "killed: the memory cgroup's OOM killer" : "see its output"})` : "";
@@ -353,5 +473,14 @@ for (const row of memoryRows) {
   else
     say(
       `| ${row.edges.toLocaleString("en")} | ${fmt(row.idle.rss, 0)} MiB | ${fmt(row.scraped.rss, 0)} MiB | ${fmt(row.afterPlain.rss, 0)} MiB | ${fmt(row.afterReload.rss, 0)} MiB | ${fmt(row.afterReload.hwm, 0)} MiB | ${fmt(row.heap, 0)} MiB | ${fmt(row.resultsBytes / 2 ** 20, 1)} MiB: ${fmt(row.resultsMs, 0)} ms, ${fmt(row.resultsDelayMs, 0)} ms |`,
+    );
+}
+if (slowRows.length > 0) {
+  say("");
+  say("| edges | slow readers of | answered (failed) | slowest /healthz, /readyz, gzip scrape | agent descriptors | RSS at most (peak) | largest event-loop delay | invalid probes |");
+  say("|---|---|---|---|---|---|---|---|");
+  for (const row of slowRows)
+    say(
+      `| ${row.edges.toLocaleString("en")} | ${row.kind} | ${row.answered} (${row.failures}) | ${fmt(row.healthz, 0)}, ${fmt(row.readyz, 0)}, ${fmt(row.scrape, 0)} ms | ${row.fds} | ${fmt(row.rss, 0)} (${fmt(row.hwm, 0)}) MiB | ${fmt(row.delayMs, 0)} ms | ${row.invalid} of ${row.probes.toLocaleString("en")} |`,
     );
 }

@@ -172,4 +172,26 @@ describe("SharedExposition", () => {
     expect(text).toMatch(/^netcanary_edges 42$/m);
     expect(text).toBe(await metrics.registry.metrics());
   });
+
+  it("a caller while a later build runs gets the previous text at once; the one that started the build waits for it", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    recordEdges(metrics, 50);
+    let clock = 0;
+    const exposition = new SharedExposition(metrics.registry, { slices: new Slices(), minAgeMs: 1000, now: () => clock });
+    const first = await exposition.text();
+    clock = 1000;
+    let built = false;
+    const building = exposition.text().then((text) => {
+      built = true;
+      return text;
+    });
+    const during = await exposition.text();
+    expect(during).toBe(first);
+    expect(built).toBe(false);
+    const fresh = await building;
+    expect(fresh).not.toBe(first);
+    expect(exposition.builds).toBe(2);
+    // Once built, the new text is the one served.
+    expect(await exposition.text()).toBe(fresh);
+  });
 });
