@@ -24,7 +24,8 @@ endif
 DEBIAN_TOOLS := prometheus=prometheus promtool=prometheus \
   prometheus-alertmanager=prometheus-alertmanager \
   prometheus-blackbox-exporter=prometheus-blackbox-exporter \
-  nft=nftables iptables=iptables dnsmasq=dnsmasq-base ip=iproute2 dig=bind9-dnsutils
+  nft=nftables iptables=iptables dnsmasq=dnsmasq-base ip=iproute2 dig=bind9-dnsutils \
+  python3=python3
 
 .PHONY: help node deps debian-deps build run test demo bench clean
 
@@ -89,9 +90,11 @@ bench: build
 	$(NODE) bench/probe-cost.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/schedule.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/exposition.mjs --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
+	$(NODE) bench/exposition.mjs --edges 5000 --scrapers 1 --scrapes 3 --flood 0 --slow-readers 64 --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/zscaler-audit.mjs
 	$(NODE) bench/zscaler-feed-memory.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) --expose-gc bench/manifest-heap.mjs
+	$(NODE) --expose-gc bench/series-heap.mjs
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
 	$(NODE) bench/time-to-alert.ts

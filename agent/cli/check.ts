@@ -1,5 +1,6 @@
 // netcanary check: judge connections offline, from manifests, for CI pipelines.
-// Exit 0: every expectation holds; 1: one does not; 2: the input is unusable.
+// Exit 0: every expectation holds; 1: one does not; 2: the input is unusable (a path with no
+// manifest and an empty queries list are: a gate that checks nothing must not pass).
 
 import { resolveEndpoint } from "../cluster/endpoints.js";
 import { loadManifests, type UnevaluatedPolicy } from "../cluster/manifests.js";
@@ -19,8 +20,8 @@ import type { PolicyVerdict, Verdict } from "../policy/model.js";
 import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
 import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
-import { renderTable } from "./table.js";
-import { printable } from "../text/printable.js";
+import { listed, printTable } from "./table.js";
+import { printableJson } from "../text/printable.js";
 
 export interface CheckQuery {
   readonly from: string;
@@ -59,6 +60,8 @@ export async function readQueries(file: string, index: PolicyIndex): Promise<{ q
   if (!doc || read.documents.length > 1 || !isObject(doc.value) || !Array.isArray(doc.value["queries"])) {
     return { queries: [], errors: [{ file, line: 1, message: 'expected one document with a "queries" list' }] };
   }
+  // A gate that checks nothing passes everything: an empty list is a mistake, not a pass.
+  if (doc.value["queries"].length === 0) return { queries: [], errors: [errorAt(doc, ["queries"], "holds no query: nothing would be checked")] };
   const queries: CheckQuery[] = [];
   const errors: InputError[] = [];
   doc.value["queries"].forEach((raw: unknown, i: number) => {
@@ -180,12 +183,12 @@ function renderResults(results: readonly CheckResult[], out: Output): void {
     r.expect ?? "-",
     resultWord(r),
   ]);
-  out.stdout(renderTable(["FROM", "TO", "PORT", "VERDICT", "EXPECT", "RESULT"], rows));
+  printTable(out.stdout, ["FROM", "TO", "PORT", "VERDICT", "EXPECT", "RESULT"], rows);
   out.stdout("");
   results.forEach((r, i) => {
     const verdict = r.explanation.determinate ? r.verdict : `${r.verdict} (undetermined)`;
-    out.stdout(printable(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`));
-    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${printable(line)}`);
+    out.stdout(`#${i + 1} ${r.from} -> ${r.to} ${r.port}/${r.protocol}: ${verdict}`);
+    for (const line of [...r.explanation.references, ...explainVerdict(r.explanation)]) out.stdout(`    ${line}`);
   });
   const s = summarize(results);
   out.stdout("");
@@ -195,7 +198,10 @@ function renderResults(results: readonly CheckResult[], out: Output): void {
   );
 }
 
-/** Without queries: how each pod and workload is isolated, and by which policies. */
+/**
+ * Without queries: how each pod and workload is isolated, and by which policies: a few named,
+ * the rest counted, so that a cell stays short however many policies select the pod.
+ */
 function renderIsolation(index: PolicyIndex, out: Output): void {
   const rows = [...index.podsByKey.entries()]
     .sort(([a], [b]) => a.localeCompare(b))
@@ -203,11 +209,11 @@ function renderIsolation(index: PolicyIndex, out: Output): void {
       const show = (direction: "ingress" | "egress") => {
         if (pod.hostNetwork) return "host network (not applicable)";
         const ids = selectingPolicies(index, pod, direction).map((p) => p.id);
-        return ids.length === 0 ? "open" : `isolated by ${ids.join(", ")}`;
+        return ids.length === 0 ? "open" : `isolated by ${listed(ids)}`;
       };
       return [key, show("ingress"), show("egress")];
     });
-  out.stdout(renderTable(["POD OR WORKLOAD", "INGRESS", "EGRESS"], rows));
+  printTable(out.stdout, ["POD OR WORKLOAD", "INGRESS", "EGRESS"], rows);
 }
 
 /** One warning line per policy the engine does not evaluate, then what it means. */
@@ -239,7 +245,8 @@ Queries file:
       protocol: TCP             # TCP (default), UDP or SCTP
       expect: allow             # optional: allow or deny
 
-Without --queries, prints how every pod and workload is isolated.
+Without --queries, prints how every pod and workload is isolated (at most three of the
+policies isolating it named per cell, the rest counted).
 
 Options:
   --manifests <path>...  manifest files or directories (repeatable)
@@ -255,7 +262,8 @@ each is named with its file and line in a warning, as the verdicts may then diff
 what the cluster enforces.
 
 Exit status: 0 every expectation holds, 1 an expectation failed (or, with --strict, an
-undetermined verdict or a policy not evaluated), 2 unusable input.`;
+undetermined verdict or a policy not evaluated), 2 unusable input (a manifest directory
+holding no manifest file and a queries list with no query included).`;
 
 export const checkCommand: Command = {
   name: "check",
@@ -290,13 +298,8 @@ export const checkCommand: Command = {
 
     if (!values.queries) {
       if (values.output === "json") {
-        out.stdout(
-          JSON.stringify(
-            { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated },
-            null,
-            2,
-          ),
-        );
+        const report = { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated };
+        for (const line of printableJson(report)) out.stdout(line);
       } else renderIsolation(index, out);
       return unevaluatedFails ? EXIT.failed : EXIT.ok;
     }
@@ -307,7 +310,7 @@ export const checkCommand: Command = {
     }
     const results = queries.map((query) => judge(query, index));
     if (values.output === "json") {
-      out.stdout(JSON.stringify({ results, summary: summarize(results), unevaluated: load.unevaluated }, null, 2));
+      for (const line of printableJson({ results, summary: summarize(results), unevaluated: load.unevaluated })) out.stdout(line);
     } else {
       renderResults(results, out);
     }

@@ -1,4 +1,9 @@
-// The shape every subcommand shares, and the exit codes they agree on.
+// The shape every subcommand shares, the exit codes they agree on, and the one way they print.
+// Everything printed is one line at a time, its control characters escaped (a newline too):
+// names and messages from outside cannot forge a line of a CI log, whichever call site prints
+// them. Text of several lines (a usage text, a table, JSON) is split by the one who prints it.
+
+import { printable } from "../text/printable.js";
 
 /**
  * 0: everything tested holds. 1: a finding (a signal, a failed expectation). 2: unusable
@@ -7,6 +12,7 @@
  */
 export const EXIT = { ok: 0, failed: 1, unusable: 2, inconclusive: 3 } as const;
 
+/** Where a command prints: one line per call, without its newline. */
 export interface Output {
   stdout(line: string): void;
   stderr(line: string): void;
@@ -27,3 +33,16 @@ export const consoleOutput: Output = {
   stdout: (line) => process.stdout.write(`${line}\n`),
   stderr: (line) => process.stderr.write(`${line}\n`),
 };
+
+/**
+ * The output every command gets: each line printed with its control characters escaped,
+ * newlines included, so that whatever a line holds it stays one line.
+ */
+export function escapingOutput(output: Output): Output {
+  return { stdout: (line) => output.stdout(printable(line)), stderr: (line) => output.stderr(printable(line)) };
+}
+
+/** Text of several lines (a usage text, a report), printed a line at a time. */
+export function printLines(print: (line: string) => void, text: string): void {
+  for (const line of text.split("\n")) print(line);
+}

@@ -4,10 +4,9 @@ import { agentCommand } from "./agent.js";
 import { checkCommand } from "./check.js";
 import { onceCommand } from "./once.js";
 import { zscalerCommand } from "./zscaler.js";
-import { type Command, consoleOutput, EXIT, type Output, UsageError } from "./command.js";
+import { type Command, consoleOutput, escapingOutput, EXIT, type Output, printLines, UsageError } from "./command.js";
 import { nearest, suggestion } from "./suggest.js";
 import { packageInfo } from "./version.js";
-import { printableLines } from "../text/printable.js";
 
 const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, zscalerCommand];
 
@@ -31,10 +30,10 @@ function overview(): string {
 
 export async function main(argv: readonly string[], output: Output = consoleOutput): Promise<number> {
   // Whatever a command prints, no control character reaches the terminal or the CI log raw.
-  const out: Output = { stdout: (line) => output.stdout(printableLines(line)), stderr: (line) => output.stderr(printableLines(line)) };
+  const out = escapingOutput(output);
   const [name, ...rest] = argv;
   if (name === undefined || name === "--help" || name === "-h" || name === "help") {
-    out.stdout(overview());
+    printLines(out.stdout, overview());
     return name === undefined ? EXIT.unusable : EXIT.ok;
   }
   if (name === "--version" || name === "-V" || name === "version") {
@@ -46,11 +45,13 @@ export async function main(argv: readonly string[], output: Output = consoleOutp
     const option = name.startsWith("-");
     const guess = option ? nearest(name.replace(/^-+/, ""), ["help", "version"]) : nearest(name, COMMANDS.map((c) => c.name));
     const hint = option ? suggestion(guess, "option") : suggestion(guess);
-    out.stderr(`netcanary: ${option ? `unknown option ${name}` : `unknown command "${name}"`}${hint}\n\n${overview()}`);
+    out.stderr(`netcanary: ${option ? `unknown option ${name}` : `unknown command "${name}"`}${hint}`);
+    out.stderr("");
+    printLines(out.stderr, overview());
     return EXIT.unusable;
   }
   if (rest.includes("--help") || rest.includes("-h")) {
-    out.stdout(command.usage);
+    printLines(out.stdout, command.usage);
     return EXIT.ok;
   }
   try {
@@ -59,7 +60,9 @@ export async function main(argv: readonly string[], output: Output = consoleOutp
     // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
     const code = (error as NodeJS.ErrnoException).code ?? "";
     if (error instanceof UsageError || code.startsWith("ERR_PARSE_ARGS")) {
-      out.stderr(`netcanary ${command.name}: ${(error as Error).message}\n\n${command.usage}`);
+      out.stderr(`netcanary ${command.name}: ${(error as Error).message}`);
+      out.stderr("");
+      printLines(out.stderr, command.usage);
       return EXIT.unusable;
     }
     throw error;

@@ -1,6 +1,7 @@
 // netcanary once: one round of every probe, judged on its own sample, for pipelines.
 // Exit 0: no signal; 1: a signal on some edge; 2: unusable input; 3: inconclusive, something
-// asked for was not tested (a probe with nothing to probe, a cluster that could not be read).
+// asked for was not tested (a probe with nothing to probe, a source that matches no pod, an
+// edge whose sample could not be judged, a cluster that could not be read).
 // A gate that passes on a run that tested nothing would be worse than no gate.
 
 import type { ClusterStatus } from "../cluster/live.js";
@@ -8,24 +9,30 @@ import { Agent, type ResultEntry } from "../daemon/agent.js";
 import { identityFromEnvironment } from "../daemon/identity.js";
 import { formatInputError } from "../documents/located.js";
 import { AgentMetrics } from "../metrics/registry.js";
+import type { ProbeGap } from "../targets/empty.js";
+import { printableJson } from "../text/printable.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
-import { renderTable } from "./table.js";
-import { printable } from "../text/printable.js";
+import { printTable } from "./table.js";
 
 const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--output table|json]
                       [--sync-timeout <s>] [--log-level <level>] [--log-format <format>]
 
 Probes every edge once, judges each outcome on that single sample against the
 NetworkPolicy verdict and the declared intent, prints a report and exits:
-  0  no signal, and every probe tested something
+  0  no signal, and every probe tested what it asks for
   1  an unexpected block, unexpected allow or intent violation
   2  unusable input
-  3  inconclusive: a probe tested nothing (its Service not found, its selector matching no
-     pod, its source standing for no pod on this node), or the cluster state could not be
-     read (every policy verdict unknown), or the config has no probe; stderr says what was
-     empty and, for the cluster, the API server and the error. Some edges probed and one
-     probe empty is still 3. A signal outranks it: 1.
+  3  inconclusive: something asked for was not tested. A probe with no edge (its Service
+     not found, its selector matching no pod, its sources standing for no pod on this
+     node); a pod source matching no pod in the cluster; edges beyond agent.maxEdges; an
+     edge whose sample says nothing (agent_error, such as a pod that cannot be entered; a
+     host name that did not resolve for an edge expected to be denied); an edge with no
+     verdict to judge it by (policy unknown, no expect); the cluster state could not be
+     read; the config has no probe. stderr says what, one line each. Some edges passing
+     does not change that. A signal outranks it: 1.
+
+Pod sources are looked up on this node: $NODE_NAME, else this machine's host name.
 
 Options:
 ${PROBE_RUN_USAGE}
@@ -37,8 +44,8 @@ Logs go to stderr (default level here: error), the report to stdout.`;
 
 /** Something asked for and not tested; the run is inconclusive. */
 export interface Untested {
-  readonly kind: "cluster" | "probe" | "config";
-  /** The API server (cluster), the probe's name (probe), or "" (config). */
+  readonly kind: "cluster" | "probe" | "edge" | "config";
+  /** The API server (cluster), the probe's name (probe), the edge's id (edge), or "" (config). */
   readonly name: string;
   readonly reason: string;
 }
@@ -53,13 +60,52 @@ function describeWaiting(status: ClusterStatus): string {
   return [...byError].map(([error, resources]) => `${resources.join(", ")}: ${error}`).join("; ") || (status.reason ?? "not synchronised");
 }
 
-/** What this run did not test. Pure: the cluster's status, the empty probes and the probe count in, the gaps out. */
+/** "probe loop from labeled (shop/deployment/web) to 10.0.0.1:9/TCP": an edge, as a person reads it. */
+function describeEdge(r: ResultEntry): string {
+  const workload = r.sourceWorkload ? ` (${r.sourceNamespace}/${r.sourceWorkload})` : "";
+  const endpoint = r.endpoint ? ` (endpoint ${r.endpoint})` : "";
+  return `probe ${r.probe} from ${r.source}${workload} to ${r.target}:${r.port}/${r.protocol}${endpoint}`;
+}
+
+function observedText(observed: NonNullable<ResultEntry["observed"]>): string {
+  return `${observed.reason}${observed.detail ? `: ${observed.detail}` : ""}`;
+}
+
+/**
+ * Why an edge that is neither ok nor a signal after the round tested nothing: its sample
+ * could not be judged (pending), or there was nothing to judge it by (unknown). undefined
+ * for an edge that was judged.
+ */
+function whyEdgeIsUntested(r: ResultEntry): string | undefined {
+  if (r.status === "unknown") {
+    const observed = r.observed ? `; observed ${observedText(r.observed)}` : "";
+    return `${describeEdge(r)} tested nothing: its policy verdict is unknown and the probe declares no expect${observed}; policy: ${r.policy.explanation.summary}`;
+  }
+  if (r.status !== "pending") return undefined;
+  if (!r.observed) return `${describeEdge(r)} tested nothing: it was not probed in this run`;
+  const { reason } = r.observed;
+  if (reason === "agent_error") return `${describeEdge(r)} tested nothing: ${observedText(r.observed)}`;
+  const expected = r.policy.verdict !== "unknown" ? r.policy.verdict : r.intent;
+  // judge.ts: a TCP probe whose name did not resolve never tried to connect, so it cannot
+  // show the deny holds; a gate that passed it would pass a misspelt host name forever.
+  if (expected === "deny" && reason.startsWith("dns_")) {
+    return `${describeEdge(r)} tested nothing: expected deny, but its name did not resolve (${observedText(r.observed)}), so no connection was tried`;
+  }
+  return `${describeEdge(r)} tested nothing: observed ${reason}, not judged: the policy verdict changed while it ran`;
+}
+
+/**
+ * What this run did not test. Pure: the cluster's status, the probes' gaps, the probe count
+ * and the results in, the gaps out. While the cluster state is unread every verdict is
+ * unknown: that is said once, not once per edge.
+ */
 export function untested(input: {
   readonly cluster: ClusterStatus;
   readonly server?: string;
   readonly syncSeconds: number;
   readonly probes: number;
-  readonly emptyProbes: readonly { readonly probe: string; readonly reason: string }[];
+  readonly probeGaps: readonly ProbeGap[];
+  readonly results: readonly ResultEntry[];
 }): Untested[] {
   const gaps: Untested[] = [];
   if (!input.cluster.ready) {
@@ -70,7 +116,14 @@ export function untested(input: {
       reason: `the cluster state could not be read${from} within ${input.syncSeconds}s (${describeWaiting(input.cluster)}): every policy verdict is unknown`,
     });
   }
-  for (const { probe, reason } of input.emptyProbes) gaps.push({ kind: "probe", name: probe, reason: `probe ${probe} tested nothing: ${reason}` });
+  for (const { probe, scope, reason } of input.probeGaps) {
+    gaps.push({ kind: "probe", name: probe, reason: scope === "all" ? `probe ${probe} tested nothing: ${reason}` : `probe ${probe} tested in part: ${reason}` });
+  }
+  for (const result of input.results) {
+    if (result.status === "unknown" && !input.cluster.ready) continue;
+    const reason = whyEdgeIsUntested(result);
+    if (reason !== undefined) gaps.push({ kind: "edge", name: result.id, reason });
+  }
   if (input.probes === 0) gaps.push({ kind: "config", name: "", reason: "the config has no probe: nothing was tested" });
   return gaps;
 }
@@ -81,25 +134,20 @@ export function onceExitCode(results: readonly ResultEntry[], gaps: readonly Unt
   return gaps.length > 0 ? EXIT.inconclusive : EXIT.ok;
 }
 
-function observedText(entry: ResultEntry): string {
-  return entry.observed ? entry.observed.reason : "-";
-}
-
 function render(results: readonly ResultEntry[], gaps: readonly Untested[], out: Output): void {
-  out.stdout(
-    renderTable(
-      ["PROBE", "SOURCE", "TARGET", "PORT", "INTENT", "POLICY", "OBSERVED", "STATUS"],
-      results.map((r) => [r.probe, r.source, r.target, `${r.port}/${r.protocol}`, r.intent ?? "-", r.policy.verdict, observedText(r), r.status]),
-    ),
+  printTable(
+    out.stdout,
+    ["PROBE", "SOURCE", "TARGET", "PORT", "INTENT", "POLICY", "OBSERVED", "STATUS"],
+    results.map((r) => [r.probe, r.source, r.target, `${r.port}/${r.protocol}`, r.intent ?? "-", r.policy.verdict, r.observed?.reason ?? "-", r.status]),
   );
   const flagged = results.filter((r) => r.status !== "ok");
   if (flagged.length > 0) out.stdout("");
   for (const r of flagged) {
-    out.stdout(printable(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`));
-    if (r.observed) out.stdout(printable(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`));
-    out.stdout(printable(`    policy: ${r.policy.explanation.summary}`));
+    out.stdout(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`);
+    if (r.observed) out.stdout(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`);
+    out.stdout(`    policy: ${r.policy.explanation.summary}`);
     const { lines, summary } = r.policy.explanation;
-    if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${printable(line)}`);
+    if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${line}`);
   }
   const signals = results.filter((r) => r.signals.length > 0).length;
   out.stdout("");
@@ -154,9 +202,10 @@ export const onceCommand: Command = {
       ...(cluster.server !== undefined ? { server: cluster.server } : {}),
       syncSeconds,
       probes: agent.probeCount(),
-      emptyProbes: agent.emptyProbes(),
+      probeGaps: agent.untestedProbes(),
+      results,
     });
-    if (output === "json") out.stdout(JSON.stringify({ results, inconclusive: gaps }, null, 2));
+    if (output === "json") for (const line of printableJson({ results, inconclusive: gaps })) out.stdout(line);
     else render(results, gaps, out);
     for (const gap of gaps) out.stderr(`netcanary once: inconclusive: ${gap.reason}`);
     if (cluster.kind === "none" && gaps.some((gap) => gap.kind === "probe")) {

@@ -17,10 +17,11 @@ import { type AllowlistFeeds, type AllowlistSource, zscalerAllowlist } from "../
 import { auditCoverage } from "../zscaler/audit.js";
 import { CLOUD_NAME, type FeedData, type FeedKind, parseFeed } from "../zscaler/feeds.js";
 import { createFeedDispatcher, DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
+import { printableJson } from "../text/printable.js";
 import { redactUrl } from "../text/url-credentials.js";
 import { hashRanges, objectNameProblem, toYaml, ZSCALER_GATEWAY_PORTS, zscalerNetworkPolicy } from "../zscaler/policy.js";
 import { parseOptions } from "./args.js";
-import { type Command, EXIT, type Output, UsageError } from "./command.js";
+import { type Command, EXIT, type Output, printLines, UsageError } from "./command.js";
 import { nearest, suggestion } from "./suggest.js";
 
 /** The feeds an allowlist can be made of, in the order they are listed in output. */
@@ -288,7 +289,7 @@ async function runRanges(argv: readonly string[], out: Output): Promise<number> 
   if (!ranges.ok) return ranges.exitCode;
   const { cidrs, ipv4, ipv6, hash } = ranges.value;
   if (values.output === "json") {
-    out.stdout(JSON.stringify({ cloud: options.cloud, feeds: options.feeds, hash, ranges: cidrs.map((c) => c.text), ipv4, ipv6 }, null, 2));
+    for (const line of printableJson({ cloud: options.cloud, feeds: options.feeds, hash, ranges: cidrs.map((c) => c.text), ipv4, ipv6 })) out.stdout(line);
   } else {
     for (const cidr of cidrs) out.stdout(cidr.text);
     out.stderr(`${options.cloud}: ${cidrs.length} ranges (${ipv4} IPv4, ${ipv6} IPv6) from ${options.feeds.join(", ")}; ${hash}`);
@@ -342,8 +343,8 @@ async function runPolicy(argv: readonly string[], out: Output): Promise<number> 
     feeds: options.feeds,
   });
   if (!policy.ok) throw new UsageError(policy.reason);
-  // toYaml ends with a newline; stdout() adds one more.
-  out.stdout(toYaml(policy.value).replace(/\n$/, ""));
+  // toYaml ends with a newline; stdout() adds one to each line.
+  printLines(out.stdout, toYaml(policy.value).replace(/\n$/, ""));
   return EXIT.ok;
 }
 

@@ -165,7 +165,12 @@ export async function manifestFiles(paths: readonly string[]): Promise<ManifestF
       if (info.isFile() && info.size <= MANIFEST_LIMITS.fileBytes) bytes += info.size;
     }
   }
-  for (const path of paths) await walk(path, true, 0);
+  for (const path of paths) {
+    const before = { files: files.length, errors: errors.length };
+    await walk(path, true, 0);
+    // A directory with nothing to read is a path that is wrong (a typo in a pipeline), not an empty cluster.
+    if (!stopped && files.length === before.files && errors.length === before.errors) errors.push({ file: path, message: "no manifest file (.yaml, .yml or .json) in this directory" });
+  }
   return { files, errors, bytes };
 }
 

@@ -92,6 +92,17 @@ export function ownerOf(metadata: Json, labels: Labels, podName: string): Worklo
   return { kind, name };
 }
 
+/** The kubelet names a mirror pod's cgroup by the static pod's config hash, not by the mirror's uid. */
+const MIRROR_ANNOTATION = "kubernetes.io/config.mirror";
+
+/** What the pod's cgroup is named by: the static pod's hash for a mirror pod, else metadata.uid. */
+function cgroupUid(metadata: Json, issues: IssueList): string | undefined {
+  const annotations = objectAt(metadata, "annotations", ["metadata"], issues);
+  const mirror = annotations?.[MIRROR_ANNOTATION];
+  if (typeof mirror === "string" && mirror !== "") return mirror;
+  return stringAt(metadata, "uid", ["metadata"], issues);
+}
+
 export function readPod(value: Json, namespace: string, name: string, issues: IssueList): PodInfo {
   const metadata = objectAt(value, "metadata", [], issues) ?? {};
   const spec = objectAt(value, "spec", [], issues) ?? {};
@@ -100,9 +111,11 @@ export function readPod(value: Json, namespace: string, name: string, issues: Is
   const phase = stringAt(status, "phase", ["status"], issues);
   const labels = readLabels(metadata["labels"], ["metadata", "labels"], issues);
   const terminating = metadata["deletionTimestamp"] !== undefined && metadata["deletionTimestamp"] !== null;
+  const uid = cgroupUid(metadata, issues);
   return {
     namespace,
     name,
+    ...(uid !== undefined ? { uid } : {}),
     labels,
     ips: readIps(status, issues),
     ports: readContainerPorts(spec, ["spec"], issues),

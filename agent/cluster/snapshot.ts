@@ -33,6 +33,11 @@ export interface WorkloadRef {
 export interface PodInfo {
   readonly namespace: string;
   readonly name: string;
+  /**
+   * What the pod's cgroup is named by (sources/netns.ts): metadata.uid, or for the mirror of a
+   * static pod the kubelet's config hash. Absent for workload templates and manifests without one.
+   */
+  readonly uid?: string;
   readonly labels: Labels;
   /** Pod IPs, at most one per family. Empty before scheduling and for workload templates. */
   readonly ips: readonly IpAddress[];

@@ -29,6 +29,16 @@ export interface AgentSettings {
   readonly maxEndpointsPerTarget: number;
 }
 
+/** What the agent exports beyond the series every edge has (docs/metrics.md). */
+export interface MetricsSettings {
+  /**
+   * Per-edge duration histograms (netcanary_probe_duration_seconds{phase}): 11 series per
+   * phase and edge. Off by default: the per-source histogram and the per-edge gauge of the
+   * last probe's duration answer the usual questions for a fraction of the series.
+   */
+  readonly perEdgeHistograms: boolean;
+}
+
 /**
  * self: the agent's own pod. pods: every pod on the agent's node that the selectors pick
  * (by default the label netcanary.io/probe: "true"), probed from inside its network namespace.
@@ -128,6 +138,7 @@ export interface ProbeConfig extends Omit<ProbeTimings, "intervalMs"> {
 export interface AgentConfig {
   readonly defaults: ProbeTimings;
   readonly agent: AgentSettings;
+  readonly metrics: MetricsSettings;
   /** null: nothing uses Zscaler's feeds. */
   readonly zscaler: ZscalerSettings | null;
   readonly sources: readonly SourceConfig[];

@@ -80,6 +80,10 @@ const agentSchema = z.strictObject({
   maxEndpointsPerTarget: z.number({ error: ENDPOINTS_MESSAGE }).int({ error: ENDPOINTS_MESSAGE }).min(1, { error: ENDPOINTS_MESSAGE }).max(MAX_EDGES, { error: ENDPOINTS_MESSAGE }).optional(),
 });
 
+const metricsSchema = z.strictObject({
+  perEdgeHistograms: z.boolean({ error: "must be true or false" }).optional(),
+});
+
 const sourceSchema = z.strictObject({
   name,
   /** The agent's own pod. */
@@ -161,6 +165,7 @@ const probeSchema = z.strictObject({
 export const configSchema = z.strictObject({
   defaults: defaultsSchema.optional(),
   agent: agentSchema.optional(),
+  metrics: metricsSchema.optional(),
   zscaler: zscalerSchema.optional(),
   sources: z.array(sourceSchema).min(1, { message: "must list at least one source" }),
   probes: z.array(probeSchema),
@@ -382,7 +387,8 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     maxProbeWorkers: raw.agent?.maxProbeWorkers ?? 4,
     maxEndpointsPerTarget: raw.agent?.maxEndpointsPerTarget ?? DEFAULT_MAX_ENDPOINTS_PER_TARGET,
   };
+  const metrics = { perEdgeHistograms: raw.metrics?.perEdgeHistograms ?? false };
   const zscaler = readZscalerSettings(raw.zscaler, probes, add);
   if (issues.length > 0) return { issues };
-  return { config: { defaults, agent, zscaler, sources, probes }, issues };
+  return { config: { defaults, agent, metrics, zscaler, sources, probes }, issues };
 }

@@ -19,7 +19,7 @@ import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import { startTimer, type Timer } from "../schedule/timers.js";
 import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
-import { whyProbeIsEmpty } from "../targets/empty.js";
+import { type ProbeGap, probeGaps } from "../targets/empty.js";
 import { PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
 import { namedByWorkload, podSourceIdentities, type PodSourceConfig, workloadOf } from "../sources/identities.js";
 import { createPodProbeRunner } from "../sources/pods.js";
@@ -157,6 +157,7 @@ export class Agent {
         onSkip: () => this.metrics.schedulerSkipped.inc(),
       },
     });
+    this.metrics.configure(config.metrics);
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
     this.metrics.setEventLoopDelaySource(() => this.starvation.takeWorstDelayMs() / 1000);
@@ -287,11 +288,13 @@ export class Agent {
   }
 
   /**
-   * The configured probes that stand for no edge now, each with why (targets/empty.ts): a
-   * round that probed every edge still tested nothing for them.
+   * What the configured probes leave untested now, each with why (targets/empty.ts): a probe
+   * with no edge, a source that could run nowhere, edges beyond the budget. A round that
+   * probed every edge still tested nothing for them.
    */
-  emptyProbes(): { readonly probe: string; readonly reason: string }[] {
-    const probed = new Set([...this.edges.values()].map((edge) => edge.probe.name));
+  untestedProbes(): ProbeGap[] {
+    const edges = new Map<string, number>();
+    for (const edge of this.edges.values()) edges.set(edge.probe.name, (edges.get(edge.probe.name) ?? 0) + 1);
     const context = {
       sources: this.config.sources,
       identities: this.identities(),
@@ -301,7 +304,7 @@ export class Agent {
       nodeName: this.options.identity.nodeName,
       maxEdges: this.config.agent.maxEdges,
     };
-    return this.config.probes.filter((probe) => !probed.has(probe.name)).map((probe) => ({ probe: probe.name, reason: whyProbeIsEmpty(probe, context) }));
+    return this.config.probes.flatMap((probe) => probeGaps(probe, context, edges.get(probe.name) ?? 0));
   }
 
   edgeRecords(): EdgeRecord[] {
@@ -320,6 +323,7 @@ export class Agent {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
     this.scheduler.setMaxConcurrent(config.agent.maxConcurrentProbes);
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
+    this.metrics.configure(config.metrics);
     this.batches?.configure(podProbeSettings(config));
     this.cluster.setTargets?.(targetScopeOf(this.config));
     this.refresh(Date.now());
@@ -633,7 +637,7 @@ export class Agent {
     const pod = edge.source.podSource;
     if (pod === undefined) return runCall(call, { timeoutMs });
     if (!edge.source.ip) return Promise.resolve(agentError(`pod ${pod} has no IP yet`));
-    return this.podBatches().probe({ key: pod, ip: edge.source.ip.text }, { id: edge.id, call, timeoutMs });
+    return this.podBatches().probe({ key: pod, ip: edge.source.ip.text, uid: edge.source.pod?.uid }, { id: edge.id, call, timeoutMs });
   }
 
   private podBatches(): PodBatches {

@@ -1,9 +1,11 @@
 // Logs (pino): one JSON object per line for machines (a pipe, a file, a container's log),
 // or one readable line per entry on a terminal. The text form is a view of the same JSON
 // entry, so both carry the same fields; anything from outside (a pod name, a DNS answer, an
-// error message) may hold control characters, and they are escaped before reaching a terminal.
+// error message) may hold control characters, and they are escaped before reaching a terminal
+// (text/printable.ts, the one escaping every printed text goes through).
 
 import { pino, type DestinationStream, type Logger } from "pino";
+import { printable } from "../text/printable.js";
 
 export type { Logger };
 
@@ -18,25 +20,10 @@ const LEVEL_NAMES: Readonly<Record<number, string>> = { 10: "TRACE", 20: "DEBUG"
 /** Fields every entry has, shown in the line's head or not at all. */
 const HEAD_FIELDS = new Set(["level", "time", "msg", "app", "pid", "hostname"]);
 
-/**
- * Terminal control characters (C0, DEL, C1, line and paragraph separators, bidirectional
- * overrides) as visible escapes: a value from the cluster cannot move the cursor, recolour the
- * terminal or reorder what is shown.
- */
-export function escapeControl(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (ch) => {
-    const code = ch.charCodeAt(0);
-    if (ch === "\n") return "\\n";
-    if (ch === "\t") return "\\t";
-    if (ch === "\r") return "\\r";
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16).padStart(4, "0")}`;
-  });
-}
-
 function formatValue(value: unknown): string {
-  if (typeof value === "string") return /^[\w.:/@+,-]+$/.test(value) ? value : escapeControl(JSON.stringify(value));
+  if (typeof value === "string") return /^[\w.:/@+,-]+$/.test(value) ? value : printable(JSON.stringify(value));
   if (typeof value === "number" || typeof value === "boolean" || value === null) return String(value);
-  return escapeControl(JSON.stringify(value) ?? String(value));
+  return printable(JSON.stringify(value) ?? String(value));
 }
 
 /**
@@ -48,13 +35,13 @@ export function formatLogLine(json: string): string {
   try {
     entry = JSON.parse(json);
   } catch {
-    return `${escapeControl(json.replace(/\n$/, ""))}\n`;
+    return `${printable(json.replace(/\n$/, ""))}\n`;
   }
-  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return `${escapeControl(json.replace(/\n$/, ""))}\n`;
+  if (typeof entry !== "object" || entry === null || Array.isArray(entry)) return `${printable(json.replace(/\n$/, ""))}\n`;
   const record = entry as Record<string, unknown>;
   const level = typeof record["level"] === "number" ? (LEVEL_NAMES[record["level"]] ?? String(record["level"])) : "?";
   const time = typeof record["time"] === "string" ? record["time"] : typeof record["time"] === "number" ? new Date(record["time"]).toISOString() : "";
-  const message = typeof record["msg"] === "string" ? escapeControl(record["msg"]) : "";
+  const message = typeof record["msg"] === "string" ? printable(record["msg"]) : "";
   const fields: string[] = [];
   let stack: string | undefined;
   for (const [key, value] of Object.entries(record)) {
@@ -66,11 +53,11 @@ export function formatLogLine(json: string): string {
       if (typeof error.stack === "string") stack = error.stack;
       continue;
     }
-    fields.push(`${escapeControl(key)}=${formatValue(value)}`);
+    fields.push(`${printable(key)}=${formatValue(value)}`);
   }
-  const head = [escapeControl(time), level.padEnd(5), message].filter((part) => part !== "").join(" ");
+  const head = [printable(time), level.padEnd(5), message].filter((part) => part !== "").join(" ");
   const line = fields.length > 0 ? `${head}  ${fields.join(" ")}` : head;
-  const below = stack === undefined ? "" : stack.split("\n").slice(1).map((frame) => `\n    ${escapeControl(frame.trim())}`).join("");
+  const below = stack === undefined ? "" : stack.split("\n").slice(1).map((frame) => `\n    ${printable(frame.trim())}`).join("");
   return `${line}${below}\n`;
 }
 

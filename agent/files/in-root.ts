@@ -14,9 +14,11 @@
 //   rules: an absolute target starts again at the pod's root, "..", at the root, stays there
 //   (popping the directories this walk itself opened; it never opens ".."), at most
 //   MAX_SYMLINKS links per walk;
-// - the last name must be a regular file; only then is it opened for reading, through its
-//   own O_PATH descriptor (the same inode, whatever was renamed meanwhile), with O_NONBLOCK,
-//   and read up to maxBytes + 1.
+// - the last name must be a regular file of an ordinary filesystem (not a file of a kernel
+//   filesystem mounted in the pod: /proc/kmsg is a "regular file" whose reads consume the
+//   node's kernel log); only then is it opened for reading, through its own O_PATH
+//   descriptor (the same inode, whatever was renamed meanwhile), with O_NONBLOCK, and read up
+//   to maxBytes + 1.
 // Everything runs on Node's asynchronous fs calls and the whole walk has a deadline: a
 // filesystem that never answers (a FUSE mount in the pod) costs one libuv thread, not the
 // process. Meant for short-lived processes (the probe worker): a call abandoned at its
@@ -25,12 +27,38 @@
 // Errors say what was wrong ("a FIFO, not a regular file", "too many symbolic links", "over
 // the limit of 64 KiB"), never what the file or a link holds.
 
-import { close, constants, type Stats, fstat, open, read, readlink } from "node:fs";
+import { close, constants, type Stats, type StatsFs, fstat, open, read, readlink, statfs } from "node:fs";
 import { startTimer, type Timer } from "../schedule/timers.js";
-import { fileKind, type FileProblem, type FileRead, formatBytes, problemOf } from "./read.js";
+import { Accumulator, fileKind, type FileProblem, type FileRead, formatBytes, problemOf } from "./read.js";
 
 /** Linux's O_PATH (generic value; Node's fs.constants does not export it). */
 const O_PATH = 0o10000000;
+/**
+ * Kernel filesystems by statfs magic (linux/magic.h): their files are interfaces, and some
+ * act when read (/proc/kmsg consumes the kernel log; tracefs's trace_pipe waits).
+ */
+const KERNEL_FILESYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, "proc"],
+  [0x62656572, "sysfs"],
+  [0x64626720, "debugfs"],
+  [0x74726163, "tracefs"],
+  [0x73636673, "securityfs"],
+  [0x27e0eb, "cgroup"],
+  [0x63677270, "cgroup2"],
+  [0x62656570, "configfs"],
+  [0xcafe4a11, "bpf"],
+  [0xde5e81e4, "efivarfs"],
+  [0x6165676c, "pstore"],
+  [0x1cd1, "devpts"],
+  [0xf97cff8c, "selinuxfs"],
+  [0x43415d53, "smackfs"],
+  [0x65735543, "fusectl"],
+  [0x42494e4d, "binfmt_misc"],
+  [0x6e736673, "nsfs"],
+  [0x50495045, "pipefs"],
+  [0x534f434b, "sockfs"],
+]);
+
 /** As the kernel's MAXSYMLINKS. */
 const MAX_SYMLINKS = 40;
 /** Names walked in all, symlink targets included: bounds the work of a hostile tree. */
@@ -129,19 +157,25 @@ export async function readFileInRoot(root: string, path: string, options: InRoot
     if (file === undefined) throw new WalkError("not_regular", "a directory, not a regular file");
     if (!file.info.isFile()) throw new WalkError("not_regular", `${fileKind(file.info)}, not a regular file`);
     if (file.info.size > options.maxBytes) throw new WalkError("too_large", `${formatBytes(file.info.size)}, over the limit of ${formatBytes(options.maxBytes)}`);
+    // A file of a kernel filesystem mounted in the pod (/proc/kmsg, a debugfs or sysfs file)
+    // may act when read: only files of ordinary filesystems are opened.
+    const fs = await step<StatsFs>((done) => statfs(`/proc/self/fd/${file.fd}`, done));
+    const kernel = KERNEL_FILESYSTEMS.get(Number(fs.type));
+    if (kernel !== undefined) throw new WalkError("not_regular", `a file of the kernel's ${kernel} filesystem, not an ordinary file`);
     // Reopen the very inode the walk found, for reading.
     const readable = await openAt(constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY, `/proc/self/fd/${file.fd}`);
     const again = await step<Stats>((done) => fstat(readable, done));
     if (again.ino !== file.info.ino || again.dev !== file.info.dev || !again.isFile()) throw new WalkError("changed", "changed while being opened");
-    const buffer = Buffer.allocUnsafe(Math.min(options.maxBytes + 1, Math.max(again.size + 1, 4096)));
-    let length = 0;
-    while (length < buffer.length) {
-      const bytesRead = await step<number>((done) => read(readable, buffer, length, buffer.length - length, null, done));
+    const bytes = new Accumulator(again.size, options.maxBytes);
+    for (let room = bytes.room(); room !== undefined; room = bytes.room()) {
+      const { buffer, offset, length } = room;
+      const bytesRead = await step<number>((done) => read(readable, buffer, offset, length, null, done));
       if (bytesRead === 0) break;
-      length += bytesRead;
+      bytes.advance(bytesRead);
     }
-    if (length > options.maxBytes) throw new WalkError("too_large", `over the limit of ${formatBytes(options.maxBytes)}`);
-    return { ok: true, text: buffer.toString("utf8", 0, length), bytes: length };
+    const text = bytes.text();
+    if (text === undefined) throw new WalkError("too_large", `over the limit of ${formatBytes(options.maxBytes)}`);
+    return { ok: true, text, bytes: Buffer.byteLength(text) };
   };
 
   let timer: Timer | undefined;

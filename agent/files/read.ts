@@ -14,7 +14,6 @@
 
 import { constants, type Stats } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
-import { closeSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 
 export type FileProblem = "missing" | "permission" | "not_regular" | "too_large" | "changed" | "timeout" | "io";
 
@@ -97,7 +96,7 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTT
  * /proc files, which report 0) and doubles up to maxBytes + 1: a small file costs a small
  * buffer, and one byte past the cap is enough to know the file is too large.
  */
-class Accumulator {
+export class Accumulator {
   private buffer: Buffer;
   private length = 0;
   private readonly cap: number;
@@ -122,9 +121,15 @@ class Accumulator {
     this.length += bytes;
   }
 
+  /** The text read, or undefined when more than maxBytes came. */
+  text(): string | undefined {
+    return this.length >= this.cap ? undefined : this.buffer.toString("utf8", 0, this.length);
+  }
+
   result(path: string, limits: ReadLimits): FileRead {
-    if (this.length > limits.maxBytes) return failure("too_large", path, `more than ${formatBytes(limits.maxBytes)} (it grew while being read?), over the limit`);
-    return { ok: true, text: this.buffer.toString("utf8", 0, this.length), bytes: this.length };
+    const text = this.text();
+    if (text === undefined) return failure("too_large", path, `more than ${formatBytes(limits.maxBytes)} (it grew while being read?), over the limit`);
+    return { ok: true, text, bytes: this.length };
   }
 }
 
@@ -156,37 +161,5 @@ export async function readBoundedFile(path: string, limits: ReadLimits): Promise
     return failure(problemOf(error).problem, path, `cannot read (${problemOf(error).words})`);
   } finally {
     await handle?.close().catch(() => undefined);
-  }
-}
-
-/** readBoundedFile() for code that must not yield (a short-lived worker's start-up checks). */
-export function readBoundedFileSync(path: string, limits: ReadLimits): FileRead {
-  let fd: number | undefined;
-  try {
-    const before = statSync(path);
-    const refused = checkInfo(path, before, limits);
-    if (refused) return refused;
-    fd = openSync(path, OPEN_FLAGS);
-    const after = fstatSync(fd);
-    if (!sameFile(before, after)) return failure("changed", path, `replaced while being opened; not read`);
-    const again = checkInfo(path, after, limits);
-    if (again) return again;
-    const bytes = new Accumulator(after.size, limits.maxBytes);
-    for (let room = bytes.room(); room !== undefined; room = bytes.room()) {
-      const bytesRead = readSync(fd, room.buffer, room.offset, room.length, null);
-      if (bytesRead === 0) break;
-      bytes.advance(bytesRead);
-    }
-    return bytes.result(path, limits);
-  } catch (error) {
-    return failure(problemOf(error).problem, path, `cannot read (${problemOf(error).words})`);
-  } finally {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed
-      }
-    }
   }
 }

@@ -3,11 +3,18 @@
 // The families that grow with the edges are series.ts families (lean, written in slices);
 // the rest, and prom-client's default process_/nodejs_ metrics, are prom-client's. All of
 // them are in one Registry, in one order.
+//
+// Series are the agent's memory and every scraper's: an edge has only the series a per-edge
+// question needs (success, verdict, mismatch, status, explanation, probes by reason, and the
+// last probe's duration, as blackbox_exporter's probe_duration_seconds). Latency
+// distributions are per source and target kind; per-edge histograms are opt-in
+// (metrics.perEdgeHistograms), as they cost 11 series per phase and edge.
 
 import { readFileSync } from "node:fs";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { ClusterMetricsSink } from "../cluster/live.js";
 import type { FailureKind } from "../cluster/reflector.js";
+import type { MetricsSettings } from "../config/model.js";
 import type { ProbeOutcome, ProbePhase } from "../probes/prober.js";
 import type { EdgeLabels } from "../targets/edges.js";
 import type { EdgeRecord } from "../verdicts/edge-state.js";
@@ -18,9 +25,22 @@ const EDGE_LABELS = ["probe", "source", "source_namespace", "source_node", "sour
 
 /**
  * In-cluster connects take about a millisecond, WAN paths (a Zscaler gateway) tens to
- * hundreds, timeouts seconds. Eight buckets: every edge pays for each one, per phase.
+ * hundreds, timeouts seconds. Eight buckets: every edge pays for each one, per phase
+ * (the opt-in per-edge histograms).
  */
 export const DURATION_BUCKETS = [0.002, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+/**
+ * The per-source histogram has few series (sources x target kinds x phases on a node), so it
+ * affords a finer scale: from half a millisecond (a connect on the node) to 10 s.
+ */
+export const PHASE_DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+/** The labels of the per-source duration histogram (with phase): bounded by the config and the node, never by the edges. */
+const PHASE_GROUP_LABELS = ["source", "source_namespace", "source_node", "target_kind"] as const;
+
+/** The labels of the policy propagation histogram. */
+const PROPAGATION_LABELS = ["probe", "source", "source_node"] as const;
 
 export function packageVersion(): string {
   try {
@@ -39,9 +59,12 @@ export function packageVersion(): string {
 interface GroupSeries {
   readonly labels: LabelSet;
   readonly totals: Map<string, NumberSeries>;
-  readonly phases: Map<ProbePhase, HistogramSeries>;
+  /** Per-edge duration histograms, per phase: only with metrics.perEdgeHistograms (made with the first). */
+  phases?: Map<ProbePhase, HistogramSeries>;
   readonly success: NumberSeries;
   lastSuccess?: number;
+  /** The last valid probe's duration; absent until there is one. */
+  duration?: NumberSeries;
   expected?: NumberSeries;
   readonly mismatch: Map<SignalKind, NumberSeries>;
   lastSignals?: string;
@@ -55,34 +78,91 @@ const STATUS_ORDER: readonly EdgeStatus[] = ["unexpected_block", "unexpected_all
 export interface GroupState {
   /** 1 if every edge's last valid sample got through, 0 if any did not; undefined: none yet. */
   readonly success: 0 | 1 | undefined;
+  /** The longest of the edges' last valid samples, in seconds; undefined: none yet. */
+  readonly duration: number | undefined;
   /** The shared policy verdict as 1/0; undefined when unknown or when the edges differ. */
   readonly expected: 0 | 1 | undefined;
   readonly signals: ReadonlySet<SignalKind>;
   readonly status: EdgeStatus;
 }
 
-function propagationKey(base: Pick<EdgeLabels, "probe" | "source" | "source_node">): string {
-  return `${base.probe}|${base.source}|${base.source_node}`;
+/**
+ * Histogram series that several label sets share, by some of their labels (a source and a
+ * target kind on this node; a probe and a source): made on first use, removed with the last
+ * label set that uses them, as an edge's own series are.
+ */
+class SharedHistograms<K extends keyof EdgeLabels> {
+  /** Per key: how many label sets use it, and (from the first observation) its labels and series. */
+  private readonly entries = new Map<string, { users: number; labels?: LabelSet; series?: Map<LabelSet, HistogramSeries> }>();
+
+  constructor(
+    private readonly family: HistogramFamily,
+    private readonly labelNames: readonly K[],
+  ) {}
+
+  private key(base: Pick<EdgeLabels, K>): string {
+    return JSON.stringify(this.labelNames.map((name) => base[name]));
+  }
+
+  /** A label set with these labels appeared. */
+  use(base: Pick<EdgeLabels, K>): void {
+    const key = this.key(base);
+    const entry = this.entries.get(key);
+    if (entry) entry.users++;
+    else this.entries.set(key, { users: 1 });
+  }
+
+  /** A label set went: the shared series go with the last one. */
+  release(base: Pick<EdgeLabels, K>): void {
+    const key = this.key(base);
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    if (--entry.users > 0) return;
+    for (const series of entry.series?.values() ?? []) this.family.remove(series);
+    this.entries.delete(key);
+  }
+
+  /** One observation; nothing when no label set uses these labels (the edge is gone). */
+  observe(base: Pick<EdgeLabels, K>, seconds: number, own?: Readonly<Record<string, string>>): void {
+    const entry = this.entries.get(this.key(base));
+    if (!entry) return;
+    // Made on first use: most label sets of the propagation histogram never see a change.
+    entry.labels ??= labelSet(Object.fromEntries(this.labelNames.map((name) => [name, base[name]])));
+    entry.series ??= new Map();
+    const ownLabels = this.family.own(own ?? {});
+    let series = entry.series.get(ownLabels);
+    if (!series) {
+      series = this.family.add(entry.labels, ownLabels);
+      entry.series.set(ownLabels, series);
+    }
+    this.family.observe(series, seconds);
+  }
+}
+
+/** A sample that says something about the network (not the agent's own fault). */
+function isValid(member: EdgeRecord): boolean {
+  return member.observed !== undefined && member.observed.reason !== "agent_error";
 }
 
 /** Pure: what one label set shows when several edges stand behind it. */
 export function aggregateGroup(members: readonly EdgeRecord[]): GroupState {
-  const valid = members.filter((m) => m.observed !== undefined && m.observed.reason !== "agent_error");
+  const valid = members.filter(isValid);
   const success = valid.length === 0 ? undefined : valid.every((m) => m.observed?.reason === "ok") ? 1 : 0;
+  const duration = valid.length === 0 ? undefined : valid.reduce((longest, m) => Math.max(longest, m.observed?.durationSeconds ?? 0), 0);
   const stances = new Set(members.map((m) => m.policy.stance));
   const [only] = stances;
   const expected = stances.size === 1 && only !== "unknown" && only !== undefined ? (only === "allow" ? 1 : 0) : undefined;
   const signals = new Set(members.flatMap((m) => m.signals));
   const statuses = new Set(members.map((m) => m.status));
   const status = STATUS_ORDER.find((candidate) => statuses.has(candidate)) ?? "unknown";
-  return { success, expected, signals, status };
+  return { success, duration, expected, signals, status };
 }
 
 export class AgentMetrics implements ClusterMetricsSink {
   readonly registry = new Registry();
   private readonly groups = new Map<string, GroupSeries>();
-  /** The propagation histogram's series per (probe, source, source_node), and how many label sets use each. */
-  private readonly propagation = new Map<string, { series?: HistogramSeries; users: number }>();
+  /** metrics.perEdgeHistograms: off until the config says otherwise. */
+  private perEdgeHistograms = false;
   private syncAges: () => ReadonlyMap<string, number | undefined> = () => new Map();
 
   readonly probeSuccess = new GaugeFamily({
@@ -91,13 +171,27 @@ export class AgentMetrics implements ClusterMetricsSink {
     labelNames: EDGE_LABELS,
     registers: [this.registry],
   });
+  readonly probeLastDuration = new GaugeFamily({
+    name: "netcanary_probe_last_duration_seconds",
+    help: "How long the edge's last valid probe took, all phases (as blackbox_exporter's probe_duration_seconds).",
+    labelNames: EDGE_LABELS,
+    registers: [this.registry],
+  });
   readonly probeDuration = new HistogramFamily({
     name: "netcanary_probe_duration_seconds",
-    help: "Time each probe phase took (resolve, connect).",
+    help: "Time each probe phase took (resolve, connect), per edge; only with metrics.perEdgeHistograms.",
     labelNames: [...EDGE_LABELS, "phase"],
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
+  readonly phaseDuration = new HistogramFamily({
+    name: "netcanary_probe_phase_duration_seconds",
+    help: "Time each probe phase took (resolve, connect), over all edges of a source and target kind.",
+    labelNames: [...PHASE_GROUP_LABELS, "phase"],
+    buckets: PHASE_DURATION_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly phaseDurations = new SharedHistograms(this.phaseDuration, PHASE_GROUP_LABELS);
   readonly probesTotal = new CounterFamily({
     name: "netcanary_probes_total",
     help: "Probes run, by result (success, failure, invalid = the agent's own fault) and reason.",
@@ -168,18 +262,15 @@ export class AgentMetrics implements ClusterMetricsSink {
   readonly policyPropagation = new HistogramFamily({
     name: "netcanary_policy_propagation_seconds",
     help: "From the agent seeing a change of an edge's policy verdict to the first probe whose outcome agrees with it.",
-    labelNames: ["probe", "source", "source_node"],
+    labelNames: PROPAGATION_LABELS,
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120],
     registers: [this.registry],
   });
+  private readonly propagation = new SharedHistograms(this.policyPropagation, PROPAGATION_LABELS);
 
   /** A policy change reached the probes of (probe, source, source_node) after this long. */
-  observePropagation(labels: Pick<EdgeLabels, "probe" | "source" | "source_node">, seconds: number): void {
-    const key = propagationKey(labels);
-    const entry = this.propagation.get(key) ?? { users: 0 };
-    entry.series ??= this.policyPropagation.add(labelSet({ probe: labels.probe, source: labels.source, source_node: labels.source_node }));
-    this.policyPropagation.observe(entry.series, seconds);
-    this.propagation.set(key, entry);
+  observePropagation(labels: Pick<EdgeLabels, (typeof PROPAGATION_LABELS)[number]>, seconds: number): void {
+    this.propagation.observe(labels, seconds);
   }
   private eventLoopDelay: (() => number) | undefined;
   readonly eventLoopDelayMax = new Gauge({
@@ -341,22 +432,35 @@ export class AgentMetrics implements ClusterMetricsSink {
     this.buildInfo.set({ version: packageVersion(), nodejs_version: process.version }, 1);
   }
 
+  /** What the config says about the metrics; per-edge histograms turned off go at once. */
+  configure(settings: MetricsSettings): void {
+    if (!settings.perEdgeHistograms) {
+      for (const group of this.groups.values()) {
+        for (const histogram of group.phases?.values() ?? []) this.probeDuration.remove(histogram);
+        delete group.phases;
+      }
+    }
+    this.perEdgeHistograms = settings.perEdgeHistograms;
+  }
+
   private groupOf(key: string, base: EdgeLabels): GroupSeries {
     let group = this.groups.get(key);
     if (!group) {
-      const user = propagationKey(base);
-      const entry = this.propagation.get(user) ?? { users: 0 };
-      entry.users++;
-      this.propagation.set(user, entry);
+      this.propagation.use(base);
+      this.phaseDurations.use(base);
       const labels = labelSet(base);
       const mismatch = new Map(SIGNAL_KINDS.map((kind) => [kind, this.mismatch.add(labels, this.mismatch.own({ kind }))]));
-      group = { labels, totals: new Map(), phases: new Map(), success: this.probeSuccess.add(labels), mismatch, infos: new Map() };
+      group = { labels, totals: new Map(), success: this.probeSuccess.add(labels), mismatch, infos: new Map() };
       this.groups.set(key, group);
     }
     return group;
   }
 
-  /** Counters and histograms: every probe counts, whichever edge of its label set ran it. */
+  /**
+   * Counters and histograms: every probe counts, whichever edge of its label set ran it. The
+   * durations of a sample that is the agent's own fault (agent_error) are not the network's:
+   * they are left out.
+   */
   recordOutcome(record: EdgeRecord, outcome: ProbeOutcome): void {
     const observed = record.observed;
     if (!observed) return;
@@ -370,9 +474,13 @@ export class AgentMetrics implements ClusterMetricsSink {
       group.totals.set(totalKey, total);
     }
     this.probesTotal.inc(total);
+    if (result === "invalid") return;
     for (const phase in outcome.phases) {
       const seconds = outcome.phases[phase as ProbePhase];
       if (seconds === undefined) continue;
+      this.phaseDurations.observe(base, seconds, { phase });
+      if (!this.perEdgeHistograms) continue;
+      group.phases ??= new Map();
       let histogram = group.phases.get(phase as ProbePhase);
       if (!histogram) {
         histogram = this.probeDuration.add(group.labels, this.probeDuration.own({ phase }));
@@ -393,6 +501,10 @@ export class AgentMetrics implements ClusterMetricsSink {
     if (state.success !== undefined && state.success !== group.lastSuccess) {
       group.success.value = state.success;
       group.lastSuccess = state.success;
+    }
+    if (state.duration !== undefined) {
+      if (group.duration) group.duration.value = state.duration;
+      else group.duration = this.probeLastDuration.add(group.labels, undefined, state.duration);
     }
     if (state.expected === undefined) {
       if (group.expected) this.expectedSuccess.remove(group.expected);
@@ -450,20 +562,16 @@ export class AgentMetrics implements ClusterMetricsSink {
     const group = this.groups.get(key);
     if (!group) return;
     this.probeSuccess.remove(group.success);
+    if (group.duration) this.probeLastDuration.remove(group.duration);
     if (group.expected) this.expectedSuccess.remove(group.expected);
     for (const total of group.totals.values()) this.probesTotal.remove(total);
-    for (const histogram of group.phases.values()) this.probeDuration.remove(histogram);
+    for (const histogram of group.phases?.values() ?? []) this.probeDuration.remove(histogram);
     for (const gauge of group.mismatch.values()) this.mismatch.remove(gauge);
     if (group.status) this.edgeStatus.remove(group.status.series);
     for (const info of group.infos.values()) this.policyInfo.remove(info);
     this.groups.delete(key);
-    const user = propagationKey(base);
-    const entry = this.propagation.get(user);
-    if (entry && entry.users > 1) entry.users--;
-    else {
-      if (entry?.series) this.policyPropagation.remove(entry.series);
-      this.propagation.delete(user);
-    }
+    this.propagation.release(base);
+    this.phaseDurations.release(base);
   }
 
   /** Label sets with series, as their keys. */

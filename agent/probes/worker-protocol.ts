@@ -11,7 +11,6 @@
 //   it is not in the namespace the request expects (expectNetns, expectAddress).
 
 import { isIpLiteral, parseCidr, parseIp } from "../addresses/ip.js";
-import { POD_RESOLVERS_BUDGET_MS } from "../procfs/pod-resolvers.js";
 import { type ProbeCall, probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeRequest, type ProbeTargets } from "./index.js";
 import { PROBE_REASONS } from "./prober.js";
 import { parseDnsServer } from "./resolver.js";
@@ -67,6 +66,9 @@ export const WORKER_LIMITS = {
   maxResolvConfRoots: 8,
   maxPathLength: 4096,
 } as const;
+
+/** The worker's time to read the pod's resolv.conf (every root tried, in all); its deadline allows for it. */
+export const POD_RESOLVERS_BUDGET_MS = 1000;
 
 /** Exit codes of the worker. */
 export const WORKER_EXIT = { ok: 0, invalidInput: 2, watchdog: 3, wrongNamespace: 4 } as const;

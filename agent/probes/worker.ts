@@ -19,8 +19,9 @@
 
 import dns from "node:dns";
 import { readlinkSync } from "node:fs";
-import { readBoundedFileSync } from "../files/read.js";
-import { MAX_PROC_NET_BYTES, parseFibTrieLocal, parseIfInet6 } from "../procfs/network.js";
+import { readlink } from "node:fs/promises";
+import { readBoundedFile } from "../files/read.js";
+import { MAX_POD_NET_BYTES, parseFibTrieLocal, parseIfInet6 } from "../procfs/network.js";
 import { readPodResolvers } from "../procfs/pod-resolvers.js";
 import { startTimer } from "../schedule/timers.js";
 import { describeError } from "./deadline.js";
@@ -28,7 +29,7 @@ import { type ProbeRequest, runCall } from "./index.js";
 import { agentError, type ProbeOutcome } from "./prober.js";
 import { parseDnsServer, systemDnsServers } from "./resolver.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
-import { checkWorkerRequest, needsPodResolvers, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerRequest } from "./worker-protocol.js";
+import { checkWorkerRequest, needsPodResolvers, POD_RESOLVERS_BUDGET_MS, WORKER_EXIT, WORKER_LIMITS, workerDeadlineMs, type WorkerRequest } from "./worker-protocol.js";
 
 /** Beyond the agent's deadline for the worker: the watchdog only fires on a bug. */
 const WATCHDOG_MARGIN_MS = 5000;
@@ -72,7 +73,7 @@ function installResolvers(servers: readonly string[]): void {
 }
 
 /** Exits 4 unless this process is in the namespace the agent meant (a pid can be reused). */
-function checkWhereWeAre(request: WorkerRequest): void {
+async function checkWhereWeAre(request: WorkerRequest): Promise<void> {
   if (request.expectNetns === undefined && request.expectAddress === undefined) return;
   let here: string;
   try {
@@ -87,7 +88,7 @@ function checkWhereWeAre(request: WorkerRequest): void {
   if (address === undefined) return;
   // The pod's tenant decides how many routes its namespace holds: the read is bounded.
   const v6 = address.includes(":");
-  const read = readBoundedFileSync(v6 ? "/proc/self/net/if_inet6" : "/proc/self/net/fib_trie", { maxBytes: MAX_PROC_NET_BYTES });
+  const read = await readBoundedFile(v6 ? "/proc/self/net/if_inet6" : "/proc/self/net/fib_trie", { maxBytes: MAX_POD_NET_BYTES });
   if (!read.ok) fail(WORKER_EXIT.wrongNamespace, `cannot read this namespace's addresses: ${read.message}`);
   const local = v6 ? parseIfInet6(read.text).map((entry) => entry.address) : parseFibTrieLocal(read.text);
   if (!local.includes(address)) fail(WORKER_EXIT.wrongNamespace, `${address} is not an address of network namespace ${here}: not the pod's`);
@@ -123,7 +124,8 @@ function report(id: string, outcome: ProbeOutcome): void {
 async function withPodResolvers(request: WorkerRequest): Promise<readonly ProbeRequest[]> {
   const roots = request.resolvConfRoots;
   if (roots === undefined || !request.probes.some((probe) => needsPodResolvers(probe.call))) return request.probes;
-  const resolvers = await readPodResolvers(roots);
+  const still = await rootsStillInPod(roots, request.expectNetns);
+  const resolvers = still.length > 0 ? await readPodResolvers(still, POD_RESOLVERS_BUDGET_MS) : { ok: false as const, reason: "the pod's resolvers are unknown: every process of the pod the agent found has left its network namespace" };
   if (resolvers.ok) {
     // As dns.getServers() will show them ("10.96.0.10:53", "[fd00::a]:53").
     installResolvers(resolvers.nameservers.map((address) => {
@@ -135,6 +137,23 @@ async function withPodResolvers(request: WorkerRequest): Promise<readonly ProbeR
   const failure = agentError(resolvers.reason);
   for (const probe of request.probes) if (needsPodResolvers(probe.call)) report(probe.id, failure);
   return request.probes.filter((probe) => !needsPodResolvers(probe.call));
+}
+
+/**
+ * The roots whose process is still in the pod's network namespace, read as late as possible:
+ * a pid the agent found may have exited, and its number been taken by another process (of
+ * another pod, or of the node), whose files are not this pod's. Roots that do not name a
+ * process (/proc/<pid>/root) are kept as they are.
+ */
+async function rootsStillInPod(roots: readonly string[], netns: string | undefined): Promise<string[]> {
+  if (netns === undefined) return [...roots];
+  const kept: string[] = [];
+  for (const root of roots) {
+    const process = /^(.*)\/root$/.exec(root)?.[1];
+    const link: string | undefined = process === undefined ? netns : await readlink(`${process}/ns/net`).catch(() => undefined);
+    if (link === netns) kept.push(root);
+  }
+  return kept;
 }
 
 async function runAll(request: WorkerRequest, probes: readonly ProbeRequest[]): Promise<void> {
@@ -169,7 +188,7 @@ async function main(): Promise<void> {
   const checked = checkWorkerRequest(parsed);
   if (!checked.ok) fail(WORKER_EXIT.invalidInput, `invalid request: ${checked.reason}`);
   const request = checked.value;
-  checkWhereWeAre(request);
+  await checkWhereWeAre(request);
   if (request.dnsServers !== undefined) installResolvers(request.dnsServers);
   const watchdogMs = workerDeadlineMs(request, WATCHDOG_MARGIN_MS);
   const watchdog = startTimer(() => fail(WORKER_EXIT.watchdog, `probes still running after ${watchdogMs} ms`), watchdogMs, { unref: true });

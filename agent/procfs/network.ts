@@ -4,11 +4,42 @@
 import { parseIp } from "../addresses/ip.js";
 
 /**
- * The most of /proc/<pid>/net/fib_trie or if_inet6 read for one namespace. A pod's tenant
- * (with NET_ADMIN in its pod) decides how many routes and addresses its namespace has; a
- * node's own tables, even with a route per node of a 5,000-node cluster, stay far below.
+ * The most of /proc/<pid>/net/fib_trie or if_inet6 read for a pod's namespace. Its tenant
+ * (with NET_ADMIN in its pod) decides how many routes and addresses it has; a pod has a
+ * handful (about 1 KiB of fib_trie), and 64 KiB parses in a few milliseconds. Only the
+ * namespace of the pod being probed from is ever read: never the node's, never another's.
  */
-export const MAX_PROC_NET_BYTES = 8 * 1024 * 1024;
+export const MAX_POD_NET_BYTES = 64 * 1024;
+
+/** /proc/<pid>/cgroup: one line per hierarchy (a dozen with cgroup v1, one with v2). */
+export const MAX_CGROUP_BYTES = 16 * 1024;
+
+/**
+ * A pod's id as it appears in cgroup paths: the UID's 32 hex digits (the kubelet writes
+ * "pod<uid>" with dashes under cgroupfs, with underscores under systemd), or the 32-hex
+ * config hash a static pod's cgroup is named by. Lower case, no separators.
+ */
+export function podIdOfUid(uid: string): string | undefined {
+  const hex = uid.toLowerCase().replace(/[-_]/g, "");
+  return /^[0-9a-f]{32}$/.test(hex) ? hex : undefined;
+}
+
+const POD_IN_CGROUP = /pod([0-9a-f]{8}[-_]?[0-9a-f]{4}[-_]?[0-9a-f]{4}[-_]?[0-9a-f]{4}[-_]?[0-9a-f]{12})(?![0-9a-f])/gi;
+
+/**
+ * The pod ids (podIdOfUid form) in /proc/<pid>/cgroup: "0::/kubepods.slice/kubepods-
+ * besteffort.slice/kubepods-besteffort-pod1b4e_..._9f.slice/cri-containerd-<id>.scope", or
+ * "4:memory:/kubepods/burstable/pod1b4e...9f/<id>" per v1 hierarchy. Paths seen through a
+ * cgroup namespace ("/../../kubepods-...") name the pod the same way.
+ */
+export function podIdsOfCgroup(text: string): string[] {
+  const ids = new Set<string>();
+  for (const match of text.matchAll(POD_IN_CGROUP)) {
+    const id = podIdOfUid(match[1] ?? "");
+    if (id !== undefined) ids.add(id);
+  }
+  return [...ids];
+}
 
 /**
  * Host addresses of IPv4 in /proc/<pid>/net/fib_trie: the "/32 host LOCAL" entries under

@@ -16,15 +16,13 @@ export const MAX_RESOLV_CONF_BYTES = 64 * 1024;
 
 export type PodResolvers = { readonly ok: true; readonly root: string; readonly nameservers: readonly string[] } | { readonly ok: false; readonly reason: string };
 
-/** All the roots tried, in all: the worker's deadline allows for this much (worker-protocol.ts). */
-export const POD_RESOLVERS_BUDGET_MS = 1000;
-
 /**
  * The first usable resolv.conf among the roots (/proc/<pid>/root of each process of the pod:
  * the pause container of some runtimes has no /etc at all, while the app containers have
- * the kubelet's file bind-mounted). On failure, why, for each root.
+ * the kubelet's file bind-mounted). budgetMs bounds all of them together. On failure, why,
+ * for each root.
  */
-export async function readPodResolvers(roots: readonly string[], budgetMs = POD_RESOLVERS_BUDGET_MS): Promise<PodResolvers> {
+export async function readPodResolvers(roots: readonly string[], budgetMs: number): Promise<PodResolvers> {
   const problems: string[] = [];
   const deadline = performance.now() + budgetMs;
   for (const root of roots) {

@@ -9,10 +9,13 @@
 // Prometheus asks for gzip and gets those bytes as they are; a client that does not is
 // written the text afresh (render(), into its response).
 //
-// Scrapers share builds: one that asks while a build runs gets that build, and a finished
-// text is served again for a while: at least MIN_AGE_MS and AGE_FACTOR times what the build
-// took (so exposition takes at most about 1/AGE_FACTOR of the agent's time, however many
-// scrapers ask how often), at most MAX_AGE_MS.
+// Scrapers share builds: a finished text is served again for a while: at least MIN_AGE_MS and
+// AGE_FACTOR times what the build took (so exposition takes at most about 1/AGE_FACTOR of the
+// agent's time, however many scrapers ask how often), at most MAX_AGE_MS. The scraper that
+// asks once it is older starts a build and waits for it; one that asks while a build runs gets
+// the previous text at once (the build itself only when there is none yet). So however many
+// ask, at most one connection waits on a build: a connection waiting on the agent counts as
+// alive when room is needed (connections.ts), and an attacker must not be able to make many.
 
 import { once } from "node:events";
 import { constants, createGzip } from "node:zlib";
@@ -107,10 +110,10 @@ export class SharedExposition {
     return renderRegistry(this.registry, sink);
   }
 
-  /** The current text: the build in progress, a fresh enough one, or a new build. */
+  /** The current text: a fresh enough one; while a build runs, the previous one (or that build if none); else a new build. */
   text(): Promise<CompressedText> {
-    if (this.building) return this.building;
     const last = this.last;
+    if (this.building) return last ? Promise.resolve(last.text) : this.building;
     if (last && this.now() - last.finishedAt < Math.min(MAX_AGE_MS, Math.max(this.minAgeMs, AGE_FACTOR * last.tookMs))) return Promise.resolve(last.text);
     const started = this.now();
     const build = compressRegistry(this.registry, this.slices).then((text) => {

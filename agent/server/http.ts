@@ -3,8 +3,11 @@
 // /api/v1/results) is written in slices of the event loop, never in one block, so serving it
 // cannot starve the probes: compressed /metrics builds are shared by all scrapers
 // (exposition.ts); uncompressed ones and results documents are streamed, a few at a time
-// (each results document holds a copy of every edge's result while it is written). Connections are bounded in number
-// and in idle time (connections.ts).
+// (each results document holds a copy of every edge's result while it is written), with a
+// bounded line: a request beyond it is answered 503 at once (gate.ts). Connections are
+// bounded in number and in idle time, and a new one always gets in: the one that does least
+// for its client makes room (connections.ts, which also says what is left). So /healthz,
+// /readyz and a gzip /metrics scrape are answered whatever else is connected.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -13,12 +16,20 @@ import { slices } from "../schedule/slices.js";
 import { PacedWriter } from "./chunks.js";
 import { CONNECTION_LIMITS, type ConnectionGuard, type ConnectionLimits, guardConnections } from "./connections.js";
 import { SharedExposition } from "./exposition.js";
+import { Gate, type Turn } from "./gate.js";
 import { writeJson } from "./json.js";
 
 /** Results documents written at once; more requests wait their turn. */
 export const RESULTS_AT_ONCE = 2;
+/**
+ * Requests that may wait their turn, per gate; more are answered 503 at once. Room for a few
+ * people and tools asking at once (each waiting request costs only its connection, and
+ * waiting ones are the first closed when connections run short).
+ */
+export const RESULTS_WAITING = 8;
 /** Uncompressed /metrics texts written at once (each is a build of its own). */
 export const PLAIN_METRICS_AT_ONCE = 1;
+export const PLAIN_METRICS_WAITING = 8;
 
 export interface Readiness {
   readonly ready: boolean;
@@ -77,12 +88,15 @@ export function acceptsGzip(header: string | undefined): boolean {
  * the response, paced, one such response at a time: memory stays a few chunks whatever the
  * text's size (decompressing the kept text instead cost tens of MiB for a few such clients).
  */
-async function sendExposition(request: IncomingMessage, response: ServerResponse, exposition: SharedExposition, plain: Gate, gone: () => boolean): Promise<void> {
+async function sendExposition(request: IncomingMessage, response: ServerResponse, { exposition, plainMetrics: plain, guard }: Handlers, gone: () => boolean): Promise<void> {
   const headers = { "content-type": exposition.contentType, "cache-control": "no-store", vary: "Accept-Encoding" };
   if (acceptsGzip(request.headers["accept-encoding"])) {
     const text = await exposition.text();
     response.writeHead(200, { ...headers, "content-length": text.gzipBytes, "content-encoding": "gzip" });
-    if (request.method !== "HEAD") for (const chunk of text.gzip) response.write(chunk);
+    if (request.method !== "HEAD") {
+      const output = guard.output(response);
+      for (const chunk of text.gzip) output.write(chunk, () => undefined);
+    }
     response.end();
     return;
   }
@@ -91,38 +105,32 @@ async function sendExposition(request: IncomingMessage, response: ServerResponse
     response.end();
     return;
   }
-  await plain.run(async () => {
+  const turn = await plain.run(response, async () => {
     if (gone()) return;
     response.writeHead(200, headers);
-    const writer = new PacedWriter(slices, response);
+    const writer = new PacedWriter(slices, guard.output(response));
     await exposition.render(writer);
     writer.end();
     response.end();
   });
+  answerTurn(turn, response, plain, "texts");
 }
 
-/** At most `limit` tasks at once; the others wait their turn, in order. */
-class Gate {
-  private running = 0;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(private readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    else this.running++;
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.running--;
-    }
+/** A request that found no room in its gate: 503 at once, saying why; the others are answered already. */
+function answerTurn(turn: Turn, response: ServerResponse, gate: Gate, what: string): void {
+  switch (turn) {
+    case "done":
+    case "gone":
+      return;
+    case "full":
+      response.setHeader("retry-after", "1");
+      send(response, 503, "text/plain; charset=utf-8", `busy: ${gate.turns} ${what} being written and ${gate.places} waiting; try again later\n`);
+      return;
   }
 }
 
 /** The results document, streamed (chunked) as it is written, paced. */
-async function sendResults(sources: ServerSources, filter: ResultsFilter, response: ServerResponse, gone: () => boolean): Promise<void> {
+async function sendResults({ sources, guard }: Handlers, filter: ResultsFilter, response: ServerResponse, gone: () => boolean): Promise<void> {
   // The client may have gone while waiting its turn: nothing to write, then.
   if (gone()) return;
   const document = sources.results(filter);
@@ -131,7 +139,7 @@ async function sendResults(sources: ServerSources, filter: ResultsFilter, respon
     response.end();
     return;
   }
-  const writer = new PacedWriter(slices, response);
+  const writer = new PacedWriter(slices, guard.output(response));
   await writeJson(document, writer);
   writer.write("\n");
   writer.end();
@@ -143,9 +151,11 @@ interface Handlers {
   readonly exposition: SharedExposition;
   readonly results: Gate;
   readonly plainMetrics: Gate;
+  readonly guard: ConnectionGuard;
 }
 
-async function handle({ sources, exposition, results, plainMetrics }: Handlers, request: IncomingMessage, response: ServerResponse): Promise<void> {
+async function handle(handlers: Handlers, request: IncomingMessage, response: ServerResponse): Promise<void> {
+  const { sources, results } = handlers;
   if (request.method !== "GET" && request.method !== "HEAD") {
     response.setHeader("allow", "GET, HEAD");
     send(response, 405, "text/plain; charset=utf-8", "method not allowed\n");
@@ -158,7 +168,7 @@ async function handle({ sources, exposition, results, plainMetrics }: Handlers, 
   const gone = () => closed;
   switch (url.pathname) {
     case "/metrics":
-      await sendExposition(request, response, exposition, plainMetrics, gone);
+      await sendExposition(request, response, handlers, gone);
       return;
     case "/healthz":
       send(response, 200, "text/plain; charset=utf-8", "ok\n");
@@ -173,7 +183,7 @@ async function handle({ sources, exposition, results, plainMetrics }: Handlers, 
       const probe = url.searchParams.get("probe");
       const status = url.searchParams.get("status");
       const filter: ResultsFilter = { ...(probe !== null ? { probe } : {}), ...(status !== null ? { status } : {}) };
-      await results.run(() => sendResults(sources, filter, response, gone));
+      answerTurn(await results.run(response, () => sendResults(handlers, filter, response, gone)), response, results, "documents");
       return;
     }
     case "/":
@@ -196,16 +206,22 @@ export async function startServer(
 ): Promise<{ server: Server; address: AddressInfo; exposition: SharedExposition; connections: ConnectionGuard; close(): Promise<void> }> {
   const limits = options.limits ?? CONNECTION_LIMITS;
   const exposition = new SharedExposition(sources.registry);
-  const handlers: Handlers = { sources, exposition, results: new Gate(RESULTS_AT_ONCE), plainMetrics: new Gate(PLAIN_METRICS_AT_ONCE) };
-  let guard: ReturnType<typeof guardConnections> | undefined;
-  const server = createServer((request, response) => {
-    guard?.request(request, response);
+  const server = createServer();
+  const guard = guardConnections(server, limits);
+  const handlers: Handlers = {
+    sources,
+    exposition,
+    results: new Gate(RESULTS_AT_ONCE, RESULTS_WAITING, guard),
+    plainMetrics: new Gate(PLAIN_METRICS_AT_ONCE, PLAIN_METRICS_WAITING, guard),
+    guard,
+  };
+  server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+    guard.request(request, response);
     handle(handlers, request, response).catch((error: unknown) => {
       if (!response.headersSent) send(response, 500, "text/plain; charset=utf-8", `internal error: ${error instanceof Error ? error.message : String(error)}\n`);
       else response.destroy();
     });
   });
-  guard = guardConnections(server, limits);
   try {
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -218,15 +234,14 @@ export async function startServer(
     guard.stop();
     throw error;
   }
-  const guarded = guard;
   return {
     server,
     address: server.address() as AddressInfo,
     exposition,
-    connections: guarded,
+    connections: guard,
     close: () =>
       new Promise<void>((resolve) => {
-        guarded.stop();
+        guard.stop();
         server.closeAllConnections();
         server.close(() => resolve());
       }),

@@ -5,10 +5,11 @@
 import type { ProbeRequest } from "../probes/index.js";
 import { agentError, type ProbeOutcome } from "../probes/prober.js";
 
-/** The pod to probe from: "namespace/name" (for messages) and its IP (to find its namespace). */
+/** The pod to probe from: "namespace/name" (for messages), its IP and UID (to find its namespace). */
 export interface SourcePod {
   readonly key: string;
   readonly ip: string;
+  readonly uid: string | undefined;
 }
 
 /** The agent's settings a runner follows across config reloads. */

@@ -22,17 +22,22 @@ export interface PodSources {
   readonly hostNetwork: string[];
 }
 
-/** The source's pods on this node: selected, Running, not terminating, with a network namespace of their own. */
-export function podSourceIdentities(index: PolicyIndex, source: PodSourceConfig, nodeName: string): PodSources {
+/** Whether a pod (not a workload's template), on any node and in any phase, is one the source's selectors pick. */
+export function sourceSelects(index: PolicyIndex, source: PodSourceConfig): (pod: PodInfo) => boolean {
   const selectsPod = compileSelector(source.podSelector);
   const selectsNamespace = source.namespaceSelector ? compileSelector(source.namespaceSelector) : undefined;
+  return (pod) => !pod.workload && selectsPod(pod.labels) && (!selectsNamespace || selectsNamespace(labelsOfNamespace(index, pod.namespace)));
+}
+
+/** The source's pods on this node: selected, Running, not terminating, with a network namespace of their own. */
+export function podSourceIdentities(index: PolicyIndex, source: PodSourceConfig, nodeName: string): PodSources {
+  const selects = sourceSelects(index, source);
   const identities: SourceIdentity[] = [];
   const hostNetwork: string[] = [];
   for (const pod of index.podsByKey.values()) {
-    // Workload templates are not pods; other nodes' pods are their agents' to probe from.
-    if (pod.workload || pod.node !== nodeName || pod.phase !== "Running" || pod.terminating) continue;
-    if (!selectsPod(pod.labels)) continue;
-    if (selectsNamespace && !selectsNamespace(labelsOfNamespace(index, pod.namespace))) continue;
+    // Other nodes' pods are their agents' to probe from.
+    if (pod.node !== nodeName || pod.phase !== "Running" || pod.terminating) continue;
+    if (!selects(pod)) continue;
     const key = `${pod.namespace}/${pod.name}`;
     if (pod.hostNetwork) {
       hostNetwork.push(key);

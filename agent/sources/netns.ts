@@ -1,29 +1,37 @@
-// Finding a pod's network namespace from its IP (labeled-pod sources).
+// Finding a labeled pod's network namespace (pod sources).
 //
 // With hostPID the agent sees every process on the node. A network namespace has no name
 // the kernel gives out, but every process in one points at it: /proc/<pid>/ns/net is a
 // magic link ("net:[4026532xxx]", the inode names the namespace) that nsenter --net= can
-// enter, and /proc/<pid>/net/ shows that namespace's view of the network. So: list the
-// processes, group them by namespace inode (readlink, no file is opened), read each
-// namespace's local addresses ONCE (IPv4: the "/32 host LOCAL" leaves of
-// /proc/<pid>/net/fib_trie; IPv6: /proc/<pid>/net/if_inet6) and index address -> namespace.
-// find(podIp) answers from that index, re-validating the hit first (the pid still alive,
-// still in that namespace, the address still local) because pods come and go between
-// rounds; a scan is reused for cacheMs, so a round of N sources costs one scan, not N.
+// enter, and /proc/<pid>/net/ shows that namespace's view of the network.
+//
+// A namespace is tied to the pod by the pod's cgroup, never by its address alone. Any
+// process that can add an address to its own network namespace (a pod with NET_ADMIN, or
+// `unshare -rn` where user namespaces are allowed) can hold a victim pod's IP: matching by
+// address would let it blind the victim's probes (two holders: ambiguous) or, while the
+// victim restarts, take its probes over and decide its results. The kubelet puts every
+// process of a pod, its sandbox included, in the pod's cgroup, whose path names the pod's
+// UID ("kubepods/besteffort/pod<uid>/..." with cgroupfs, "kubepods-besteffort-pod<uid_>.slice"
+// with systemd; the mirror of a static pod is named by its config hash); a process cannot
+// leave it without write access to the node's cgroup tree. So a scan lists the processes,
+// groups them by namespace inode (readlink, no file opened), and reads the cgroup of those
+// outside the agent's and the node's namespaces (a small bounded file each) to index
+// pod id -> namespaces. find(pod) takes the namespaces of that pod's id only, then validates
+// the one it will enter: a process still in it, still in the pod's cgroup, and the pod's IP
+// local there (/proc/<pid>/net/fib_trie or if_inet6, at most MAX_POD_NET_BYTES: a pod has a
+// handful of addresses, and no other namespace's tables are ever read). A scan serves a
+// round of lookups for cacheMs; a hit that fails validation rescans at once.
 //
 // How pods look from here:
 // - containerd (CRI plugin) and CRI-O: the runtime creates the pod's network namespace
-//   before any container (pinned by a bind mount under /var/run/netns/ or /run/netns/), CNI
-//   puts the pod IP in it, and the sandbox ("pause") container's process lives in it for the
-//   pod's whole life. Every container of the pod joins that same namespace, so the scan sees
-//   the pause process and all the app processes under one inode; any of them will do for
-//   nsenter, the lowest pid (usually the pause process, started first) is tried first.
-//   CRI-O can run pods without an infra container (drop_infra_ctr): then only the app
-//   processes hold it, and while every container of such a pod is restarting nothing does
-//   and the pod is "not found" for that moment.
-// - hostNetwork pods share the node's namespace: their "pod IP" is a node address. The
-//   caller must skip them (probe them as the node, or not at all); find() refuses an
-//   address of the agent's own or the node's namespace rather than enter it.
+//   before any container, CNI puts the pod IP in it, and the sandbox ("pause") process lives
+//   in it for the pod's whole life. Every container of the pod joins that namespace, so the
+//   scan sees the pause process and the app processes under one inode, all in the pod's
+//   cgroup; the lowest pid (usually the pause process) is tried first. CRI-O can run pods
+//   without an infra container (drop_infra_ctr): while every container of such a pod
+//   restarts nothing holds the namespace and the pod is "not found" for that moment.
+// - hostNetwork pods share the node's namespace; the caller skips them, and find() never
+//   enters the agent's own or the node's namespace.
 // - Kata/VM runtimes: the namespace found holds the VM's side of the network, not the
 //   guest's kernel; probes from it bypass the guest's own firewall.
 //
@@ -33,11 +41,8 @@
 
 import { readdir, readlink } from "node:fs/promises";
 import { parseIp, type IpAddress } from "../addresses/ip.js";
-import { readBoundedFile } from "../files/read.js";
-import { MAX_PROC_NET_BYTES, parseFibTrieLocal, parseIfInet6 } from "../procfs/network.js";
-
-// ---------------------------------------------------------------------------------------
-// The locator
+import { type FileRead, problemOf, readBoundedFile } from "../files/read.js";
+import { MAX_CGROUP_BYTES, MAX_POD_NET_BYTES, parseFibTrieLocal, parseIfInet6, podIdsOfCgroup, podIdOfUid } from "../procfs/network.js";
 
 export type NetnsLookup =
   | {
@@ -48,17 +53,23 @@ export type NetnsLookup =
       readonly netns: string;
       /** The namespace's identity, "net:[4026532xxx]". */
       readonly inode: string;
-      /** Every process seen in it (the first is pid): where to read the pod's files. */
+      /** Processes of the pod validated in it just now (the first is pid): where to read the pod's files. */
       readonly pids: readonly number[];
     }
   | { readonly ok: false; readonly reason: string };
+
+/** The pod to find: its IP, and its UID (metadata.uid, or a static pod's config hash). */
+export interface PodToFind {
+  readonly ip: string;
+  readonly uid: string | undefined;
+}
 
 export interface NetnsLocatorOptions {
   /** Where proc is mounted (default /proc; a test can point this at a fake tree). */
   readonly procRoot?: string;
   /**
-   * How long a scan answers misses (default 5 s): an address no namespace had is looked up
-   * again only after this, so a round with many unknown pods costs one scan. Hits are always
+   * How long a scan answers misses (default 5 s): a pod no scan found is looked for again
+   * only after this, so a round with many absent pods costs one scan. Hits are always
    * re-validated, and a hit that fails validation rescans at once.
    */
   readonly cacheMs?: number;
@@ -66,14 +77,14 @@ export interface NetnsLocatorOptions {
   readonly maxProcesses?: number;
   /** A scan stops after this long and says so (default 5 s). */
   readonly budgetMs?: number;
-  /** Processes kept per namespace as candidates (default 8). */
+  /** Processes kept per namespace and pod as candidates (default 8). */
   readonly pidsPerNamespace?: number;
   /** Clock in ms (tests). */
   readonly now?: () => number;
 }
 
 export interface NetnsLocator {
-  find(podIp: string): Promise<NetnsLookup>;
+  find(pod: PodToFind): Promise<NetnsLookup>;
   /** Figures of the last scan, for logs and metrics. */
   lastScan(): ScanSummary | undefined;
 }
@@ -83,42 +94,37 @@ export interface ScanSummary {
   readonly durationMs: number;
   readonly processes: number;
   readonly namespaces: number;
-  /** Processes whose namespace could not be read for lack of permission. */
+  /** Pods (by cgroup) seen with a network namespace of their own. */
+  readonly pods: number;
+  /** Processes whose namespace or cgroup could not be read for lack of permission. */
   readonly denied: number;
   /** Why the scan stopped early, if it did. */
   readonly truncated?: string;
 }
 
-interface Namespace {
+/** One pod's processes in one network namespace. */
+interface Holding {
   readonly inode: string;
   readonly pids: number[];
-  /** "own": the agent's; "node": the node's (init) namespace; else a candidate pod's. */
-  readonly kind: "own" | "node" | "pod";
 }
 
 interface Scan extends ScanSummary {
-  /** Address -> the namespaces holding it (more than one pod namespace: ambiguous). */
-  readonly byAddress: ReadonlyMap<string, readonly Namespace[]>;
+  /** Pod id -> the namespaces its processes are in (one, unless something is odd). */
+  readonly byPod: ReadonlyMap<string, readonly Holding[]>;
   readonly deniedExample?: string;
-  readonly ownInode?: string;
 }
 
 const NS_LINK = /^net:\[(\d+)\]$/;
 
-function errorCode(error: unknown): string | undefined {
-  return (error as NodeJS.ErrnoException | undefined)?.code;
+function isPermission(error: unknown): boolean {
+  return problemOf(error).problem === "permission";
 }
 
 function errorText(error: unknown): string {
-  const code = errorCode(error);
-  if (code === "EACCES" || code === "EPERM") return "permission denied (CAP_SYS_PTRACE needed)";
-  if (code === "ENOENT" || code === "ESRCH") return "no such file (the process is gone?)";
-  return code ?? (error instanceof Error ? error.message : String(error));
-}
-
-function isPermission(error: unknown): boolean {
-  const code = errorCode(error);
-  return code === "EACCES" || code === "EPERM";
+  const { problem, words } = problemOf(error);
+  if (problem === "permission") return `${words} (CAP_SYS_PTRACE needed)`;
+  if (problem === "missing") return `${words} (the process is gone?)`;
+  return words;
 }
 
 /** Why an address can never be a pod's own: shared by every namespace, or not unicast. */
@@ -153,57 +159,46 @@ export function createNetnsLocator(options: NetnsLocatorOptions = {}): NetnsLoca
     return link;
   }
 
-  /**
-   * A /proc file of pid, bounded (a pod's tenant decides how large its routing tables are);
-   * a read that fails throws as fs calls do, with the errno's code, for the callers below.
-   */
-  async function procText(pid: number | 2, name: string, maxBytes = MAX_PROC_NET_BYTES): Promise<string> {
-    const read = await readBoundedFile(`${procRoot}/${pid}/${name}`, { maxBytes });
-    if (read.ok) return read.text;
-    const code = { missing: "ENOENT", permission: "EACCES" }[read.problem as string] ?? "EIO";
-    throw Object.assign(new Error(read.message), { code });
+  function procFile(pid: number, name: string, maxBytes: number): Promise<FileRead> {
+    return readBoundedFile(`${procRoot}/${pid}/${name}`, { maxBytes });
   }
 
-  /** Local addresses of pid's namespace, in the family asked (both when undefined). */
-  async function addressesOf(pid: number, family?: 4 | 6): Promise<string[]> {
-    const addresses: string[] = [];
-    if (family !== 6) addresses.push(...parseFibTrieLocal(await procText(pid, "net/fib_trie")));
-    if (family !== 4) {
-      let text = "";
-      try {
-        text = await procText(pid, "net/if_inet6");
-      } catch (error) {
-        // A kernel booted with ipv6.disable=1 has no if_inet6 at all.
-        if (errorCode(error) !== "ENOENT" || family === 6) throw error;
-      }
-      addresses.push(...parseIfInet6(text).map((entry) => entry.address));
-    }
-    return addresses;
+  /** The pod ids in pid's cgroup paths; undefined when it cannot be read (gone, or denied). */
+  async function podIdsOf(pid: number): Promise<{ ids: string[] } | { denied: boolean }> {
+    const read = await procFile(pid, "cgroup", MAX_CGROUP_BYTES);
+    if (!read.ok) return { denied: read.problem === "permission" };
+    return { ids: podIdsOfCgroup(read.text) };
+  }
+
+  /** Whether ip is local to pid's namespace, or why that cannot be told ("gone": the process exited). */
+  async function holds(pid: number, ip: IpAddress): Promise<{ holds: boolean } | { problem: string } | "gone"> {
+    const read = await procFile(pid, ip.family === 4 ? "net/fib_trie" : "net/if_inet6", MAX_POD_NET_BYTES);
+    if (!read.ok) return read.problem === "missing" ? "gone" : { problem: read.message };
+    const local = ip.family === 4 ? parseFibTrieLocal(read.text) : parseIfInet6(read.text).map((entry) => entry.address);
+    return { holds: local.includes(ip.text) };
   }
 
   /** The node's namespace: kernel threads always live in it (pid 2 is kthreadd with hostPID). */
   async function nodeInode(): Promise<string | undefined> {
-    for (const pid of [2, 1]) {
-      try {
-        if (pid === 2 && (await procText(2, "comm", 64)).trim() !== "kthreadd") continue;
-        return await nsOf(pid);
-      } catch {
-        // not visible, or not readable
-      }
+    const comm = await procFile(2, "comm", 64);
+    try {
+      if (comm.ok && comm.text.trim() === "kthreadd") return await nsOf(2);
+      return await nsOf(1);
+    } catch {
+      return undefined; // not visible, or not readable
     }
-    return undefined;
   }
 
   async function scan(): Promise<Scan> {
     const started = now();
-    const ownInode = await nsOf("self").catch(() => undefined);
+    const own = await nsOf("self").catch(() => undefined);
     const node = await nodeInode();
-    const entries = await readdir(procRoot);
-    const pids = entries
+    const pids = (await readdir(procRoot))
       .filter((name) => /^\d+$/.test(name))
       .map(Number)
       .sort((a, b) => a - b);
-    const namespaces = new Map<string, Namespace>();
+    const byPod = new Map<string, Holding[]>();
+    const inodes = new Set<string>();
     let processes = 0;
     let denied = 0;
     let deniedExample: string | undefined;
@@ -211,6 +206,13 @@ export function createNetnsLocator(options: NetnsLocatorOptions = {}): NetnsLoca
     const noteDenied = (path: string): void => {
       denied++;
       deniedExample ??= path;
+    };
+    const hold = (id: string, inode: string, pid: number): void => {
+      let holdings = byPod.get(id);
+      if (holdings === undefined) byPod.set(id, (holdings = []));
+      let holding = holdings.find((held) => held.inode === inode);
+      if (holding === undefined) holdings.push((holding = { inode, pids: [] }));
+      if (holding.pids.length < pidsPerNamespace) holding.pids.push(pid);
     };
     const BATCH = 64;
     for (let start = 0; start < pids.length && processes < maxProcesses; start += BATCH) {
@@ -220,56 +222,40 @@ export function createNetnsLocator(options: NetnsLocatorOptions = {}): NetnsLoca
       }
       const batch = pids.slice(start, Math.min(start + BATCH, start + maxProcesses - processes));
       processes += batch.length;
-      const links = await Promise.all(
-        batch.map((pid) =>
-          nsOf(pid).then(
-            (inode) => ({ pid, inode }),
-            (error: unknown) => {
-              if (isPermission(error)) noteDenied(`${procRoot}/${pid}/ns/net`);
-              return undefined; // gone (ENOENT), or a zombie (no namespace any more)
-            },
-          ),
-        ),
+      const seen = await Promise.all(
+        batch.map(async (pid): Promise<{ pid: number; inode: string; ids: string[] } | undefined> => {
+          let inode: string;
+          try {
+            inode = await nsOf(pid);
+          } catch (error) {
+            if (isPermission(error)) noteDenied(`${procRoot}/${pid}/ns/net`);
+            return undefined; // gone (ENOENT), or a zombie (no namespace any more)
+          }
+          inodes.add(inode);
+          // The agent's and the node's namespaces are never entered: their processes need no cgroup read.
+          if (inode === own || inode === node) return undefined;
+          const cgroup = await podIdsOf(pid);
+          if ("denied" in cgroup) {
+            if (cgroup.denied) noteDenied(`${procRoot}/${pid}/cgroup`);
+            return undefined;
+          }
+          return { pid, inode, ids: cgroup.ids };
+        }),
       );
-      for (const link of links) {
-        if (link === undefined) continue;
-        let namespace = namespaces.get(link.inode);
-        if (namespace === undefined) {
-          namespace = { inode: link.inode, pids: [], kind: link.inode === ownInode ? "own" : link.inode === node ? "node" : "pod" };
-          namespaces.set(link.inode, namespace);
-        }
-        if (namespace.pids.length < pidsPerNamespace) namespace.pids.push(link.pid);
-      }
+      // In pid order: the lowest pid of a pod (usually its sandbox's) is tried first.
+      for (const found of seen) if (found !== undefined) for (const id of found.ids) hold(id, found.inode, found.pid);
     }
     if (truncated === undefined && processes < pids.length) truncated = `stopped at the cap of ${maxProcesses} processes (of ${pids.length})`;
-    // One read per namespace: its first process that still answers.
-    const byAddress = new Map<string, Namespace[]>();
-    await Promise.all(
-      [...namespaces.values()].map(async (namespace) => {
-        for (const pid of namespace.pids) {
-          try {
-            for (const address of new Set(await addressesOf(pid))) {
-              const holders = byAddress.get(address);
-              if (holders === undefined) byAddress.set(address, [namespace]);
-              else holders.push(namespace);
-            }
-            return;
-          } catch (error) {
-            if (isPermission(error)) noteDenied(`${procRoot}/${pid}/net`);
-          }
-        }
-      }),
-    );
     return {
       at: now(),
       durationMs: now() - started,
       processes,
-      namespaces: namespaces.size,
+      namespaces: inodes.size,
+      pods: byPod.size,
       denied,
-      byAddress,
+      byPod,
       ...(deniedExample !== undefined ? { deniedExample } : {}),
       ...(truncated !== undefined ? { truncated } : {}),
-      ...(ownInode !== undefined ? { ownInode } : {}),
     };
   }
 
@@ -288,91 +274,92 @@ export function createNetnsLocator(options: NetnsLocatorOptions = {}): NetnsLoca
     return scanning;
   }
 
-  /** The first of the namespace's pids still in it and still holding the address. */
-  async function validate(namespace: Namespace, ip: IpAddress): Promise<number | undefined> {
-    for (const pid of [...namespace.pids]) {
+  /**
+   * The holding's processes still in its namespace and still in the pod's cgroup (dropping
+   * the others from it), and whether the namespace has the pod's IP local.
+   */
+  async function validate(holding: Holding, id: string, ip: IpAddress): Promise<{ pids: number[]; holds: boolean } | { problem: string }> {
+    const drop = (pid: number): void => {
+      // Another lookup of the same pod may have dropped it already (indexOf -1 would make
+      // splice drop the last, still good pid).
+      const at = holding.pids.indexOf(pid);
+      if (at >= 0) holding.pids.splice(at, 1);
+    };
+    const still: number[] = [];
+    for (const pid of [...holding.pids]) {
       let inode: string | undefined;
       try {
         inode = await nsOf(pid);
       } catch {
         // gone
       }
-      if (inode !== namespace.inode) {
-        // Gone, or its pid now names a process elsewhere: not a way into this namespace.
-        // Another lookup of the same pod may have dropped it already (indexOf -1 would
-        // make splice drop the last, still good pid).
-        const at = namespace.pids.indexOf(pid);
-        if (at >= 0) namespace.pids.splice(at, 1);
-        continue;
-      }
-      try {
-        if ((await addressesOf(pid, ip.family)).includes(ip.text)) return pid;
-      } catch {
-        // exited between the two reads
-      }
+      const cgroup = inode === holding.inode ? await podIdsOf(pid) : undefined;
+      // Gone, or its pid now names another process: not a way into this pod.
+      if (cgroup === undefined || !("ids" in cgroup) || !cgroup.ids.includes(id)) drop(pid);
+      else still.push(pid);
     }
-    return undefined;
+    for (const pid of [...still]) {
+      const held = await holds(pid, ip);
+      if (held !== "gone") return "problem" in held ? held : { pids: still, holds: held.holds };
+      // Exited between the two reads: the next one of the pod will do.
+      drop(pid);
+      still.splice(still.indexOf(pid), 1);
+    }
+    return { pids: [], holds: false };
   }
 
-  function notFound(ip: IpAddress, scanned: Scan): NetnsLookup {
-    const notes: string[] = [`scanned ${scanned.processes} processes in ${scanned.namespaces} network namespaces`];
+  function notFound(pod: PodToFind, scanned: Scan): NetnsLookup {
+    const notes: string[] = [`scanned ${scanned.processes} processes in ${scanned.namespaces} network namespaces, ${scanned.pods} pods`];
     if (scanned.truncated !== undefined) notes.push(`scan ${scanned.truncated}`);
-    if (scanned.denied > 0) {
-      notes.push(`${scanned.denied} unreadable, e.g. ${scanned.deniedExample ?? "?"}: permission denied: CAP_SYS_PTRACE needed`);
-    }
+    if (scanned.denied > 0) notes.push(`${scanned.denied} unreadable, e.g. ${scanned.deniedExample ?? "?"}: permission denied: CAP_SYS_PTRACE needed`);
     const lonely = scanned.namespaces <= 1;
     const hint = lonely ? "only the agent's own network namespace is visible: hostPID needed?" : "is the pod on this node and running?";
-    return { ok: false, reason: `no process in a network namespace holding ${ip.text} (${notes.join("; ")}; ${hint})` };
+    return { ok: false, reason: `no process of pod ${pod.uid} (cgroup pod${pod.uid}) in a network namespace of its own (${notes.join("; ")}; ${hint})` };
   }
 
-  async function find(podIp: string): Promise<NetnsLookup> {
-    const parsed = typeof podIp === "string" ? parseIp(podIp) : undefined;
-    if (parsed === undefined || !parsed.ok) return { ok: false, reason: `"${String(podIp)}" is not an IP address` };
+  async function find(pod: PodToFind): Promise<NetnsLookup> {
+    const parsed = typeof pod.ip === "string" ? parseIp(pod.ip) : undefined;
+    if (parsed === undefined || !parsed.ok) return { ok: false, reason: `"${String(pod.ip)}" is not an IP address` };
     const ip = parsed.value;
     const bad = unusable(ip);
     if (bad !== undefined) return { ok: false, reason: `${ip.text} is ${bad}, not a pod address` };
+    const id = pod.uid === undefined ? undefined : podIdOfUid(pod.uid);
+    if (id === undefined) {
+      return { ok: false, reason: `the pod's UID is ${pod.uid === undefined ? "unknown (no metadata.uid)" : `"${pod.uid}", not a UID`}: without it its namespace cannot be told from another holding ${ip.text}; not entering any` };
+    }
     try {
       let scanned = current !== undefined && now() - current.at < cacheMs ? current : await rescan();
       for (let attempt = 0; ; attempt++) {
-        const holders = scanned.byAddress.get(ip.text) ?? [];
-        const namespace = holders.find((held) => held.kind !== "pod") ?? holders[0];
-        if (namespace === undefined) return notFound(ip, scanned);
-        if (namespace.kind === "own") {
-          return { ok: false, reason: `${ip.text} is an address of the agent's own network namespace${scanned.ownInode !== undefined ? ` (${scanned.ownInode})` : ""}: not a pod namespace to enter (a hostNetwork pod, or the agent itself: probe it as the "self" source)` };
+        const holdings = (scanned.byPod.get(id) ?? []).filter((holding) => holding.pids.length > 0);
+        // A miss is answered from the scan (a pod not started yet is looked for again after cacheMs).
+        if (holdings.length === 0) return notFound(pod, scanned);
+        if (holdings.length > 1) {
+          return { ok: false, reason: `the processes of pod ${pod.uid} are in ${holdings.length} network namespaces (${holdings.map((held) => held.inode).sort().join(", ")}): ambiguous, not entering any` };
         }
-        if (namespace.kind === "node") {
-          return { ok: false, reason: `${ip.text} is an address of the node's network namespace: a hostNetwork pod shares it; skip it` };
-        }
-        if (holders.length > 1) {
-          return { ok: false, reason: `${ip.text} is local to ${holders.length} network namespaces (${holders.map((held) => held.inode).sort().join(", ")}): ambiguous, not entering any` };
-        }
-        const pid = await validate(namespace, ip);
-        if (pid !== undefined) {
-          return { ok: true, pid, netns: `${procRoot}/${pid}/ns/net`, inode: namespace.inode, pids: [pid, ...namespace.pids.filter((other) => other !== pid)] };
+        {
+          const holding = holdings[0] as Holding;
+          const checked = await validate(holding, id, ip);
+          if ("problem" in checked) return { ok: false, reason: `cannot tell whether pod ${pod.uid}'s network namespace ${holding.inode} holds ${ip.text}: ${checked.problem}` };
+          const [pid] = checked.pids;
+          if (pid !== undefined && checked.holds) return { ok: true, pid, netns: `${procRoot}/${pid}/ns/net`, inode: holding.inode, pids: checked.pids };
+          if (pid !== undefined) return { ok: false, reason: `pod ${pod.uid}'s network namespace ${holding.inode} does not hold ${ip.text} (the pod's IP changed, or is not its yet)` };
         }
         // The pod went away or moved since the scan: look again, once.
-        if (attempt > 0) return notFound(ip, scanned);
+        if (attempt > 0) return notFound(pod, scanned);
         scanned = await rescan();
       }
     } catch (error) {
-      const code = errorCode(error);
-      if (code === "EACCES" || code === "EPERM") return { ok: false, reason: `permission denied reading ${procRoot}: ${errorText(error)}` };
+      if (isPermission(error)) return { ok: false, reason: `permission denied reading ${procRoot}: ${errorText(error)}` };
       return { ok: false, reason: `scanning ${procRoot} failed: ${errorText(error)}` };
     }
   }
 
   return {
     find,
-    lastScan: () =>
-      current === undefined
-        ? undefined
-        : {
-            at: current.at,
-            durationMs: current.durationMs,
-            processes: current.processes,
-            namespaces: current.namespaces,
-            denied: current.denied,
-            ...(current.truncated !== undefined ? { truncated: current.truncated } : {}),
-          },
+    lastScan: () => {
+      if (current === undefined) return undefined;
+      const { at, durationMs, processes, namespaces, pods, denied, truncated } = current;
+      return { at, durationMs, processes, namespaces, pods, denied, ...(truncated !== undefined ? { truncated } : {}) };
+    },
   };
 }

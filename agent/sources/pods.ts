@@ -44,7 +44,7 @@ export function createPodProbeRunner(options: PodProbeRunnerOptions): PodProbeRu
     },
     async run(pod: SourcePod, requests: readonly ProbeRequest[]): Promise<Map<string, ProbeOutcome>> {
       const outcomes = new Map<string, ProbeOutcome>();
-      const found = await locator.find(pod.ip);
+      const found = await locator.find({ ip: pod.ip, uid: pod.uid });
       if (!found.ok) {
         const failure = agentError(`cannot enter the network namespace of ${pod.key}: ${found.reason}`);
         for (const request of requests) outcomes.set(request.id, failure);

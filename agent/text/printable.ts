@@ -8,7 +8,6 @@
 // Leaf module: no imports from the rest of the agent.
 
 const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
-const UNPRINTABLE_BUT_NEWLINE = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/g;
 
 const NAMED: Readonly<Record<string, string>> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
 
@@ -24,7 +23,13 @@ export function printable(text: string): string {
   return text.replace(UNPRINTABLE, escape);
 }
 
-/** Text of several lines: the same, except that its newlines stay newlines. */
-export function printableLines(text: string): string {
-  return text.replace(UNPRINTABLE_BUT_NEWLINE, escape);
+/**
+ * A value as indented JSON, one printable line per element of the array: the characters that
+ * JSON.stringify leaves raw inside strings (DEL, C1 controls, the Unicode separators and
+ * bidirectional marks) written as \u escapes, which JSON reads back as the same characters.
+ * (JSON.stringify escapes C0 controls itself, so the only raw newlines are its own.)
+ */
+export function printableJson(value: unknown): string[] {
+  const text = JSON.stringify(value, null, 2).replace(UNPRINTABLE, (character) => (character === "\n" ? character : `\\u${character.charCodeAt(0).toString(16).padStart(4, "0")}`));
+  return text.split("\n");
 }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -174,4 +174,49 @@ describe("netcanary check", () => {
     const strict = await runCli(["check", "--manifests", "examples/check/manifests", "--queries", queries, "--strict"]);
     expect(strict.code).toBe(1);
   });
+});
+
+describe("netcanary check with nothing to check", () => {
+  it("exits 2 naming a manifest directory that holds no manifest file (a path typo must not pass)", async () => {
+    const empty = join(dir, "no-manifests");
+    await mkdir(empty);
+    await writeFile(join(empty, "README.md"), "not a manifest\n");
+    const queries = await file("any.yaml", "queries:\n  - {from: 10.0.0.1, to: 10.0.0.2, port: 80, expect: allow}\n");
+    for (const args of [["check", "--manifests", empty], ["check", "--manifests", "examples/check/manifests", "--manifests", empty, "--queries", queries]]) {
+      const run = await runCli(args);
+      expect(run.stdout).toBe("");
+      expect(run.stderr.trim()).toBe(`${empty}: no manifest file (.yaml, .yml or .json) in this directory`);
+      expect(run.code).toBe(2);
+    }
+  });
+
+  it("exits 2 for a queries file whose list is empty", async () => {
+    const queries = await file("none.yaml", "queries: []\n");
+    const run = await runCli(["check", "--manifests", "examples/check/manifests", "--queries", queries]);
+    expect(run.stdout).toBe("");
+    expect(run.stderr.trim()).toBe(`${queries}:1:1: queries: holds no query: nothing would be checked`);
+    expect(run.code).toBe(2);
+  });
+});
+
+describe("netcanary check on a large manifest set", () => {
+  it("lists a few isolating policies per cell and counts the rest, within the image's heap (3,000 pods, 3,000 policies each selecting all pods but one)", async () => {
+    const count = 3000;
+    const documents = ["apiVersion: v1\nkind: Namespace\nmetadata: {name: s}\n"];
+    for (let i = 0; i < count; i++) documents.push(`apiVersion: v1\nkind: Pod\nmetadata: {name: p${i}, namespace: s, labels: {a: v${i}}}\nspec: {containers: [{name: c}]}\n`);
+    for (let i = 0; i < count; i++) {
+      documents.push(
+        `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: n${i}, namespace: s}\nspec: {podSelector: {matchExpressions: [{key: a, operator: NotIn, values: [v${i}]}]}, policyTypes: [Ingress]}\n`,
+      );
+    }
+    const manifests = await file("many.yaml", documents.join("---\n"));
+    // The container image's heap limit (Dockerfile NODE_OPTIONS).
+    const run = await runCli(["check", "--manifests", manifests], { env: { ...process.env, NODE_OPTIONS: "--max-old-space-size=160" }, timeoutMs: 60_000 });
+    expect(run.stderr).toBe("");
+    expect(run.code).toBe(0);
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines).toHaveLength(count + 1);
+    expect(lines[1]).toMatch(/^s\/p0 +isolated by s\/n1, s\/n2, s\/n3 and 2,996 more +open$/);
+    expect(lines[2]).toMatch(/^s\/p1 +isolated by s\/n0, s\/n2, s\/n3 and 2,996 more +open$/);
+  }, 90_000);
 });

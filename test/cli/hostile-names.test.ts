@@ -7,12 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../support/cli.js";
+import { KubeApiServer } from "../support/kube-api-server.js";
 
 const FORGED = "2 edges: 2 ok, 0 with a signal";
 /** YAML double-quoted: a newline, the forged summary, an ANSI clear-screen and a colour. */
 const HOSTILE = `"web\\n${FORGED}\\e[2J\\e[32m"`;
-// Any C0/C1 control character but the newline that ends each line, and the Unicode separators.
-const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029]/;
+// Any C0/C1 control character but the newline that ends each line, the Unicode separators and
+// the bidirectional controls.
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]/;
 
 let dir: string;
 beforeAll(() => {
@@ -103,5 +105,48 @@ describe("hostile names in manifests", () => {
     clean(run);
     expect(run.stderr).toContain("--colour\\x1b[2J");
     expect(run.code).toBe(2);
+  });
+
+  // Kinds the engine does not evaluate are not validated (a CRD's names are its own), so their
+  // names reach the warning as written.
+  const UNEVALUATED = `apiVersion: "cilium.io/v2\\e"
+kind: CiliumNetworkPolicy
+metadata: {name: ${HOSTILE}, namespace: "shop\\u202e\\u0085"}
+spec: {}
+`;
+
+  it("a policy of a kind not evaluated, with a newline in its name, kind and apiVersion: each warning stays one line", async () => {
+    const manifests = write("cilium.yaml", `${POD("web-0")}---\n${UNEVALUATED}`);
+    const run = await runCli(["check", "--manifests", manifests]);
+    clean(run);
+    expect(run.stderr.split("\n").filter((line) => line !== "")).toEqual([
+      `warning: ${manifests}:6: CiliumNetworkPolicy shop\\u202e\\x85/web\\n${FORGED}\\x1b[2J\\x1b[32m (cilium.io/v2\\x1b) is not evaluated`,
+      expect.stringMatching(/^warning: 1 policy of kinds netcanary does not evaluate/),
+    ]);
+    expect(run.code).toBe(0);
+  });
+
+  it("the same names in --output json: valid JSON that gives the names back, with no control character printed", async () => {
+    const manifests = write("cilium2.yaml", `${POD("web-0")}---\n${UNEVALUATED}`);
+    const run = await runCli(["check", "--manifests", manifests, "--output", "json"]);
+    clean(run);
+    const report = JSON.parse(run.stdout) as { unevaluated: { name: string; kind: string }[] };
+    expect(report.unevaluated.map((p) => [p.kind, p.name])).toEqual([["CiliumNetworkPolicy", `shop\u202e\u0085/web\n${FORGED}\u001b[2J\u001b[32m`]]);
+  });
+
+  it("an API server's error message with a carriage return and escapes is quoted escaped by once", async () => {
+    const server = await KubeApiServer.start();
+    try {
+      server.failWith({ resource: "pods" }, 500, { message: `etcd down\r${FORGED}\u001b[2J\u202e` });
+      const kc = write("api.kubeconfig", server.kubeconfigYaml());
+      const config = write("once.yaml", "sources: [{name: self, self: true}]\nprobes: []\n");
+      const env = { ...process.env, KUBERNETES_SERVICE_HOST: "", KUBECONFIG: "", NODE_NAME: "node-a" };
+      const run = await runCli(["once", "--config", config, "--kubeconfig", kc, "--sync-timeout", "1"], { env });
+      clean(run);
+      expect(run.stderr).toContain(`(pods: GET /api/v1/pods: 500 etcd down\\r${FORGED}\\x1b[2J\\u202e)`);
+      expect(run.code).toBe(3);
+    } finally {
+      await server.stop();
+    }
   });
 });

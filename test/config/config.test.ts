@@ -328,6 +328,15 @@ describe("errors point at the offending field", () => {
     expect(load(`sources: [{name: self, self: true}]\nprobes: []\n`).agent.maxEndpointsPerTarget).toBe(10);
   });
 
+  it("metrics.perEdgeHistograms: off unless set to true; anything but a boolean is an error at the field", () => {
+    const text = (metrics: string) => `${metrics}\nsources: [{name: self, self: true}]\nprobes: []\n`;
+    expect(load(text("")).metrics).toEqual({ perEdgeHistograms: false });
+    expect(load(text("metrics: {}")).metrics).toEqual({ perEdgeHistograms: false });
+    expect(load(text("metrics: {perEdgeHistograms: true}")).metrics).toEqual({ perEdgeHistograms: true });
+    expect(errors(text(`metrics: {perEdgeHistograms: "true"}`))).toEqual([`${FILE}:1:11: metrics.perEdgeHistograms: must be true or false`]);
+    expect(errors(text("metrics: {perEdgeHistogram: true}"))).toEqual([`${FILE}:1:11: metrics.perEdgeHistogram: unknown field`]);
+  });
+
   it("wrong types", () => {
     const found = errors(withProbe(`  - name: a\n    sources: [self]\n    tcp: {host: x.example, port: 1.5}\n    failureThreshold: 1.5\n`));
     expect(found).toEqual([

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger, escapeControl, formatLogLine, writesText } from "../../agent/daemon/log.js";
+import { createLogger, formatLogLine, writesText } from "../../agent/daemon/log.js";
 import { cliPath } from "../support/cli.js";
 import { acceptingEndpoint } from "../support/listeners.js";
 import { waitFor } from "../support/wait.js";
@@ -34,6 +34,11 @@ describe("the text form of a log entry", () => {
     expect(line.slice(0, -1)).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
   });
 
+  it("escapes the same characters as every other printed text: the Arabic letter mark, the directional marks and the byte-order mark too", () => {
+    const line = formatLogLine(JSON.stringify({ level: 30, time: "t", msg: "a\u061cb\u200ec\u200fd\ufeffe", pod: "x\u200fy" }));
+    expect(line).toBe('t INFO  a\\u061cb\\u200ec\\u200fd\\ufeffe  pod="x\\u200fy"\n');
+  });
+
   it("shows an error's message as a field and its stack below, indented", () => {
     const line = formatLogLine(JSON.stringify({ level: 50, time: "t", msg: "reload failed", err: { type: "Error", message: "boom", stack: "Error: boom\n    at one (a.js:1:1)\n    at two (b.js:2:2)" } }));
     expect(line).toBe("t ERROR reload failed  err=boom\n    at one (a.js:1:1)\n    at two (b.js:2:2)\n");
@@ -42,7 +47,7 @@ describe("the text form of a log entry", () => {
   it("shows a line that is not a JSON object as it is, escaped", () => {
     expect(formatLogLine("not json \u001b[0m\n")).toBe("not json \\x1b[0m\n");
     expect(formatLogLine("[1,2]")).toBe("[1,2]\n");
-    expect(escapeControl("tab\there")).toBe("tab\\there");
+    expect(formatLogLine("tab\there")).toBe("tab\\there\n");
   });
 });
 

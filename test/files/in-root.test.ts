@@ -143,6 +143,23 @@ describe("readFileInRoot", () => {
   });
 });
 
+describe("readFileInRoot and the kernel's own filesystems", () => {
+  // A pod may mount proc or sysfs in its root: their "regular files" are interfaces, and
+  // some act when read (/proc/kmsg consumes the node's kernel log).
+  it.each([
+    ["/proc", "/self/status", "proc"],
+    ["/proc", "/self/cgroup", "proc"],
+    ["/sys", "/kernel/uevent_seqnum", "sysfs"],
+  ])("refuses %s%s without reading it: a file of the kernel's %s filesystem", async (root, path, kind) => {
+    expect(await readFileInRoot(root, path, LIMITS)).toEqual({
+      ok: false,
+      problem: "not_regular",
+      reason: `a file of the kernel's ${kind} filesystem, not an ordinary file`,
+      message: `${path} in ${root}: a file of the kernel's ${kind} filesystem, not an ordinary file`,
+    });
+  });
+});
+
 describeWith({ root: true, commands: ["mknod"] }, "readFileInRoot and device nodes", () => {
   let base: string;
   beforeAll(() => {

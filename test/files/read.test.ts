@@ -5,14 +5,12 @@ import { mkdtempSync, rmSync, symlinkSync, truncateSync, writeFileSync } from "n
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readBoundedFile, readBoundedFileSync, type FileRead } from "../../agent/files/read.js";
+import { readBoundedFile } from "../../agent/files/read.js";
 
 const LIMIT = { maxBytes: 1024 * 1024 };
 
-describe.each([
-  ["readBoundedFile", readBoundedFile],
-  ["readBoundedFileSync", async (path: string, limits: { maxBytes: number }): Promise<FileRead> => readBoundedFileSync(path, limits)],
-])("%s", (_name, read) => {
+describe("readBoundedFile", () => {
+  const read = readBoundedFile;
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), "nc-read-"));

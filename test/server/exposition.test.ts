@@ -1,7 +1,8 @@
 // /metrics with an agent's worth of edges, on real parts: the agent's metrics registry with
-// 5,000 edges, the real HTTP server on loopback, four scrapers at once (two taking gzip, as
-// Prometheus does, two not), and real TCP probes running meanwhile, each judged by the
-// agent's starvation monitor at the default threshold exactly as the agent judges its probes.
+// 5,000 edges (per-edge histograms on: the most series a config can ask for), the real HTTP
+// server on loopback, four scrapers at once (two taking gzip, as Prometheus does, two not),
+// and real TCP probes running meanwhile, each judged by the agent's starvation monitor at
+// the default threshold exactly as the agent judges its probes.
 // Scrapes must not make a single probe sample the agent's fault, and every scrape must be
 // the registry's own text, byte for byte.
 import { createHash } from "node:crypto";
@@ -15,7 +16,7 @@ import { startServer } from "../../agent/server/http.js";
 import { SharedExposition } from "../../agent/server/exposition.js";
 import { Slices } from "../../agent/schedule/slices.js";
 import { withOutcome } from "../../agent/verdicts/edge-state.js";
-import { ALLOW, recordEdges, tcpEdge } from "../support/edges.js";
+import { ALLOW, NODE_NAME, recordEdges, tcpEdge } from "../support/edges.js";
 import { newEdgeRecord } from "../../agent/verdicts/edge-state.js";
 import { closedPort } from "../support/listeners.js";
 
@@ -57,6 +58,8 @@ describe("/metrics with 5,000 edges", () => {
   let reference: { sha256: string; bytes: number; text: string };
 
   beforeAll(async () => {
+    // The most series per edge a config can ask for: with the per-edge histograms.
+    metrics.configure({ perEdgeHistograms: true });
     recordEdges(metrics, EDGES);
     const text = await metrics.registry.metrics();
     reference = { sha256: createHash("sha256").update(text).digest("hex"), bytes: Buffer.byteLength(text), text };
@@ -128,7 +131,12 @@ describe("/metrics with 5,000 edges", () => {
     const families = [...reference.text.matchAll(/^# TYPE (\S+) /gm)].map((match) => match[1]);
     expect(families).toEqual(metrics.registry.getMetricsAsArray().map((metric) => metric.name));
     expect(reference.text.match(/^netcanary_probe_success\{/gm)).toHaveLength(EDGES);
+    expect(reference.text.match(/^netcanary_probe_last_duration_seconds\{/gm)).toHaveLength(EDGES);
     expect(reference.text.match(/^netcanary_probe_duration_seconds_count\{/gm)).toHaveLength(EDGES);
+    // One source, one target kind, one phase: one series for all the edges.
+    expect(reference.text.match(/^netcanary_probe_phase_duration_seconds_count\{.*\} (\d+)$/gm)).toEqual([
+      `netcanary_probe_phase_duration_seconds_count{source="self",source_namespace="netcanary",source_node="${NODE_NAME}",target_kind="ip",phase="connect"} ${EDGES}`,
+    ]);
   });
 });
 
@@ -163,5 +171,27 @@ describe("SharedExposition", () => {
     });
     expect(text).toMatch(/^netcanary_edges 42$/m);
     expect(text).toBe(await metrics.registry.metrics());
+  });
+
+  it("a caller while a later build runs gets the previous text at once; the one that started the build waits for it", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    recordEdges(metrics, 50);
+    let clock = 0;
+    const exposition = new SharedExposition(metrics.registry, { slices: new Slices(), minAgeMs: 1000, now: () => clock });
+    const first = await exposition.text();
+    clock = 1000;
+    let built = false;
+    const building = exposition.text().then((text) => {
+      built = true;
+      return text;
+    });
+    const during = await exposition.text();
+    expect(during).toBe(first);
+    expect(built).toBe(false);
+    const fresh = await building;
+    expect(fresh).not.toBe(first);
+    expect(exposition.builds).toBe(2);
+    // Once built, the new text is the one served.
+    expect(await exposition.text()).toBe(fresh);
   });
 });

@@ -7,7 +7,7 @@ import type { ProbeRequest } from "../../agent/probes/index.js";
 import { PodBatches, type PodProbeRunner, type PodProbeSettings, type SourcePod } from "../../agent/sources/batches.js";
 
 const ok: ProbeOutcome = { reason: "ok", durationSeconds: 0.001, phases: {} };
-const POD: SourcePod = { key: "shop/web-1", ip: "10.0.0.7" };
+const POD: SourcePod = { uid: undefined, key: "shop/web-1", ip: "10.0.0.7" };
 const request = (id: string): ProbeRequest => ({ id, call: { kind: "tcp", target: { ip: "10.0.0.9", port: 80 } }, timeoutMs: 1000 });
 
 /** A runner whose runs finish when the test says. */
@@ -36,7 +36,7 @@ describe("PodBatches", () => {
     const batches = new PodBatches(held.runner, 20);
     const a = batches.probe(POD, request("a"));
     const b = batches.probe(POD, request("b"));
-    const other = batches.probe({ key: "shop/web-2", ip: "10.0.0.8" }, request("c"));
+    const other = batches.probe({ uid: undefined, key: "shop/web-2", ip: "10.0.0.8" }, request("c"));
     await tick(60);
     expect(held.runs.map((run) => [run.pod.key, run.ids])).toEqual([
       ["shop/web-1", ["a", "b"]],

@@ -9,8 +9,7 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCidr } from "../../agent/addresses/ip.js";
-import { POD_RESOLVERS_BUDGET_MS } from "../../agent/procfs/pod-resolvers.js";
-import { checkWorkerRequest, encodeWorkerRequest, parseWorkerResult, workerDeadlineMs } from "../../agent/probes/worker-protocol.js";
+import { checkWorkerRequest, encodeWorkerRequest, parseWorkerResult, POD_RESOLVERS_BUDGET_MS, workerDeadlineMs } from "../../agent/probes/worker-protocol.js";
 import { describeNsenterFailure } from "../../agent/sources/workers.js";
 import { startDnsServer } from "../support/dns-server.js";
 import { runCommand } from "../support/lab.js";
@@ -233,6 +232,33 @@ describe("the worker script", () => {
       expect(blocked["cluster"]).toMatchObject({ reason: "agent_error", detail: `the pod's resolvers are unknown: /etc/resolv.conf in ${fifo}: a FIFO, not a regular file` });
       // The first root with a usable file wins.
       expect((await outcomes([escape, fifo, good]))["cluster"]).toMatchObject({ address: "127.53.0.1" });
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it("reads resolvers only through processes still in the pod's namespace: a pid reused since the agent looked is skipped", async () => {
+    const here = readlinkSync("/proc/self/ns/net");
+    const base = mkdtempSync(join(tmpdir(), "nc-worker-pids-"));
+    try {
+      // Two "processes" of the pod as /proc shows them: 111 has left (its number names a
+      // process in another namespace now), 222 is still in the pod's.
+      const process = (pid: number, netns: string, nameserver: string): string => {
+        mkdirSync(join(base, String(pid), "ns"), { recursive: true });
+        symlinkSync(netns, join(base, String(pid), "ns", "net"));
+        mkdirSync(join(base, String(pid), "root", "etc"), { recursive: true });
+        writeFileSync(join(base, String(pid), "root", "etc", "resolv.conf"), `nameserver ${nameserver}\n`);
+        return join(base, String(pid), "root");
+      };
+      const reused = process(111, "net:[4026539999]", "127.53.0.1");
+      const still = process(222, here, "127.53.0.2");
+      const probe = { id: "cluster", call: { kind: "dns", target: { query: "web.test", type: "A", server: "cluster" } }, timeoutMs: 1000 };
+      const run = await runWorker(JSON.stringify({ probes: [probe], concurrency: 1, resolvConfRoots: [reused, still], expectNetns: here }));
+      expect(run).toMatchObject({ code: 0, stderr: "" });
+      expect((JSON.parse(run.stdout.trim()) as { outcome: { address?: string } }).outcome.address).toBe("127.53.0.2");
+      // Only the reused one: nothing of the pod's left to read, said as such.
+      const none = await runWorker(JSON.stringify({ probes: [probe], concurrency: 1, resolvConfRoots: [reused], expectNetns: here }));
+      expect((JSON.parse(none.stdout.trim()) as { outcome: { reason: string; detail?: string } }).outcome).toMatchObject({ reason: "agent_error", detail: "the pod's resolvers are unknown: every process of the pod the agent found has left its network namespace" });
     } finally {
       rmSync(base, { recursive: true, force: true });
     }

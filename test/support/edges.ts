@@ -1,6 +1,6 @@
 // Many edges for tests that need an agent's worth of them: TCP edges from the agent's own pod
 // with label values as long as a cluster's, each with one probe outcome recorded in the
-// metrics as the agent records it (state, counter, duration histogram, status, info).
+// metrics as the agent records it (state, counter, durations, status, info).
 import { parseIp } from "../../agent/addresses/ip.js";
 import type { ProbeConfig } from "../../agent/config/model.js";
 import type { AgentMetrics } from "../../agent/metrics/registry.js";

@@ -33,12 +33,13 @@
 // if it dies without running it (SIGKILL), the next lab to claim its slot cleans up.
 
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, rmdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { labAddresses, type LabAddresses } from "./lab-addresses.ts";
+import { inCgroup, podCgroupDir, removeLabCgroups } from "./lab-cgroups.ts";
 import { claimSlot, type ClaimOptions, REGISTRY_DIR, type SlotClaim } from "./lab-slots.ts";
 
 // ---------------------------------------------------------------------------------------
@@ -320,6 +321,8 @@ export interface LabPod {
   readonly netnsPath: string;
   /** The pod's veth peer on the bridge, in the node namespace. */
   readonly bridgePort: string;
+  /** The pod's UID: its processes run in the cgroup pod<uid> (lab-cgroups.ts), its manifest says metadata.uid. */
+  readonly uid: string;
 }
 
 export type Protocol = "tcp" | "udp";
@@ -457,7 +460,7 @@ export class Lab {
         if (!POD_NAME.test(pod.name)) throw new Error(`lab pod name "${pod.name}": use [a-z0-9-], 12 characters at most`);
         if (pods[pod.name]) throw new Error(`lab pod "${pod.name}" is defined twice`);
         const netns = `nc-${id}-${pod.name}`;
-        pods[pod.name] = { name: pod.name, netns, ip: pod.ip, netnsPath: `/run/netns/${netns}`, bridgePort: `p${Object.keys(pods).length}` };
+        pods[pod.name] = { name: pod.name, netns, ip: pod.ip, netnsPath: `/run/netns/${netns}`, bridgePort: `p${Object.keys(pods).length}`, uid: randomUUID() };
       }
       lab = new Lab(id, addresses, pods, claim);
       installExitHook();
@@ -484,6 +487,7 @@ export class Lab {
       await this.addNamespace(ns);
       // veth made inside the node namespace, its peer moved straight into the pod:
       // neither end ever exists in the root namespace.
+      mkdirSync(podCgroupDir(this.id, pod.uid), { recursive: true });
       await mustRun(["ip", "-n", node, "link", "add", pod.bridgePort, "type", "veth", "peer", "name", "eth0", "netns", ns]);
       await mustRun(["ip", "-n", node, "link", "set", pod.bridgePort, "master", "br0", "up"]);
       await mustRun(["ip", "-n", ns, "addr", "add", `${pod.ip}/${prefix}`, "dev", "eth0"]);
@@ -530,9 +534,14 @@ export class Lab {
     return runCommand(["ip", "netns", "exec", netnsOf(where), ...argv], options);
   }
 
-  /** Starts a long-running process in the namespace; teardown() stops it if the test does not. */
+  /**
+   * Starts a long-running process in the namespace (a pod's: in the pod's cgroup too, as a
+   * container's process is); teardown() stops it if the test does not.
+   */
   startProcess(where: Where, command: string, args: readonly string[] = [], options: { env?: NodeJS.ProcessEnv; cwd?: string; name?: string } = {}): LabProcess {
-    const handle = startGroup(options.name ?? `${command} in ${netnsOf(where)}`, ["ip", "netns", "exec", netnsOf(where), command, ...args], options);
+    const argv = ["ip", "netns", "exec", netnsOf(where), command, ...args];
+    const pod = typeof where === "object" && "uid" in where ? (where as LabPod) : undefined;
+    const handle = startGroup(options.name ?? `${command} in ${netnsOf(where)}`, pod ? inCgroup(podCgroupDir(this.id, pod.uid), argv) : argv, options);
     this.processes.add(handle);
     return handle;
   }
@@ -654,6 +663,7 @@ export class Lab {
         await runCommand(["ip", "netns", "del", netns]).catch(() => undefined);
       }
       this.removeFiles();
+      removeLabCgroups(this.id);
       this.namespaces.length = 0;
       liveLabs.delete(this);
       const left = await namespacesWithPrefix(`nc-${this.id}-`).catch(() => ["(ip netns list failed)"]);
@@ -665,6 +675,11 @@ export class Lab {
   /** For the exit hook only: synchronous best effort. */
   teardownSync(): void {
     for (const handle of this.processes) killGroup(handle.pid, "SIGKILL");
+    try {
+      removeLabCgroups(this.id);
+    } catch {
+      // the next claimant of the slot removes what is left
+    }
     for (const netns of this.namespaces) {
       try {
         execFileSync("ip", ["netns", "del", netns], { stdio: "ignore", timeout: 5000 });
@@ -785,6 +800,7 @@ async function removeLeftovers(slot: number, recordText: string): Promise<void> 
   for (const name of etc) rmSync(join(ETC_NETNS, name), { recursive: true, force: true });
   if (etc.length > 0) tidyEtcNetns();
   if (typeof record.dir === "string" && basename(record.dir).startsWith(prefix)) rmSync(record.dir, { recursive: true, force: true });
+  removed.push(...removeLabCgroups(record.id));
   const left = await namespacesWithPrefix(prefix);
   if (left.length > 0) throw new Error(`lab slot ${slot}: could not remove what lab ${record.id} (pid ${record.pid}) left: ${left.join(", ")}`);
   if (removed.length + etc.length > 0) {

@@ -89,7 +89,15 @@ export interface PodLabOptions {
 /** One entry of the agent's /api/v1/results, as served. */
 export type LabResult = ResultEntry;
 
-function pod(options: { name: string; namespace: string; ip: string; labels: Record<string, string>; owner?: { kind: string; name: string }; port?: number; terminating?: boolean }): string {
+/** The UIDs of the lab pods that stand for cluster pods (their processes' cgroups are named by them). */
+export type PodUids = Readonly<Record<"agent" | "client" | "reporter" | "web" | "db" | "dns", string>>;
+
+export function podUids(lab: Lab): PodUids {
+  const uid = (name: string) => lab.pod(name).uid;
+  return { agent: uid("agent"), client: uid("client"), reporter: uid("reporter"), web: uid("web"), db: uid("db"), dns: uid("dns") };
+}
+
+function pod(options: { name: string; namespace: string; uid: string; ip: string; labels: Record<string, string>; owner?: { kind: string; name: string }; port?: number; terminating?: boolean }): string {
   const owner = options.owner ? `\n  ownerReferences: [{apiVersion: apps/v1, kind: ${options.owner.kind}, name: ${options.owner.name}, uid: ${options.name}-owner, controller: true}]` : "";
   const deleting = options.terminating ? "\n  deletionTimestamp: 2026-01-01T00:00:00Z" : "";
   const ports = options.port ? `, ports: [{containerPort: ${options.port}}]` : "";
@@ -98,6 +106,7 @@ kind: Pod
 metadata:
   name: ${options.name}
   namespace: ${options.namespace}
+  uid: ${options.uid}
   labels: ${JSON.stringify(options.labels)}${owner}${deleting}
 spec:
   nodeName: ${NODE_NAME}
@@ -130,22 +139,23 @@ ${extraRules}${commonEgress(addresses)}`;
 }
 
 /** The static cluster snapshot the agent reads (--manifests), for a state. */
-export function clusterManifests(state: ClusterState, addresses: PodLabAddresses): string {
+export function clusterManifests(state: ClusterState, addresses: PodLabAddresses, uids: PodUids): string {
   const objects = [
     "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {team: shop, kubernetes.io/metadata.name: shop}}\n",
     "apiVersion: v1\nkind: Namespace\nmetadata: {name: kube-system, labels: {kubernetes.io/metadata.name: kube-system}}\n",
     "apiVersion: v1\nkind: Namespace\nmetadata: {name: netcanary, labels: {kubernetes.io/metadata.name: netcanary}}\n",
-    pod({ name: "netcanary-x7k2p", namespace: "netcanary", ip: addresses.agent, labels: { "app.kubernetes.io/name": "netcanary" }, owner: { kind: "DaemonSet", name: "netcanary" } }),
-    pod({ name: "coredns-6f6b679f8f-q8wz2", namespace: "kube-system", ip: addresses.dns, labels: { "k8s-app": "kube-dns", "pod-template-hash": "6f6b679f8f" }, owner: { kind: "ReplicaSet", name: "coredns-6f6b679f8f" }, port: 53 }),
+    pod({ name: "netcanary-x7k2p", namespace: "netcanary", uid: uids.agent, ip: addresses.agent, labels: { "app.kubernetes.io/name": "netcanary" }, owner: { kind: "DaemonSet", name: "netcanary" } }),
+    pod({ name: "coredns-6f6b679f8f-q8wz2", namespace: "kube-system", uid: uids.dns, ip: addresses.dns, labels: { "k8s-app": "kube-dns", "pod-template-hash": "6f6b679f8f" }, owner: { kind: "ReplicaSet", name: "coredns-6f6b679f8f" }, port: 53 }),
     pod({
       name: POD_NAMES.client,
       namespace: "shop",
+      uid: uids.client,
       ip: addresses.client,
       labels: { app: "client", "netcanary.io/probe": "true", "pod-template-hash": "7d9f8c6b5" },
       owner: { kind: "ReplicaSet", name: "client-7d9f8c6b5" },
     }),
-    pod({ name: "web-0", namespace: "shop", ip: addresses.web, labels: { app: "web" }, owner: { kind: "StatefulSet", name: "web" }, port: 8080 }),
-    pod({ name: "db-0", namespace: "shop", ip: addresses.db, labels: { app: "db" }, owner: { kind: "StatefulSet", name: "db" }, port: 5432 }),
+    pod({ name: "web-0", namespace: "shop", uid: uids.web, ip: addresses.web, labels: { app: "web" }, owner: { kind: "StatefulSet", name: "web" }, port: 8080 }),
+    pod({ name: "db-0", namespace: "shop", uid: uids.db, ip: addresses.db, labels: { app: "db" }, owner: { kind: "StatefulSet", name: "db" }, port: 5432 }),
     egressPolicy(addresses, "client", state.dbAllowed ? "    - to: [{podSelector: {matchLabels: {app: db}}}]\n      ports: [{port: 5432, protocol: TCP}]\n" : ""),
     egressPolicy(addresses, "reporter"),
   ];
@@ -154,6 +164,7 @@ export function clusterManifests(state: ClusterState, addresses: PodLabAddresses
       pod({
         name: POD_NAMES.reporter,
         namespace: "shop",
+        uid: uids.reporter,
         ip: addresses.reporter,
         labels: { app: "reporter", "netcanary.io/probe": "true", "pod-template-hash": "5c8d7b9f4" },
         owner: { kind: "ReplicaSet", name: "reporter-5c8d7b9f4" },
@@ -324,7 +335,7 @@ export class PodLab {
       mkdirSync(join(lab.dir, "agent"));
       const clusterFile = join(lab.dir, "agent", "cluster.yaml");
       const configFile = join(lab.dir, "agent", "netcanary.yaml");
-      writeFileSync(clusterFile, clusterManifests(INITIAL_STATE, addresses));
+      writeFileSync(clusterFile, clusterManifests(INITIAL_STATE, addresses, podUids(lab)));
       writeFileSync(configFile, agentConfig(options, addresses));
       await lab.nft(lab.node, cniRules(INITIAL_STATE, { client: lab.pod("client").bridgePort, reporter: lab.pod("reporter").bridgePort }, addresses));
 
@@ -417,7 +428,7 @@ export class PodLab {
     const next = { ...this.state, ...change };
     if (next.reporter !== "absent" && !this.reporterHolder) this.reporterHolder = await holdNamespace(this.lab, this.lab.pod("reporter"));
     await this.lab.nft(this.lab.node, cniRules(next, { client: this.lab.pod("client").bridgePort, reporter: this.lab.pod("reporter").bridgePort }, this.addresses));
-    writeFileSync(this.clusterFile, clusterManifests(next, this.addresses));
+    writeFileSync(this.clusterFile, clusterManifests(next, this.addresses, podUids(this.lab)));
     if (next.reporter === "absent" && this.reporterHolder) {
       await this.reporterHolder.stop();
       this.reporterHolder = undefined;

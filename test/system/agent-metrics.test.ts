@@ -123,9 +123,14 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq", "promto
     // promtool on netcanary's own families. (prom-client's default process_/nodejs_
     // families are left out: promtool flags some of their counters for missing _total.)
     const own = familiesWithPrefix(await metrics(), "netcanary_");
-    for (const family of ["netcanary_probe_success", "netcanary_probe_duration_seconds", "netcanary_probes_total", "netcanary_probe_mismatch", "netcanary_edge_status"]) {
+    for (const family of ["netcanary_probe_success", "netcanary_probe_last_duration_seconds", "netcanary_probe_phase_duration_seconds", "netcanary_probes_total", "netcanary_probe_mismatch", "netcanary_edge_status"]) {
       expect(own).toContain(`# TYPE ${family} `);
     }
+    // Durations: a gauge per edge, a histogram per source and target kind; no per-edge histogram by default.
+    const samples = parseSamples(own);
+    expect(samples.filter((s) => s.name === "netcanary_probe_last_duration_seconds").map((s) => s.labels["probe"]).sort()).toEqual(["gateway-dns", "web", "web-dropped"]);
+    expect(samples.filter((s) => s.name === "netcanary_probe_phase_duration_seconds_count").map((s) => `${s.labels["target_kind"]} ${s.labels["phase"]}`).sort()).toEqual(["dns resolve", "ip connect"]);
+    expect(samples.filter((s) => s.name.startsWith("netcanary_probe_duration_seconds"))).toEqual([]);
     const lint = await runCommand(["promtool", "check", "metrics"], { input: own, timeoutMs: 10_000 });
     expect(lint.stdout + lint.stderr).toBe("");
     expect(lint.code).toBe(0);

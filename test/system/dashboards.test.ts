@@ -629,6 +629,9 @@ probes:
     expect(mismatches).toHaveLength(3);
 
     expect(seriesOf(outcomes, "DNS outcomes").map((s) => s.metric["reason"])).toEqual(expect.arrayContaining(["dns_nxdomain", "ok"]));
+    // Each DNS probe's last answer time, from the per-edge gauge; latency from the per-source histogram.
+    expect(seriesOf(outcomes, "DNS answer time").map((s) => s.metric["probe"]).sort()).toEqual(["missing-dns", "partner-dns"]);
+    expect(seriesOf(outcomes, "Probe latency", "B").map((s) => s.metric["phase"]).sort()).toEqual(["connect", "resolve"]);
     const propagation = seriesOf(outcomes, "Propagation by probe").map((s) => [s.metric["probe"], lastValue(s)]);
     expect(propagation).toEqual([["flip", expect.any(Number)]]);
     expect(propagation[0]?.[1]).toBeGreaterThanOrEqual(2);
@@ -647,6 +650,15 @@ probes:
     expect(seriesOf(outcomes, "Version")[0]?.metric["version"]).toMatch(/^\d+\.\d+\.\d+/);
     const failing = seriesOf(outcomes, "Failing edges and their rules").map((s) => `${s.metric["probe"]} ${s.metric["status"]} ${s.metric["policy"]}`).sort();
     expect(failing).toEqual(["backend unexpected_block allow", "leaky unexpected_allow deny", "missing-dns unexpected_block allow"]);
+    // Every edge has its last duration; the table shows the ten slowest (here all seven).
+    const slowest = seriesOf(outcomes, "Slowest edges");
+    expect(slowest.map((s) => s.metric["probe"]).sort()).toEqual(["backend", "flip", "leaky", "missing-dns", "partner-dns", "sidecar", "web"]);
+    for (const edge of slowest) expect(lastValue(edge)).toBeGreaterThan(0);
+    expect(seriesOf(outcomes, "Probe latency (p95)").map((s) => `${s.metric["source"]} ${s.metric["target_kind"]} ${s.metric["phase"]}`).sort()).toEqual([
+      "checkout ip connect",
+      "self dns resolve",
+      "self ip connect",
+    ]);
     expect(seriesOf(outcomes, "Pod worker runs").map((s) => s.metric["result"])).toContain("ok");
     const synced = Object.fromEntries(seriesOf(outcomes, "Cluster sync").map((s) => [s.metric["resource"], lastValue(s)]));
     expect(synced).toMatchObject({ pods: 1, namespaces: 1, networkpolicies: 1 });

@@ -7,14 +7,16 @@
 // private key, the pod's own /dev/zero device node, a FIFO, a 2 GiB file. Every pod's DNS
 // probe must answer agent_error saying what was wrong, nothing of the host's file may appear
 // anywhere the agent writes, its other probes must run, and the agent must stay responsive
-// and stop when told.
+// and stop when told. And an impostor: a namespace of another tenant that holds the "good"
+// pod's IP (on its loopback) must neither blind the good pod's probes nor, while the good
+// pod's processes are gone, receive them.
 import { execFileSync } from "node:child_process";
 import { chmodSync, copyFileSync, mkdirSync, symlinkSync, truncateSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ResultEntry } from "../../agent/daemon/agent.js";
 import { cliPath } from "../support/cli.js";
-import { Lab, LAB_COMMANDS, type LabProcess, waitFor } from "../support/lab.js";
+import { Lab, LAB_COMMANDS, type LabPod, type LabProcess, waitFor } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
 
 const PORT = 9714;
@@ -53,17 +55,17 @@ function buildRoot(dir: string): void {
   mkdirSync(join(dir, "etc"), { recursive: true });
 }
 
-function manifests(agentIp: string, pods: Record<string, string>): string {
-  const pod = (name: string, namespace: string, ip: string, labels: Record<string, string>) => `apiVersion: v1
+function manifests(agent: LabPod, pods: readonly LabPod[]): string {
+  const pod = (name: string, namespace: string, { ip, uid }: LabPod, labels: Record<string, string>) => `apiVersion: v1
 kind: Pod
-metadata: {name: ${name}, namespace: ${namespace}, labels: ${JSON.stringify(labels)}}
+metadata: {name: ${name}, namespace: ${namespace}, uid: ${uid}, labels: ${JSON.stringify(labels)}}
 spec: {nodeName: lab-node, containers: [{name: main, image: tenant}]}
 status: {phase: Running, podIP: ${ip}, podIPs: [{ip: ${ip}}]}
 `;
   return [
     "apiVersion: v1\nkind: Namespace\nmetadata: {name: tenant}\n",
-    pod("netcanary-agent", "netcanary", agentIp, { app: "netcanary" }),
-    ...Object.entries(pods).map(([name, ip]) => pod(name, "tenant", ip, { app: name, "netcanary.io/probe": "true" })),
+    pod("netcanary-agent", "netcanary", agent, { app: "netcanary" }),
+    ...pods.map((labPod) => pod(labPod.name, "tenant", labPod, { app: labPod.name, "netcanary.io/probe": "true" })),
   ].join("---\n");
 }
 
@@ -79,6 +81,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv", "dn
   let lab: Lab;
   let agent: LabProcess;
   let secretPath: string;
+  let goodPod: LabProcess;
 
   const get = (path: string) => lab.httpGet(lab.pod("agent"), `http://${lab.pod("agent").ip}:${PORT}${path}`, 5000);
   const results = async (): Promise<ResultEntry[]> => {
@@ -92,8 +95,13 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv", "dn
       pods: [
         ...Object.entries(HOSTS).map(([name, host]) => ({ name, ip: addresses.ip(host) })),
         ...Object.entries(TENANTS).map(([name, tenant]) => ({ name, ip: addresses.ip(tenant.host) })),
+        // Not a cluster pod of the manifests: its own cgroup, and the good pod's address on lo.
+        { name: "impostor", ip: addresses.ip(30), addresses: [addresses.ip(TENANTS["good"]?.host ?? 0)] },
       ],
     }));
+    // It must not answer ARP for the good pod's address on the bridge (that would be another attack).
+    await lab.exec(lab.pod("impostor"), ["sysctl", "-qw", "net.ipv4.conf.all.arp_ignore=1"]);
+    lab.startProcess(lab.pod("impostor"), "sleep", ["3600"], { name: "impostor pod" });
     const [agentIp, dnsIp, webIp] = [lab.pod("agent").ip, lab.pod("dns").ip, lab.pod("web").ip];
     await lab.dnsmasq(lab.pod("dns"), { listen: dnsIp, records: { "web.lab.test": webIp }, local: ["lab.test"] });
     await lab.tcpListener(lab.pod("web"), webIp, [8080]);
@@ -104,11 +112,12 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv", "dn
       const root = join(lab.dir, `root-${name}`);
       buildRoot(root);
       tenant.make(join(root, "etc", "resolv.conf"), secretPath, dnsIp);
-      lab.startProcess(lab.pod(name), "chroot", [root, execFileSync("sh", ["-c", "command -v sleep"], { encoding: "utf8" }).trim(), "3600"], { name: `${name} pod` });
+      const pod = lab.startProcess(lab.pod(name), "chroot", [root, execFileSync("sh", ["-c", "command -v sleep"], { encoding: "utf8" }).trim(), "3600"], { name: `${name} pod` });
+      if (name === "good") goodPod = pod;
     }
     const clusterFile = join(lab.dir, "cluster.yaml");
     const configFile = join(lab.dir, "netcanary.yaml");
-    writeFileSync(clusterFile, manifests(agentIp, Object.fromEntries(Object.keys(TENANTS).map((name) => [name, lab.pod(name).ip]))));
+    writeFileSync(clusterFile, manifests(lab.pod("agent"), Object.keys(TENANTS).map((name) => lab.pod(name))));
     writeFileSync(configFile, config(webIp));
     agent = lab.startProcess(
       lab.pod("agent"),
@@ -145,6 +154,24 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv", "dn
     const everything = [JSON.stringify(await results()), (await get("/metrics")).body, agent.output()].join("\n");
     expect(everything).not.toContain(SECRET_MARK);
     expect(everything).not.toContain("PRIVATE KEY");
+  });
+
+  it("never probes a pod's edges from the impostor's namespace, though it holds the pod's address", async () => {
+    // The good pod's processes die (a restart): its namespace is gone with them.
+    await goodPod.stop();
+    const [after] = [Date.now()];
+    const gone = await waitFor(
+      "the good pod's edges observed after its processes died",
+      async () => {
+        const all = await results().catch(() => []);
+        const edges = all.filter((result) => result.sourceWorkload === "pod/good" && result.observed?.at !== undefined && Date.parse(result.observed.at) > after);
+        return edges.length === 2 ? edges : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 250 },
+    );
+    // agent_error saying the pod has no namespace now, never an outcome from the impostor's
+    // (which has no route to web: a probe from there would read as a network fault).
+    for (const edge of gone) expect(`${edge.observed?.reason}: ${edge.observed?.detail}`).toMatch(new RegExp(`^agent_error: cannot enter the network namespace of tenant/good: no process of pod ${lab.pod("good").uid} `));
   });
 
   it("stays responsive round after round, and stops at once when told", async () => {

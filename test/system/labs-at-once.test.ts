@@ -81,7 +81,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq", "nsente
     // The machine-wide scan the agent does finds each client in its own lab's namespace.
     const locator = createNetnsLocator();
     for (const client of [clientOne, clientTwo]) {
-      const found = await locator.find(client.ip);
+      const found = await locator.find({ ip: client.ip, uid: client.uid });
       if (!found.ok) throw new Error(`${client.netns}: ${found.reason}`);
       expect(found.inode).toBe(inodeOf(client.netnsPath));
     }

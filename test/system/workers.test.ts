@@ -99,40 +99,42 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "nsenter", "dnsmas
   });
 
   const inodeOf = (pod: LabPod): string => `net:[${statSync(pod.netnsPath).ino}]`;
+  /** What the agent knows of a lab pod: its IP (or another address of it) and its UID. */
+  const podAt = (name: string, ip = lab.pod(name).ip) => ({ ip, uid: lab.pod(name).uid });
 
   // ----- finding the namespace
 
   it("finds each pod's network namespace from its IPv4 and IPv6 address", async () => {
     const locator = createNetnsLocator();
     for (const [name, ip] of [["a", A], ["b", B], ["c", C]] as const) {
-      const found = await locator.find(ip);
+      const found = await locator.find(podAt(name, ip));
       if (!found.ok) throw new Error(`${name}: ${found.reason}`);
       expect(found.inode).toBe(inodeOf(lab.pod(name)));
       expect(readlinkSync(found.netns)).toBe(inodeOf(lab.pod(name)));
       expect(found.pids).toContain(sleepers[name].pid);
     }
     // Pod b holds two processes (its sleeper and the listener): one namespace, both listed.
-    const b = await locator.find(B);
+    const b = await locator.find(podAt("b"));
     expect(b.ok && [...b.pids].sort()).toEqual([sleepers.b.pid, listener.pid].sort());
-    expect(await locator.find(A6)).toMatchObject({ ok: true, pid: sleepers.a.pid, inode: inodeOf(lab.pod("a")) });
+    expect(await locator.find(podAt("a", A6))).toMatchObject({ ok: true, pid: sleepers.a.pid, inode: inodeOf(lab.pod("a")) });
     expect(locator.lastScan()?.namespaces).toBeGreaterThanOrEqual(5);
   });
 
-  it("says why an unknown address has no namespace, and refuses the agent's own", async () => {
+  it("says why a pod has no namespace, and never enters one by address alone", async () => {
     const locator = createNetnsLocator();
-    const nobody = lab.addresses.ip(99);
-    const unknown = await locator.find(nobody);
-    expect(unknown).toEqual({ ok: false, reason: expect.stringMatching(new RegExp(`^no process in a network namespace holding ${nobody.replaceAll(".", "\\.")} \\(scanned \\d+ processes in \\d+ network namespaces.*is the pod on this node and running\\?\\)$`)) });
-    // This process's own namespace holds the machine's addresses: never a pod to enter.
-    const address = parseFibTrieLocal(readFileSync("/proc/self/net/fib_trie", "utf8")).find((ip) => !ip.startsWith("127."));
-    if (address !== undefined) expect(await locator.find(address)).toMatchObject({ ok: false, reason: expect.stringContaining("the agent's own network namespace") });
+    const stranger = "0b7e1c2a-5d4f-4e3b-9a8c-1f2e3d4c5b6a";
+    const unknown = await locator.find({ ip: A, uid: stranger });
+    expect(unknown).toEqual({ ok: false, reason: expect.stringMatching(new RegExp(`^no process of pod ${stranger} \\(cgroup pod${stranger}\\) in a network namespace of its own \\(scanned \\d+ processes in \\d+ network namespaces, \\d+ pods.*is the pod on this node and running\\?\\)$`)) });
+    expect(await locator.find({ ip: A, uid: undefined })).toMatchObject({ ok: false, reason: expect.stringMatching(/^the pod's UID is unknown/) });
+    // Pod a's UID with pod b's address: a's namespace does not hold it, so nothing is entered.
+    expect(await locator.find(podAt("a", B))).toMatchObject({ ok: false, reason: expect.stringContaining(`does not hold ${B}`) });
   });
 
   it("reads the pod's own resolvers through its root", async () => {
-    const found = await createNetnsLocator().find(A);
+    const found = await createNetnsLocator().find(podAt("a"));
     if (!found.ok) throw new Error(found.reason);
     // `ip netns exec` bind-mounted /etc/netns/<ns>/resolv.conf over the sleeper's /etc/resolv.conf.
-    expect(await readPodResolvers(found.pids.map((pid) => `/proc/${pid}/root`))).toEqual({ ok: true, root: `/proc/${sleepers.a.pid}/root`, nameservers: [DNS] });
+    expect(await readPodResolvers(found.pids.map((pid) => `/proc/${pid}/root`), 1000)).toEqual({ ok: true, root: `/proc/${sleepers.a.pid}/root`, nameservers: [DNS] });
   });
 
   // ----- probing from inside
@@ -141,7 +143,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "nsenter", "dnsmas
     const workers = pool();
     const locator = createNetnsLocator();
     for (const [name, ip] of [["a", A], ["c", C]] as const) {
-      const found = await locator.find(ip);
+      const found = await locator.find(podAt(name));
       if (!found.ok) throw new Error(found.reason);
       const outcomes = await workers.run(found.pid, [tcpTo(`${name}-to-b`, B, 8080)]);
       expect(outcomes.get(`${name}-to-b`)).toMatchObject({ reason: "ok", address: B });
@@ -174,7 +176,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "nsenter", "dnsmas
   });
 
   it("resolves with the pod's resolvers: a 'cluster' DNS probe and a host name go to the lab's dnsmasq", async () => {
-    const found = await createNetnsLocator().find(A);
+    const found = await createNetnsLocator().find(podAt("a"));
     if (!found.ok) throw new Error(found.reason);
     const outcomes = await pool().run(
       found.pid,
@@ -193,8 +195,8 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "nsenter", "dnsmas
 
   it("checks it is in the pod's namespace before probing, and refuses a pid that names another", async () => {
     const locator = createNetnsLocator();
-    const a = await locator.find(A);
-    const c = await locator.find(C);
+    const a = await locator.find(podAt("a"));
+    const c = await locator.find(podAt("c"));
     if (!a.ok || !c.ok) throw new Error("pods not found");
     const workers = pool();
     const right = await workers.run(a.pid, [tcpTo("checked", B, 9999)], { netnsInode: a.inode, sourceIp: A });
@@ -369,13 +371,13 @@ process.stdin.on("end", () => {
 
   it("re-validates a cached namespace: the pod's last process gone, the pod is gone", async () => {
     const locator = createNetnsLocator({ cacheMs: 600_000 });
-    const found = await locator.find(C);
+    const found = await locator.find(podAt("c"));
     expect(found).toMatchObject({ ok: true, pid: sleepers.c.pid });
     await sleepers.c.stop();
     // The namespace itself still exists (ip netns pins it), but no process holds it.
     expect(existsSync(lab.pod("c").netnsPath)).toBe(true);
-    const after = await locator.find(C);
-    expect(after).toMatchObject({ ok: false, reason: expect.stringMatching(new RegExp(`^no process in a network namespace holding ${C.replaceAll(".", "\\.")} `)) });
+    const after = await locator.find(podAt("c"));
+    expect(after).toMatchObject({ ok: false, reason: expect.stringMatching(new RegExp(`^no process of pod ${lab.pod("c").uid} `)) });
     // And a worker sent to the dead pid says so instead of probing from somewhere else.
     const outcomes = await pool().run(sleepers.c.pid, [tcpTo("from-dead-pod", B, 8080)]);
     expect(outcomes.get("from-dead-pod")?.detail).toMatch(/^nsenter failed: cannot open \/proc\/\d+\/ns\/net: No such file or directory/);

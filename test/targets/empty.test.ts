@@ -10,7 +10,8 @@ import type { AgentConfig } from "../../agent/config/model.js";
 import { parseDocuments } from "../../agent/documents/located.js";
 import { buildPolicyIndex } from "../../agent/policy/engine.js";
 import type { FeedReader } from "../../agent/targets/edges.js";
-import { type EmptyProbeContext, whyNoTargets, whyProbeIsEmpty } from "../../agent/targets/empty.js";
+import { type EmptyProbeContext, probeGaps, whyNoTargets, whyProbeIsEmpty } from "../../agent/targets/empty.js";
+import type { SourceIdentity } from "../../agent/verdicts/policy.js";
 
 function config(text: string): AgentConfig {
   const parsed = parseConfig(text, "config.yaml");
@@ -92,14 +93,25 @@ describe("why a probe has no edge", () => {
     return { sources: agent.sources, identities: () => [], snapshot: CLUSTER, index, feeds: undefined, nodeName, maxEdges: agent.agent.maxEdges };
   }
 
-  it("names a pod source that stands for no pod on this node, and the selected pods on the host network", () => {
+  it("names a pod source whose pods are all on the host network: it could run nowhere", () => {
     const agent = config("sources: [{name: labeled}]\nprobes:\n  - {name: p, sources: [labeled], tcp: {ip: 10.0.0.1, port: 80}}\n");
     const probe = agent.probes[0];
     if (!probe) throw new Error("no probe");
-    expect(whyProbeIsEmpty(probe, context(agent, "node-a"))).toBe(
-      "source labeled stands for no pod: no Running pod on node node-a matches netcanary.io/probe=true (1 selected pod uses the host network)",
+    for (const node of ["node-a", "node-b"]) {
+      expect(whyProbeIsEmpty(probe, context(agent, node))).toBe(
+        "source labeled matches 1 pod in the cluster (netcanary.io/probe=true), but none is Running with a network namespace of its own",
+      );
+    }
+  });
+
+  it("names a pod source that matches no pod anywhere, and one whose pods run on other nodes", () => {
+    const agent = config("sources: [{name: web, podSelector: {matchLabels: {app: web}}}, {name: typo, podSelector: {matchLabels: {app: wbe}}}]\nprobes:\n  - {name: p, sources: [web, typo], tcp: {ip: 10.0.0.1, port: 80}}\n");
+    const probe = agent.probes[0];
+    if (!probe) throw new Error("no probe");
+    expect(whyProbeIsEmpty(probe, context(agent, "node-b"))).toBe(
+      "source web stands for no pod: no Running pod on node node-b matches app=web; 1 pod on other nodes does (a run probes only from the pods of its own node); " +
+        "source typo matches no pod in the cluster (app=wbe)",
     );
-    expect(whyProbeIsEmpty(probe, context(agent, "node-b"))).toBe("source labeled stands for no pod: no Running pod on node node-b matches netcanary.io/probe=true");
   });
 
   it("blames the edge budget when sources and target stand for something", () => {
@@ -108,5 +120,41 @@ describe("why a probe has no edge", () => {
     if (!probe) throw new Error("no probe");
     const ctx = { ...context(agent, "node-a"), identities: () => [{ name: "self", node: "node-a" }] };
     expect(whyProbeIsEmpty(probe, ctx)).toBe(`its edges lie beyond agent.maxEdges (${agent.agent.maxEdges}): none is probed`);
+  });
+});
+
+describe("what a probe with edges leaves out", () => {
+  const agent = config(
+    "sources: [{name: self, self: true}, {name: web, podSelector: {matchLabels: {app: web}}}, {name: typo, podSelector: {matchLabels: {app: wbe}}}]\n" +
+      "probes:\n  - {name: p, sources: [self, web, typo], tcp: {ip: 10.0.0.1, port: 80}}\n",
+  );
+  const probe = agent.probes[0];
+  if (!probe) throw new Error("no probe");
+  const self: SourceIdentity = { name: "self", node: "node-b" };
+  const ctx: EmptyProbeContext = {
+    sources: agent.sources,
+    identities: (name) => (name === "self" ? [self] : []),
+    snapshot: CLUSTER,
+    index: buildPolicyIndex(CLUSTER),
+    feeds: undefined,
+    nodeName: "node-b",
+    maxEdges: 1,
+  };
+
+  it("a source that matches no pod in the cluster is a gap; one whose pods run on another node is not", () => {
+    expect(probeGaps(probe, ctx, 1)).toEqual([{ probe: "p", scope: "part", reason: "source typo matches no pod in the cluster (app=wbe): nothing was probed from it" }]);
+  });
+
+  it("edges the budget left out are a gap, counted", () => {
+    const both = { ...ctx, identities: (name: string) => (name === "self" ? [self, { ...self, name: "self-2" }] : []) };
+    expect(probeGaps(probe, both, 1)).toContainEqual({ probe: "p", scope: "part", reason: "1 of its 2 edges lie beyond agent.maxEdges (1): not probed" });
+  });
+
+  it("a probe with no edge is one gap, the whole probe", () => {
+    expect(probeGaps(probe, ctx, 0)).toEqual([{ probe: "p", scope: "all", reason: `its edges lie beyond agent.maxEdges (1): none is probed` }]);
+  });
+
+  it("says nothing while the cluster state is not known (the run says that once, for the cluster)", () => {
+    expect(probeGaps(probe, { ...ctx, index: undefined, snapshot: undefined }, 1)).toEqual([]);
   });
 });

@@ -1,6 +1,6 @@
 // Text from outside made printable: every control character shown as an escape.
 import { describe, expect, it } from "vitest";
-import { printable, printableLines } from "../../agent/text/printable.js";
+import { printable, printableJson } from "../../agent/text/printable.js";
 
 describe("printable", () => {
   it("escapes newlines, carriage returns, tabs, ANSI escapes, DEL and C1 controls", () => {
@@ -12,7 +12,11 @@ describe("printable", () => {
   it("leaves ordinary text, accents and emoji alone", () => {
     expect(printable("shop/web-0 -> café 🚀 [x] \\n")).toBe("shop/web-0 -> café 🚀 [x] \\n");
   });
-  it("printableLines keeps newlines and escapes everything else", () => {
-    expect(printableLines("one\ntwo\u001b[2J\r\nthree")).toBe("one\ntwo\\x1b[2J\\r\nthree");
+  it("printableJson gives lines with no control character that JSON reads back as the same value", () => {
+    const value = { name: "a\nb\u001b[2J\u007f\u0085\u2028\u202e\u061c\ufeff", list: [1, "\t"] };
+    const lines = printableJson(value);
+    for (const line of lines) expect(line).toBe(printable(line));
+    expect(lines).toEqual(["{", '  "name": "a\\nb\\u001b[2J\\u007f\\u0085\\u2028\\u202e\\u061c\\ufeff",', '  "list": [', "    1,", '    "\\t"', "  ]", "}"]);
+    expect(JSON.parse(lines.join("\n"))).toEqual(value);
   });
 });
