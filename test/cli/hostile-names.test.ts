@@ -143,7 +143,7 @@ spec: {}
       const env = { ...process.env, KUBERNETES_SERVICE_HOST: "", KUBECONFIG: "", NODE_NAME: "node-a" };
       const run = await runCli(["once", "--config", config, "--kubeconfig", kc, "--sync-timeout", "1"], { env });
       clean(run);
-      expect(run.stderr).toContain(`(pods: GET /api/v1/pods: 500 etcd down\\r${FORGED}\\x1b[2J\\u202e)`);
+      expect(run.stderr).toContain(`(pods on node node-a: GET /api/v1/pods: 500 etcd down\\r${FORGED}\\x1b[2J\\u202e)`);
       expect(run.code).toBe(3);
     } finally {
       await server.stop();

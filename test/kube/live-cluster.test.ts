@@ -100,6 +100,8 @@ describe("live cluster state", () => {
       phase: "Running",
       // No controller in the fixture: the pod is its own workload.
       owner: { kind: "pod", name: "web" },
+      // What its cgroup is named by (pod mode finds its network namespace through it).
+      uid: server.get("Pod", "shop", "web")?.metadata.uid,
     });
     expect(first?.namespaces).toEqual([{ name: "shop", labels: { team: "shop", "kubernetes.io/metadata.name": "shop" } }]);
   });
