@@ -114,15 +114,15 @@ const AGENT_POD = {
   status: { phase: "Running", podIP: AGENT_IP, podIPs: [{ ip: AGENT_IP }] },
 };
 
-/** The labeled source pod, at its address in the test's lab. */
-const sourcePod = (podIP: string) => ({
+/** The labeled source pod, at its address in the test's lab, with the UID its processes' cgroup names. */
+const sourcePod = (podIP: string, uid: string) => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: {
     namespace: "shop",
     name: "checkout-5d8f7c9b4-q2x7v",
     labels: { app: "checkout", "pod-template-hash": "5d8f7c9b4", "netcanary.io/probe": "true" },
-    uid: "u-checkout",
+    uid,
     ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "checkout-5d8f7c9b4", uid: "u-rs", controller: true }],
   },
   spec: { nodeName: NODE, containers: [{ name: "checkout", image: "checkout" }] },
@@ -487,7 +487,7 @@ scrape_configs:
     api.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "netcanary", labels: { "kubernetes.io/metadata.name": "netcanary" } } });
     api.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "shop", labels: { "kubernetes.io/metadata.name": "shop" } } });
     api.apply(AGENT_POD);
-    api.apply(sourcePod(lab.pod("checkout").ip));
+    api.apply(sourcePod(lab.pod("checkout").ip, lab.pod("checkout").uid));
     // web, backend and the DNS server allowed; leaky and flip denied (both get through: unexpected_allow).
     api.apply(egressPolicy(["127.0.0.5", "127.0.0.6"]));
     const kubeconfig = join(dir, "kubeconfig");
