@@ -6,12 +6,13 @@ import { opendir, stat } from "node:fs/promises";
 import { extname, join } from "node:path";
 import { describeType, IssueList, isObject, type Json, objectAt, stringAt } from "../documents/fields.js";
 import {
-  errorAt,
   type FieldPath,
   formatFieldPath,
   type InputError,
+  InputErrors,
   type LocatedDocument,
-  parseDocuments,
+  Reading,
+  readDocumentsInto,
   readInputFile,
 } from "../documents/located.js";
 import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/admin-model.js";
@@ -182,26 +183,27 @@ export async function loadManifests(paths: readonly string[]): Promise<ManifestL
   const { files, errors, bytes } = await manifestFiles(paths);
   if (bytes > MANIFEST_LIMITS.totalBytes) errors.push(overTotal(paths.join(", "), bytes));
   if (errors.length > 0) return { snapshot: EMPTY_SNAPSHOT, skipped: [], unevaluated: [], errors };
-  const documents: LocatedDocument[] = [];
+  // One reading for all the files: at most 100 errors shown per file, alias expansion bounded
+  // for all. Each document's objects are taken as soon as it is read (its errors located in the
+  // tree it was read from), and its values then let go: only the snapshot is kept.
+  const reading = new Reading();
+  const state = collected(reading.errors);
   let total = 0;
   for (const file of files) {
     const read = await readInputFile(file, { maxBytes: MANIFEST_LIMITS.fileBytes });
     if (!read.ok) {
-      errors.push(read.error);
+      reading.errors.push([read.error]);
       continue;
     }
     // Files can grow after the walk measured them: the total is kept as they are read.
     total += read.bytes;
     if (total > MANIFEST_LIMITS.totalBytes) {
-      errors.push(overTotal(file, total));
+      reading.errors.push([overTotal(file, total)]);
       break;
     }
-    const parsed = parseDocuments(read.text, file);
-    documents.push(...parsed.documents);
-    errors.push(...parsed.errors);
+    readDocumentsInto(read.text, file, reading, (doc) => addObject(doc, doc.value, [], state));
   }
-  const built = snapshotFromDocuments(documents);
-  return { ...built, errors: [...errors, ...built.errors] };
+  return finished(state);
 }
 
 interface Collected {
@@ -215,12 +217,11 @@ interface Collected {
   seen: Map<string, string>;
   skipped: string[];
   unevaluated: UnevaluatedPolicy[];
-  errors: InputError[];
+  errors: InputErrors;
 }
 
-/** Builds the snapshot from parsed documents. Pure: no I/O. */
-export function snapshotFromDocuments(documents: readonly LocatedDocument[]): ManifestLoad {
-  const state: Collected = {
+function collected(errors: InputErrors): Collected {
+  return {
     namespaces: new Map(),
     pods: [],
     policies: [],
@@ -231,9 +232,11 @@ export function snapshotFromDocuments(documents: readonly LocatedDocument[]): Ma
     seen: new Map(),
     skipped: [],
     unevaluated: [],
-    errors: [],
+    errors,
   };
-  for (const doc of documents) addObject(doc, doc.value, [], state);
+}
+
+function finished(state: Collected): ManifestLoad {
   // A namespace that is referenced but not declared exists with only its name label.
   for (const name of state.referencedNamespaces) {
     if (!state.namespaces.has(name)) state.namespaces.set(name, { name, labels: namespaceLabels(name) });
@@ -249,27 +252,37 @@ export function snapshotFromDocuments(documents: readonly LocatedDocument[]): Ma
     },
     skipped: state.skipped,
     unevaluated: state.unevaluated,
-    errors: state.errors,
+    errors: state.errors.list(),
   };
+}
+
+/**
+ * Builds the snapshot from parsed documents. Pure: no I/O. Errors join those already found
+ * while reading (at most 100 shown per file, each located as it is found).
+ */
+export function snapshotFromDocuments(documents: readonly LocatedDocument[], errors: InputErrors = new InputErrors()): ManifestLoad {
+  const state = collected(errors);
+  for (const doc of documents) addObject(doc, doc.value, [], state);
+  return finished(state);
 }
 
 function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state: Collected): void {
   if (value === null || value === undefined) return;
   if (!isObject(value)) {
-    state.errors.push(errorAt(doc, path, `expected a Kubernetes object, got ${describeType(value)}`));
+    state.errors.at(doc, path, `expected a Kubernetes object, got ${describeType(value)}`);
     return;
   }
   const kind = value["kind"];
   if (typeof kind !== "string") {
-    state.errors.push(errorAt(doc, [...path, "kind"], "is required (a Kubernetes object needs kind)"));
+    state.errors.at(doc, [...path, "kind"], "is required (a Kubernetes object needs kind)");
     return;
   }
   // kind: List, and typed lists such as PodList from `kubectl get -o yaml`.
   if (kind === "List" || (kind.endsWith("List") && Array.isArray(value["items"]))) {
-    for (const unknown of unknownFields(value, LIST_SHAPE)) state.errors.push(errorAt(doc, [...path, ...unknown.path], unknown.message));
+    for (const unknown of unknownFields(value, LIST_SHAPE)) state.errors.at(doc, [...path, ...unknown.path], unknown.message);
     const items = value["items"];
     if (!Array.isArray(items)) {
-      state.errors.push(errorAt(doc, [...path, "items"], "must be a list of objects"));
+      state.errors.at(doc, [...path, "items"], "must be a list of objects");
       return;
     }
     items.forEach((item, index) => addObject(doc, item, [...path, "items", index], state));
@@ -385,7 +398,7 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
   }
   issues.issues.forEach((issue, i) => {
     if (i >= unknown.length && issue.message.startsWith("unknown field") && reported.has(formatFieldPath(issue.path))) return;
-    state.errors.push(errorAt(doc, [...path, ...issue.path], issue.message));
+    state.errors.at(doc, [...path, ...issue.path], issue.message);
   });
 }
 

@@ -1,6 +1,6 @@
 // Reading a configuration file: YAML in, a validated config or located errors out.
 
-import { errorAt, type InputError, type LocatedDocument, parseDocuments, readInputFile } from "../documents/located.js";
+import { type InputError, InputErrors, type LocatedDocument, Reading, readDocumentsInto, readInputFile } from "../documents/located.js";
 import { CONFIGMAP_MAX_BYTES } from "../files/read.js";
 import type { AgentConfig } from "./model.js";
 import { configSchema, resolveConfig } from "./schema.js";
@@ -21,28 +21,40 @@ function zodMessage(issue: { code: string; message: string; keys?: string[] }): 
 
 export function validateConfigDocument(doc: LocatedDocument): ConfigLoad {
   const parsed = configSchema.safeParse(doc.value ?? {});
+  // At most 100 shown, each located as it is found (documents/located.ts).
+  const errors = new InputErrors();
   if (!parsed.success) {
-    const errors: InputError[] = [];
     for (const issue of parsed.error.issues) {
       const path = issue.path.filter((part): part is string | number => typeof part !== "symbol");
       // An unknown field is reported at the field itself, one error per field.
       const keys = issue.code === "unrecognized_keys" ? issue.keys : [undefined];
-      for (const key of keys) errors.push(errorAt(doc, key === undefined ? path : [...path, key], zodMessage(issue as never)));
+      for (const key of keys) errors.at(doc, key === undefined ? path : [...path, key], zodMessage(issue as never));
     }
-    return { ok: false, errors };
+    return { ok: false, errors: errors.list() };
   }
   const resolved = resolveConfig(parsed.data);
-  if (!resolved.config) return { ok: false, errors: resolved.issues.map((issue) => errorAt(doc, issue.path, issue.message)) };
+  if (!resolved.config) {
+    for (const issue of resolved.issues) errors.at(doc, issue.path, issue.message);
+    return { ok: false, errors: errors.list() };
+  }
   return { ok: true, config: resolved.config };
 }
 
 export function parseConfig(text: string, file: string): ConfigLoad {
-  const { documents, errors } = parseDocuments(text, file);
+  // The first document is validated as soon as it is read, while the tree it was read from
+  // still locates its errors: a second syntax tree of a large config is never built.
+  const reading = new Reading();
+  let documents = 0;
+  let first: ConfigLoad | undefined;
+  readDocumentsInto(text, file, reading, (doc) => {
+    if (documents++ === 0) first = validateConfigDocument(doc);
+  });
+  const errors = reading.errors.list();
   if (errors.length > 0) return { ok: false, errors };
-  if (documents.length !== 1) {
-    return { ok: false, errors: [{ file, line: 1, message: `expected exactly one YAML document, found ${documents.length}` }] };
+  if (documents !== 1 || first === undefined) {
+    return { ok: false, errors: [{ file, line: 1, message: `expected exactly one YAML document, found ${documents}` }] };
   }
-  return validateConfigDocument(documents[0] as LocatedDocument);
+  return first;
 }
 
 /**

@@ -15,11 +15,19 @@
 //   win, v3 and the YAML rule the explicit one), and two `<<` keys in one map.
 // - What cannot be read the same way is refused: explicit tags other than !!str, !!map and
 //   !!seq, map keys that are collections or null, and keys Kubernetes would turn into
-//   strings differently (floats, integers beyond 2^53).
+//   strings differently (floats, integers beyond 2^53), duplicate keys, and an alias inside the
+//   node it names (go-yaml v2: "anchor value contains itself").
+// - Aliases are bounded before anything expands them: a document whose aliases would resolve
+//   more than YAML_BOUNDS.aliasExpansions times written out (nested `<<: [*a, *a]` doubles at
+//   each level: a kilobyte can stand for 2^30 maps), or nest deeper than YAML_BOUNDS.depth, is
+//   refused at the alias that passes the bound. The check visits each node once and keeps what
+//   an anchored node expands to, so it costs time in proportion to the text, whatever the
+//   aliases say (the yaml library's own duplicate-key check and alias lookup do not: keys are
+//   checked here, with a set per map).
 //
 // Numbers beyond 2^53 are kept as the nearest double: no field the engine reads goes near.
 
-import { Document, isAlias, isMap, isPair, isScalar, isSeq, type Node, type ParseOptions, type DocumentOptions, type SchemaOptions, type ScalarTag, type Tags, visit } from "yaml";
+import { type Alias, type Document, isAlias, isMap, isScalar, isSeq, type Node, type ParseOptions, type DocumentOptions, type SchemaOptions, type ScalarTag, type Tags } from "yaml";
 
 export type PlainValue = string | number | boolean | null;
 
@@ -177,7 +185,9 @@ const plainScalarTag: ScalarTag = {
 
 /** Options for the yaml library so that it reads as go-yaml v2 does (see the header). */
 export const KUBERNETES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOptions = {
-  uniqueKeys: true,
+  // Checked by kubernetesYamlProblems with a set per map: the library compares each key with
+  // every earlier one, which takes minutes for a map of 100,000 keys.
+  uniqueKeys: false,
   merge: true,
   schema: "core",
   resolveKnownTags: false,
@@ -187,6 +197,15 @@ export const KUBERNETES_YAML_OPTIONS: ParseOptions & DocumentOptions & SchemaOpt
     plainScalarTag,
   ],
 };
+
+
+/** What a document may make of aliases and nesting (see the header). */
+export const YAML_BOUNDS = {
+  /** Lists and maps inside one another, as written or through aliases. */
+  depth: 200,
+  /** Alias resolutions in one document, as if every alias were written out (the yaml library's maxAliasCount). */
+  aliasExpansions: 100,
+} as const;
 
 const ALLOWED_TAGS = new Set(["tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"]);
 const MERGE_KEY = "<<";
@@ -199,41 +218,30 @@ export interface YamlProblem {
   readonly message: string;
 }
 
+export interface YamlCheck {
+  readonly problems: YamlProblem[];
+  /** The values (scalars, lists and maps) that expanding the document's aliases adds to it. */
+  readonly aliasValues: number;
+}
+
+/** What a node stands for once its aliases are written out. */
+interface Expansion {
+  /** Alias resolutions inside it. */
+  readonly aliases: number;
+  /** Scalars, lists and maps. */
+  readonly values: number;
+  /** Lists and maps inside one another (0 for a scalar). */
+  readonly depth: number;
+}
+
+const SCALAR: Expansion = { aliases: 0, values: 1, depth: 0 };
+
 function isMergeKeyNode(key: unknown): boolean {
   return isScalar(key) && key.type === "PLAIN" && key.tag === undefined && key.source === MERGE_KEY;
 }
 
 function shortTag(tag: string): string {
   return tag.startsWith("tag:yaml.org,2002:") ? `!!${tag.slice("tag:yaml.org,2002:".length)}` : tag;
-}
-
-/** The keys a map (or an alias to one) provides, its own merges included; undefined: not a map. */
-function mapKeys(doc: Document, node: unknown, depth: number): Set<string> | undefined {
-  const target = isAlias(node) ? node.resolve(doc) : node;
-  if (!isMap(target) || depth > 32) return undefined;
-  const keys = new Set<string>();
-  for (const pair of target.items) {
-    if (isMergeKeyNode(pair.key)) {
-      // An invalid inner merge is reported where it is written.
-      for (const key of mergeSourceKeys(doc, pair.value, depth + 1) ?? []) keys.add(key);
-    } else if (isScalar(pair.key)) keys.add(String(pair.key.value));
-  }
-  return keys;
-}
-
-/**
- * The keys a merge key's value provides: a map, an alias to a map, or a list (written out,
- * not an alias) of those, as go-yaml v2 accepts them.
- */
-function mergeSourceKeys(doc: Document, value: unknown, depth = 0): Set<string> | undefined {
-  if (!isSeq(value)) return mapKeys(doc, value, depth);
-  const keys = new Set<string>();
-  for (const item of value.items) {
-    const itemKeys = mapKeys(doc, item, depth);
-    if (!itemKeys) return undefined;
-    for (const key of itemKeys) keys.add(key);
-  }
-  return keys;
 }
 
 function keyProblem(key: unknown): string | undefined {
@@ -246,68 +254,188 @@ function keyProblem(key: unknown): string | undefined {
   return undefined;
 }
 
-/** The field path of a node, from the ancestors visit() passes: map keys and list indexes. */
-function fieldPath(ancestors: readonly unknown[], node: unknown): (string | number)[] {
-  const path: (string | number)[] = [];
-  for (let i = 0; i < ancestors.length; i++) {
-    const ancestor = ancestors[i];
-    const child = ancestors[i + 1] ?? node;
-    if (isPair(ancestor) && child === ancestor.value && isScalar(ancestor.key)) path.push(String(ancestor.key.value));
-    else if (isSeq(ancestor)) path.push(ancestor.items.indexOf(child as never));
+function offsetOf(node: unknown): number {
+  return (node as Node | null)?.range?.[0] ?? 0;
+}
+
+/**
+ * One pass over a document in the order it is written: anchors are known when their aliases
+ * come, so each alias is resolved once, and what an anchored node expands to is kept for its
+ * aliases. The recursion follows the written tree, whose depth the reader bounds
+ * (documents/located.ts), never an alias.
+ */
+class DocumentCheck {
+  readonly problems: YamlProblem[] = [];
+  aliasValues = 0;
+  private aliases = 0;
+  private stopped = false;
+  /** The last node written with each anchor so far. */
+  private readonly anchors = new Map<string, Node>();
+  /** Anchored nodes whose walk is done, and what they expand to. */
+  private readonly expansions = new Map<Node, Expansion>();
+  /** What each alias met so far names (absent: unresolved, or inside its own anchor). */
+  private readonly targets = new Map<Alias, Node>();
+  /** The keys each map provides, its merges included. */
+  private readonly keys = new Map<Node, ReadonlySet<string> | undefined>();
+
+  private report(node: unknown, path: readonly (string | number)[], message: string): void {
+    this.problems.push({ offset: offsetOf(node), path: [...path], message });
   }
-  return path;
+
+  private stop(node: unknown, path: readonly (string | number)[], message: string): Expansion {
+    this.report(node, path, message);
+    this.stopped = true;
+    return SCALAR;
+  }
+
+  walk(node: unknown, path: (string | number)[], depth: number): Expansion {
+    if (this.stopped || node === null || node === undefined) return SCALAR;
+    const written = node as Node;
+    if (depth > YAML_BOUNDS.depth) return this.stop(node, path, `nested more than ${YAML_BOUNDS.depth} lists and maps deep`);
+    if (written.tag !== undefined && !ALLOWED_TAGS.has(written.tag)) {
+      this.report(node, path, `the explicit tag ${shortTag(written.tag)} is not supported (only !!str); write the value without it`);
+    }
+    if (isAlias(node)) return this.alias(node, path, depth);
+    const anchor = "anchor" in written && typeof written.anchor === "string" ? written.anchor : undefined;
+    if (anchor !== undefined) this.anchors.set(anchor, written);
+    const expansion = isMap(node) ? this.map(node, path, depth) : isSeq(node) ? this.seq(node, path, depth) : this.scalar(node, path);
+    if (anchor !== undefined) this.expansions.set(written, expansion);
+    return expansion;
+  }
+
+  private alias(node: Alias, path: readonly (string | number)[], depth: number): Expansion {
+    const target = this.anchors.get(node.source);
+    if (target === undefined) {
+      this.report(node, path, `invalid YAML/JSON: the alias *${node.source} refers to no anchor before it in this document (anchors do not reach across ---)`);
+      return SCALAR;
+    }
+    const expansion = this.expansions.get(target);
+    if (expansion === undefined) {
+      this.report(node, path, `invalid YAML/JSON: the alias *${node.source} is inside the node it names (Kubernetes refuses an anchor whose value contains itself)`);
+      return SCALAR;
+    }
+    this.targets.set(node, target);
+    this.aliases += 1 + expansion.aliases;
+    if (this.aliases > YAML_BOUNDS.aliasExpansions) {
+      return this.stop(node, path, `aliases in this document would be resolved more than ${YAML_BOUNDS.aliasExpansions} times written out (an alias bomb, or anchors reused too much); write the values out`);
+    }
+    if (depth + expansion.depth > YAML_BOUNDS.depth) {
+      return this.stop(node, path, `the alias *${node.source} nests the document more than ${YAML_BOUNDS.depth} lists and maps deep`);
+    }
+    this.aliasValues += expansion.values;
+    return { aliases: 1 + expansion.aliases, values: expansion.values, depth: expansion.depth };
+  }
+
+  private scalar(node: unknown, path: readonly (string | number)[]): Expansion {
+    if (isScalar(node) && typeof node.value === "number" && !Number.isFinite(node.value)) {
+      this.report(node, path, `${node.source} is read as ${node.value} by Kubernetes (YAML 1.1), which JSON cannot hold; quote it`);
+    }
+    return SCALAR;
+  }
+
+  private seq(node: { items: unknown[] }, path: (string | number)[], depth: number): Expansion {
+    let aliases = 0;
+    let values = 1;
+    let deepest = 0;
+    node.items.forEach((item, i) => {
+      path.push(i);
+      const inner = this.walk(item, path, depth + 1);
+      path.pop();
+      aliases += inner.aliases;
+      values += inner.values;
+      deepest = Math.max(deepest, inner.depth);
+    });
+    return { aliases, values, depth: deepest + 1 };
+  }
+
+  private map(node: { items: { key: unknown; value: unknown }[] }, path: (string | number)[], depth: number): Expansion {
+    let aliases = 0;
+    let values = 1;
+    let deepest = 0;
+    const add = (inner: Expansion) => {
+      aliases += inner.aliases;
+      values += inner.values;
+      deepest = Math.max(deepest, inner.depth);
+    };
+    const explicitBefore = new Map<string, unknown>();
+    let merges = 0;
+    for (const pair of node.items) {
+      if (this.stopped) break;
+      const field = isScalar(pair.key) ? String(pair.key.value) : "?";
+      if (isMergeKeyNode(pair.key)) {
+        path.push(MERGE_KEY);
+        add(this.walk(pair.value, path, depth + 1));
+        if (++merges > 1) this.report(pair.key, path, "a second merge key in one map; merge a list instead: <<: [*first, *second]");
+        else this.checkMerge(pair.value, path, explicitBefore);
+        path.pop();
+        continue;
+      }
+      add(this.walk(pair.key, path, depth + 1));
+      const problem = keyProblem(pair.key);
+      if (problem) this.report(pair.key, [...path, isScalar(pair.key) ? String(pair.key.source) : "?"], problem);
+      else if (explicitBefore.has(field)) this.report(pair.key, [...path, field], "is set twice in this map (Kubernetes refuses duplicate keys)");
+      if (isScalar(pair.key)) explicitBefore.set(field, pair.key);
+      path.push(field);
+      add(this.walk(pair.value, path, depth + 1));
+      path.pop();
+    }
+    return { aliases, values, depth: deepest + 1 };
+  }
+
+  /** A merge key's value: a source Kubernetes accepts, not overriding a key written before it. */
+  private checkMerge(value: unknown, path: readonly (string | number)[], explicitBefore: ReadonlyMap<string, unknown>): void {
+    if (this.stopped || (isAlias(value) && !this.targets.has(value))) return; // reported at the alias
+    const keys = this.mergeSourceKeys(value);
+    if (!keys) {
+      this.report(value, path, "a merge key needs a map, an alias to a map, or a list of those");
+      return;
+    }
+    const mapPath = path.slice(0, -1);
+    for (const [name, keyNode] of explicitBefore) {
+      if (keys.has(name)) {
+        this.report(keyNode, [...mapPath, name], "is set before the merge key (<<) that also sets it: kubectl (go-yaml v2) takes the merged value, kustomize and the YAML rule this one; write << first");
+      }
+    }
+  }
+
+  /** The keys a map (or an alias to one) provides, its own merges included; undefined: not a map. */
+  private mapKeys(node: unknown): ReadonlySet<string> | undefined {
+    const target = isAlias(node) ? this.targets.get(node) : node;
+    if (!isMap(target)) return undefined;
+    if (this.keys.has(target)) return this.keys.get(target);
+    const keys = new Set<string>();
+    for (const pair of target.items) {
+      // An invalid inner merge is reported where it is written.
+      if (isMergeKeyNode(pair.key)) for (const key of this.mergeSourceKeys(pair.value) ?? []) keys.add(key);
+      else if (isScalar(pair.key)) keys.add(String(pair.key.value));
+    }
+    this.keys.set(target, keys);
+    return keys;
+  }
+
+  /**
+   * The keys a merge key's value provides: a map, an alias to a map, or a list (written out,
+   * not an alias) of those, as go-yaml v2 accepts them.
+   */
+  private mergeSourceKeys(value: unknown): ReadonlySet<string> | undefined {
+    if (!isSeq(value)) return this.mapKeys(value);
+    const keys = new Set<string>();
+    for (const item of value.items) {
+      const itemKeys = this.mapKeys(item);
+      if (!itemKeys) return undefined;
+      for (const key of itemKeys) keys.add(key);
+    }
+    return keys;
+  }
 }
 
 /**
  * What in a parsed document Kubernetes would read differently, or refuse: explicit tags,
- * unusual keys, merge keys whose outcome depends on the YAML library. Pure.
+ * unusual or repeated keys, merge keys whose outcome depends on the YAML library, aliases
+ * past YAML_BOUNDS; and the values its aliases add. Pure; time in proportion to the document.
  */
-export function kubernetesYamlProblems(doc: Document): YamlProblem[] {
-  const problems: YamlProblem[] = [];
-  const at = (node: unknown): number => ((node as Node | null)?.range?.[0] ?? 0);
-  visit(doc, {
-    Node(_key, node, ancestors) {
-      const path = fieldPath(ancestors, node);
-      const report = (where: unknown, field: readonly (string | number)[], message: string) => problems.push({ offset: at(where), path: field, message });
-      if (node.tag !== undefined && !ALLOWED_TAGS.has(node.tag)) {
-        report(node, path, `the explicit tag ${shortTag(node.tag)} is not supported (only !!str); write the value without it`);
-      }
-      if (isAlias(node) && node.resolve(doc) === undefined) {
-        report(node, path, `invalid YAML/JSON: the alias *${node.source} refers to no anchor before it in this document (anchors do not reach across ---)`);
-        return;
-      }
-      if (isScalar(node) && typeof node.value === "number" && !Number.isFinite(node.value)) {
-        report(node, path, `${node.source} is read as ${node.value} by Kubernetes (YAML 1.1), which JSON cannot hold; quote it`);
-      }
-      if (!isMap(node)) return;
-      const explicitBefore = new Map<string, unknown>();
-      let merges = 0;
-      for (const pair of node.items) {
-        if (!isPair(pair)) continue;
-        if (isMergeKeyNode(pair.key)) {
-          merges++;
-          if (merges > 1) {
-            report(pair.key, [...path, MERGE_KEY], "a second merge key in one map; merge a list instead: <<: [*first, *second]");
-            continue;
-          }
-          const keys = mergeSourceKeys(doc, pair.value);
-          if (isAlias(pair.value) && pair.value.resolve(doc) === undefined) continue; // reported at the alias
-          if (!keys) {
-            report(pair.value, [...path, MERGE_KEY], "a merge key needs a map, an alias to a map, or a list of those");
-            continue;
-          }
-          for (const [name, keyNode] of explicitBefore) {
-            if (keys.has(name)) {
-              report(keyNode, [...path, name], "is set before the merge key (<<) that also sets it: kubectl (go-yaml v2) takes the merged value, kustomize and the YAML rule this one; write << first");
-            }
-          }
-          continue;
-        }
-        const problem = keyProblem(pair.key);
-        if (problem) report(pair.key, [...path, isScalar(pair.key) ? String(pair.key.source) : "?"], problem);
-        if (isScalar(pair.key)) explicitBefore.set(String(pair.key.value), pair.key);
-      }
-    },
-  });
-  return problems;
+export function kubernetesYamlProblems(doc: Document): YamlCheck {
+  const check = new DocumentCheck();
+  check.walk(doc.contents, [], 0);
+  return { problems: check.problems, aliasValues: check.aliasValues };
 }

@@ -1,6 +1,7 @@
 // The YAML snippets whose Kubernetes reading is recorded in test/fixtures/kubernetes-yaml/oracle.json:
 // plain scalars in every spelling where YAML 1.1 (go-yaml v2) and YAML 1.2 could differ, as
-// values and as keys, merge keys, tags and aliases. Prints them as a JSON list.
+// values and as keys, merge keys, tags, aliases (alias bombs among them) and directives.
+// Prints them as a JSON list.
 
 const scalars = [
   // Words: YAML 1.1 booleans and nulls in their spellings, and near misses.
@@ -60,6 +61,20 @@ snippets.push(
   "a: &a {k: 1}\nx:\n  <<: [[*a]]",
   "x:\n  <<: {a: 0755, b: on}",
   "v: <<",
+  // An alias inside the node it names; merge keys and lists of aliases that multiply at each level.
+  "a: &a [1, *a]",
+  "a: &a {b: *a}",
+  Array.from({ length: 29 }, (_, i) => `m${i + 1}: &m${i + 1} {<<: [*m${i}, *m${i}], k${i + 1}: 1}`).reduce((text, line) => `${text}\n${line}`, "m0: &m0 {a: 1}"),
+  Array.from({ length: 8 }, (_, i) => `l${i + 1}: &l${i + 1} [${Array.from({ length: 10 }, () => `*l${i}`).join(", ")}]`).reduce((text, line) => `${text}\n${line}`, "l0: &l0 [a, a, a, a, a, a, a, a, a, a]"),
+  // Keys that differ in YAML and are one field name in JSON.
+  'x: {1: a, "1": b}',
+  // Directives. kubectl splits a file at its --- lines before go-yaml reads it, so of
+  // "%YAML 1.1\n---\na: 1" go-yaml gets "%YAML 1.1\n" alone.
+  "%YAML 1.1\n---\na: 1",
+  "%YAML 1.2\n---\na: 1",
+  "%YAML 1.1\n",
+  "%TAG !e! tag:example.com,2000:\n---\na: 1",
+  "%TAG !e! tag:example.com,2000:\n",
   "list:\n  - &item {name: a, port: 80}\n  - <<: *item\n    name: b",
   // A NetworkPolicy whose peer comes from a merge key.
   [

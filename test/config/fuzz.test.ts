@@ -112,8 +112,9 @@ function checkLoad(result: ConfigLoad): void {
     expect(error.file).toBe(FILE);
     expect(typeof error.message).toBe("string");
     expect(error.message.length).toBeGreaterThan(0);
-    // Only YAML syntax errors may lack a line (the parser does not always know one).
-    if (!error.message.startsWith("invalid YAML/JSON")) {
+    // Only YAML syntax errors may lack a line (the parser does not always know one), and the
+    // line that counts the errors past the first 100 of a file.
+    if (!error.message.startsWith("invalid YAML/JSON") && !/^and [\d,]+ more problems in this file/.test(error.message)) {
       expect(Number.isInteger(error.line) && (error.line as number) >= 1).toBe(true);
     }
     if (error.column !== undefined) expect(error.column).toBeGreaterThanOrEqual(1);

@@ -408,6 +408,44 @@ probes:
     expect(Object.keys(byProbe(agent))).toEqual(["second"]);
   });
 
+  it("keeps the last good config when the file becomes a 1 KB alias bomb, at once, and applies the next good one", async () => {
+    const text = (probe: string) => `defaults: {interval: 200ms, timeout: 100ms, failureThreshold: 1, successThreshold: 1}
+sources: [{name: self, self: true}]
+probes:
+  - {name: ${probe}, sources: [self], tcp: {ip: 127.0.0.1, port: ${open.port}}}
+`;
+    const config = await file(text("first"));
+    const logged: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split("\n")) if (line.trim() !== "") logged.push((JSON.parse(line) as { msg: string }).msg);
+        done();
+      },
+    });
+    const agent = await create({ configFile: config, watchIntervalMs: 40, logger: createLogger("error", sink) });
+    await agent.start();
+    await waitFor(() => byProbe(agent)["first"]?.status === "ok", 3000, "the first probe");
+
+    // Merge keys doubling at each of 30 levels: 2^29 maps written out. Reading it used to
+    // block the event loop for hours; the bound refuses it at the sixth level.
+    let bomb = `${text("bomb")}anchors:\n  m0: &m0 {a: "1"}\n`;
+    for (let k = 1; k < 30; k++) bomb += `  m${k}: &m${k} {<<: [*m${k - 1}, *m${k - 1}], k${k}: "1"}\n`;
+    await writeFile(config, bomb);
+    await waitFor(
+      () => logged.includes(`config not reloaded, keeping the last good one: ${config}:11:22: anchors.m5.<<[1]: aliases in this document would be resolved more than 100 times written out (an alias bomb, or anchors reused too much); write the values out`),
+      3000,
+      "the refused alias bomb",
+    );
+    expect(await gauge(agent)).toBe(0);
+    expect(Object.keys(byProbe(agent))).toEqual(["first"]);
+    const before = byProbe(agent)["first"]?.observed?.at;
+    await waitFor(() => byProbe(agent)["first"]?.observed?.at !== before, 3000, "another probe on the old config");
+
+    await writeFile(config, text("second"));
+    await waitFor(async () => (await gauge(agent)) === 1, 3000, "the good reload");
+    expect(Object.keys(byProbe(agent))).toEqual(["second"]);
+  });
+
   it("an edge whose probe did not change keeps its state across a reload", async () => {
     const text = (extra: string) => `defaults: {interval: 200ms, timeout: 100ms, failureThreshold: 1, successThreshold: 1}
 sources: [{name: self, self: true}]
