@@ -6,7 +6,7 @@
 
 import { jsonOf } from "../addresses/ip.js";
 import { startTimer } from "../schedule/timers.js";
-import { redactUrlsIn } from "../text/url-credentials.js";
+import { describeError } from "../text/errors.js";
 
 export interface ListPage {
   readonly items: readonly unknown[];
@@ -73,23 +73,6 @@ export function classifyFailure(error: unknown): FailureKind {
   if (status !== undefined && status >= 400) return "client_error";
   if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) return "timeout";
   return "connection";
-}
-
-/**
- * The first line of the error's message, and of its causes ("fetch failed: connect
- * ECONNREFUSED 127.0.0.1:6443" rather than "fetch failed"), without credentials.
- */
-export function describeFailure(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  // Bounded: a cause chain is short, but may be circular.
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    const text = current instanceof Error ? current.message : String(current);
-    const line = (text.split("\n")[0] ?? text).trim();
-    if (line !== "" && !parts.some((part) => part.includes(line))) parts.push(line);
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return redactUrlsIn(parts.join(": ").slice(0, 500));
 }
 
 export class Reflector<T> {
@@ -224,7 +207,7 @@ export class Reflector<T> {
     // The client's inactivity timeout on a watch that was working and went quiet: reconnect
     // at once from where we were. A list or a watch that never answered is a failure.
     if (kind === "timeout" && this.watchDelivered) return;
-    this.hooks.onFailure(this.source, kind, describeFailure(error));
+    this.hooks.onFailure(this.source, kind, describeError(error));
     // Resuming a watch from an old position is only worth trying a few times; after that,
     // or after losing access for a while, start again from a fresh list.
     if (kind === "forbidden" || kind === "absent" || this.failures >= 2) this.resourceVersion = "";
