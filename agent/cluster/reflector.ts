@@ -5,6 +5,7 @@
 // watch reach the API (path, selectors, representation) is the source's business.
 
 import { jsonOf } from "../addresses/ip.js";
+import { BodyTooLargeError } from "./api.js";
 import { startTimer } from "../schedule/timers.js";
 import { describeError } from "../text/errors.js";
 
@@ -126,14 +127,23 @@ export class Reflector<T> {
   }
 
   private async relist(): Promise<void> {
-    const pageSize = this.options.pageSize ?? 500;
+    let pageSize = this.options.pageSize ?? 500;
     const next = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion = "";
     // Bounded: a list that keeps handing out continue tokens is cut off after this many pages.
     for (let page = 0; page < 10_000; page++) {
       if (this.stopped) return;
-      const result = await this.source.list(pageSize, continueToken, this.stopping.signal);
+      let result: ListPage;
+      try {
+        result = await this.source.list(pageSize, continueToken, this.stopping.signal);
+      } catch (error) {
+        // A page over the response bound (objects with large annotations): the same page again,
+        // a quarter the size, down to one object (which the API server keeps under 1.5 MiB).
+        if (!(error instanceof BodyTooLargeError) || pageSize === 1) throw error;
+        pageSize = Math.max(1, Math.floor(pageSize / 4));
+        continue;
+      }
       for (const item of result.items) {
         const slimmed = this.slim(item);
         if (slimmed.kind === "item") next.set(slimmed.key, slimmed.value);
