@@ -15,6 +15,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import { ApiError, requestJson } from "./api.js";
 import type { Logger } from "../daemon/log.js";
 import { sleepFor, startTimer, type Timer } from "../schedule/timers.js";
+import { describeError } from "../text/errors.js";
 import { redactUrlsIn } from "../text/url-credentials.js";
 import { type EdgeStatus, isSignal, type SignalKind } from "../verdicts/judge.js";
 import type { StatusChange } from "../verdicts/edge-state.js";
@@ -267,17 +268,11 @@ function classify(err: unknown, closing: AbortSignal): Failure {
     if (code >= 500) return { kind: "server_error", retryable: true, code, message };
     return { kind: "rejected", retryable: false, code, message };
   }
-  const message = err instanceof Error ? describeError(err) : String(err);
+  const message = describeError(err);
   if (closing.aborted) return { kind: "aborted", retryable: false, message };
   const name = err instanceof Error ? err.name : "";
   if (name === "TimeoutError" || name === "AbortError") return { kind: "timeout", retryable: true, message };
   return { kind: "network", retryable: true, message };
-}
-
-/** With no credentials of the server URL that client errors quote. */
-function describeError(err: Error): string {
-  const cause = (err as { cause?: unknown }).cause;
-  return redactUrlsIn(cause instanceof Error ? `${err.message}: ${cause.message}` : err.message);
 }
 
 /** `<pod>.<16 hex>`: a DNS subdomain of at most 253 characters. */
@@ -358,7 +353,7 @@ export class EventRecorder {
     } catch (err) {
       // A bug here must not reach the prober.
       this.count("dropped", 1);
-      this.logLimited("internal", { err: redactUrlsIn(err instanceof Error ? err.message : String(err)) }, "could not record a Kubernetes Event");
+      this.logLimited("internal", { err: describeError(err) }, "could not record a Kubernetes Event");
       return "dropped";
     }
   }
@@ -502,7 +497,7 @@ export class EventRecorder {
         await this.write(next);
       }
     } catch (err) {
-      this.logLimited("internal", { err: redactUrlsIn(err instanceof Error ? err.message : String(err)) }, "Event writer failed");
+      this.logLimited("internal", { err: describeError(err) }, "Event writer failed");
     } finally {
       this.running = false;
       if (this.queue.size === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();

@@ -5,8 +5,9 @@
 // watch reach the API (path, selectors, representation) is the source's business.
 
 import { jsonOf } from "../addresses/ip.js";
+import { BodyTooLargeError } from "./api.js";
 import { startTimer } from "../schedule/timers.js";
-import { redactUrlsIn } from "../text/url-credentials.js";
+import { describeError } from "../text/errors.js";
 
 export interface ListPage {
   readonly items: readonly unknown[];
@@ -75,23 +76,6 @@ export function classifyFailure(error: unknown): FailureKind {
   return "connection";
 }
 
-/**
- * The first line of the error's message, and of its causes ("fetch failed: connect
- * ECONNREFUSED 127.0.0.1:6443" rather than "fetch failed"), without credentials.
- */
-export function describeFailure(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  // Bounded: a cause chain is short, but may be circular.
-  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
-    const text = current instanceof Error ? current.message : String(current);
-    const line = (text.split("\n")[0] ?? text).trim();
-    if (line !== "" && !parts.some((part) => part.includes(line))) parts.push(line);
-    current = current instanceof Error ? current.cause : undefined;
-  }
-  return redactUrlsIn(parts.join(": ").slice(0, 500));
-}
-
 export class Reflector<T> {
   readonly items = new Map<string, T>();
   private resourceVersion = "";
@@ -143,14 +127,23 @@ export class Reflector<T> {
   }
 
   private async relist(): Promise<void> {
-    const pageSize = this.options.pageSize ?? 500;
+    let pageSize = this.options.pageSize ?? 500;
     const next = new Map<string, T>();
     let continueToken: string | undefined;
     let resourceVersion = "";
     // Bounded: a list that keeps handing out continue tokens is cut off after this many pages.
     for (let page = 0; page < 10_000; page++) {
       if (this.stopped) return;
-      const result = await this.source.list(pageSize, continueToken, this.stopping.signal);
+      let result: ListPage;
+      try {
+        result = await this.source.list(pageSize, continueToken, this.stopping.signal);
+      } catch (error) {
+        // A page over the response bound (objects with large annotations): the same page again,
+        // a quarter the size, down to one object (which the API server keeps under 1.5 MiB).
+        if (!(error instanceof BodyTooLargeError) || pageSize === 1) throw error;
+        pageSize = Math.max(1, Math.floor(pageSize / 4));
+        continue;
+      }
       for (const item of result.items) {
         const slimmed = this.slim(item);
         if (slimmed.kind === "item") next.set(slimmed.key, slimmed.value);
@@ -224,7 +217,7 @@ export class Reflector<T> {
     // The client's inactivity timeout on a watch that was working and went quiet: reconnect
     // at once from where we were. A list or a watch that never answered is a failure.
     if (kind === "timeout" && this.watchDelivered) return;
-    this.hooks.onFailure(this.source, kind, describeFailure(error));
+    this.hooks.onFailure(this.source, kind, describeError(error));
     // Resuming a watch from an old position is only worth trying a few times; after that,
     // or after losing access for a while, start again from a fresh list.
     if (kind === "forbidden" || kind === "absent" || this.failures >= 2) this.resourceVersion = "";

@@ -12,6 +12,7 @@
 // to the same bytes.
 
 import type { Registry } from "prom-client";
+import type { TextSink } from "../text/sink.js";
 
 type LabelValues = Readonly<Record<string, string>>;
 
@@ -42,13 +43,6 @@ function formatValue(value: number): string {
   if (Number.isNaN(value)) return "Nan";
   if (!Number.isFinite(value)) return value < 0 ? "-Inf" : "+Inf";
   return `${value}`;
-}
-
-/** Where a family's text goes, piece by piece; pause() every so often gives the loop back. */
-export interface TextSink {
-  write(text: string): void;
-  /** undefined: go on; a promise: wait for it before writing more. */
-  pause(): Promise<void> | undefined;
 }
 
 export type FamilyType = "gauge" | "counter" | "histogram";

@@ -2,6 +2,7 @@
 // A Deadline owns one timer and one listener on the caller's signal; dispose() releases both.
 
 import { startTimer, type Timer } from "../schedule/timers.js";
+import { describeError as describeOneLine } from "../text/errors.js";
 import type { ProbeContext, ProbeOutcome, ProbePhase, ProbeReason } from "./prober.js";
 
 export type Expiry = "timeout" | "aborted";
@@ -86,12 +87,7 @@ export class Stopwatch {
   }
 }
 
-/** Text for an unexpected failure: an errno-style code when there is one, else the message. */
+/** A probe's detail for an unexpected failure (text/errors.ts), short: results hold one per edge. */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const text = code !== undefined ? `${code}: ${error.message}` : error.message;
-    return text.length > 200 ? `${text.slice(0, 197)}...` : text;
-  }
-  return String(error).slice(0, 200);
+  return describeOneLine(error, 200);
 }

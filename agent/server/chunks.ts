@@ -5,17 +5,11 @@
 // takes much memory at once: a chunk the stream is done with is filled again.
 
 import type { Slices } from "../schedule/slices.js";
+import type { TextSink } from "../text/sink.js";
 
 const CHUNK_BYTES = 64 * 1024;
 /** The most bytes one UTF-16 code unit takes in UTF-8. */
 const MAX_BYTES_PER_UNIT = 3;
-
-/** Where long text goes: write() freely, await pause() (when it gives a promise) every so often. */
-export interface PacedSink {
-  write(text: string): void;
-  /** undefined: go on; a promise: wait for it first (the slice is spent, or the output is full). */
-  pause(): Promise<void> | undefined;
-}
 
 /** A writable stream's part that the writer uses (zlib streams and HTTP responses have it). */
 export interface ChunkOutput {
@@ -31,7 +25,7 @@ export class OutputClosed extends Error {
   }
 }
 
-export class PacedWriter implements PacedSink {
+export class PacedWriter implements TextSink {
   private current: Buffer;
   private used = 0;
   private bytes = 0;

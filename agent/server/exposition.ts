@@ -22,7 +22,8 @@ import { constants, createGzip } from "node:zlib";
 import type { Registry } from "prom-client";
 import { isSlicedFamily } from "../metrics/series.js";
 import { type Slices, slices as sharedSlices } from "../schedule/slices.js";
-import { type PacedSink, PacedWriter } from "./chunks.js";
+import { PacedWriter } from "./chunks.js";
+import type { TextSink } from "../text/sink.js";
 
 export const MIN_AGE_MS = 500;
 export const AGE_FACTOR = 4;
@@ -36,7 +37,7 @@ export interface CompressedText {
 }
 
 /** The registry's text as registry.metrics() gives it (families apart by a blank line), paced. */
-export async function renderRegistry(registry: Registry, sink: PacedSink): Promise<void> {
+export async function renderRegistry(registry: Registry, sink: TextSink): Promise<void> {
   let first = true;
   for (const metric of registry.getMetricsAsArray()) {
     await sink.pause();
@@ -106,7 +107,7 @@ export class SharedExposition {
   }
 
   /** The text written afresh, uncompressed, into a sink (a response), paced. */
-  render(sink: PacedSink): Promise<void> {
+  render(sink: TextSink): Promise<void> {
     return renderRegistry(this.registry, sink);
   }
 

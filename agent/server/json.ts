@@ -5,7 +5,7 @@
 // is exactly JSON.stringify's (tests hold it to that); a value JSON.stringify gives nothing
 // for (undefined, a function) is written as null.
 
-import type { PacedSink } from "./chunks.js";
+import type { TextSink } from "../text/sink.js";
 
 /** Depth to which containers are walked here; deeper ones are one JSON.stringify each (an entry). */
 const MAX_DEPTH = 3;
@@ -21,7 +21,7 @@ function isOmitted(value: unknown): boolean {
   return value === undefined || typeof value === "function" || typeof value === "symbol";
 }
 
-export async function writeJson(value: unknown, out: PacedSink, indent = 2): Promise<void> {
+export async function writeJson(value: unknown, out: TextSink, indent = 2): Promise<void> {
   const pad = (depth: number) => " ".repeat(indent * depth);
 
   const write = async (item: unknown, depth: number): Promise<void> => {

@@ -28,6 +28,7 @@ import type { Readable, Transform } from "node:stream";
 import type { Dispatcher } from "undici";
 import { cidrContainsIp, parseCidr, parseIp } from "../addresses/ip.js";
 import { startTimer } from "../schedule/timers.js";
+import { describeError, errorCode } from "../text/errors.js";
 import { redactUrl, redactUrlsIn } from "../text/url-credentials.js";
 import type { FeedKind, FeedRefusalCode } from "./feeds.js";
 
@@ -147,13 +148,13 @@ async function fetchFeed(cloud: string, kind: FeedKind, options: FetchOptions, v
     url = new URL(feedUrl(options.baseUrl, cloud, kind));
     if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error(`unsupported scheme ${url.protocol}`);
   } catch (error: unknown) {
-    return { kind: "failed", reason: "connection", message: `bad feed URL from base ${JSON.stringify(redactUrl(options.baseUrl))}: ${errorText(error)}` };
+    return { kind: "failed", reason: "connection", message: `bad feed URL from base ${JSON.stringify(redactUrl(options.baseUrl))}: ${describeError(error)}` };
   }
   let undici: Undici;
   try {
     undici = await loadUndici();
   } catch (error: unknown) {
-    return { kind: "failed", reason: "connection", message: `cannot load undici: ${errorText(error)}` };
+    return { kind: "failed", reason: "connection", message: `cannot load undici: ${describeError(error)}` };
   }
   const retries = Math.max(0, Math.floor(options.retries));
   let last: Failed | undefined;
@@ -165,7 +166,7 @@ async function fetchFeed(cloud: string, kind: FeedKind, options: FetchOptions, v
       outcome = await fetchOnce(undici, url, options, validators, signal);
     } catch (error: unknown) {
       // fetchOnce handles every failure it knows; this is the "never throws" backstop.
-      outcome = { result: { kind: "failed", reason: "connection", message: errorText(error) }, retry: false };
+      outcome = { result: { kind: "failed", reason: "connection", message: describeError(error) }, retry: false };
     }
     attempts++;
     if (signal?.aborted) return cancelled();
@@ -327,7 +328,7 @@ async function readCapped(body: Readable, encoding: string, maxBytes: number): P
     const code = errorCode(error);
     if (decoder && code?.startsWith("Z_") && code !== "Z_BUF_ERROR") {
       discard(body);
-      return { ok: false, attempt: { result: { kind: "failed", reason: "not_json", message: `cannot decode the ${encoding} body: ${errorText(error)}` }, retry: false } };
+      return { ok: false, attempt: { result: { kind: "failed", reason: "not_json", message: `cannot decode the ${encoding} body: ${describeError(error)}` }, retry: false } };
     }
     throw error;
   }
@@ -365,25 +366,9 @@ const TIMEOUT_CODES = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"
 
 function classifyError(error: unknown, url: URL): Attempt {
   const code = errorCode(error);
-  const message = `${errorText(error)} (${url.host})`;
+  const message = `${describeError(error)} (${url.host})`;
   if (code !== undefined && TIMEOUT_CODES.has(code)) return { result: { kind: "failed", reason: "timeout", message }, retry: true };
   return { result: { kind: "failed", reason: "connection", message }, retry: true };
-}
-
-function errorCode(error: unknown): string | undefined {
-  for (let current: unknown = error, depth = 0; current && depth < 4; depth++) {
-    if (typeof current === "object" && "code" in current && typeof current.code === "string") return current.code;
-    current = typeof current === "object" && "cause" in current ? current.cause : undefined;
-  }
-  return undefined;
-}
-
-function errorText(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const code = errorCode(error);
-  const cause = error.cause instanceof Error && error.cause.message !== error.message ? `: ${error.cause.message}` : "";
-  const text = `${error.message || error.name}${cause}`;
-  return code && !text.includes(code) ? `${code}: ${text}` : text;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -165,6 +165,17 @@ describe("live cluster state", () => {
     expect(podNames(snapshots[0])).toEqual(["shop/agent", "shop/web"]);
   });
 
+  it("a list page over the response bound (16 MiB): the same page asked again in smaller pages, and every pod arrives", async () => {
+    // 600 pods on the node with 40 KB of annotations each: a page of 500 is about 20 MB.
+    const note = "x".repeat(40_000);
+    for (let i = 0; i < 600; i++) server.apply({ ...pod("shop", `big-${i}`, `127.0.${10 + (i >> 8)}.${i & 255}`), metadata: { namespace: "shop", name: `big-${i}`, annotations: { note } } });
+    const { snapshots } = startCluster();
+    await waitFor(() => snapshots.length > 0, 20_000, "the first snapshot");
+    expect(snapshots.at(-1)?.pods.filter((p) => p.name.startsWith("big-")).length).toBe(600);
+    const limits = server.requests.filter((r) => r.resource === "pods" && r.verb === "list" && r.query["fieldSelector"] === "spec.nodeName=node-a").map((r) => r.query["limit"]);
+    expect(limits.slice(0, 2)).toEqual(["500", "125"]);
+  }, 30_000);
+
   it("skips and counts a malformed object, and keeps going", async () => {
     server.apply({ ...pod("shop", "broken", "not-an-ip") });
     const metrics = new AgentMetrics({ defaultMetrics: false });

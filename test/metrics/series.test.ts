@@ -3,7 +3,8 @@
 // registry of its own, byte for byte, including escaping, number formats and histograms.
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { CounterFamily, GaugeFamily, HistogramFamily, labelSet, type TextSink } from "../../agent/metrics/series.js";
+import { CounterFamily, GaugeFamily, HistogramFamily, labelSet } from "../../agent/metrics/series.js";
+import type { TextSink } from "../../agent/text/sink.js";
 
 /** A sink that keeps the text and pauses (as the real one may) every time it is asked. */
 function collect(): TextSink & { text: () => string; pauses: number } {
