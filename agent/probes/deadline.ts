@@ -58,7 +58,8 @@ export function contextProblem(context: ProbeContext): string | undefined {
   return undefined;
 }
 
-export class Stopwatch {
+/** A prober's clock; Reason: the reasons it declares (ReasonDeclaration), so it can report no other. */
+export class Stopwatch<Reason extends ProbeReason = ProbeReason> {
   private readonly started = performance.now();
   private readonly phases: Partial<Record<ProbePhase, number>> = {};
 
@@ -73,7 +74,7 @@ export class Stopwatch {
   }
 
   outcome(
-    reason: ProbeReason,
+    reason: Reason,
     extra: { readonly address?: string | undefined; readonly answers?: readonly string[] | undefined; readonly detail?: string | undefined } = {},
   ): ProbeOutcome {
     return {

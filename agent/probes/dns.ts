@@ -4,8 +4,23 @@
 
 import { cidrContainsIp, parseIp, type Cidr } from "../addresses/ip.js";
 import { contextProblem, Deadline, describeError, Stopwatch } from "./deadline.js";
-import type { ProbeContext, ProbeOutcome, Prober } from "./prober.js";
-import { DNS_QUERY_TYPES, parseDnsServer, queryDns, systemDnsServers, type DnsQueryType, type DnsServer } from "./resolver.js";
+import type { ProbeContext, ProbeOutcome, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
+import { DNS_QUERY_TYPES, parseDnsServer, queryDns, RESOLVE_REASONS, systemDnsServers, type DnsQueryType, type DnsServer } from "./resolver.js";
+
+/** Every reason a DNS probe reports; "refused": the server's port is closed (ICMP port unreachable). */
+export const DNS_REASONS = ["ok", ...RESOLVE_REASONS, "dns_unexpected_answer", "refused", "agent_error"] as const;
+export type DnsReason = (typeof DNS_REASONS)[number];
+
+/**
+ * Under an expected deny: any answer proves the server was reached and replied, whatever it
+ * said (NXDOMAIN, SERVFAIL, REFUSED, an unexpected address). dns_timeout and refused: no
+ * answer came back, as a drop or a reject would do.
+ */
+export const DNS_REASON_DECLARATION: ReasonDeclaration<DnsReason> = {
+  reports: DNS_REASONS,
+  passed: ["ok", "dns_nxdomain", "dns_nodata", "dns_servfail", "dns_refused", "dns_unexpected_answer"],
+  notTried: [],
+};
 
 export interface DnsTarget {
   readonly query: string;
@@ -43,7 +58,7 @@ function unexpectedAnswers(answers: readonly string[], allowed: readonly Cidr[])
 }
 
 export const dnsProber: Prober<DnsTarget> = async (target: DnsTarget, context: ProbeContext): Promise<ProbeOutcome> => {
-  const clock = new Stopwatch();
+  const clock = new Stopwatch<DnsReason>();
   let deadline: Deadline | undefined;
   try {
     const problem = contextProblem(context);
@@ -81,3 +96,5 @@ export const dnsProber: Prober<DnsTarget> = async (target: DnsTarget, context: P
     deadline?.dispose();
   }
 };
+
+export const dnsProbe: ProberModule<DnsTarget, DnsReason> = { run: dnsProber, reasons: DNS_REASON_DECLARATION };

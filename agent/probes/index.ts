@@ -1,19 +1,22 @@
-// The probers, by target kind. Each kind's target type travels with its prober, so
-// runProbe("tcp", target, ...) only accepts a TcpTarget.
+// The probers, by kind: the one place a prober is registered (as blackbox_exporter's prober
+// map). Each kind's target type travels with its prober, so runProbe("tcp", target, ...)
+// only accepts a TcpTarget; each kind's reason declaration is what the judgement reads.
 
-import { dnsProber, type DnsTarget } from "./dns.js";
-import type { ProbeContext, ProbeOutcome, Prober } from "./prober.js";
-import { tcpProber, type TcpTarget } from "./tcp.js";
+import { dnsProbe, dnsProber } from "./dns.js";
+import type { ProbeContext, ProbeOutcome, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
+import { tcpProbe, tcpProber } from "./tcp.js";
 
-export type { ProbeContext, ProbeOutcome, ProbePhase, ProbeReason, Prober } from "./prober.js";
+export type { ProbeContext, ProbeOutcome, ProbePhase, ProbeReason, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
 export type { DnsTarget } from "./dns.js";
 export type { TcpTarget } from "./tcp.js";
 export type { DnsQueryType } from "./resolver.js";
 
-export interface ProbeTargets {
-  readonly tcp: TcpTarget;
-  readonly dns: DnsTarget;
-}
+/** The registration point: one prober module per kind; the kinds and their target types follow from it. */
+export const proberModules = { tcp: tcpProbe, dns: dnsProbe } as const;
+
+type TargetOf<M> = M extends ProberModule<infer Target, infer _Reason> ? Target : never;
+
+export type ProbeTargets = { readonly [K in keyof typeof proberModules]: TargetOf<(typeof proberModules)[K]> };
 
 export type ProbeKind = keyof ProbeTargets;
 
@@ -29,7 +32,12 @@ export interface ProbeRequest {
 
 export type ProberRegistry = { readonly [K in ProbeKind]: Prober<ProbeTargets[K]> };
 
-export const probers: ProberRegistry = { tcp: tcpProber, dns: dnsProber };
+export const probers: ProberRegistry = Object.fromEntries(Object.entries(proberModules).map(([kind, module]) => [kind, module.run])) as unknown as ProberRegistry;
+
+/** What a kind's reasons mean (probes/prober.ts, ReasonDeclaration). */
+export function reasonDeclaration(kind: ProbeKind): ReasonDeclaration {
+  return proberModules[kind].reasons;
+}
 
 export function runProbe<K extends ProbeKind>(kind: K, target: ProbeTargets[K], context: ProbeContext): Promise<ProbeOutcome> {
   const prober: Prober<ProbeTargets[K]> = probers[kind];
@@ -37,7 +45,9 @@ export function runProbe<K extends ProbeKind>(kind: K, target: ProbeTargets[K], 
 }
 
 export function runCall(call: ProbeCall, context: ProbeContext): Promise<ProbeOutcome> {
-  return call.kind === "tcp" ? runProbe("tcp", call.target, context) : runProbe("dns", call.target, context);
+  // A call's kind and target travel together (ProbeCall), so its kind's prober takes its target.
+  const prober = probers[call.kind] as Prober<ProbeCall["target"]>;
+  return prober(call.target, context);
 }
 
 export { dnsProber, tcpProber };

@@ -50,3 +50,25 @@ export function agentError(detail: string, durationSeconds = 0): ProbeOutcome {
 }
 
 export type Prober<Target> = (target: Target, context: ProbeContext) => Promise<ProbeOutcome>;
+
+/**
+ * What a prober's reasons say about the network, declared by the prober itself (its file),
+ * so that the judgement (verdicts/judge.ts) needs no branch per protocol. Under an expected
+ * allow only "ok" is consistent; under an expected deny a reason in `passed` is
+ * inconsistent, one in `notTried` is inconclusive and any other one is consistent (the
+ * packets were dropped or rejected on the way). "agent_error" is always inconclusive.
+ */
+export interface ReasonDeclaration<Reason extends ProbeReason = ProbeReason> {
+  /** Every reason the prober can report. Its outcomes are typed by it (Stopwatch<Reason>). */
+  readonly reports: readonly Reason[];
+  /** Reasons that prove packets reached the target and came back. */
+  readonly passed: readonly Reason[];
+  /** Reasons that mean the probe never tried to reach its target (a name that did not resolve). */
+  readonly notTried: readonly ProbeReason[];
+}
+
+/** One prober module: its run function and what its reasons mean. One per protocol. */
+export interface ProberModule<Target, Reason extends ProbeReason = ProbeReason> {
+  readonly run: Prober<Target>;
+  readonly reasons: ReasonDeclaration<Reason>;
+}

@@ -7,7 +7,6 @@
 import dns, { Resolver } from "node:dns";
 import { isIPv4, isIPv6 } from "node:net";
 import { expiryOf, describeError } from "./deadline.js";
-import type { ProbeReason } from "./prober.js";
 
 export type DnsQueryType = "A" | "AAAA" | "CNAME" | "TXT" | "MX" | "SRV" | "NS";
 
@@ -63,6 +62,13 @@ export function systemDnsServers(): { ok: true; servers: DnsServer[] } | { ok: f
   return { ok: true, servers };
 }
 
+/** The reasons of a failed lookup (a resolve phase reports only these, or agent_error). */
+export const RESOLVE_REASONS = ["dns_nxdomain", "dns_nodata", "dns_servfail", "dns_refused", "dns_timeout"] as const;
+export type ResolveReason = (typeof RESOLVE_REASONS)[number];
+
+/** What a query can fail with: a lookup reason, "refused" (the target server's port is closed), agent_error. */
+export type DnsFailure = ResolveReason | "refused" | "agent_error";
+
 /** Which end a DNS failure is about: the probe's own target, or a resolver on the way to it. */
 export type DnsRole = "target" | "resolver";
 
@@ -71,7 +77,7 @@ export type DnsRole = "target" | "resolver";
  * the DNS server is the probe's target, and "dns_refused" when it only resolves a name for
  * another probe: a resolve-phase failure is always a dns_* reason.
  */
-export function dnsReasonFor(code: string | undefined, role: DnsRole): ProbeReason {
+export function dnsReasonFor(code: string | undefined, role: DnsRole): DnsFailure {
   switch (code) {
     case "ENOTFOUND":
       return "dns_nxdomain";
@@ -93,7 +99,7 @@ export function dnsReasonFor(code: string | undefined, role: DnsRole): ProbeReas
 
 export type DnsQueryResult =
   | { readonly ok: true; readonly answers: readonly string[] }
-  | { readonly ok: false; readonly reason: ProbeReason; readonly detail: string };
+  | { readonly ok: false; readonly reason: DnsFailure; readonly detail: string };
 
 type Resolve = (resolver: Resolver, name: string) => Promise<string[]>;
 

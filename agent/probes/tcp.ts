@@ -17,8 +17,23 @@
 import { Socket } from "node:net";
 import { isIpLiteral } from "../addresses/ip.js";
 import { contextProblem, Deadline, describeError, expiryOf, Stopwatch } from "./deadline.js";
-import type { ProbeContext, ProbeOutcome, ProbeReason, Prober } from "./prober.js";
-import { parseDnsServer, queryDns, systemDnsServers, type DnsQueryResult, type DnsServer } from "./resolver.js";
+import type { ProbeContext, ProbeOutcome, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
+import { parseDnsServer, queryDns, RESOLVE_REASONS, systemDnsServers, type DnsQueryResult, type DnsServer } from "./resolver.js";
+
+/** Every reason a TCP probe reports: its resolve phase's, then its connect phase's. */
+export const TCP_REASONS = ["ok", "timeout", "refused", "reset", "host_unreachable", "net_unreachable", ...RESOLVE_REASONS, "agent_error"] as const;
+export type TcpReason = (typeof TCP_REASONS)[number];
+
+/**
+ * Under an expected deny: only a completed handshake proves packets passed. A name that did
+ * not resolve (any dns_ reason) never tried to connect. timeout and unreachable: dropped as
+ * policy says; refused and reset: some network plugins reject denied traffic instead.
+ */
+export const TCP_REASON_DECLARATION: ReasonDeclaration<TcpReason> = {
+  reports: TCP_REASONS,
+  passed: ["ok"],
+  notTried: ["dns_nxdomain", "dns_nodata", "dns_servfail", "dns_refused", "dns_timeout", "dns_unexpected_answer"],
+};
 
 export interface TcpTarget {
   /** A name to resolve (an IP literal here is used as is, without a resolve phase). */
@@ -34,7 +49,7 @@ export interface TcpTarget {
  * errno code of a failed socket operation to reason. The connect phase never reports
  * ECONNRESET/EPIPE as "reset" (see above); "reset" is for errors after the handshake.
  */
-export function tcpReasonFor(code: string | undefined): ProbeReason {
+export function tcpReasonFor(code: string | undefined): TcpReason {
   switch (code) {
     case "ECONNREFUSED":
       return "refused";
@@ -94,7 +109,7 @@ async function resolveHost(host: string, servers: readonly DnsServer[], deadline
 }
 
 interface ConnectResult {
-  readonly reason: ProbeReason;
+  readonly reason: TcpReason;
   readonly detail?: string;
 }
 
@@ -136,7 +151,7 @@ function interrupted(signal: AbortSignal): ConnectResult {
 }
 
 export const tcpProber: Prober<TcpTarget> = async (target: TcpTarget, context: ProbeContext): Promise<ProbeOutcome> => {
-  const clock = new Stopwatch();
+  const clock = new Stopwatch<TcpReason>();
   let deadline: Deadline | undefined;
   try {
     const problem = contextProblem(context);
@@ -163,3 +178,5 @@ export const tcpProber: Prober<TcpTarget> = async (target: TcpTarget, context: P
     deadline?.dispose();
   }
 };
+
+export const tcpProbe: ProberModule<TcpTarget, TcpReason> = { run: tcpProber, reasons: TCP_REASON_DECLARATION };

@@ -2,6 +2,7 @@
 // Pure functions. A sample is judged against the expected outcome; hysteresis turns
 // samples into raised and cleared signals.
 
+import { type ProbeKind, reasonDeclaration } from "../probes/index.js";
 import type { ProbeReason } from "../probes/prober.js";
 import type { Verdict } from "../policy/model.js";
 
@@ -25,18 +26,12 @@ export type EdgeStatus = "ok" | "pending" | SignalKind | "unknown";
  */
 export type Judgement = "consistent" | "inconsistent" | "inconclusive";
 
-/** Reasons that prove a DNS server answered, so packets passed both ways. */
-const DNS_ANSWERED: ReadonlySet<ProbeReason> = new Set([
-  "ok",
-  "dns_nxdomain",
-  "dns_nodata",
-  "dns_servfail",
-  "dns_refused",
-  "dns_unexpected_answer",
-]);
+export type { ProbeKind } from "../probes/index.js";
 
-export type ProbeKind = "tcp" | "dns";
-
+/**
+ * One sample against the expected outcome. What a reason proves is the prober's own
+ * declaration (probes/prober.ts, ReasonDeclaration), registered in probes/index.ts.
+ */
 export function judgeSample(expected: Verdict, kind: ProbeKind, reason: ProbeReason): Judgement {
   // The prober itself failed, or the agent was starved: never a network fault.
   if (reason === "agent_error") return "inconclusive";
@@ -46,12 +41,9 @@ export function judgeSample(expected: Verdict, kind: ProbeKind, reason: ProbeRea
     return reason === "ok" ? "consistent" : "inconsistent";
   }
   // Expected deny: inconsistent only if packets demonstrably passed.
-  if (kind === "dns") return DNS_ANSWERED.has(reason) ? "inconsistent" : "consistent";
-  if (reason === "ok") return "inconsistent";
-  // A TCP probe whose host name did not resolve never tried to connect.
-  if (reason.startsWith("dns_")) return "inconclusive";
-  // timeout and unreachable: dropped as policy says. refused/reset: some network
-  // plugins reject denied traffic instead of dropping it.
+  const declared = reasonDeclaration(kind);
+  if (declared.passed.includes(reason)) return "inconsistent";
+  if (declared.notTried.includes(reason)) return "inconclusive";
   return "consistent";
 }
 
