@@ -107,7 +107,80 @@ export interface PodsTargetConfig {
   readonly port: number | string;
 }
 
+/** A probe's target as the configuration file says it (`tcp:` or `dns:`); what edgeSpecOf() splits. */
 export type TargetConfig = TcpTargetConfig | DnsTargetConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig;
+
+/** tcp: {host, port}: a name, resolved at probe time. */
+export interface HostAddressConfig {
+  readonly kind: "host";
+  readonly host: string;
+  readonly port: number;
+}
+
+/** tcp: {ip, port}: one address. */
+export interface IpAddressConfig {
+  readonly kind: "ip";
+  readonly ip: IpAddress;
+  readonly port: number;
+}
+
+/** dns: {server}: the DNS server asked, the source's own resolvers ("cluster") or one address. */
+export interface ResolverAddressConfig {
+  readonly kind: "resolver";
+  readonly server: DnsServerConfig;
+}
+
+/**
+ * What an edge reaches, apart from how it is checked: one kind per file under
+ * targets/addresses/ (zscaler: zscaler/address.ts), each expanding itself into concrete
+ * addresses (targets/addresses/index.ts, the registry).
+ */
+export type AddressConfig = HostAddressConfig | IpAddressConfig | ResolverAddressConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig;
+
+export type AddressKind = AddressConfig["kind"];
+
+/** tcp: a connect. */
+export interface TcpCheckConfig {
+  readonly kind: "tcp";
+}
+
+/** dns: one question, its answers optionally checked against ranges. */
+export interface DnsCheckConfig {
+  readonly kind: "dns";
+  readonly query: string;
+  readonly type: DnsRecordType;
+  readonly answersIn: readonly Cidr[];
+  /** answersIn: zscaler:<cloud>: answers must lie in these clouds' published ranges. */
+  readonly answersInZscaler: readonly string[];
+}
+
+/** How an edge is checked: one prober per kind (probes/<kind>.ts, registered in probes/index.ts). */
+export type CheckConfig = TcpCheckConfig | DnsCheckConfig;
+
+/** An edge's address and its check, apart. */
+export interface EdgeSpec {
+  readonly address: AddressConfig;
+  readonly check: CheckConfig;
+}
+
+/** A configured target split into what to reach and how to check it (the YAML keeps its shape). */
+export function edgeSpecOf(target: TargetConfig): EdgeSpec {
+  switch (target.kind) {
+    case "tcp":
+      return {
+        address: target.ip ? { kind: "ip", ip: target.ip, port: target.port } : { kind: "host", host: target.host ?? "", port: target.port },
+        check: { kind: "tcp" },
+      };
+    case "dns": {
+      const { query, type, answersIn, answersInZscaler } = target;
+      return { address: { kind: "resolver", server: target.server }, check: { kind: "dns", query, type, answersIn, answersInZscaler } };
+    }
+    case "service":
+    case "pods":
+    case "zscaler":
+      return { address: target, check: { kind: "tcp" } };
+  }
+}
 
 export interface ZscalerSettings {
   /** Every cloud configured or named by a target or answersIn. */

@@ -2,7 +2,7 @@
 // ({ tries: 1 }) and judges the answer. The deadline is hard: the Resolver is cancelled
 // when it fires (c-ares alone would take about twice its timeout to give up).
 
-import { cidrContainsIp, parseIp, type Cidr } from "../addresses/ip.js";
+import { cidrContainsIp, parseCidr, parseIp, type Cidr } from "../addresses/ip.js";
 import { contextProblem, Deadline, describeError, Stopwatch } from "./deadline.js";
 import type { ProbeContext, ProbeOutcome, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
 import { DNS_QUERY_TYPES, parseDnsServer, queryDns, RESOLVE_REASONS, systemDnsServers, type DnsQueryType, type DnsServer } from "./resolver.js";
@@ -97,4 +97,37 @@ export const dnsProber: Prober<DnsTarget> = async (target: DnsTarget, context: P
   }
 };
 
-export const dnsProbe: ProberModule<DnsTarget, DnsReason> = { run: dnsProber, reasons: DNS_REASON_DECLARATION };
+/** A DNS check's settings: the question, and the ranges its answers must lie in (empty: not checked). */
+export interface DnsCheck {
+  readonly query: string;
+  readonly type: DnsQueryType;
+  readonly answersIn: readonly Cidr[];
+}
+
+export const dnsProbe: ProberModule<DnsTarget, DnsReason, DnsCheck> = {
+  run: dnsProber,
+  reasons: DNS_REASON_DECLARATION,
+  check: {
+    protocol: "UDP",
+    target: (check, address) => ({
+      query: check.query,
+      type: check.type,
+      server: address.server ?? "cluster",
+      ...(check.answersIn.length > 0 ? { answersIn: check.answersIn } : {}),
+    }),
+    naming: (check) => ({ targetName: check.query, targetKind: "dns" }),
+  },
+  usesSourceResolvers: (target) => target.server === "cluster",
+  fromWire: (target) => {
+    const answersIn = target["answersIn"];
+    if (answersIn === undefined) return { ok: true, value: target as unknown as DnsTarget };
+    if (!Array.isArray(answersIn)) return { ok: false, reason: "answersIn must be a list of CIDRs" };
+    const cidrs: Cidr[] = [];
+    for (const text of answersIn) {
+      const parsed = typeof text === "string" ? parseCidr(text) : undefined;
+      if (parsed === undefined || !parsed.ok) return { ok: false, reason: `answersIn: ${parsed?.ok === false ? parsed.reason : "must be CIDR text"}` };
+      cidrs.push(parsed.value);
+    }
+    return { ok: true, value: { ...(target as unknown as DnsTarget), answersIn: cidrs } };
+  },
+};

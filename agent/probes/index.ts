@@ -3,7 +3,7 @@
 // only accepts a TcpTarget; each kind's reason declaration is what the judgement reads.
 
 import { dnsProbe, dnsProber } from "./dns.js";
-import type { ProbeContext, ProbeOutcome, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
+import type { ProbeContext, ProbeOutcome, Prober, ProberModule, ProbeReason, ReasonDeclaration } from "./prober.js";
 import { tcpProbe, tcpProber } from "./tcp.js";
 
 export type { ProbeContext, ProbeOutcome, ProbePhase, ProbeReason, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
@@ -34,6 +34,15 @@ export type ProberRegistry = { readonly [K in ProbeKind]: Prober<ProbeTargets[K]
 
 export const probers: ProberRegistry = Object.fromEntries(Object.entries(proberModules).map(([kind, module]) => [kind, module.run])) as unknown as ProberRegistry;
 
+/**
+ * A kind's module with its target and settings types erased, for code that carries a kind
+ * with its target (ProbeCall) or its settings (a check in the config): they travel together,
+ * so the kind's module takes them.
+ */
+export function moduleOf(kind: ProbeKind): ProberModule<unknown, ProbeReason, unknown> {
+  return proberModules[kind] as unknown as ProberModule<unknown, ProbeReason, unknown>;
+}
+
 /** What a kind's reasons mean (probes/prober.ts, ReasonDeclaration). */
 export function reasonDeclaration(kind: ProbeKind): ReasonDeclaration {
   return proberModules[kind].reasons;
@@ -45,9 +54,7 @@ export function runProbe<K extends ProbeKind>(kind: K, target: ProbeTargets[K], 
 }
 
 export function runCall(call: ProbeCall, context: ProbeContext): Promise<ProbeOutcome> {
-  // A call's kind and target travel together (ProbeCall), so its kind's prober takes its target.
-  const prober = probers[call.kind] as Prober<ProbeCall["target"]>;
-  return prober(call.target, context);
+  return moduleOf(call.kind).run(call.target, context);
 }
 
 export { dnsProber, tcpProber };

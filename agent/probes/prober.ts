@@ -67,8 +67,41 @@ export interface ReasonDeclaration<Reason extends ProbeReason = ProbeReason> {
   readonly notTried: readonly ProbeReason[];
 }
 
-/** One prober module: its run function and what its reasons mean. One per protocol. */
-export interface ProberModule<Target, Reason extends ProbeReason = ProbeReason> {
+/**
+ * One concrete address as a check takes it (targets/addresses/ make them): an IP known before
+ * probing, or a name resolved at probe time, or a DNS server setting, and a port.
+ */
+export interface ProbeAddress {
+  readonly ip?: string;
+  readonly host?: string;
+  /** A DNS server: "cluster" (the source's own resolvers) or "addr:port" / "[v6]:port". */
+  readonly server?: string;
+  readonly port: number;
+}
+
+/** How a check's settings (its part of the config) and one address make the prober's target. */
+export interface CheckBinding<Settings, Target> {
+  /** The transport the check uses: the edge's protocol label and what policy is asked about. */
+  readonly protocol: "TCP" | "UDP";
+  target(settings: Settings, address: ProbeAddress): Target;
+  /** When the check, not the address, names its edges (a DNS probe: by its query). */
+  naming?(settings: Settings): { readonly targetName: string; readonly targetKind: string };
+}
+
+/**
+ * One prober module, one file per check kind: its run function, what its reasons mean and
+ * how it binds to an address. Registered in probes/index.ts.
+ */
+export interface ProberModule<Target, Reason extends ProbeReason = ProbeReason, Settings = never> {
   readonly run: Prober<Target>;
   readonly reasons: ReasonDeclaration<Reason>;
+  readonly check: CheckBinding<Settings, Target>;
+  /** Whether the target is resolved through the source's own resolvers (a worker reads the pod's). */
+  usesSourceResolvers(target: Target): boolean;
+  /**
+   * A target from a worker request (JSON): what JSON cannot carry (bigint CIDRs travel as
+   * text) made whole again. The reason names the field under the target ("answersIn: ...").
+   * Without it the target is taken as it came: the prober checks its own targets.
+   */
+  fromWire?(target: Record<string, unknown>): { ok: true; value: Target } | { ok: false; reason: string };
 }

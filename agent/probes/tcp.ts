@@ -179,4 +179,16 @@ export const tcpProber: Prober<TcpTarget> = async (target: TcpTarget, context: P
   }
 };
 
-export const tcpProbe: ProberModule<TcpTarget, TcpReason> = { run: tcpProber, reasons: TCP_REASON_DECLARATION };
+/** A TCP check has no settings of its own: it connects to the address, or to what its name resolves to. */
+export type TcpCheck = object;
+
+export const tcpProbe: ProberModule<TcpTarget, TcpReason, TcpCheck> = {
+  run: tcpProber,
+  reasons: TCP_REASON_DECLARATION,
+  check: {
+    protocol: "TCP",
+    target: (_check, address) => (address.ip !== undefined ? { ip: address.ip, port: address.port } : { host: address.host ?? "", port: address.port }),
+  },
+  // A host name with neither an address nor a DNS server of its own.
+  usesSourceResolvers: (target) => target.ip === undefined && target.dnsServer === undefined && target.host !== undefined && !isIpLiteral(target.host),
+};

@@ -10,8 +10,8 @@
 //   on stdout); 3 when the worker's own watchdog fired (a bug: probes are bounded); 4 when
 //   it is not in the namespace the request expects (expectNetns, expectAddress).
 
-import { isIpLiteral, parseCidr, parseIp } from "../addresses/ip.js";
-import { type ProbeCall, probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeRequest, type ProbeTargets } from "./index.js";
+import { parseIp } from "../addresses/ip.js";
+import { moduleOf, type ProbeCall, probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeRequest } from "./index.js";
 import { PROBE_REASONS } from "./prober.js";
 import { parseDnsServer } from "./resolver.js";
 
@@ -96,19 +96,12 @@ export function encodeWorkerRequest(request: WorkerRequest): string {
   return JSON.stringify(request, (key, value: unknown) => (key === "answersIn" && Array.isArray(value) ? value.map((cidr: { text: string }) => cidr.text) : value));
 }
 
-/** A DNS target's answersIn from the wire (CIDR text) back to Cidr values. */
+/** A call from the wire: its kind's prober makes its target whole again (probes/prober.ts, fromWire). */
 function decodeCall(call: Record<string, unknown>, where: string): Checked<ProbeCall> {
-  const target = call["target"] as Record<string, unknown>;
-  const answersIn = target["answersIn"];
-  if (call["kind"] !== "dns" || answersIn === undefined) return { ok: true, value: call as unknown as ProbeCall };
-  if (!Array.isArray(answersIn)) return { ok: false, reason: `${where}.call.target.answersIn must be a list of CIDRs` };
-  const cidrs = [];
-  for (const text of answersIn) {
-    const parsed = typeof text === "string" ? parseCidr(text) : undefined;
-    if (parsed === undefined || !parsed.ok) return { ok: false, reason: `${where}.call.target.answersIn: ${parsed?.ok === false ? parsed.reason : "must be CIDR text"}` };
-    cidrs.push(parsed.value);
-  }
-  return { ok: true, value: { kind: "dns", target: { ...(target as unknown as ProbeTargets["dns"]), answersIn: cidrs } } };
+  const module = moduleOf(call["kind"] as ProbeKind);
+  const decoded = module.fromWire?.(call["target"] as Record<string, unknown>) ?? { ok: true, value: call["target"] };
+  if (!decoded.ok) return { ok: false, reason: `${where}.call.target.${decoded.reason}` };
+  return { ok: true, value: { kind: call["kind"], target: decoded.value } as ProbeCall };
 }
 
 export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
@@ -244,6 +237,5 @@ export function workerDeadlineMs(
  * TCP probe of a host name with neither an address nor a DNS server of its own.
  */
 export function needsPodResolvers(call: ProbeCall): boolean {
-  if (call.kind === "dns") return call.target.server === "cluster";
-  return call.target.ip === undefined && call.target.dnsServer === undefined && call.target.host !== undefined && !isIpLiteral(call.target.host);
+  return moduleOf(call.kind).usesSourceResolvers(call.target);
 }

@@ -3,28 +3,18 @@
 // addresses. Several edges may share one metric label set (each endpoint of a Service,
 // each selected pod): labels stay bounded, the results list every edge.
 
-import { type Cidr, type IpAddress, parseCidr, parseIp } from "../addresses/ip.js";
-import type { ClusterSnapshot, PodInfo, Protocol, ServiceInfo, ServicePort } from "../cluster/snapshot.js";
-import type { AgentConfig, PodsTargetConfig, ProbeConfig, ServiceTargetConfig, TargetConfig, ZscalerTargetConfig } from "../config/model.js";
-import { ZSCALER_DEFAULT_PORTS } from "../config/schema.js";
-import { resolveNamedPort } from "../policy/engine.js";
-import { compileSelector, formatSelector } from "../policy/selectors.js";
-import type { ProbeCall } from "../probes/index.js";
-import { systemDnsServers } from "../probes/resolver.js";
+import { type Cidr, type IpAddress, parseCidr } from "../addresses/ip.js";
+import type { ClusterSnapshot, Protocol } from "../cluster/snapshot.js";
+import { type AgentConfig, type CheckConfig, edgeSpecOf, type ProbeConfig, type TargetConfig } from "../config/model.js";
+import { moduleOf, type ProbeCall } from "../probes/index.js";
 import type { SourceIdentity } from "../verdicts/policy.js";
-import { chooseByRendezvous } from "./rendezvous.js";
-import type { CenrFeed, FeedData, FeedKind } from "../zscaler/feeds.js";
+import type { FeedKind } from "../zscaler/feeds.js";
+import { type ConcreteAddress, type EndpointSelection, expandAddress, type FanOut, type FeedReader } from "./addresses/index.js";
 
-/** What edges need of the Zscaler feeds: the current data per cloud and kind. */
-export interface FeedReader {
-  current(cloud: string, kind: FeedKind): FeedData | undefined;
-}
-
-/**
- * Zscaler's Global ZEN addresses. They answer only inside a GRE/IPsec tunnel, so they are
- * probed only as an explicit inside-the-tunnel check (insideTunnel: true).
- */
-export const GLOBAL_ZEN_ADDRESSES = ["185.46.212.88", "185.46.212.89", "185.46.212.90", "185.46.212.91", "185.46.212.92", "185.46.212.93", "185.46.212.97", "185.46.212.98"];
+export type { EndpointSelection, FanOut, FeedReader } from "./addresses/index.js";
+export { GLOBAL_ZEN_ADDRESSES } from "./addresses/zscaler.js";
+export { serviceOf } from "./addresses/service.js";
+export { selectedPods } from "./addresses/pods.js";
 
 /** The feeds whose ranges make up a cloud's published address space (ZPA is another product). */
 const ZIA_FEEDS: readonly FeedKind[] = ["cenr", "future", "hubs-recommended", "hubs-required", "svpn"];
@@ -68,18 +58,6 @@ export interface Edge {
   readonly seriesKey: string;
 }
 
-/** Of a target's endpoints, how many this agent probes (chosen by rendezvous hashing on its node). */
-export interface EndpointSelection {
-  readonly chosen: number;
-  readonly of: number;
-}
-
-/** The cap on endpoints per target, and the node whose share is taken. */
-export interface FanOut {
-  readonly max: number;
-  readonly node: string;
-}
-
 /** A concrete target: what to probe, and how it is named in metrics. */
 interface Concrete {
   readonly call: ProbeCall;
@@ -94,45 +72,6 @@ interface Concrete {
   readonly unjudgeable?: string;
   readonly zscalerClouds?: readonly string[];
   readonly selection?: EndpointSelection;
-}
-
-function firstIp(ips: readonly IpAddress[]): IpAddress | undefined {
-  return ips.find((ip) => ip.family === 4) ?? ips[0];
-}
-
-function clusterDnsAddress(): IpAddress | undefined {
-  const system = systemDnsServers();
-  const first = system.ok ? system.servers[0] : undefined;
-  if (!first) return undefined;
-  const parsed = parseIp(first.ip);
-  return parsed.ok ? parsed.value : undefined;
-}
-
-function tcpTo(address: IpAddress, port: number, targetName: string, targetKind: string, endpoint?: string): Concrete {
-  return {
-    call: { kind: "tcp", target: { ip: address.text, port } },
-    port,
-    protocol: "TCP",
-    address,
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    targetName,
-    targetKind,
-  };
-}
-
-/** One of several edges behind one target: told apart by its pod, else its address. */
-function oneOfMany(concrete: Concrete): Concrete {
-  return { ...concrete, instance: concrete.endpoint ?? concrete.address?.text ?? "" };
-}
-
-/**
- * A target's endpoints, at most fanOut.max of them: this node's share by rendezvous hashing
- * on the node name, each marked with how many were chosen of how many.
- */
-function shareOf(endpoints: readonly Concrete[], fanOut: FanOut | undefined): Concrete[] {
-  const chosen = fanOut ? chooseByRendezvous(endpoints, (concrete) => concrete.instance ?? "", fanOut.node, fanOut.max) : [...endpoints];
-  const selection: EndpointSelection = { chosen: chosen.length, of: endpoints.length };
-  return chosen.map((concrete) => ({ ...concrete, selection }));
 }
 
 /** Every range a cloud's ZIA feeds publish now; undefined when none is loaded yet. */
@@ -151,140 +90,61 @@ export function zscalerRanges(feeds: FeedReader | undefined, cloud: string): Cid
   return loaded ? cidrs : undefined;
 }
 
-function zscalerTargets(target: ZscalerTargetConfig, feeds: FeedReader | undefined): Concrete[] {
-  const concrete: Concrete[] = [];
-  const add = (host: string, ports: readonly number[]) => {
-    for (const port of ports) concrete.push({ call: { kind: "tcp", target: { host, port } }, port, protocol: "TCP", targetName: host, targetKind: "zscaler" });
-  };
-  for (const endpoint of target.endpoints) {
-    const ports = target.ports ?? ZSCALER_DEFAULT_PORTS[endpoint];
-    switch (endpoint) {
-      case "gateway":
-        add(`gateway.${target.cloud}`, ports);
-        break;
-      case "secondary":
-        add(`secondary.gateway.${target.cloud}`, ports);
-        break;
-      case "pac":
-      case "login":
-      case "mobile":
-        add(`${endpoint}.${target.cloud}`, ports);
-        break;
-      case "dc": {
-        // Each data centre's ZEN by its CENR hostname (<dc>.sme.<cloud>), in the chosen cities.
-        const cenr = feeds?.current(target.cloud, "cenr") as CenrFeed | undefined;
-        const cities = new Set(target.cities.map((city) => city.toLowerCase()));
-        const hosts = new Set<string>();
-        for (const centre of cenr?.dataCentres ?? []) {
-          if (centre.hostname && (cities.size === 0 || cities.has(centre.city.toLowerCase()))) hosts.add(centre.hostname);
-        }
-        for (const host of [...hosts].sort()) add(host, ports);
-        break;
-      }
-      case "global-zen":
-        for (const text of GLOBAL_ZEN_ADDRESSES) {
-          const ip = parseIp(text);
-          if (!ip.ok) continue;
-          for (const port of ports) concrete.push(oneOfMany(tcpTo(ip.value, port, `global-zen.${target.cloud}`, "zscaler")));
-        }
-        break;
-    }
+/** A check ready to bind: answersIn: zscaler:<cloud> becomes that cloud's ranges as published now. */
+interface PreparedCheck {
+  readonly check: CheckConfig;
+  readonly unjudgeable?: string;
+  readonly zscalerClouds?: readonly string[];
+}
+
+function prepareCheck(check: CheckConfig, feeds: FeedReader | undefined): PreparedCheck {
+  if (check.kind !== "dns" || check.answersInZscaler.length === 0) return { check };
+  const answersIn = [...check.answersIn];
+  const missing: string[] = [];
+  for (const cloud of check.answersInZscaler) {
+    const ranges = zscalerRanges(feeds, cloud);
+    if (ranges) answersIn.push(...ranges);
+    else missing.push(cloud);
   }
-  return concrete;
+  return {
+    check: { ...check, answersIn },
+    ...(missing.length > 0 ? { unjudgeable: `the published ranges of ${missing.join(", ")} are not loaded yet: answers cannot be checked` } : {}),
+    zscalerClouds: check.answersInZscaler,
+  };
+}
+
+/** One concrete address checked as the probe says: its call, and how its edges are named. */
+function bind(prepared: PreparedCheck, address: ConcreteAddress): Concrete {
+  const module = moduleOf(prepared.check.kind);
+  const probeAddress = { ...(address.ip ? { ip: address.ip.text } : {}), ...(address.host !== undefined ? { host: address.host } : {}), ...(address.server !== undefined ? { server: address.server } : {}), port: address.port };
+  const naming = module.check.naming?.(prepared.check) ?? { targetName: address.targetName, targetKind: address.targetKind };
+  return {
+    call: { kind: prepared.check.kind, target: module.check.target(prepared.check, probeAddress) } as ProbeCall,
+    port: address.port,
+    protocol: module.check.protocol,
+    ...(address.ip ? { address: address.ip } : {}),
+    ...(address.endpoint !== undefined ? { endpoint: address.endpoint } : {}),
+    targetName: naming.targetName,
+    targetKind: naming.targetKind,
+    ...(address.instance !== undefined ? { instance: address.instance } : {}),
+    ...(prepared.unjudgeable !== undefined ? { unjudgeable: prepared.unjudgeable } : {}),
+    ...(prepared.zscalerClouds !== undefined ? { zscalerClouds: prepared.zscalerClouds } : {}),
+    ...(address.selection !== undefined ? { selection: address.selection } : {}),
+  };
 }
 
 /**
- * What a target stands for now. Cluster targets need the snapshot (none before the first
- * sync); Zscaler data centres and answer ranges need the feeds. fanOut caps the endpoints of
- * a `pods` target or a Service `via: endpoints` (this node's share).
+ * What a target stands for now: its address expanded (targets/addresses/), each concrete
+ * address bound to its check (the check's prober, probes/). Cluster targets need the snapshot
+ * (none before the first sync); Zscaler data centres and answer ranges need the feeds. fanOut
+ * caps the endpoints of a `pods` target or a Service `via: endpoints` (this node's share).
  */
 export function concreteTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined, feeds?: FeedReader, fanOut?: FanOut): Concrete[] {
-  switch (target.kind) {
-    case "zscaler":
-      return zscalerTargets(target, feeds);
-    case "tcp":
-      if (target.ip) return [tcpTo(target.ip, target.port, target.ip.text, "ip")];
-      return [{ call: { kind: "tcp", target: { host: target.host ?? "", port: target.port } }, port: target.port, protocol: "TCP", targetName: target.host ?? "", targetKind: "host" }];
-    case "dns": {
-      const server = target.server.kind === "address" ? target.server.server : undefined;
-      const parsed = server ? parseIp(server.ip) : undefined;
-      const address = parsed?.ok ? parsed.value : server ? undefined : clusterDnsAddress();
-      // answersIn: zscaler:<cloud>: that cloud's ranges as published now.
-      const answersIn = [...target.answersIn];
-      const missing: string[] = [];
-      for (const cloud of target.answersInZscaler) {
-        const ranges = zscalerRanges(feeds, cloud);
-        if (ranges) answersIn.push(...ranges);
-        else missing.push(cloud);
-      }
-      return [
-        {
-          call: {
-            kind: "dns",
-            target: { query: target.query, type: target.type, server: server ? server.setting : "cluster", ...(answersIn.length > 0 ? { answersIn } : {}) },
-          },
-          port: server?.port ?? 53,
-          protocol: "UDP",
-          ...(address ? { address } : {}),
-          targetName: target.query,
-          targetKind: "dns",
-          ...(missing.length > 0 ? { unjudgeable: `the published ranges of ${missing.join(", ")} are not loaded yet: answers cannot be checked` } : {}),
-          ...(target.answersInZscaler.length > 0 ? { zscalerClouds: target.answersInZscaler } : {}),
-        },
-      ];
-    }
-    case "service": {
-      const { service, servicePort } = serviceOf(target, snapshot);
-      if (!service || !servicePort) return [];
-      const name = `${target.namespace}/${target.name}`;
-      if (target.via === "clusterIP") {
-        const ip = firstIp(service.clusterIps);
-        return ip ? [tcpTo(ip, servicePort.port, name, "service")] : [];
-      }
-      // Each ready endpoint, on the port the slice publishes for this Service port.
-      const concrete: Concrete[] = [];
-      const seen = new Set<string>();
-      for (const slice of snapshot?.endpointSlices ?? []) {
-        if (slice.namespace !== service.namespace || slice.service !== service.name) continue;
-        const port = slice.ports.find((p) => (servicePort.name ? p.name === servicePort.name : true) && p.protocol === "TCP");
-        if (!port) continue;
-        for (const endpoint of slice.endpoints) {
-          const ip = firstIp(endpoint.addresses);
-          if (!endpoint.ready || !ip || seen.has(`${ip.text}:${port.port}`)) continue;
-          seen.add(`${ip.text}:${port.port}`);
-          concrete.push(oneOfMany(tcpTo(ip, port.port, name, "service_endpoint", endpoint.pod)));
-        }
-      }
-      return shareOf(concrete, fanOut);
-    }
-    case "pods": {
-      const name = `${target.namespace}/${formatSelector(target.selector)}`;
-      const concrete: Concrete[] = [];
-      for (const pod of selectedPods(target, snapshot)) {
-        const ip = firstIp(pod.ips);
-        const port = typeof target.port === "number" ? target.port : resolveNamedPort(pod, target.port, "TCP");
-        if (ip && port !== undefined) concrete.push(oneOfMany(tcpTo(ip, port, name, "pods", podName(pod))));
-      }
-      return shareOf(concrete, fanOut);
-    }
-  }
-}
-
-/** The Service a target names, and its TCP port by number or name (either may be missing). */
-export function serviceOf(target: ServiceTargetConfig, snapshot: ClusterSnapshot | undefined): { service?: ServiceInfo; servicePort?: ServicePort } {
-  const service = snapshot?.services.find((s) => s.namespace === target.namespace && s.name === target.name);
-  const servicePort = service?.ports.find((p) => (typeof target.port === "number" ? p.port === target.port : p.name === target.port) && p.protocol === "TCP");
-  return { ...(service ? { service } : {}), ...(servicePort ? { servicePort } : {}) };
-}
-
-/** The pods a pods target selects: in its namespace, real pods (not templates), not on the host network. */
-export function selectedPods(target: PodsTargetConfig, snapshot: ClusterSnapshot | undefined): PodInfo[] {
-  const matches = compileSelector(target.selector);
-  return (snapshot?.pods ?? []).filter((pod) => pod.namespace === target.namespace && !pod.workload && !pod.hostNetwork && matches(pod.labels));
-}
-
-function podName(pod: PodInfo): string {
-  return `${pod.namespace}/${pod.name}`;
+  const { address, check } = edgeSpecOf(target);
+  const addresses = expandAddress(address, { snapshot, feeds, fanOut });
+  if (addresses.length === 0) return [];
+  const prepared = prepareCheck(check, feeds);
+  return addresses.map((concrete) => bind(prepared, concrete));
 }
 
 export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Concrete): Edge {

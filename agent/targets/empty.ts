@@ -8,13 +8,14 @@
 // and say which probe and why. Pure: config, cluster state and feeds in, sentences out.
 
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
-import type { ProbeConfig, SourceConfig, TargetConfig } from "../config/model.js";
+import { edgeSpecOf, type ProbeConfig, type SourceConfig, type TargetConfig } from "../config/model.js";
 import type { PolicyIndex } from "../policy/engine.js";
 import { formatSelector } from "../policy/selectors.js";
 import { podSourceIdentities, type PodSourceConfig, sourceSelects } from "../sources/identities.js";
 import type { SourceIdentity } from "../verdicts/policy.js";
-import type { CenrFeed } from "../zscaler/feeds.js";
-import { concreteTargets, type FeedReader, selectedPods, serviceOf } from "./edges.js";
+import { UNKNOWN_STATE } from "./addresses/address.js";
+import { type FeedReader, whyNoAddresses } from "./addresses/index.js";
+import { concreteTargets } from "./edges.js";
 
 export interface EmptyProbeContext {
   readonly sources: readonly SourceConfig[];
@@ -27,40 +28,9 @@ export interface EmptyProbeContext {
   readonly maxEdges: number;
 }
 
-const UNKNOWN_STATE = "the cluster state is not known";
-
-/** Why a target expands to no concrete target now. */
+/** Why a target expands to no concrete target now: its address kind says (targets/addresses/). */
 export function whyNoTargets(target: TargetConfig, snapshot: ClusterSnapshot | undefined, feeds: FeedReader | undefined): string {
-  switch (target.kind) {
-    case "tcp":
-    case "dns":
-      return "its target stands for nothing";
-    case "service": {
-      const name = `Service ${target.namespace}/${target.name}`;
-      if (!snapshot) return `${name}: ${UNKNOWN_STATE}`;
-      const { service, servicePort } = serviceOf(target, snapshot);
-      if (!service) return `${name} not found`;
-      if (!servicePort) {
-        const ports = service.ports.map((p) => `${p.name ? `${p.name}=` : ""}${p.port}/${p.protocol}`).join(", ");
-        return `${name} has no TCP port ${target.port} (its ports: ${ports || "none"})`;
-      }
-      if (target.via === "clusterIP") return `${name} has no cluster IP (a headless Service: probe it via: endpoints)`;
-      return `${name} has no ready endpoint for port ${target.port}`;
-    }
-    case "pods": {
-      const what = `pods ${target.namespace}/${formatSelector(target.selector)}`;
-      if (!snapshot) return `${what}: ${UNKNOWN_STATE}`;
-      const pods = selectedPods(target, snapshot);
-      if (pods.length === 0) return `no pod in namespace ${target.namespace} matches ${formatSelector(target.selector)}`;
-      const lacking = typeof target.port === "string" ? `an IP and a TCP port named "${target.port}"` : "an IP";
-      return `${pods.length} ${pods.length === 1 ? "pod matches" : "pods match"} ${formatSelector(target.selector)} in namespace ${target.namespace}, but none has ${lacking}`;
-    }
-    case "zscaler": {
-      const cenr = feeds?.current(target.cloud, "cenr") as CenrFeed | undefined;
-      if (!cenr) return `the data centres of ${target.cloud} are not loaded (its CENR feed)`;
-      return `no data centre of ${target.cloud} is in ${target.cities.length > 0 ? target.cities.join(", ") : "the feed"}`;
-    }
-  }
+  return whyNoAddresses(edgeSpecOf(target).address, { snapshot, feeds, fanOut: undefined });
 }
 
 /** The pods a source selects anywhere in the cluster, and how many of them could be probed from. */
