@@ -4,7 +4,9 @@
 import type { Cidr, IpAddress } from "../addresses/ip.js";
 import type { DnsServer } from "../probes/resolver.js";
 import type { LabelSelector, Verdict } from "../policy/model.js";
-import type { FeedKind } from "../zscaler/feeds.js";
+import type { ZscalerSettings } from "../zscaler/settings.js";
+
+export type { ZscalerSettings } from "../zscaler/settings.js";
 
 export interface ProbeTimings {
   readonly intervalMs: number;
@@ -182,23 +184,6 @@ export function edgeSpecOf(target: TargetConfig): EdgeSpec {
   }
 }
 
-export interface ZscalerSettings {
-  /** Every cloud configured or named by a target or answersIn. */
-  readonly clouds: readonly string[];
-  readonly baseUrl: string;
-  readonly refreshMs: number;
-  readonly timeoutMs: number;
-  readonly maxBytes: number;
-  /** Where the last good data survives restarts (an emptyDir or volume in a cluster). */
-  readonly cacheDir?: string;
-  /** A payload that loses more than this fraction of the ranges is refused. */
-  readonly maxShrinkFraction: number;
-  /** Ranges that disappear stay this long before they are dropped. */
-  readonly removalGraceMs: number;
-  readonly feeds: readonly FeedKind[];
-  /** The coverage audit: which feeds' ranges each source's egress must allow, on which ports. */
-  readonly audit: { readonly feeds: readonly FeedKind[]; readonly ports: readonly number[] } | null;
-}
 
 export interface ProbeConfig extends Omit<ProbeTimings, "intervalMs"> {
   readonly name: string;

@@ -18,14 +18,12 @@ import { agentError } from "../probes/prober.js";
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import { startTimer, type Timer } from "../schedule/timers.js";
-import { type Edge, type EdgeLabels, expandEdges, type FeedReader } from "../targets/edges.js";
+import { type Edge, type EdgeLabels, expandEdges } from "../targets/edges.js";
 import { type ProbeGap, probeGaps } from "../targets/empty.js";
 import { PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
 import { namedByWorkload, podSourceIdentities, type PodSourceConfig, workloadOf } from "../sources/identities.js";
 import { createPodProbeRunner } from "../sources/pods.js";
-import { describeAnswerCities } from "../zscaler/cities.js";
-import { auditCoverage, type CoverageFinding, describeGap, settingsKeyOf, ZscalerRuntime } from "./zscaler.js";
-import type { CenrFeed, FeedKind } from "../zscaler/feeds.js";
+import { type LiveFeeds, ZscalerSeam } from "../zscaler/seam.js";
 import { type EdgeRecord, newEdgeRecord, type StatusChange, withOutcome, withPolicy } from "../verdicts/edge-state.js";
 import { isSignal } from "../verdicts/judge.js";
 import { type EdgePolicy, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
@@ -52,7 +50,7 @@ export interface AgentOptions {
   /** Runs probes inside labeled pods (tests); default: workers entered with nsenter (sources/pods.ts). */
   readonly podProbes?: PodProbeRunner;
   /** Zscaler's published ranges, kept current (data centres, answersIn: zscaler:<cloud>). */
-  readonly feeds?: FeedReader & { onChange(listener: (cloud: string, kind: FeedKind) => void): () => void };
+  readonly feeds?: LiveFeeds;
 }
 
 export interface StatusChangeSink {
@@ -118,15 +116,12 @@ export class Agent {
   private readonly scheduler: Scheduler;
   private readonly starvation: StarvationMonitor;
   private readonly watches: FileWatch[] = [];
-  private unsubscribeFeeds: (() => void) | undefined;
-  /** The Zscaler feeds this agent keeps (unless a test injected options.feeds). */
-  private zscaler: ZscalerRuntime | undefined;
+  /** Zscaler: its feeds, the coverage audit, its annotations of edges (zscaler/seam.ts). */
+  private readonly zscaler: ZscalerSeam;
   /** Batches of probes per source pod, run in one worker inside the pod; made at first use. */
   private batches: PodBatches | undefined;
   /** Host-network pods already said to be skipped as sources. */
   private readonly skippedHostNetwork = new Set<string>();
-  /** The coverage audit's last findings, by "source|cloud". */
-  private coverage = new Map<string, CoverageFinding>();
   /** After stop(), probes still in flight change nothing (no record, metric, log or Event). */
   private stopped = false;
   private readonly log: Logger;
@@ -138,7 +133,7 @@ export class Agent {
     private readonly options: AgentOptions,
     config: AgentConfig,
     private readonly cluster: ClusterSource,
-    zscaler: ZscalerRuntime | undefined,
+    zscaler: ZscalerSeam,
     metrics: AgentMetrics,
   ) {
     this.zscaler = zscaler;
@@ -178,13 +173,17 @@ export class Agent {
     }
     if (!config.ok || errors.length > 0) return { ok: false, errors };
     const metrics = options.metrics ?? new AgentMetrics();
-    const zscaler = config.config.zscaler && !options.feeds ? await ZscalerRuntime.create(config.config.zscaler, options.logger, metrics.zscalerSink()) : undefined;
+    const zscaler = await ZscalerSeam.create(config.config.zscaler, {
+      logger: options.logger,
+      metrics: { uncovered: metrics.zscalerUncovered, feeds: metrics.zscalerSink() },
+      ...(options.feeds ? { feeds: options.feeds } : {}),
+    });
     return { ok: true, agent: new Agent(options, config.config, cluster, zscaler, metrics) };
   }
 
-  /** Where Zscaler data comes from: injected (tests), or the feeds this agent keeps. */
+  /** Published data the targets expand with (Zscaler's feeds). */
   private get feeds() {
-    return this.options.feeds ?? this.zscaler?.feeds;
+    return this.zscaler.feeds;
   }
 
   /** Starts probing on schedule, and following the config file and the cluster state. */
@@ -200,17 +199,12 @@ export class Agent {
       );
     }
     await this.cluster.start((snapshot, seenAt, changed) => this.applySnapshot(snapshot, seenAt, changed));
-    // Listening first: the data start() publishes from the cache must reach the edges and
-    // the audit (a first fetch that finds nothing new publishes nothing).
-    this.unsubscribeFeeds = this.feeds?.onChange(() => this.applyFeeds());
-    await this.zscaler?.start();
+    await this.zscaler.start(() => this.applyFeeds());
   }
 
   /** For one round (netcanary once): the Zscaler data as fresh as the deadline allows. */
   async refreshFeeds(deadlineMs: number): Promise<void> {
-    if (!this.zscaler) return;
-    await this.zscaler.refreshOnce(deadlineMs);
-    this.applyFeeds();
+    if (await this.zscaler.refreshOnce(deadlineMs)) this.applyFeeds();
   }
 
   /** Zscaler data changed: data centres, answer ranges and the coverage audit follow. */
@@ -220,8 +214,7 @@ export class Agent {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.unsubscribeFeeds?.();
-    await this.zscaler?.stop();
+    await this.zscaler.stop();
     for (const watch of this.watches) watch.close();
     this.watches.length = 0;
     this.scheduling = false;
@@ -321,6 +314,7 @@ export class Agent {
   /** Applies a new config (from a file reload, or a test); edges that did not change keep their state. */
   applyConfig(config: AgentConfig): void {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
+    this.zscaler.configure(config.zscaler);
     this.scheduler.setMaxConcurrent(config.agent.maxConcurrentProbes);
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
     this.metrics.configure(config.metrics);
@@ -385,29 +379,9 @@ export class Agent {
     for (const key of touched) this.publish(key);
   }
 
-  /** The coverage audit: metrics, a log line when a finding changes, gaps for Zscaler edges. */
+  /** The coverage audit (zscaler/seam.ts) over every identity of every source. */
   private runAudit(identities: (sourceName: string) => SourceIdentity[]): void {
-    const settings = this.config.zscaler;
-    const feeds = this.feeds;
-    const all = () => this.config.sources.flatMap((source) => identities(source.name));
-    const findings = settings && this.index && feeds ? auditCoverage(this.index, all(), settings, (cloud, kind) => feeds.current(cloud, kind)) : [];
-    const next = new Map(findings.map((finding) => [`${finding.source}|${finding.cloud}`, finding]));
-    for (const [key, finding] of this.coverage) {
-      if (next.has(key)) continue;
-      for (const feed of finding.uncovered.keys()) this.metrics.zscalerUncovered.remove({ source: finding.source, cloud: finding.cloud, feed });
-    }
-    for (const [key, finding] of next) {
-      const before = this.coverage.get(key);
-      for (const [feed, ranges] of finding.uncovered) {
-        this.metrics.zscalerUncovered.set({ source: finding.source, cloud: finding.cloud, feed }, ranges.length);
-        const previous = before?.uncovered.get(feed);
-        if (previous !== undefined && previous.join() === ranges.join()) continue;
-        const fields = { source: finding.source, cloud: finding.cloud, feed, uncovered: ranges.length, ranges: ranges.slice(0, 50) };
-        if (ranges.length > 0) this.log.warn(fields, `egress of ${finding.source} leaves ${ranges.length} published ${feed} range(s) of ${finding.cloud} uncovered`);
-        else if (previous && previous.length > 0) this.log.info(fields, `egress of ${finding.source} now covers every published ${feed} range of ${finding.cloud}`);
-      }
-    }
-    this.coverage = next;
+    this.zscaler.audit(this.index, () => this.config.sources.flatMap((source) => identities(source.name)));
   }
 
   private async reloadConfig(): Promise<void> {
@@ -418,26 +392,11 @@ export class Agent {
       for (const error of loaded.errors) this.log.error({ file: error.file, line: error.line, field: error.field }, `config not reloaded, keeping the last good one: ${formatInputError(error)}`);
       return;
     }
-    await this.replaceZscaler(loaded.config);
+    await this.zscaler.replaceFeeds(loaded.config.zscaler);
     this.applyConfig(loaded.config);
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
     this.log.info({ file, edges: this.edges.size }, "config reloaded");
-  }
-
-  /** New feeds when the config's zscaler block (other than the audit) changed. */
-  private async replaceZscaler(config: AgentConfig): Promise<void> {
-    if (this.options.feeds) return;
-    const wanted = config.zscaler ? settingsKeyOf(config.zscaler) : undefined;
-    if (wanted === this.zscaler?.settingsKey) return;
-    const old = this.zscaler;
-    this.unsubscribeFeeds?.();
-    this.zscaler = config.zscaler ? await ZscalerRuntime.create(config.zscaler, this.log, this.metrics.zscalerSink()) : undefined;
-    await old?.stop();
-    if (this.scheduling && this.zscaler) {
-      this.unsubscribeFeeds = this.zscaler.feeds.onChange(() => this.applyFeeds());
-      await this.zscaler.start();
-    }
   }
 
   /**
@@ -568,8 +527,7 @@ export class Agent {
     const state = address && this.index?.hasPolicies ? this.cluster.addressState?.(address) : undefined;
     const judged = state?.kind === "pending" ? unknownPolicy(state.reason) : policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
     const base = namedByWorkload(judged, edge.source);
-    const target = edge.probe.target;
-    const gap = target.kind === "zscaler" ? describeGap(this.coverage.get(`${edge.source.name}|${target.cloud}`), this.config.zscaler?.audit?.ports ?? []) : undefined;
+    const gap = this.zscaler.coverageGap(edge);
     const policy = gap ? { ...base, coverageGap: gap, lines: [...base.lines, gap] } : base;
     this.policyCache.set(edge.id, { key, policy });
     return policy;
@@ -605,13 +563,7 @@ export class Agent {
   private async runBounded(edge: Edge): Promise<ProbeOutcome> {
     // Nothing to judge the answer against yet: the agent's limitation, not the network's.
     if (edge.unjudgeable) return agentError(edge.unjudgeable);
-    const outcome = await this.runWatched(edge);
-    if (edge.zscalerClouds && outcome.answers && outcome.answers.length > 0) {
-      const cenr = edge.zscalerClouds.map((cloud) => this.feeds?.current(cloud, "cenr") as CenrFeed | undefined).find(Boolean);
-      const cities = describeAnswerCities(cenr, outcome.answers).join("; ");
-      return { ...outcome, detail: outcome.detail ? `${outcome.detail}; ${cities}` : cities };
-    }
-    return outcome;
+    return this.zscaler.annotateOutcome(edge, await this.runWatched(edge));
   }
 
   private runWatched(edge: Edge): Promise<ProbeOutcome> {

@@ -3,21 +3,19 @@
 // addresses. Several edges may share one metric label set (each endpoint of a Service,
 // each selected pod): labels stay bounded, the results list every edge.
 
-import { type Cidr, type IpAddress, parseCidr } from "../addresses/ip.js";
+import type { IpAddress } from "../addresses/ip.js";
 import type { ClusterSnapshot, Protocol } from "../cluster/snapshot.js";
 import { type AgentConfig, type CheckConfig, edgeSpecOf, type ProbeConfig, type TargetConfig } from "../config/model.js";
 import { moduleOf, type ProbeCall } from "../probes/index.js";
 import type { SourceIdentity } from "../verdicts/policy.js";
-import type { FeedKind } from "../zscaler/feeds.js";
+import { answerRanges } from "../zscaler/answers.js";
 import { type ConcreteAddress, type EndpointSelection, expandAddress, type FanOut, type FeedReader } from "./addresses/index.js";
 
 export type { EndpointSelection, FanOut, FeedReader } from "./addresses/index.js";
 export { GLOBAL_ZEN_ADDRESSES } from "./addresses/zscaler.js";
 export { serviceOf } from "./addresses/service.js";
 export { selectedPods } from "./addresses/pods.js";
-
-/** The feeds whose ranges make up a cloud's published address space (ZPA is another product). */
-const ZIA_FEEDS: readonly FeedKind[] = ["cenr", "future", "hubs-recommended", "hubs-required", "svpn"];
+export { zscalerRanges } from "../zscaler/answers.js";
 
 /**
  * Metric labels of an edge. Bounded: the source by its config name, namespace and node,
@@ -74,22 +72,6 @@ interface Concrete {
   readonly selection?: EndpointSelection;
 }
 
-/** Every range a cloud's ZIA feeds publish now; undefined when none is loaded yet. */
-export function zscalerRanges(feeds: FeedReader | undefined, cloud: string): Cidr[] | undefined {
-  const cidrs: Cidr[] = [];
-  let loaded = false;
-  for (const kind of ZIA_FEEDS) {
-    const data = feeds?.current(cloud, kind);
-    if (!data) continue;
-    loaded = true;
-    for (const text of data.cidrs) {
-      const parsed = parseCidr(text);
-      if (parsed.ok) cidrs.push(parsed.value);
-    }
-  }
-  return loaded ? cidrs : undefined;
-}
-
 /** A check ready to bind: answersIn: zscaler:<cloud> becomes that cloud's ranges as published now. */
 interface PreparedCheck {
   readonly check: CheckConfig;
@@ -99,18 +81,8 @@ interface PreparedCheck {
 
 function prepareCheck(check: CheckConfig, feeds: FeedReader | undefined): PreparedCheck {
   if (check.kind !== "dns" || check.answersInZscaler.length === 0) return { check };
-  const answersIn = [...check.answersIn];
-  const missing: string[] = [];
-  for (const cloud of check.answersInZscaler) {
-    const ranges = zscalerRanges(feeds, cloud);
-    if (ranges) answersIn.push(...ranges);
-    else missing.push(cloud);
-  }
-  return {
-    check: { ...check, answersIn },
-    ...(missing.length > 0 ? { unjudgeable: `the published ranges of ${missing.join(", ")} are not loaded yet: answers cannot be checked` } : {}),
-    zscalerClouds: check.answersInZscaler,
-  };
+  const { ranges, unjudgeable } = answerRanges(check.answersInZscaler, feeds);
+  return { check: { ...check, answersIn: [...check.answersIn, ...ranges] }, ...(unjudgeable !== undefined ? { unjudgeable } : {}), zscalerClouds: check.answersInZscaler };
 }
 
 /** One concrete address checked as the probe says: its call, and how its edges are named. */

@@ -127,7 +127,7 @@ export function observe(state: HysteresisState, judgement: Judgement, thresholds
 
 /**
  * coverageGap: the source's egress policies leave some of the target's published ranges
- * uncovered (Zscaler targets). With an intent to reach the target, that is an intent
+ * uncovered (EdgePolicy.coverageGap). With an intent to reach the target, that is an intent
  * violation even when the address probed right now happens to be covered.
  */
 export function activeSignals(state: HysteresisState, policy: PolicyStance, intent: Verdict | null, coverageGap = false): SignalKind[] {

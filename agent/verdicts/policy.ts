@@ -33,8 +33,9 @@ export interface EdgePolicy {
   readonly lines: readonly string[];
   readonly verdict?: PolicyVerdict;
   /**
-   * Set for Zscaler targets when the source's egress leaves published ranges of the cloud
-   * uncovered: what is missing, in words.
+   * Set when the source's egress policies leave part of the target's published address
+   * space uncovered (an annotator's finding: the Zscaler seam's coverage audit, for its
+   * targets): what is missing, in words.
    */
   readonly coverageGap?: string;
   /** Bounded values for the _info metric: the deciding rule per direction. */

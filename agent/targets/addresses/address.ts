@@ -4,13 +4,11 @@
 import type { IpAddress } from "../../addresses/ip.js";
 import type { ClusterSnapshot } from "../../cluster/snapshot.js";
 import type { AddressConfig } from "../../config/model.js";
-import type { FeedData, FeedKind } from "../../zscaler/feeds.js";
+import type { FeedReader } from "../../zscaler/reader.js";
 import { chooseByRendezvous } from "../rendezvous.js";
 
 /** What edges need of published data (Zscaler's feeds): the current data per cloud and kind. */
-export interface FeedReader {
-  current(cloud: string, kind: FeedKind): FeedData | undefined;
-}
+export type { FeedReader } from "../../zscaler/reader.js";
 
 /** Of a target's endpoints, how many this agent probes (chosen by rendezvous hashing on its node). */
 export interface EndpointSelection {
