@@ -46,7 +46,7 @@ else await parent();
 /** Inside the measured process: ballast, then the updater on the two payloads; one JSON line out. */
 async function child() {
   const { ZscalerFeeds } = await import("../dist/zscaler/updater.js");
-  const { createLogger } = await import("../dist/daemon/log.js");
+  const { createLogger } = await import("../dist/log/log.js");
   const { monitorEventLoopDelay } = await import("node:perf_hooks");
   const gc = globalThis.gc;
   if (typeof gc !== "function") throw new Error("the child needs --expose-gc");

@@ -6,7 +6,7 @@ import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { ClusterTrafficMetrics } from "../cluster/traffic-metrics.js";
 import type { SelfIdentity } from "../daemon/identity.js";
 import { redactUrl } from "../text/url-credentials.js";
-import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "../daemon/log.js";
+import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "../log/log.js";
 import type { InputError } from "../documents/located.js";
 import type { AgentMetrics } from "../metrics/registry.js";
 import { parseOptions } from "./args.js";

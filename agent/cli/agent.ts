@@ -1,6 +1,6 @@
 // netcanary agent: the long-running agent (the DaemonSet's process).
 
-import { EventRecorder } from "../cluster/events.js";
+import { EventRecorder } from "../daemon/events.js";
 import { Agent } from "../daemon/agent.js";
 import { identityFromEnvironment } from "../daemon/identity.js";
 import { formatInputError } from "../documents/located.js";

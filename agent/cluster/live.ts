@@ -11,7 +11,7 @@ import type { KubeConfig } from "@kubernetes/client-node";
 import type { IpAddress } from "../addresses/ip.js";
 import { readBoundedFile } from "../files/read.js";
 import { IssueList, isObject, type Json } from "../documents/fields.js";
-import type { Logger } from "../daemon/log.js";
+import type { Logger } from "../log/log.js";
 import type { NetworkPolicy } from "../policy/model.js";
 import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/admin-model.js";
 import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from "../policy/admin-normalize.js";

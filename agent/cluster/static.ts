@@ -1,7 +1,7 @@
 // Cluster state that does not come from the API: manifest files (watched, reloaded when
 // they change, the last good state kept when they break), or no cluster at all.
 
-import type { Logger } from "../daemon/log.js";
+import type { Logger } from "../log/log.js";
 import { formatInputError, type InputError } from "../documents/located.js";
 import { type FileWatch, watchFiles } from "../documents/watch.js";
 import type { ClusterSource, ClusterStatus, SnapshotListener } from "./live.js";

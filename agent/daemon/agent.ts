@@ -20,15 +20,14 @@ import { buildPolicyIndex, type PolicyIndex, withoutPolicy as withoutIndexedPoli
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import type { PodProbeRunner } from "../sources/batches.js";
-import { namedByWorkload } from "../sources/identities.js";
 import { type Edge, expandEdges } from "../targets/edges.js";
 import { type ProbeGap, probeGaps } from "../targets/empty.js";
 import { type EdgeRecord, type StatusChange, withOutcome } from "../verdicts/edge-state.js";
-import { type EdgePolicy, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
+import { type EdgePolicy, namedByWorkload, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
 import { type LiveFeeds, ZscalerSeam } from "../zscaler/seam.js";
 import { EdgeTable } from "./edge-table.js";
 import type { SelfIdentity } from "./identity.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../log/log.js";
 import { ProbeRunner } from "./probe-runner.js";
 import { type ResultEntry, type ResultFilter, resultsOf } from "./results.js";
 import { SourceIdentities } from "./source-identities.js";

@@ -11,7 +11,7 @@ import { startTimer, type Timer } from "../schedule/timers.js";
 import { PodBatches, type PodProbeRunner, type PodProbeSettings } from "../sources/batches.js";
 import { createPodProbeRunner } from "../sources/pods.js";
 import type { Edge } from "../targets/edges.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../log/log.js";
 
 export interface ProbeRunnerOptions {
   /** Runs probes inside labeled pods (tests); default: workers entered with nsenter (sources/pods.ts). */

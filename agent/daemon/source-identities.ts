@@ -5,9 +5,9 @@
 import type { SourceConfig } from "../config/model.js";
 import type { PolicyIndex } from "../policy/engine.js";
 import { podSourceIdentities, type PodSourceConfig, workloadOf } from "../sources/identities.js";
-import type { SourceIdentity } from "../verdicts/policy.js";
+import type { SourceIdentity } from "../sources/identity.js";
 import type { SelfIdentity } from "./identity.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../log/log.js";
 
 export class SourceIdentities {
   /** Host-network pods already said to be skipped as sources. */

@@ -3,9 +3,9 @@
 
 import type { StatusChange } from "../verdicts/edge-state.js";
 import { isSignal } from "../verdicts/judge.js";
-import type { Logger } from "./log.js";
+import type { Logger } from "../log/log.js";
 
-/** Where status changes go as Kubernetes Events (cluster/events.ts), on the source pod. */
+/** Where status changes go as Kubernetes Events (daemon/events.ts), on the source pod. */
 export interface StatusChangeSink {
   recordStatusChange(change: StatusChange, pod: { readonly namespace: string; readonly name: string }): unknown;
   close(): Promise<void>;

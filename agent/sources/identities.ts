@@ -7,7 +7,7 @@ import type { AgentConfig } from "../config/model.js";
 import type { PolicyIndex } from "../policy/engine.js";
 import { labelsOfNamespace } from "../policy/endpoints.js";
 import { compileSelector } from "../policy/selectors.js";
-import type { EdgePolicy, SourceIdentity } from "../verdicts/policy.js";
+import type { SourceIdentity } from "./identity.js";
 
 export type PodSourceConfig = Extract<AgentConfig["sources"][number], { kind: "pods" }>;
 
@@ -46,21 +46,4 @@ export function podSourceIdentities(index: PolicyIndex, source: PodSourceConfig,
     identities.push({ name: source.name, pod, ...(pod.ips[0] ? { ip: pod.ips[0] } : {}), namespace: pod.namespace, node: nodeName, workload: workloadOf(pod), podSource: key });
   }
   return { identities, hostNetwork };
-}
-
-/**
- * The explanation with the source pod named by its workload: "shop/deployment/web" where the
- * engine said "shop/web-7d9f8-x2x9q".
- */
-export function namedByWorkload(policy: EdgePolicy, source: SourceIdentity): EdgePolicy {
-  if (!source.podSource || !source.workload) return policy;
-  const named = `${source.namespace}/${source.workload}`;
-  // Whole names only: "shop/web-1" must not rename the "shop/web-1" inside "shop/web-10".
-  const ownName = new RegExp(`(?<![\\w./-])${escapeRegExp(source.podSource)}(?![\\w.-])`, "g");
-  const rename = (text: string) => text.replace(ownName, named);
-  return { ...policy, summary: rename(policy.summary), lines: policy.lines.map(rename) };
-}
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

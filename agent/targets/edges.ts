@@ -7,7 +7,7 @@ import type { IpAddress } from "../addresses/ip.js";
 import type { ClusterSnapshot, Protocol } from "../cluster/snapshot.js";
 import { type AgentConfig, type CheckConfig, edgeSpecOf, type ProbeConfig, type TargetConfig } from "../config/model.js";
 import { moduleOf, type ProbeCall } from "../probes/index.js";
-import type { SourceIdentity } from "../verdicts/policy.js";
+import type { SourceIdentity } from "../sources/identity.js";
 import { answerRanges } from "../zscaler/answers.js";
 import { type ConcreteAddress, type EndpointSelection, expandAddress, type FanOut, type FeedReader } from "./addresses/index.js";
 

@@ -12,7 +12,7 @@ import { edgeSpecOf, type ProbeConfig, type SourceConfig, type TargetConfig } fr
 import type { PolicyIndex } from "../policy/engine.js";
 import { formatSelector } from "../policy/selectors.js";
 import { podSourceIdentities, type PodSourceConfig, sourceSelects } from "../sources/identities.js";
-import type { SourceIdentity } from "../verdicts/policy.js";
+import type { SourceIdentity } from "../sources/identity.js";
 import { UNKNOWN_STATE } from "./addresses/address.js";
 import { type FeedReader, whyNoAddresses } from "./addresses/index.js";
 import { concreteTargets } from "./edges.js";

@@ -2,30 +2,15 @@
 // identity and the address actually probed, reduced to a stance and an explanation.
 
 import type { IpAddress } from "../addresses/ip.js";
-import type { PodInfo, Protocol } from "../cluster/snapshot.js";
+import type { Protocol } from "../cluster/snapshot.js";
 import { type Endpoint, endpointForIp, evaluateConnection, type PolicyIndex } from "../policy/engine.js";
 import { explainVerdict, formatRule, summarizeVerdict } from "../policy/explain.js";
 import type { DirectionVerdict, PolicyVerdict } from "../policy/model.js";
 import { evaluateServiceConnection } from "../policy/services.js";
+import type { SourceIdentity } from "../sources/identity.js";
 import type { PolicyStance } from "./judge.js";
 
-export interface SourceIdentity {
-  /** The source's name in the config. */
-  readonly name: string;
-  /** The pod the source is, when the cluster state knows it. */
-  readonly pod?: PodInfo;
-  /** Its address, when known without a pod (e.g. POD_IP of a pod missing from the snapshot). */
-  readonly ip?: IpAddress;
-  readonly namespace?: string;
-  readonly node?: string;
-  /** "kind/name" of its workload, for metrics and results (never the pod name). */
-  readonly workload?: string;
-  /**
-   * A labeled pod probed from inside its own network namespace (the pod's "namespace/name",
-   * which tells apart the pods of one workload on one node); absent for the agent itself.
-   */
-  readonly podSource?: string;
-}
+export type { SourceIdentity } from "../sources/identity.js";
 
 export interface EdgePolicy {
   readonly stance: PolicyStance;
@@ -124,4 +109,21 @@ export function policyForEdge(
     return fromVerdict(result.verdict, [...outsideNote, via]);
   }
   return fromVerdict(evaluateConnection(index, { from, to: target, port, protocol }), outsideNote);
+}
+
+/**
+ * The explanation with the source pod named by its workload: "shop/deployment/web" where the
+ * engine said "shop/web-7d9f8-x2x9q".
+ */
+export function namedByWorkload(policy: EdgePolicy, source: SourceIdentity): EdgePolicy {
+  if (!source.podSource || !source.workload) return policy;
+  const named = `${source.namespace}/${source.workload}`;
+  // Whole names only: "shop/web-1" must not rename the "shop/web-1" inside "shop/web-10".
+  const ownName = new RegExp(`(?<![\\w./-])${escapeRegExp(source.podSource)}(?![\\w.-])`, "g");
+  const rename = (text: string) => text.replace(ownName, named);
+  return { ...policy, summary: rename(policy.summary), lines: policy.lines.map(rename) };
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }

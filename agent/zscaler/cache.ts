@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { readBoundedFile } from "../files/read.js";
 import { join } from "node:path";
-import type { Logger } from "../daemon/log.js";
+import type { Logger } from "../log/log.js";
 import { FEED_KINDS, type FeedKind } from "./feeds.js";
 import { FEED_MAX_BYTES_LIMIT, type Validators } from "./fetch.js";
 

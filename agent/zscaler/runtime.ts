@@ -3,7 +3,7 @@
 
 import type { Dispatcher } from "undici";
 import { jsonOf } from "../addresses/ip.js";
-import type { Logger } from "../daemon/log.js";
+import type { Logger } from "../log/log.js";
 import { startTimer, type Timer } from "../schedule/timers.js";
 import { dispatcherFromEnvironment } from "./fetch.js";
 import type { ZscalerSettings } from "./settings.js";

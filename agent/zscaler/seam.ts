@@ -3,7 +3,7 @@
 // Zscaler target's explanation, the data centre cities of DNS answers). The daemon calls
 // this and knows nothing of clouds; the Zscaler address kind is targets/addresses/zscaler.ts.
 
-import type { Logger } from "../daemon/log.js";
+import type { Logger } from "../log/log.js";
 import type { PolicyIndex } from "../policy/engine.js";
 import type { ProbeOutcome } from "../probes/prober.js";
 import { describeAnswerCities } from "./cities.js";

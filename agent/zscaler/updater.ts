@@ -28,7 +28,7 @@
 //   name in metrics, cache and logs; current(anyCloud, "zpa") returns it.
 
 import { compareCidrs, parseCidr, type Cidr } from "../addresses/ip.js";
-import type { Logger } from "../daemon/log.js";
+import type { Logger } from "../log/log.js";
 import { readCached, writeCached } from "./cache.js";
 import { checkShrink, diffFeeds, hashFeed } from "./diff.js";
 import { type FeedData, type FeedKind, parseFeed } from "./feeds.js";

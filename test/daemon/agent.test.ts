@@ -8,7 +8,7 @@ import { Writable } from "node:stream";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Agent, type AgentOptions, type ResultEntry } from "../../agent/daemon/agent.js";
-import { createLogger } from "../../agent/daemon/log.js";
+import { createLogger } from "../../agent/log/log.js";
 import { EMPTY_SNAPSHOT } from "../../agent/cluster/snapshot.js";
 import { parseConfig } from "../../agent/config/load.js";
 import { formatInputError } from "../../agent/documents/located.js";

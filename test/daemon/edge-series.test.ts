@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Agent, type ResultEntry } from "../../agent/daemon/agent.js";
-import { createLogger } from "../../agent/daemon/log.js";
+import { createLogger } from "../../agent/log/log.js";
 import { formatInputError } from "../../agent/documents/located.js";
 import { DURATION_BUCKETS } from "../../agent/metrics/registry.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { createLogger, formatLogLine, writesText } from "../../agent/daemon/log.js";
+import { createLogger, formatLogLine, writesText } from "../../agent/log/log.js";
 import { cliPath } from "../support/cli.js";
 import { acceptingEndpoint } from "../support/listeners.js";
 import { waitFor } from "../support/wait.js";

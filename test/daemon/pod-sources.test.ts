@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { Agent } from "../../agent/daemon/agent.js";
-import { createLogger } from "../../agent/daemon/log.js";
+import { createLogger } from "../../agent/log/log.js";
 import { formatInputError } from "../../agent/documents/located.js";
 import type { ProbeOutcome, ProbeReason } from "../../agent/probes/prober.js";
 import type { ProbeRequest } from "../../agent/probes/index.js";

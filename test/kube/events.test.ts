@@ -5,9 +5,9 @@
 
 import { Writable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
-import { type EventRecorderOptions, EventRecorder, MAX_MESSAGE_BYTES, messageForChange, reasonForChange, truncateUtf8 } from "../../agent/cluster/events.js";
+import { type EventRecorderOptions, EventRecorder, MAX_MESSAGE_BYTES, messageForChange, reasonForChange, truncateUtf8 } from "../../agent/daemon/events.js";
 import type { ProbeConfig } from "../../agent/config/model.js";
-import { createLogger, type Logger } from "../../agent/daemon/log.js";
+import { createLogger, type Logger } from "../../agent/log/log.js";
 import { concreteTargets, type Edge, edgeFor } from "../../agent/targets/edges.js";
 import { type EdgeRecord, newEdgeRecord, type StatusChange, withOutcome } from "../../agent/verdicts/edge-state.js";
 import type { EdgeStatus, SignalKind } from "../../agent/verdicts/judge.js";

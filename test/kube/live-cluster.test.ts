@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { LiveCluster } from "../../agent/cluster/live.js";
 import type { ClusterSnapshot } from "../../agent/cluster/snapshot.js";
 import { Agent } from "../../agent/daemon/agent.js";
-import { createLogger } from "../../agent/daemon/log.js";
+import { createLogger } from "../../agent/log/log.js";
 import { AgentMetrics } from "../../agent/metrics/registry.js";
 import { KubeApiServer } from "../support/kube-api-server.js";
 import { waitFor } from "../support/wait.js";

@@ -16,7 +16,7 @@ import { LiveCluster } from "../../agent/cluster/live.js";
 import { parseConfig } from "../../agent/config/load.js";
 import { ClusterTrafficMetrics } from "../../agent/cluster/traffic-metrics.js";
 import { Agent, type ResultEntry } from "../../agent/daemon/agent.js";
-import { createLogger } from "../../agent/daemon/log.js";
+import { createLogger } from "../../agent/log/log.js";
 import { AgentMetrics } from "../../agent/metrics/registry.js";
 import { chooseByRendezvous } from "../../agent/targets/rendezvous.js";
 import { KubeApiServer, type RequestRecord } from "../support/kube-api-server.js";

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { parseIp } from "../../agent/addresses/ip.js";
 import { namespaceLabels, type PodInfo } from "../../agent/cluster/snapshot.js";
 import { buildPolicyIndex } from "../../agent/policy/engine.js";
-import { namedByWorkload, podSourceIdentities, type PodSourceConfig, workloadOf } from "../../agent/sources/identities.js";
+import { podSourceIdentities, type PodSourceConfig, workloadOf } from "../../agent/sources/identities.js";
+import { namedByWorkload } from "../../agent/verdicts/policy.js";
 import type { EdgePolicy } from "../../agent/verdicts/policy.js";
 
 const NODE = "node-a";

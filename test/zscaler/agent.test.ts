@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { cidrContainsCidr, parseCidr } from "../../agent/addresses/ip.js";
 import { Agent } from "../../agent/daemon/agent.js";
-import { createLogger } from "../../agent/daemon/log.js";
+import { createLogger } from "../../agent/log/log.js";
 import { AgentMetrics } from "../../agent/metrics/registry.js";
 import { type CenrFeed, parseFeed } from "../../agent/zscaler/feeds.js";
 import { DEFAULT_FEED_MAX_BYTES } from "../../agent/zscaler/fetch.js";

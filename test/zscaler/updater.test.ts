@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createLogger } from "../../agent/daemon/log.js";
+import { createLogger } from "../../agent/log/log.js";
 import { readCached, writeCached } from "../../agent/zscaler/cache.js";
 import { hashFeed } from "../../agent/zscaler/diff.js";
 import type { FeedKind } from "../../agent/zscaler/feeds.js";

@@ -12,8 +12,8 @@
 
 import { createHash } from "node:crypto";
 import type { KubeConfig } from "@kubernetes/client-node";
-import { ApiError, requestJson } from "./api.js";
-import type { Logger } from "../daemon/log.js";
+import { ApiError, requestJson } from "../cluster/api.js";
+import type { Logger } from "../log/log.js";
 import { sleepFor, startTimer, type Timer } from "../schedule/timers.js";
 import { describeError } from "../text/errors.js";
 import { redactUrlsIn } from "../text/url-credentials.js";
