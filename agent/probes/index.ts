@@ -14,7 +14,7 @@ export type { DnsQueryType } from "./resolver.js";
 /** The registration point: one prober module per kind; the kinds and their target types follow from it. */
 export const proberModules = { tcp: tcpProbe, dns: dnsProbe } as const;
 
-type TargetOf<M> = M extends ProberModule<infer Target, infer _Reason> ? Target : never;
+type TargetOf<M> = M extends { readonly run: Prober<infer Target> } ? Target : never;
 
 export type ProbeTargets = { readonly [K in keyof typeof proberModules]: TargetOf<(typeof proberModules)[K]> };
 
