@@ -2,12 +2,14 @@
 // a CA made with openssl), a Zscaler-like explicit proxy, a TLS-inspecting hop with a CA
 // named like Zscaler's intermediate, the test DNS server and the check page stand-in. Every
 // reason the prober reports is produced here for real.
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { globMatches, HTTP_REASON_PROOF, HTTP_REASONS, httpExchange, httpProber, issuerMeets, parseStatusSpec, type HttpOutcome, type HttpTarget } from "../../agent/probes/http.js";
 import { parseCheckPage } from "../../agent/zscaler/check-page.js";
 import { CheckPageServer } from "../support/check-page-server.js";
+import { repoRoot } from "../support/cli.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
 import { startHttpOrigin, type HttpOrigin } from "../support/http-origin.js";
 import { closedPort, resettingEndpoint, unansweredEndpoint, type Endpoint } from "../support/listeners.js";
@@ -398,6 +400,15 @@ describe("http prober vocabulary", () => {
     expect(passed.sort()).toEqual(["http_error", "http_status", "http_timeout", "ok", "proxy_error", "tls_error", "tls_issuer_mismatch", "tls_untrusted", "zscaler_blocked"]);
     const stopped = HTTP_REASONS.filter((reason) => HTTP_REASON_PROOF[reason] === "stopped");
     expect(stopped.sort()).toEqual(["host_unreachable", "net_unreachable", "refused", "timeout"]);
+  });
+
+  it("is documented: docs/http-checks.md lists every reason with the same declaration", () => {
+    const documented = new Map<string, string>();
+    for (const line of readFileSync(join(repoRoot, "docs", "http-checks.md"), "utf8").split("\n")) {
+      const row = /^\| `([a-z_]+)` \|.*\| (passed|stopped|inconclusive) \|$/.exec(line);
+      if (row?.[1] !== undefined && row[2] !== undefined) documented.set(row[1], row[2]);
+    }
+    expect(Object.fromEntries(documented)).toEqual(HTTP_REASON_PROOF);
   });
 
   it("parses status lists, ranges and classes, and refuses anything else", () => {
