@@ -28,7 +28,7 @@ import { printable } from "../text/printable.js";
 import { redactUrl } from "../text/url-credentials.js";
 import { BLOCK_PAGE_SNIFF_BYTES, isZscalerBlockPage, isZscalerIssuer, ZSCALER_DNS_BLOCK_ADDRESSES, zscalerCloudOfIssuer } from "../zscaler/signatures.js";
 import { contextProblem, Deadline, describeError, expiryOf, Stopwatch } from "./deadline.js";
-import type { ProbeContext, ProbePhase } from "./prober.js";
+import type { ProbeContext, ProbePhase, ProbeReason } from "./prober.js";
 import { resolveHost, resolverFor } from "./resolve-host.js";
 import type { DnsServer } from "./resolver.js";
 import { tcpReasonFor } from "./tcp.js";
@@ -462,10 +462,16 @@ function step<T>(signal: AbortSignal, onExpiry: () => Step<T>, start: (settle: (
   });
 }
 
-/** errno of a failed TCP connect to reason; a reset after the handshake is an HTTP failure. */
+/** A shared reason (TCP's errno mapping, the resolver's) as one of this prober's. */
+function asHttpReason(reason: ProbeReason): HttpReason {
+  // A reset reported by a connect came after the handshake: the connection broke.
+  if (reason === "reset") return "http_error";
+  return (HTTP_REASONS as readonly string[]).includes(reason) ? (reason as HttpReason) : "agent_error";
+}
+
+/** errno of a failed TCP connect to reason. */
 function connectReason(code: string | undefined): HttpReason {
-  const reason = tcpReasonFor(code);
-  return reason === "reset" ? "http_error" : reason === "ok" || reason.startsWith("dns_") ? "agent_error" : (reason as HttpReason);
+  return asHttpReason(tcpReasonFor(code));
 }
 
 function openTcp(ip: string, port: number, signal: AbortSignal, sockets: Set<{ destroy(): void }>): Promise<Step<Socket>> {
@@ -706,7 +712,7 @@ export async function httpExchange(target: HttpTarget, context: ProbeContext, op
       const name = steps.dial.name;
       const servers = steps.dial.servers;
       const resolved = await clock.phase("resolve", () => resolveHost(name, servers, active));
-      if (!resolved.ok) return { outcome: outcomeOf(clock, resolved.reason as HttpReason, { detail: resolved.detail }) };
+      if (!resolved.ok) return { outcome: outcomeOf(clock, asHttpReason(resolved.reason), { detail: resolved.detail }) };
       const first = resolved.answers[0];
       if (first === undefined) return { outcome: outcomeOf(clock, "dns_nodata", { detail: "no addresses" }) };
       if (!steps.proxied && ZSCALER_DNS_BLOCK_ADDRESSES.includes(first)) {

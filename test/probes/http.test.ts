@@ -191,6 +191,19 @@ describeWith({ commands: ["openssl"] }, "http prober on real loopback servers", 
       expect(notHttp.detail).toMatch(/^HPE_/);
     });
 
+    it("gives http_error for a response head over the limit", async () => {
+      const outcome = await httpProber(direct("/huge-head"), context);
+      expect(outcome).toMatchObject({ reason: "http_error", detail: "HPE_HEADER_OVERFLOW" });
+    });
+
+    it("gives agent_error, not a network reason, when the caller aborts the probe", async () => {
+      const controller = new AbortController();
+      const pending = httpProber(direct("/hang"), { timeoutMs: 3000, signal: controller.signal });
+      await waitFor(() => plain.requests.at(-1)?.url === "/hang", 2000, "the request to arrive");
+      controller.abort();
+      expect(await pending).toMatchObject({ reason: "agent_error", detail: "aborted" });
+    });
+
     it("gives tls_error when the server does not speak TLS", async () => {
       const outcome = await httpProber({ url: `https://127.0.0.1:${plain.port}/` }, context);
       expect(outcome.reason).toBe("tls_error");

@@ -7,6 +7,7 @@
 //   /hang             accepts the request and never answers
 //   /trickle          sends the head, then one byte every 50 ms until the client goes
 //   /secret-header    200 with a header value full of control characters
+//   /huge-head        200 with a 20 KiB header (over the prober's head limit)
 //   /blockpage        403 with a Zscaler-like block page (as a proxy's inspection would serve)
 // Every request is recorded: method, URL, headers, body bytes written, whether the client
 // went away before the body was complete. close() destroys every socket and timer.
@@ -83,6 +84,8 @@ export async function startHttpOrigin(options: { readonly tls?: { readonly certP
       });
     } else if (url === "/secret-header") {
       response.writeHead(200, { "x-note": "line\u0007bell", "content-type": "text/plain" }).end("ok\n");
+    } else if (url === "/huge-head") {
+      response.writeHead(200, { "x-filler": "f".repeat(20 * 1024) }).end("ok\n");
     } else if (url === "/blockpage") {
       response.writeHead(403, { "content-type": "text/html" }).end(zscalerBlockPageHtml("origin.test"));
     } else {
