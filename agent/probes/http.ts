@@ -360,6 +360,35 @@ function targetAddress(target: HttpTarget): Checked<{ scheme: "http" | "https"; 
   return { ok: true, value: { scheme, host: unbracket(host.trim()), port, path } };
 }
 
+function checkTls(target: HttpTarget, scheme: "http" | "https"): Checked<HttpTlsOptions> {
+  const tls = target.tls ?? {};
+  if (scheme === "http" && target.tls !== undefined) return { ok: false, detail: "tls options need an https target" };
+  if (tls.sni !== undefined && (typeof tls.sni !== "string" || isIpLiteral(tls.sni) || !/^[a-z0-9.-]{1,253}$/i.test(tls.sni))) return { ok: false, detail: "tls.sni must be a host name" };
+  if (tls.caPem !== undefined && (typeof tls.caPem !== "string" || !tls.caPem.includes("-----BEGIN CERTIFICATE-----"))) return { ok: false, detail: "tls.caPem must hold PEM certificates" };
+  const expectation = tls.expectIssuer;
+  if (expectation !== undefined && expectation.issuer !== "zscaler" && (typeof expectation.issuer?.cn !== "string" || expectation.issuer.cn === "" || expectation.issuer.cn.length > 256)) {
+    return { ok: false, detail: 'tls.expectIssuer.issuer must be "zscaler" or { cn: pattern }' };
+  }
+  return { ok: true, value: tls };
+}
+
+/** Where the TCP connection goes: the proxy when there is one, else the target (ip, literal or name). */
+function dialFor(target: HttpTarget, host: string, port: number): Checked<Plan["dial"]> {
+  const named = (name: string, dialPort: number): Checked<Plan["dial"]> => {
+    const resolver = resolverFor(target.dnsServer);
+    return resolver.ok ? { ok: true, value: { name, port: dialPort, servers: resolver.servers } } : resolver;
+  };
+  if (target.ip !== undefined && (typeof target.ip !== "string" || !isIpLiteral(target.ip))) return { ok: false, detail: `ip "${shown(String(target.ip))}" is not an IP address` };
+  if (target.proxy !== undefined) {
+    if (target.ip !== undefined) return { ok: false, detail: "ip and proxy cannot be combined: the proxy resolves the target" };
+    const proxy = parseProxy(target.proxy);
+    if (!proxy.ok) return proxy;
+    return isIpLiteral(proxy.value.host) ? { ok: true, value: { ip: proxy.value.host, port: proxy.value.port } } : named(proxy.value.host, proxy.value.port);
+  }
+  if (target.ip !== undefined) return { ok: true, value: { ip: target.ip, port } };
+  return isIpLiteral(host) ? { ok: true, value: { ip: host, port } } : named(host, port);
+}
+
 function plan(target: HttpTarget): Checked<Plan> {
   if (typeof target !== "object" || target === null) return { ok: false, detail: "HTTP target is missing" };
   const address = targetAddress(target);
@@ -375,40 +404,13 @@ function plan(target: HttpTarget): Checked<Plan> {
   }
   const maxBodyBytes = target.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   if (!Number.isInteger(maxBodyBytes) || maxBodyBytes < 0 || maxBodyBytes > MAX_BODY_BYTES_LIMIT) return { ok: false, detail: `maxBodyBytes must be an integer 0-${MAX_BODY_BYTES_LIMIT}` };
-  const tls = target.tls ?? {};
-  if (scheme === "http" && target.tls !== undefined) return { ok: false, detail: "tls options need an https target" };
-  if (tls.sni !== undefined && (typeof tls.sni !== "string" || isIpLiteral(tls.sni) || !/^[a-z0-9.-]{1,253}$/i.test(tls.sni))) return { ok: false, detail: "tls.sni must be a host name" };
-  if (tls.caPem !== undefined && (typeof tls.caPem !== "string" || !tls.caPem.includes("-----BEGIN CERTIFICATE-----"))) return { ok: false, detail: "tls.caPem must hold PEM certificates" };
-  const expectation = tls.expectIssuer;
-  if (expectation !== undefined && expectation.issuer !== "zscaler" && (typeof expectation.issuer?.cn !== "string" || expectation.issuer.cn === "" || expectation.issuer.cn.length > 256)) {
-    return { ok: false, detail: 'tls.expectIssuer.issuer must be "zscaler" or { cn: pattern }' };
-  }
-  if (target.ip !== undefined && (typeof target.ip !== "string" || !isIpLiteral(target.ip))) return { ok: false, detail: `ip "${shown(String(target.ip))}" is not an IP address` };
+  const tls = checkTls(target, scheme);
+  if (!tls.ok) return tls;
   const hostHeader = target.hostHeader ?? hostPort(host, port, scheme === "https" ? 443 : 80);
   if (typeof hostHeader !== "string" || !/^[^\s\u0000-\u001f\u007f/?#@]{1,260}$/.test(hostHeader)) return { ok: false, detail: "hostHeader must be a host[:port]" };
-  let dial: Plan["dial"];
-  const dns = (name: string, dialPort: number): Checked<Plan["dial"]> => {
-    const resolver = resolverFor(target.dnsServer);
-    return resolver.ok ? { ok: true, value: { name, port: dialPort, servers: resolver.servers } } : resolver;
-  };
-  if (target.proxy !== undefined) {
-    if (target.ip !== undefined) return { ok: false, detail: "ip and proxy cannot be combined: the proxy resolves the target" };
-    const proxy = parseProxy(target.proxy);
-    if (!proxy.ok) return proxy;
-    if (isIpLiteral(proxy.value.host)) dial = { ip: proxy.value.host, port: proxy.value.port };
-    else {
-      const named = dns(proxy.value.host, proxy.value.port);
-      if (!named.ok) return named;
-      dial = named.value;
-    }
-  } else if (target.ip !== undefined) dial = { ip: target.ip, port };
-  else if (isIpLiteral(host)) dial = { ip: host, port };
-  else {
-    const named = dns(host, port);
-    if (!named.ok) return named;
-    dial = named.value;
-  }
-  const sni = tls.sni ?? (isIpLiteral(host) ? undefined : host);
+  const dial = dialFor(target, host, port);
+  if (!dial.ok) return dial;
+  const sni = tls.value.sni ?? (isIpLiteral(host) ? undefined : host);
   return {
     ok: true,
     value: {
@@ -421,9 +423,9 @@ function plan(target: HttpTarget): Checked<Plan> {
       headers: headers.value,
       expect,
       maxBodyBytes,
-      dial,
+      dial: dial.value,
       proxied: target.proxy !== undefined,
-      tls: { verify: tls.verify ?? true, sni, identity: sni ?? host, caPem: tls.caPem, expectIssuer: expectation },
+      tls: { verify: tls.value.verify ?? true, sni, identity: sni ?? host, caPem: tls.value.caPem, expectIssuer: tls.value.expectIssuer },
     },
   };
 }
@@ -692,6 +694,24 @@ function outcomeOf(clock: Stopwatch, reason: HttpReason, extra: Omit<HttpOutcome
   return { reason, durationSeconds: timed.durationSeconds, phases: timed.phases, ...fields };
 }
 
+/** Why a completed handshake is not good enough, or undefined when it is. */
+function judgeTls(done: TlsDone, settings: Plan["tls"]): { reason: HttpReason; detail: string } | undefined {
+  const { summary, issuer } = done;
+  const issuerText = `issuer CN "${summary.issuerCn ?? ""}" O "${summary.issuerO ?? ""}"`;
+  if (settings.verify && !summary.authorized) return { reason: "tls_untrusted", detail: `${summary.authorizationError ?? "not trusted"}; ${issuerText}` };
+  const expectation = settings.expectIssuer;
+  if (expectation !== undefined && !issuerMeets(expectation, issuer)) return { reason: "tls_issuer_mismatch", detail: `${issuerText}, expected ${describeExpectation(expectation)}` };
+  return undefined;
+}
+
+/** The block page first (whatever status was expected), then the expected statuses. */
+function judgeResponse(response: Response, expect: readonly StatusRange[]): { reason: HttpReason; detail?: string } {
+  if (isZscalerBlockPage(response.status, response.kept)) return { reason: "zscaler_blocked", detail: `Zscaler block page (status ${response.status})` };
+  if (statusAccepted(response.status, expect)) return { reason: "ok" };
+  const redirect = response.status >= 300 && response.status <= 399 && response.location !== undefined ? `, location ${shown(redactUrl(response.location))}` : "";
+  return { reason: "http_status", detail: `status ${response.status}, expected ${describeRanges(expect)}${redirect}` };
+}
+
 /** One HTTP(S) probe; with captureBody, the body read (up to maxBodyBytes) comes back too. */
 export async function httpExchange(target: HttpTarget, context: ProbeContext, options: { readonly captureBody?: boolean } = {}): Promise<HttpExchange> {
   const clock = new Stopwatch();
@@ -739,16 +759,9 @@ export async function httpExchange(target: HttpTarget, context: ProbeContext, op
     if (steps.scheme === "https") {
       const secured = await phase(clock, "tls", () => handshake(connected.value, steps.tls, signal, sockets));
       if (!secured.ok) return { outcome: outcomeOf(clock, secured.reason, { address, detail: secured.detail }) };
-      const { summary, issuer } = secured.value;
-      tlsSummary = summary;
-      const issuerText = `issuer CN "${summary.issuerCn ?? ""}" O "${summary.issuerO ?? ""}"`;
-      if (steps.tls.verify && !summary.authorized) {
-        return { outcome: outcomeOf(clock, "tls_untrusted", { address, tls: summary, detail: `${summary.authorizationError ?? "not trusted"}; ${issuerText}` }) };
-      }
-      const expectation = steps.tls.expectIssuer;
-      if (expectation !== undefined && !issuerMeets(expectation, issuer)) {
-        return { outcome: outcomeOf(clock, "tls_issuer_mismatch", { address, tls: summary, detail: `${issuerText}, expected ${describeExpectation(expectation)}` }) };
-      }
+      tlsSummary = secured.value.summary;
+      const refusal = judgeTls(secured.value, steps.tls);
+      if (refusal !== undefined) return { outcome: outcomeOf(clock, refusal.reason, { address, tls: tlsSummary, detail: refusal.detail }) };
       stream = secured.value.socket;
     }
 
@@ -756,14 +769,9 @@ export async function httpExchange(target: HttpTarget, context: ProbeContext, op
     const answered = await phase(clock, "processing", () => exchange(stream, steps, requestTarget, options.captureBody === true, signal));
     if (!answered.ok) return { outcome: outcomeOf(clock, answered.reason, { address, tls: tlsSummary, detail: answered.detail }) };
     const response = answered.value;
-    const common = { address, tls: tlsSummary, status: response.status, bodyBytes: response.bodyBytes };
-    const body = options.captureBody === true ? { body: response.kept } : {};
-    if (isZscalerBlockPage(response.status, response.kept)) {
-      return { outcome: outcomeOf(clock, "zscaler_blocked", { ...common, detail: `Zscaler block page (status ${response.status})` }), ...body };
-    }
-    if (statusAccepted(response.status, steps.expect)) return { outcome: outcomeOf(clock, "ok", common), ...body };
-    const redirect = response.status >= 300 && response.status <= 399 && response.location !== undefined ? `, location ${shown(redactUrl(response.location))}` : "";
-    return { outcome: outcomeOf(clock, "http_status", { ...common, detail: `status ${response.status}, expected ${describeRanges(steps.expect)}${redirect}` }), ...body };
+    const verdict = judgeResponse(response, steps.expect);
+    const outcome = outcomeOf(clock, verdict.reason, { address, tls: tlsSummary, status: response.status, bodyBytes: response.bodyBytes, detail: verdict.detail });
+    return options.captureBody === true ? { outcome, body: response.kept } : { outcome };
   } catch (error) {
     return { outcome: outcomeOf(clock, "agent_error", { address, detail: describeError(error) }) };
   } finally {
