@@ -332,11 +332,13 @@ process.stdin.on("end", () => {
   it("follows a reload of maxWorkers: queued runs start at once when it grows", async () => {
     await lab.dropTo(lab.pod("a"), B, 8080);
     const workers = pool({ maxWorkers: 1 });
-    const runs = Array.from({ length: 4 }, (_, i) => workers.run(sleepers.a.pid, [tcpTo(`run-${i}`, B, 8080, 2000)]));
+    // Probes that outlast the wait below, so that all four workers are alive together even when
+    // a loaded machine is slow to start them.
+    const runs = Array.from({ length: 4 }, (_, i) => workers.run(sleepers.a.pid, [tcpTo(`run-${i}`, B, 8080, 8000)]));
     await waitFor(() => workers.stats().running === 1 && workers.stats().queued === 3, 3000, "one worker running, three queued");
     workers.setMaxWorkers(4);
     expect(workers.stats()).toMatchObject({ running: 4, queued: 0 });
-    await waitFor(() => children().filter((child) => child.cmdline.includes(WORKER)).length === 4, 3000, "four workers alive");
+    await waitFor(() => children().filter((child) => child.cmdline.includes(WORKER)).length === 4, 5000, "four workers alive");
     expect((await Promise.all(runs)).map((outcomes, i) => outcomes.get(`run-${i}`)?.reason)).toEqual(Array<string>(4).fill("timeout"));
     expect(() => workers.setMaxWorkers(0)).toThrow("maxWorkers must be a positive integer, got 0");
   });
