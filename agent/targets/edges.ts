@@ -9,6 +9,7 @@ import { type AgentConfig, type CheckConfig, edgeSpecOf, type ProbeConfig, type 
 import { moduleOf, type ProbeCall } from "../probes/index.js";
 import type { SourceIdentity } from "../sources/identity.js";
 import { answerRanges } from "../zscaler/answers.js";
+import type { PathExpectation } from "../zscaler/path.js";
 import { type ConcreteAddress, type EndpointSelection, expandAddress, type FanOut, type FeedReader } from "./addresses/index.js";
 
 export type { EndpointSelection, FanOut, FeedReader } from "./addresses/index.js";
@@ -51,6 +52,8 @@ export interface Edge {
   readonly zscalerClouds?: readonly string[];
   /** For an edge of a target of many endpoints: how many this agent probes, of how many. */
   readonly selection?: EndpointSelection;
+  /** A path check's expectation (http: {zscaler: {expect}}): its outcomes carry the path seen. */
+  readonly pathExpect?: PathExpectation;
   readonly labels: EdgeLabels;
   /** Edges with equal labels share their metric series. */
   readonly seriesKey: string;
