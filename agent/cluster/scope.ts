@@ -6,7 +6,7 @@
 // specification renders the API query and decides, on slim objects, what that query selects.
 
 import type { EndpointSliceInfo, PodInfo, ServiceInfo } from "./snapshot.js";
-import type { AgentConfig } from "../config/model.js";
+import { type AgentConfig, edgeSpecOf } from "../config/model.js";
 import type { LabelSelector } from "../policy/model.js";
 import { compileSelector } from "../policy/selectors.js";
 
@@ -40,7 +40,7 @@ export function targetScopeOf(config: AgentConfig): TargetScope {
   const services = new Map<string, { namespace: string; name: string }>();
   const pods = new Map<string, { namespace: string; selector: LabelSelector }>();
   for (const probe of config.probes) {
-    const target = probe.target;
+    const target = edgeSpecOf(probe.target).address;
     if (target.kind === "service") services.set(`${target.namespace}/${target.name}`, { namespace: target.namespace, name: target.name });
     if (target.kind === "pods") pods.set(`${target.namespace}|${renderLabelSelector(target.selector)}`, { namespace: target.namespace, selector: target.selector });
   }

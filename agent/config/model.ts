@@ -2,6 +2,7 @@
 // parsed, defaults applied. What the rest of the agent reads.
 
 import type { Cidr, IpAddress } from "../addresses/ip.js";
+import type { HttpCheck } from "../probes/http.js";
 import type { DnsServer } from "../probes/resolver.js";
 import type { LabelSelector, Verdict } from "../policy/model.js";
 import type { ZscalerSettings } from "../zscaler/settings.js";
@@ -109,8 +110,18 @@ export interface PodsTargetConfig {
   readonly port: number | string;
 }
 
-/** A probe's target as the configuration file says it (`tcp:` or `dns:`); what edgeSpecOf() splits. */
-export type TargetConfig = TcpTargetConfig | DnsTargetConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig;
+/**
+ * http: {url, ...} or {host | ip | service | pods | zscaler, port, path, ...}: an HTTP(S)
+ * request to any address kind the `tcp:` block takes; read apart already.
+ */
+export interface HttpTargetConfig {
+  readonly kind: "http";
+  readonly address: HostAddressConfig | IpAddressConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig;
+  readonly check: HttpCheckConfig;
+}
+
+/** A probe's target as the configuration file says it (`tcp:`, `dns:` or `http:`); what edgeSpecOf() splits. */
+export type TargetConfig = TcpTargetConfig | DnsTargetConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig | HttpTargetConfig;
 
 /** tcp: {host, port}: a name, resolved at probe time. */
 export interface HostAddressConfig {
@@ -156,8 +167,13 @@ export interface DnsCheckConfig {
   readonly answersInZscaler: readonly string[];
 }
 
+/** http: one request, judged on its status, its TLS issuer and Zscaler's block page (probes/http.ts). */
+export interface HttpCheckConfig extends HttpCheck {
+  readonly kind: "http";
+}
+
 /** How an edge is checked: one prober per kind (probes/<kind>.ts, registered in probes/index.ts). */
-export type CheckConfig = TcpCheckConfig | DnsCheckConfig;
+export type CheckConfig = TcpCheckConfig | DnsCheckConfig | HttpCheckConfig;
 
 /** An edge's address and its check, apart. */
 export interface EdgeSpec {
@@ -181,6 +197,8 @@ export function edgeSpecOf(target: TargetConfig): EdgeSpec {
     case "pods":
     case "zscaler":
       return { address: target, check: { kind: "tcp" } };
+    case "http":
+      return { address: target.address, check: target.check };
   }
 }
 

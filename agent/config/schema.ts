@@ -8,13 +8,17 @@ import type { FieldPath } from "../documents/located.js";
 import { DURATION_RANGES, type DurationRange, describeDurationRange, formatDuration, inDurationRange, parseDuration } from "./duration.js";
 import { IssueList } from "../documents/fields.js";
 import { readLabelSelector } from "../policy/normalize.js";
+import { DEFAULT_MAX_BODY_BYTES, type HttpCheck, httpProbe, httpTargetProblem, type IssuerExpectation, MAX_BODY_BYTES_LIMIT, parseProxy, parseStatusSpec } from "../probes/http.js";
 import { parseDnsServer } from "../probes/resolver.js";
 import { CLOUD_NAME, FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
 import { DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, FEED_MAX_BYTES_LIMIT } from "../zscaler/fetch.js";
 import { ZSCALER_GATEWAY_PORTS } from "../zscaler/policy.js";
+import { gatewayProxyUrl, ZSCALER_PROXY_PORTS } from "../zscaler/signatures.js";
 import {
   type AgentConfig,
   type DnsServerConfig,
+  edgeSpecOf,
+  type HttpTargetConfig,
   PROBE_LABEL,
   type ProbeConfig,
   type ProbeTimings,
@@ -111,6 +115,8 @@ const zscalerTargetSchema = z.strictObject({
   insideTunnel: z.boolean().optional(),
 });
 
+const MAX_BODY_MESSAGE = `must be a whole number of bytes from 0 to ${MAX_BODY_BYTES_LIMIT} (16 MiB)`;
+
 const tcpSchema = z.strictObject({
   zscaler: zscalerTargetSchema.optional(),
   host: z.string().regex(HOSTNAME, { message: "must be a host name" }).optional(),
@@ -119,6 +125,31 @@ const tcpSchema = z.strictObject({
   via: z.enum(["clusterIP", "endpoints"], { error: "must be clusterIP or endpoints" }).optional(),
   pods: z.strictObject({ namespace: k8sName, selector: z.record(z.string(), z.unknown()) }).optional(),
   port: portOrName.optional(),
+});
+
+/** An expected issuer: Zscaler's inspection CA, or a CN pattern ("*" = any run). */
+const issuerSchema = z.union([z.literal("zscaler"), z.strictObject({ cn: z.string().min(1).max(256) })], { error: 'must be zscaler or {cn: "pattern"}' });
+
+const httpTlsSchema = z.strictObject({
+  verify: z.boolean({ error: "must be true or false" }).optional(),
+  sni: z.string().regex(HOSTNAME, { message: "must be a host name" }).refine((text) => !isIpLiteral(text), { message: "must be a host name, not an address" }).optional(),
+  caPem: z.string().refine((text) => text.includes("-----BEGIN CERTIFICATE-----"), { message: "must hold PEM certificates (-----BEGIN CERTIFICATE-----)" }).optional(),
+  /** zscaler or {cn}: inspection must be on; {not: ...}: it must be off (bypassed). */
+  expectIssuer: z.union([issuerSchema, z.strictObject({ not: issuerSchema })], { error: 'must be zscaler, {cn: "pattern"} or {not: zscaler | {cn: "pattern"}}' }).optional(),
+});
+
+/** The `tcp:` block's address fields, and the request. */
+const httpSchema = tcpSchema.extend({
+  url: z.string().optional(),
+  scheme: z.enum(["http", "https"], { error: "must be http or https" }).optional(),
+  path: z.string().regex(/^\/[^\s\u0000-\u001f\u007f#]*$/, { message: 'must start with "/" and hold no spaces, control characters or "#"' }).max(2048).optional(),
+  hostHeader: z.string().regex(/^[^\s\u0000-\u001f\u007f/?#@]{1,260}$/, { message: "must be a host or host:port" }).optional(),
+  method: z.enum(["GET", "HEAD"], { error: "must be GET or HEAD" }).optional(),
+  expectStatus: z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))], { error: 'must be statuses such as 200, "2xx", "200-299" or a list of them' }).optional(),
+  headers: z.record(z.string(), z.string({ error: "must be a string" }), { error: "must be a map of header name to value" }).optional(),
+  maxBodyBytes: z.number({ error: MAX_BODY_MESSAGE }).int({ error: MAX_BODY_MESSAGE }).min(0, { error: MAX_BODY_MESSAGE }).max(MAX_BODY_BYTES_LIMIT, { error: MAX_BODY_MESSAGE }).optional(),
+  proxy: z.string().optional(),
+  tls: httpTlsSchema.optional(),
 });
 
 const dnsSchema = z.strictObject({
@@ -154,6 +185,7 @@ const probeSchema = z.strictObject({
   sources: z.array(name).min(1, { message: "must name at least one source" }),
   tcp: tcpSchema.optional(),
   dns: dnsSchema.optional(),
+  http: httpSchema.optional(),
   expect: z.enum(["allow", "deny"], { error: "must be allow or deny" }).optional(),
   interval: duration(DURATION_RANGES.interval).optional(),
   schedule: z.string().optional(),
@@ -212,10 +244,10 @@ function readZscalerTarget(zscaler: NonNullable<NonNullable<RawConfig["probes"][
   return { kind: "zscaler", cloud: zscaler.cloud, endpoints: [...new Set(endpoints)], ports: zscaler.ports ?? null, cities: zscaler.cities ?? [] };
 }
 
-function readTcpTarget(tcp: NonNullable<RawConfig["probes"][number]["tcp"]>, path: FieldPath, add: Add): TargetConfig | undefined {
+function readTcpTarget(tcp: NonNullable<RawConfig["probes"][number]["tcp"]>, path: FieldPath, add: Add, kinds = "host, ip, service, pods or zscaler"): TargetConfig | undefined {
   const given = (["host", "ip", "service", "pods", "zscaler"] as const).filter((key) => tcp[key] !== undefined);
   if (given.length !== 1) {
-    add(path, `must have exactly one of host, ip, service, pods or zscaler${given.length > 1 ? ` (got ${given.join(" and ")})` : ""}`);
+    add(path, `must have exactly one of ${kinds}${given.length > 1 ? ` (got ${given.join(" and ")})` : ""}`);
     return undefined;
   }
   if (tcp.zscaler) {
@@ -249,11 +281,129 @@ function readTcpTarget(tcp: NonNullable<RawConfig["probes"][number]["tcp"]>, pat
   return parsed.ok ? { kind: "tcp", ip: parsed.value, port: tcp.port } : undefined;
 }
 
+type RawHttp = NonNullable<RawConfig["probes"][number]["http"]>;
+type HttpAddress = HttpTargetConfig["address"];
+
+/** url: an http(s) URL without credentials or fragment: its host (a name or an address), port and path. */
+function readHttpUrl(text: string, path: FieldPath, add: Add): { address: HttpAddress; scheme: "http" | "https"; path: string } | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    add(path, "must be an http:// or https:// URL");
+    return undefined;
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:") return void add(path, "must be an http:// or https:// URL");
+  if (url.username !== "" || url.password !== "") return void add(path, "must not hold credentials (put a token in headers)");
+  if (url.hash !== "") return void add(path, "must not hold a fragment (#...): it is never sent");
+  const scheme = url.protocol === "https:" ? "https" : "http";
+  const port = url.port === "" ? (scheme === "https" ? 443 : 80) : Number(url.port);
+  const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
+  const ip = parseIp(host);
+  if (!ip.ok && !HOSTNAME.test(host)) return void add(path, "must name a host or an address");
+  return { address: ip.ok ? { kind: "ip", ip: ip.value, port } : { kind: "host", host, port }, scheme, path: `${url.pathname}${url.search}` };
+}
+
+/** The address of an `http:` block: its url, or the `tcp:` block's fields (host and ip default to the scheme's port). */
+function readHttpAddress(http: RawHttp, scheme: "http" | "https", path: FieldPath, add: Add): HttpAddress | undefined {
+  const defaultPort = scheme === "https" ? 443 : 80;
+  const fields = http.host !== undefined || http.ip !== undefined ? { ...http, port: http.port ?? defaultPort } : http;
+  const target = readTcpTarget(fields, path, add, "url, host, ip, service, pods or zscaler");
+  if (target === undefined) return undefined;
+  const { address } = edgeSpecOf(target);
+  return address.kind === "resolver" ? undefined : address;
+}
+
+/** proxy: zscaler:<cloud>[:port] (the cloud's gateway) or http://host:port, as a proxy URL. */
+function readProxy(text: string, path: FieldPath, add: Add): string | undefined {
+  const zscaler = /^zscaler:([^:]*)(?::(\d+))?$/.exec(text);
+  if (zscaler) {
+    const [, cloud = "", portText] = zscaler;
+    if (!CLOUD_NAME.test(cloud)) return void add(path, `"${text}": after zscaler: comes a cloud name such as zscaler.net`);
+    const port = portText === undefined ? 80 : Number(portText);
+    if (!ZSCALER_PROXY_PORTS.includes(port)) return void add(path, `"${text}": the gateway takes proxy requests on port ${ZSCALER_PROXY_PORTS.join(" or ")}`);
+    return gatewayProxyUrl(cloud, port);
+  }
+  if (!text.startsWith("http://")) return void add(path, 'must be zscaler:<cloud>, zscaler:<cloud>:9400 or a proxy URL "http://host:port"');
+  const proxy = parseProxy(text);
+  if (!proxy.ok) return void add(path, proxy.detail.replace(/^proxy: /, ""));
+  const { host, port } = proxy.value;
+  if (!isIpLiteral(host) && !HOSTNAME.test(host)) return void add(path, "must name a host or an address");
+  return `http://${isIpLiteral(host) && host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+function readIssuer(raw: "zscaler" | { cn: string }): IssuerExpectation["issuer"] {
+  return raw === "zscaler" ? "zscaler" : { cn: raw.cn };
+}
+
+/** An `http:` block: where (url, or an address kind with port and path) and how (method, statuses, proxy, TLS). */
+function readHttpTarget(http: RawHttp, path: FieldPath, add: Add): TargetConfig | undefined {
+  let failed = false;
+  const counting: Add = (where, message) => {
+    failed = true;
+    add(where, message);
+  };
+  let address: HttpAddress | undefined;
+  let scheme: "http" | "https" = http.scheme ?? "http";
+  let requestPath = http.path ?? "/";
+  if (http.url !== undefined) {
+    const others = (["host", "ip", "service", "pods", "zscaler", "via", "port", "scheme", "path"] as const).filter((key) => http[key] !== undefined);
+    if (others.length > 0) return void counting([...path, others[0] ?? "url"], "give either url, or an address (host, ip, service, pods or zscaler) with port and path");
+    const read = readHttpUrl(http.url, [...path, "url"], counting);
+    if (read === undefined) return undefined;
+    ({ address, scheme, path: requestPath } = read);
+  } else {
+    address = readHttpAddress(http, scheme, path, counting);
+  }
+  let expectStatus = [{ from: 200, to: 299 }];
+  if (http.expectStatus !== undefined) {
+    const parsed = parseStatusSpec(http.expectStatus);
+    if (parsed.ok) expectStatus = parsed.value;
+    else counting([...path, "expectStatus"], parsed.reason);
+  }
+  const proxy = http.proxy === undefined ? undefined : readProxy(http.proxy, [...path, "proxy"], counting);
+  if (http.tls !== undefined && scheme !== "https") counting([...path, "tls"], "applies to https targets only");
+  const tls = http.tls;
+  const expectIssuer: IssuerExpectation | undefined =
+    tls?.expectIssuer === undefined ? undefined : typeof tls.expectIssuer === "object" && "not" in tls.expectIssuer ? { issuer: readIssuer(tls.expectIssuer.not), absent: true } : { issuer: readIssuer(tls.expectIssuer) };
+  const check: HttpCheck = {
+    scheme,
+    path: requestPath,
+    method: http.method ?? "GET",
+    expectStatus,
+    maxBodyBytes: http.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    ...(http.headers !== undefined ? { headers: http.headers } : {}),
+    ...(http.hostHeader !== undefined ? { hostHeader: http.hostHeader } : {}),
+    ...(proxy !== undefined ? { proxy } : {}),
+    ...(tls !== undefined
+      ? {
+          tls: {
+            ...(tls.verify !== undefined ? { verify: tls.verify } : {}),
+            ...(tls.sni !== undefined ? { sni: tls.sni } : {}),
+            ...(tls.caPem !== undefined ? { caPem: tls.caPem } : {}),
+            ...(expectIssuer !== undefined ? { expectIssuer } : {}),
+          },
+        }
+      : {}),
+  };
+  if (address === undefined || failed) return undefined;
+  // The prober's own checks (headers it sets itself, their size), on any address: stated once.
+  // A documentation address and resolver: nothing here depends on the address or reads the system's resolvers.
+  const problem = httpTargetProblem({ ...httpProbe.check.target(check, { ip: "192.0.2.1", port: 80 }), dnsServer: "192.0.2.53" });
+  if (problem !== undefined) {
+    const field = /^(headers?|hostHeader|tls\.[a-zA-Z]+|proxy|path|method|maxBodyBytes)\b/.exec(problem)?.[1]?.split(".") ?? [];
+    add([...path, ...(field[0] === "header" ? ["headers"] : field)], problem);
+    return undefined;
+  }
+  return { kind: "http", address, check: { kind: "http", ...check } };
+}
+
 /** The feeds the agent keeps: every cloud configured, or named by a target or answersIn. */
 function readZscalerSettings(raw: RawConfig["zscaler"], probes: readonly ProbeConfig[], add: Add): ZscalerSettings | null {
-  const named = probes.flatMap((probe) =>
-    probe.target.kind === "zscaler" ? [probe.target.cloud] : probe.target.kind === "dns" ? probe.target.answersInZscaler : [],
-  );
+  const named = probes.flatMap((probe) => {
+    const { address, check } = edgeSpecOf(probe.target);
+    return [...(address.kind === "zscaler" ? [address.cloud] : []), ...(check.kind === "dns" ? check.answersInZscaler : [])];
+  });
   const clouds = [...new Set([...(raw?.clouds ?? []), ...named])];
   if (raw === undefined && clouds.length === 0) return null;
   // The schema has checked every duration: parseDuration gives a number for each.
@@ -327,8 +477,11 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     });
 
     let target: TargetConfig | undefined;
-    if ((probe.tcp === undefined) === (probe.dns === undefined)) {
-      add(at(), "must have exactly one of tcp or dns");
+    const checks = [probe.tcp, probe.dns, probe.http].filter((check) => check !== undefined).length;
+    if (checks !== 1) {
+      add(at(), "must have exactly one of tcp, dns or http");
+    } else if (probe.http) {
+      target = readHttpTarget(probe.http, at("http"), add);
     } else if (probe.tcp) {
       target = readTcpTarget(probe.tcp, at("tcp"), add);
     } else if (probe.dns) {

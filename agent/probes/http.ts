@@ -28,7 +28,7 @@ import { printable } from "../text/printable.js";
 import { redactUrl } from "../text/url-credentials.js";
 import { BLOCK_PAGE_SNIFF_BYTES, isZscalerBlockPage, isZscalerIssuer, ZSCALER_DNS_BLOCK_ADDRESSES, zscalerCloudOfIssuer } from "../zscaler/signatures.js";
 import { contextProblem, Deadline, describeError, expiryOf, Stopwatch } from "./deadline.js";
-import type { ProbeContext, ProbePhase, ProbeReason } from "./prober.js";
+import type { ProbeAddress, ProbeContext, ProbePhase, ProberModule, ProbeReason, ReasonDeclaration } from "./prober.js";
 import { resolveHost, resolverFor } from "./resolve-host.js";
 import type { DnsServer } from "./resolver.js";
 import { tcpReasonFor } from "./tcp.js";
@@ -63,38 +63,20 @@ export const HTTP_REASONS = [
 export type HttpReason = (typeof HTTP_REASONS)[number];
 
 /**
- * What a reason proves about the path, which is what an expected deny is judged on:
- * passed: packets demonstrably went both ways (a TCP connection was established, to the
- *   target or to the proxy): under an expected deny the sample is inconsistent;
- * stopped: no connection was made (dropped, rejected, unreachable): consistent with a deny;
- * inconclusive: the probe never tried (its name did not resolve) or the agent failed.
+ * What a reason proves about the path, which is what an expected deny is judged on
+ * (docs/http-checks.md). passed: a TCP connection was established, to the target or to the
+ * proxy, whatever HTTP or TLS said afterwards: under an expected deny the sample is
+ * inconsistent. notTried: the name did not resolve (or resolved to Zscaler's DNS block
+ * address), nothing was sent. Every other reason: no connection was made (dropped, rejected,
+ * unreachable), consistent with a deny, as for TCP.
  */
-export type PacketProof = "passed" | "stopped" | "inconclusive";
-
-export const HTTP_REASON_PROOF: { readonly [R in HttpReason]: PacketProof } = {
-  ok: "passed",
-  timeout: "stopped",
-  refused: "stopped",
-  host_unreachable: "stopped",
-  net_unreachable: "stopped",
-  dns_nxdomain: "inconclusive",
-  dns_nodata: "inconclusive",
-  dns_servfail: "inconclusive",
-  dns_refused: "inconclusive",
-  dns_timeout: "inconclusive",
-  dns_zscaler_block: "inconclusive",
-  tls_error: "passed",
-  tls_untrusted: "passed",
-  tls_issuer_mismatch: "passed",
-  http_status: "passed",
-  http_timeout: "passed",
-  http_error: "passed",
-  proxy_error: "passed",
-  zscaler_blocked: "passed",
-  agent_error: "inconclusive",
+export const HTTP_REASON_DECLARATION: ReasonDeclaration<HttpReason> = {
+  reports: HTTP_REASONS,
+  passed: ["ok", "tls_error", "tls_untrusted", "tls_issuer_mismatch", "http_status", "http_timeout", "http_error", "proxy_error", "zscaler_blocked"],
+  notTried: ["dns_nxdomain", "dns_nodata", "dns_servfail", "dns_refused", "dns_timeout", "dns_zscaler_block"],
 };
 
-export type HttpPhase = ProbePhase | "tls" | "processing";
+export type HttpPhase = ProbePhase;
 
 export interface StatusRange {
   readonly from: number;
@@ -299,7 +281,7 @@ function checkPort(port: unknown): port is number {
   return typeof port === "number" && Number.isInteger(port) && port >= 1 && port <= 65535;
 }
 
-function parseProxy(text: unknown): Checked<{ host: string; port: number }> {
+export function parseProxy(text: unknown): Checked<{ host: string; port: number }> {
   if (typeof text !== "string" || text.trim() === "") return { ok: false, detail: "proxy must be a URL such as http://proxy.example:9400" };
   const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(text) ? text : `http://${text}`;
   let url: URL;
@@ -428,6 +410,12 @@ function plan(target: HttpTarget): Checked<Plan> {
       tls: { verify: tls.value.verify ?? true, sni, identity: sni ?? host, caPem: tls.value.caPem, expectIssuer: tls.value.expectIssuer },
     },
   };
+}
+
+/** Why the prober would refuse this target (answering agent_error), or undefined: the config's check. */
+export function httpTargetProblem(target: HttpTarget): string | undefined {
+  const checked = plan(target);
+  return checked.ok ? undefined : checked.detail;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -682,13 +670,7 @@ function exchange(stream: Socket, plan: Plan, requestTarget: string, keepBody: b
 // ---------------------------------------------------------------------------------------
 // The prober
 
-function phase<T>(clock: Stopwatch, name: HttpPhase, work: () => Promise<T>): Promise<T> {
-  // ProbePhase names only resolve and connect until the probe reshape widens it; the
-  // stopwatch itself records any phase name.
-  return clock.phase(name as ProbePhase, work);
-}
-
-function outcomeOf(clock: Stopwatch, reason: HttpReason, extra: Omit<HttpOutcome, "reason" | "durationSeconds" | "phases">): HttpOutcome {
+function outcomeOf(clock: Stopwatch<HttpReason>, reason: HttpReason, extra: Omit<HttpOutcome, "reason" | "durationSeconds" | "phases">): HttpOutcome {
   const timed = clock.outcome("ok");
   const fields = Object.fromEntries(Object.entries(extra).filter(([, value]) => value !== undefined));
   return { reason, durationSeconds: timed.durationSeconds, phases: timed.phases, ...fields };
@@ -714,7 +696,7 @@ function judgeResponse(response: Response, expect: readonly StatusRange[]): { re
 
 /** One HTTP(S) probe; with captureBody, the body read (up to maxBodyBytes) comes back too. */
 export async function httpExchange(target: HttpTarget, context: ProbeContext, options: { readonly captureBody?: boolean } = {}): Promise<HttpExchange> {
-  const clock = new Stopwatch();
+  const clock = new Stopwatch<HttpReason>();
   const sockets = new Set<{ destroy(): void }>();
   let deadline: Deadline | undefined;
   let address: string | undefined;
@@ -757,7 +739,7 @@ export async function httpExchange(target: HttpTarget, context: ProbeContext, op
     let stream: Socket = connected.value;
     let tlsSummary: HttpTlsSummary | undefined;
     if (steps.scheme === "https") {
-      const secured = await phase(clock, "tls", () => handshake(connected.value, steps.tls, signal, sockets));
+      const secured = await clock.phase("tls", () => handshake(connected.value, steps.tls, signal, sockets));
       if (!secured.ok) return { outcome: outcomeOf(clock, secured.reason, { address, detail: secured.detail }) };
       tlsSummary = secured.value.summary;
       const refusal = judgeTls(secured.value, steps.tls);
@@ -766,7 +748,7 @@ export async function httpExchange(target: HttpTarget, context: ProbeContext, op
     }
 
     const requestTarget = steps.proxied && steps.scheme === "http" ? `http://${hostPort(steps.host, steps.port, 80)}${steps.path}` : steps.path;
-    const answered = await phase(clock, "processing", () => exchange(stream, steps, requestTarget, options.captureBody === true, signal));
+    const answered = await clock.phase("processing", () => exchange(stream, steps, requestTarget, options.captureBody === true, signal));
     if (!answered.ok) return { outcome: outcomeOf(clock, answered.reason, { address, tls: tlsSummary, detail: answered.detail }) };
     const response = answered.value;
     const verdict = judgeResponse(response, steps.expect);
@@ -785,3 +767,69 @@ export async function httpExchange(target: HttpTarget, context: ProbeContext, op
 export async function httpProber(target: HttpTarget, context: ProbeContext): Promise<HttpOutcome> {
   return (await httpExchange(target, context)).outcome;
 }
+
+/**
+ * An HTTP check's settings (the config's `http:` block without its address): bound to each
+ * concrete address of the edge, whose name (or IP) makes the URL's host, the Host header and
+ * the SNI unless hostHeader or tls.sni say otherwise.
+ */
+export interface HttpCheck {
+  readonly scheme: "http" | "https";
+  /** Path and query, starting with "/". */
+  readonly path: string;
+  readonly method: "GET" | "HEAD";
+  readonly expectStatus: readonly StatusRange[];
+  readonly headers?: Readonly<Record<string, string>>;
+  readonly maxBodyBytes: number;
+  readonly hostHeader?: string;
+  /** "http://host:port" (zscaler:<cloud> is made one by the config). */
+  readonly proxy?: string;
+  readonly tls?: HttpTlsOptions;
+}
+
+function bindHttp(check: HttpCheck, address: ProbeAddress): HttpTarget {
+  const { scheme, path, method, expectStatus, maxBodyBytes, headers, hostHeader, proxy, tls } = check;
+  const host = address.host ?? address.ip ?? "";
+  return {
+    scheme,
+    host,
+    port: address.port,
+    path,
+    method,
+    expectStatus,
+    maxBodyBytes,
+    // A name and its address, without a proxy: connect there, the name for Host and SNI.
+    ...(address.ip !== undefined && address.host !== undefined && proxy === undefined ? { ip: address.ip } : {}),
+    ...(headers !== undefined ? { headers } : {}),
+    ...(hostHeader !== undefined ? { hostHeader } : {}),
+    ...(proxy !== undefined ? { proxy } : {}),
+    ...(tls !== undefined ? { tls } : {}),
+  };
+}
+
+/** Whether the name resolved is the source's business: the proxy's, or the target's, unless an address or a DNS server is given. */
+function resolvesThroughSource(target: HttpTarget): boolean {
+  if (target.dnsServer !== undefined) return false;
+  if (target.proxy !== undefined) {
+    const proxy = parseProxy(target.proxy);
+    return proxy.ok && !isIpLiteral(proxy.value.host);
+  }
+  if (target.ip !== undefined) return false;
+  const where = targetAddress(target);
+  return where.ok && !isIpLiteral(where.value.host);
+}
+
+export const httpProbe: ProberModule<HttpTarget, HttpReason, HttpCheck> = {
+  run: httpProber,
+  reasons: HTTP_REASON_DECLARATION,
+  check: {
+    protocol: "TCP",
+    target: bindHttp,
+    via: (check) => {
+      if (check.proxy === undefined) return undefined;
+      const proxy = parseProxy(check.proxy);
+      return proxy.ok ? proxy.value : undefined;
+    },
+  },
+  usesSourceResolvers: resolvesThroughSource,
+};

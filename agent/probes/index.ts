@@ -3,16 +3,18 @@
 // only accepts a TcpTarget; each kind's reason declaration is what the judgement reads.
 
 import { dnsProbe, dnsProber } from "./dns.js";
+import { httpProbe, httpProber } from "./http.js";
 import type { ProbeContext, ProbeOutcome, Prober, ProberModule, ProbeReason, ReasonDeclaration } from "./prober.js";
 import { tcpProbe, tcpProber } from "./tcp.js";
 
 export type { ProbeContext, ProbeOutcome, ProbePhase, ProbeReason, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
 export type { DnsTarget } from "./dns.js";
 export type { TcpTarget } from "./tcp.js";
+export type { HttpCheck, HttpTarget } from "./http.js";
 export type { DnsQueryType } from "./resolver.js";
 
 /** The registration point: one prober module per kind; the kinds and their target types follow from it. */
-export const proberModules = { tcp: tcpProbe, dns: dnsProbe } as const;
+export const proberModules = { tcp: tcpProbe, dns: dnsProbe, http: httpProbe } as const;
 
 type TargetOf<M> = M extends { readonly run: Prober<infer Target> } ? Target : never;
 
@@ -57,4 +59,4 @@ export function runCall(call: ProbeCall, context: ProbeContext): Promise<ProbeOu
   return moduleOf(call.kind).run(call.target, context);
 }
 
-export { dnsProber, tcpProber };
+export { dnsProber, httpProber, tcpProber };

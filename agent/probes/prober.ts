@@ -19,12 +19,24 @@ export const PROBE_REASONS = [
   "dns_refused",
   "dns_timeout",
   "dns_unexpected_answer",
+  "dns_zscaler_block",
+  "tls_error",
+  "tls_untrusted",
+  "tls_issuer_mismatch",
+  "http_status",
+  "http_timeout",
+  "http_error",
+  "proxy_error",
+  "zscaler_blocked",
   "agent_error",
 ] as const;
 
 export type ProbeReason = (typeof PROBE_REASONS)[number];
 
-export type ProbePhase = "resolve" | "connect";
+/** A probe's phases, in blackbox_exporter's vocabulary (exported as the `phase` label; never renamed). */
+export const PROBE_PHASES = ["resolve", "connect", "tls", "processing"] as const;
+
+export type ProbePhase = (typeof PROBE_PHASES)[number];
 
 export interface ProbeOutcome {
   readonly reason: ProbeReason;
@@ -75,6 +87,20 @@ export interface ReasonDeclaration<Reason extends ProbeReason = ProbeReason> {
 }
 
 /**
+ * What a reason proves about the path under an expected deny, as its prober declares it:
+ * passed (packets went both ways: inconsistent with a deny), inconclusive (the probe never
+ * tried, or the agent failed) or stopped (dropped or rejected on the way: consistent).
+ */
+export type PacketProof = "passed" | "stopped" | "inconclusive";
+
+export function packetProof<Reason extends ProbeReason>(declaration: ReasonDeclaration<Reason>, reason: Reason): PacketProof {
+  if (reason === "agent_error") return "inconclusive";
+  if (declaration.passed.includes(reason)) return "passed";
+  if (declaration.notTried.includes(reason)) return "inconclusive";
+  return "stopped";
+}
+
+/**
  * One concrete address as a check takes it (targets/addresses/ make them): an IP known before
  * probing, or a name resolved at probe time, or a DNS server setting, and a port.
  */
@@ -93,6 +119,12 @@ export interface CheckBinding<Settings, Target> {
   target(settings: Settings, address: ProbeAddress): Target;
   /** When the check, not the address, names its edges (a DNS probe: by its query). */
   naming?(settings: Settings): { readonly targetName: string; readonly targetKind: string };
+  /**
+   * Where the packets go when not to the address itself (an explicit proxy): the edge's port
+   * and, when it is an IP literal, its address are then the proxy's, since that connection is
+   * what NetworkPolicy judges. undefined: to the address.
+   */
+  via?(settings: Settings): { readonly host: string; readonly port: number } | undefined;
 }
 
 /**

@@ -1,7 +1,6 @@
 // A probe's resolve phase: a host name to addresses through the probe's own resolver (A
 // first, AAAA only when the name has no A records), cancelled by the probe's deadline.
-// The same steps the TCP prober takes (tcp.ts), in one place for every prober that connects
-// to a named host; tcp.ts still has its own copy until the probe reshape moves it here.
+// One place for every prober that connects to a named host (tcp.ts, http.ts).
 
 import type { Deadline } from "./deadline.js";
 import { parseDnsServer, queryDns, systemDnsServers, type DnsQueryResult, type DnsServer } from "./resolver.js";

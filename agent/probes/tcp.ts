@@ -18,7 +18,8 @@ import { Socket } from "node:net";
 import { isIpLiteral } from "../addresses/ip.js";
 import { contextProblem, Deadline, describeError, expiryOf, Stopwatch } from "./deadline.js";
 import type { ProbeContext, ProbeOutcome, Prober, ProberModule, ReasonDeclaration } from "./prober.js";
-import { parseDnsServer, queryDns, RESOLVE_REASONS, systemDnsServers, type DnsQueryResult, type DnsServer } from "./resolver.js";
+import { resolveHost, resolverFor } from "./resolve-host.js";
+import { RESOLVE_REASONS, type DnsServer } from "./resolver.js";
 
 /** Every reason a TCP probe reports: its resolve phase's, then its connect phase's. */
 export const TCP_REASONS = ["ok", "timeout", "refused", "reset", "host_unreachable", "net_unreachable", ...RESOLVE_REASONS, "agent_error"] as const;
@@ -91,21 +92,8 @@ function plan(target: TcpTarget): Plan {
   if (typeof host !== "string" || host.trim() === "") return { ok: false, detail: "TCP target needs a host or an ip" };
   const name = host.trim();
   if (isIpLiteral(name)) return { ok: true, ip: name, port };
-  if (dnsServer !== undefined) {
-    const server = parseDnsServer(dnsServer);
-    return server.ok ? { ok: true, host: name, port, servers: [server.value] } : { ok: false, detail: `dnsServer: ${server.reason}` };
-  }
-  const system = systemDnsServers();
-  return system.ok ? { ok: true, host: name, port, servers: system.servers } : system;
-}
-
-/** A first, then AAAA when the name has no A records. */
-async function resolveHost(host: string, servers: readonly DnsServer[], deadline: Deadline): Promise<DnsQueryResult> {
-  const ask = (type: "A" | "AAAA"): Promise<DnsQueryResult> =>
-    queryDns({ servers, name: host, type, signal: deadline.signal, budgetMs: deadline.remainingMs(), role: "resolver" });
-  const v4 = await ask("A");
-  if (v4.ok || v4.reason !== "dns_nodata") return v4;
-  return ask("AAAA");
+  const resolver = resolverFor(dnsServer);
+  return resolver.ok ? { ok: true, host: name, port, servers: resolver.servers } : resolver;
 }
 
 interface ConnectResult {

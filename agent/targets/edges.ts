@@ -3,7 +3,7 @@
 // addresses. Several edges may share one metric label set (each endpoint of a Service,
 // each selected pod): labels stay bounded, the results list every edge.
 
-import type { IpAddress } from "../addresses/ip.js";
+import { type IpAddress, parseIp } from "../addresses/ip.js";
 import type { ClusterSnapshot, Protocol } from "../cluster/snapshot.js";
 import { type AgentConfig, type CheckConfig, edgeSpecOf, type ProbeConfig, type TargetConfig } from "../config/model.js";
 import { moduleOf, type ProbeCall } from "../probes/index.js";
@@ -93,11 +93,15 @@ function bind(prepared: PreparedCheck, address: ConcreteAddress): Concrete {
   const module = moduleOf(prepared.check.kind);
   const probeAddress = { ...(address.ip ? { ip: address.ip.text } : {}), ...(address.host !== undefined ? { host: address.host } : {}), ...(address.server !== undefined ? { server: address.server } : {}), port: address.port };
   const naming = module.check.naming?.(prepared.check) ?? { targetName: address.targetName, targetKind: address.targetKind };
+  // Through an explicit proxy the packets go to the proxy: its port and address are judged.
+  const via = module.check.via?.(prepared.check);
+  const viaIp = via !== undefined ? parseIp(via.host) : undefined;
+  const known = via === undefined ? address.ip : viaIp?.ok ? viaIp.value : undefined;
   return {
     call: { kind: prepared.check.kind, target: module.check.target(prepared.check, probeAddress) } as ProbeCall,
-    port: address.port,
+    port: via?.port ?? address.port,
     protocol: module.check.protocol,
-    ...(address.ip ? { address: address.ip } : {}),
+    ...(known ? { address: known } : {}),
     ...(address.endpoint !== undefined ? { endpoint: address.endpoint } : {}),
     targetName: naming.targetName,
     targetKind: naming.targetKind,

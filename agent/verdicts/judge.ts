@@ -3,7 +3,7 @@
 // samples into raised and cleared signals.
 
 import { type ProbeKind, reasonDeclaration } from "../probes/index.js";
-import type { ProbeReason } from "../probes/prober.js";
+import { packetProof, type ProbeReason } from "../probes/prober.js";
 import type { Verdict } from "../policy/model.js";
 
 export type PolicyStance = Verdict | "unknown";
@@ -49,10 +49,8 @@ export function judgeSample(expected: Verdict, kind: ProbeKind, reason: ProbeRea
     return reason === "ok" ? "consistent" : "inconsistent";
   }
   // Expected deny: inconsistent only if packets demonstrably passed.
-  const declared = reasonDeclaration(kind);
-  if (declared.passed.includes(reason)) return "inconsistent";
-  if (declared.notTried.includes(reason)) return "inconclusive";
-  return "consistent";
+  const proof = packetProof(reasonDeclaration(kind), reason);
+  return proof === "passed" ? "inconsistent" : proof === "inconclusive" ? "inconclusive" : "consistent";
 }
 
 /** What an edge is judged against: the policy when it is known, else the declared intent. */

@@ -25,10 +25,17 @@ export interface ZscalerSeamMetrics {
   readonly feeds: ZscalerMetricsSink;
 }
 
+/** An edge's address as config/model.ts has it, structurally: a Zscaler cloud's, or another kind. */
+export interface ReachedAddress {
+  readonly kind: string;
+  readonly cloud?: string;
+}
+
 /** What the seam reads of an edge (targets/edges.ts Edge, structurally). */
 export interface AnnotatedEdge {
   readonly source: { readonly name: string };
-  readonly probe: { readonly target: { readonly kind: string; readonly cloud?: string } };
+  /** Its target: an address itself (tcp:), or one that holds its address apart (http:). */
+  readonly probe: { readonly target: ReachedAddress | { readonly kind: string; readonly address: ReachedAddress } };
   /** Clouds whose data centres the edge's DNS answers are mapped to. */
   readonly zscalerClouds?: readonly string[];
   /** A path check: its outcomes get the path their page shows. */
@@ -148,7 +155,8 @@ export class ZscalerSeam {
 
   /** For an edge to a Zscaler target: the sentence saying which published ranges its source's egress leaves uncovered. */
   coverageGap(edge: AnnotatedEdge): string | undefined {
-    const { target } = edge.probe;
+    const { target: configured } = edge.probe;
+    const target = "address" in configured ? configured.address : configured;
     if (target.kind !== "zscaler" || target.cloud === undefined) return undefined;
     return describeGap(this.coverage.get(`${edge.source.name}|${target.cloud}`), this.settings?.audit?.ports ?? []);
   }

@@ -51,3 +51,11 @@ export function isZscalerBlockPage(status: number, bodyPrefix: string): boolean 
   const { title } = htmlText(bodyPrefix.slice(0, BLOCK_PAGE_SNIFF_BYTES));
   return title !== undefined && title.toLowerCase().includes(BLOCK_PAGE_TITLE);
 }
+
+/** Ports of a cloud's gateway that take explicit-proxy requests (CONNECT and absolute-form). */
+export const ZSCALER_PROXY_PORTS: readonly number[] = [80, 9400];
+
+/** `proxy: zscaler:<cloud>[:port]` of an HTTP check: the cloud's gateway as a proxy URL. */
+export function gatewayProxyUrl(cloud: string, port = 80): string {
+  return `http://gateway.${cloud}:${port}`;
+}

@@ -520,7 +520,7 @@ probes:
     sources: [self]
 `),
       ),
-    ).toEqual([`${FILE}:4:5: probes[0]: must have exactly one of tcp or dns`, `${FILE}:8:5: probes[1]: must have exactly one of tcp or dns`]);
+    ).toEqual([`${FILE}:4:5: probes[0]: must have exactly one of tcp, dns or http`, `${FILE}:8:5: probes[1]: must have exactly one of tcp, dns or http`]);
   });
 
   it("a bad ip is refused by the schema", () => {

@@ -6,7 +6,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { globMatches, HTTP_REASON_PROOF, HTTP_REASONS, httpExchange, httpProber, issuerMeets, parseStatusSpec, type HttpOutcome, type HttpTarget } from "../../agent/probes/http.js";
+import { globMatches, HTTP_REASON_DECLARATION, HTTP_REASONS, httpExchange, httpProber, issuerMeets, parseStatusSpec, type HttpOutcome, type HttpTarget } from "../../agent/probes/http.js";
+import { packetProof } from "../../agent/probes/prober.js";
 import { parseCheckPage } from "../../agent/zscaler/check-page.js";
 import { CheckPageServer } from "../support/check-page-server.js";
 import { repoRoot } from "../support/cli.js";
@@ -407,11 +408,11 @@ describeWith({ commands: ["openssl"] }, "http prober on real loopback servers", 
 
 describe("http prober vocabulary", () => {
   it("declares, for every reason, whether it proves that packets passed", () => {
-    expect(Object.keys(HTTP_REASON_PROOF).sort()).toEqual([...HTTP_REASONS].sort());
+    expect([...HTTP_REASON_DECLARATION.reports].sort()).toEqual([...HTTP_REASONS].sort());
     // Everything after a TCP connection was established proves the path; nothing before it does.
-    const passed = HTTP_REASONS.filter((reason) => HTTP_REASON_PROOF[reason] === "passed");
+    const passed = HTTP_REASONS.filter((reason) => packetProof(HTTP_REASON_DECLARATION, reason) === "passed");
     expect(passed.sort()).toEqual(["http_error", "http_status", "http_timeout", "ok", "proxy_error", "tls_error", "tls_issuer_mismatch", "tls_untrusted", "zscaler_blocked"]);
-    const stopped = HTTP_REASONS.filter((reason) => HTTP_REASON_PROOF[reason] === "stopped");
+    const stopped = HTTP_REASONS.filter((reason) => packetProof(HTTP_REASON_DECLARATION, reason) === "stopped");
     expect(stopped.sort()).toEqual(["host_unreachable", "net_unreachable", "refused", "timeout"]);
   });
 
@@ -421,7 +422,7 @@ describe("http prober vocabulary", () => {
       const row = /^\| `([a-z_]+)` \|.*\| (passed|stopped|inconclusive) \|$/.exec(line);
       if (row?.[1] !== undefined && row[2] !== undefined) documented.set(row[1], row[2]);
     }
-    expect(Object.fromEntries(documented)).toEqual(HTTP_REASON_PROOF);
+    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(HTTP_REASONS.map((reason) => [reason, packetProof(HTTP_REASON_DECLARATION, reason)])));
   });
 
   it("parses status lists, ranges and classes, and refuses anything else", () => {

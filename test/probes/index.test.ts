@@ -1,6 +1,6 @@
 // The registry: one prober per target kind, typed by kind.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dnsProber, probers, runProbe, tcpProber, type DnsTarget, type TcpTarget } from "../../agent/probes/index.js";
+import { dnsProber, httpProber, probers, runProbe, tcpProber, type DnsTarget, type TcpTarget } from "../../agent/probes/index.js";
 import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
 import { acceptingEndpoint, type Endpoint } from "../support/listeners.js";
 
@@ -16,8 +16,9 @@ afterAll(async () => {
 });
 
 describe("prober registry", () => {
-  it("holds exactly the tcp and dns probers", () => {
-    expect(Object.keys(probers).sort()).toEqual(["dns", "tcp"]);
+  it("holds exactly the tcp, dns and http probers", () => {
+    expect(Object.keys(probers).sort()).toEqual(["dns", "http", "tcp"]);
+    expect(probers.http).toBe(httpProber);
     expect(probers.tcp).toBe(tcpProber);
     expect(probers.dns).toBe(dnsProber);
   });

@@ -21,7 +21,7 @@ const CODES: readonly (string | undefined)[] = [undefined, "", ...ERRNO_CODES, .
 
 describe("reason declarations", () => {
   it("the registry's modules each declare ok and agent_error, only known reasons, passed among reported, none both passed and never tried", () => {
-    expect(Object.keys(proberModules).sort()).toEqual(["dns", "tcp"]);
+    expect(Object.keys(proberModules).sort()).toEqual(["dns", "http", "tcp"]);
     for (const [kind, module] of Object.entries(proberModules)) {
       const { reports, passed, notTried } = module.reasons;
       expect(reports, kind).toContain("ok");
@@ -74,7 +74,7 @@ describe("reasons seen on real sockets are declared by their prober", () => {
     await Promise.all([open.close(), resetting.close(), unanswered.close(), server.close()]);
   });
 
-  it("tcp and dns outcomes, each reason among its kind's declared ones", async () => {
+  it("tcp, dns and http outcomes, each reason among its kind's declared ones", async () => {
     const tcp = (target: { readonly ip?: string; readonly host?: string; readonly port: number }): ProbeCall => ({ kind: "tcp", target: { ...target, dnsServer: server.address } });
     const calls: ProbeCall[] = [
       tcp({ ip: "127.0.0.1", port: open.port }),
@@ -89,6 +89,12 @@ describe("reasons seen on real sockets are declared by their prober", () => {
       ...["web.test", "gone.test", "broken.test", "private.test", "drop.test"].map((query): ProbeCall => ({ kind: "dns", target: { query, type: "A", server: server.address } })),
       { kind: "dns", target: { query: "web.test", type: "A", server: `127.0.0.1:${closed}` } },
       { kind: "dns", target: { query: "web.test", type: "A", server: server.address, answersIn: [] } },
+      { kind: "http", target: { url: `http://127.0.0.1:${closed}/` } },
+      { kind: "http", target: { url: `http://${unanswered.host}:${unanswered.port}/` } },
+      { kind: "http", target: { url: `http://127.0.0.1:${resetting.port}/` } },
+      { kind: "http", target: { url: `http://127.0.0.1:${open.port}/` } },
+      { kind: "http", target: { url: `http://gone.test:${open.port}/`, dnsServer: server.address } },
+      { kind: "http", target: { url: "ftp://127.0.0.1/" } },
     ];
     const seen = new Map<ProbeKind, Set<string>>();
     for (const call of calls) {
@@ -99,5 +105,7 @@ describe("reasons seen on real sockets are declared by their prober", () => {
     // The calls above reach most of each declaration: a declaration wider than its prober stays visible.
     expect([...(seen.get("tcp") ?? [])].sort()).toEqual(["agent_error", "dns_nxdomain", "dns_refused", "dns_servfail", "dns_timeout", "ok", "refused", "timeout"]);
     expect([...(seen.get("dns") ?? [])].sort()).toEqual(["dns_nxdomain", "dns_refused", "dns_servfail", "dns_timeout", "dns_unexpected_answer", "ok", "refused"]);
+    // The rest of HTTP's reasons need servers that speak HTTP and TLS: test/probes/http.test.ts.
+    expect([...(seen.get("http") ?? [])].sort()).toEqual(["agent_error", "dns_nxdomain", "http_error", "http_timeout", "refused", "timeout"]);
   });
 });

@@ -9,9 +9,11 @@ import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCidr } from "../../agent/addresses/ip.js";
-import { checkWorkerRequest, encodeWorkerRequest, parseWorkerResult, POD_RESOLVERS_BUDGET_MS, workerDeadlineMs } from "../../agent/probes/worker-protocol.js";
+import type { HttpTarget, ProbeCall, ProbeOutcome } from "../../agent/probes/index.js";
+import { checkWorkerRequest, encodeWorkerRequest, needsPodResolvers, parseWorkerResult, POD_RESOLVERS_BUDGET_MS, workerDeadlineMs, type WorkerRequest } from "../../agent/probes/worker-protocol.js";
 import { describeNsenterFailure } from "../../agent/sources/workers.js";
 import { startDnsServer } from "../support/dns-server.js";
+import { startHttpOrigin } from "../support/http-origin.js";
 import { runCommand } from "../support/lab.js";
 
 const WORKER = join(import.meta.dirname, "..", "..", "dist", "probes", "worker.js");
@@ -42,8 +44,8 @@ describe("checkWorkerRequest", () => {
     [{ probes: [7], concurrency: 1 }, "probes[0] must be an object"],
     [{ probes: [{ ...tcp("a", 1), id: "" }], concurrency: 1 }, "probes[0].id must be a non-empty string of at most 256 characters"],
     [{ probes: [tcp("a", 1), tcp("a", 2)], concurrency: 1 }, 'probes[1].id "a" is used twice'],
-    [{ probes: [{ ...tcp("a", 1), call: { kind: "icmp", target: {} } }], concurrency: 1 }, "probes[0].call must be {kind: tcp | dns, target: {...}}"],
-    [{ probes: [{ ...tcp("a", 1), call: { kind: "tcp" } }], concurrency: 1 }, "probes[0].call must be {kind: tcp | dns, target: {...}}"],
+    [{ probes: [{ ...tcp("a", 1), call: { kind: "icmp", target: {} } }], concurrency: 1 }, "probes[0].call must be {kind: tcp | dns | http, target: {...}}"],
+    [{ probes: [{ ...tcp("a", 1), call: { kind: "tcp" } }], concurrency: 1 }, "probes[0].call must be {kind: tcp | dns | http, target: {...}}"],
     [{ probes: [tcp("a", 1, 0)], concurrency: 1 }, "probes[0].timeoutMs must be a number of milliseconds in (0, 300000]"],
     [{ probes: [tcp("a", 1, 300_001)], concurrency: 1 }, "probes[0].timeoutMs must be a number of milliseconds in (0, 300000]"],
     [{ probes: [], concurrency: 1, dnsServers: [] }, "dnsServers must be a list of 1-8 servers"],
@@ -191,6 +193,44 @@ describe("the worker script", () => {
     } finally {
       await server.close();
     }
+  });
+
+  it("runs an http probe whose host and proxy names resolve with the request's servers, and hands back its phases and status", async () => {
+    const server = await startDnsServer({ rules: [{ name: "origin.test", type: "A", answers: [{ type: "A", value: "127.0.0.1" }] }] });
+    const origin = await startHttpOrigin();
+    try {
+      const http = (id: string, target: Record<string, unknown>) => ({ id, call: { kind: "http", target }, timeoutMs: 2000 });
+      const request = {
+        probes: [http("by-name", { url: `http://origin.test:${origin.port}/` }), http("status", { url: `http://origin.test:${origin.port}/status/503`, expectStatus: [{ from: 200, to: 299 }] })],
+        concurrency: 2,
+        dnsServers: [server.address],
+      };
+      const checked = checkWorkerRequest(JSON.parse(encodeWorkerRequest(request as unknown as WorkerRequest)));
+      expect(checked.ok && checked.value.probes.map((probe) => needsPodResolvers(probe.call))).toEqual([true, true]);
+      const run = await runWorker(JSON.stringify(request));
+      expect(run).toMatchObject({ code: 0, stderr: "" });
+      const results = Object.fromEntries(run.stdout.trimEnd().split("\n").map((line) => {
+        const parsed = parseWorkerResult(line);
+        if (!parsed.ok) throw new Error(parsed.reason);
+        return [parsed.value.id, parsed.value.outcome as ProbeOutcome & { status?: number }];
+      }));
+      expect(results["by-name"]).toMatchObject({ reason: "ok", address: "127.0.0.1", status: 200 });
+      expect(Object.keys(results["by-name"]?.phases ?? {}).sort()).toEqual(["connect", "processing", "resolve"]);
+      expect(results["status"]).toMatchObject({ reason: "http_status", status: 503 });
+      expect(origin.requests.map((seen) => seen.headers.host).sort()).toEqual([`origin.test:${origin.port}`, `origin.test:${origin.port}`]);
+    } finally {
+      await Promise.all([server.close(), origin.close()]);
+    }
+  });
+
+  it("needs the pod's resolvers for an http probe of a name or through a named proxy, not of an address", () => {
+    const call = (target: HttpTarget): ProbeCall => ({ kind: "http", target });
+    expect(needsPodResolvers(call({ url: "https://www.example.com/" }))).toBe(true);
+    expect(needsPodResolvers(call({ url: "https://192.0.2.1/" }))).toBe(false);
+    expect(needsPodResolvers(call({ url: "https://www.example.com/", ip: "192.0.2.1" }))).toBe(false);
+    expect(needsPodResolvers(call({ url: "https://192.0.2.1/", proxy: "http://gateway.zscaler.net:9400" }))).toBe(true);
+    expect(needsPodResolvers(call({ url: "https://www.example.com/", proxy: "http://10.0.0.5:3128" }))).toBe(false);
+    expect(needsPodResolvers(call({ url: "https://www.example.com/", dnsServer: "10.0.0.53" }))).toBe(false);
   });
 
   it("reads the pod's resolvers inside the pod's root, and answers agent_error without a byte of a hostile file", async () => {

@@ -18,23 +18,35 @@ import {
 
 const REASONS: readonly ProbeReason[] = PROBE_REASONS;
 
-// The truth table, written out: [reason, allow/tcp, allow/dns, deny/tcp, deny/dns].
-// c = consistent, i = inconsistent, ? = inconclusive.
-const TABLE: readonly [ProbeReason, string, string, string, string][] = [
-  ["ok", "c", "c", "i", "i"],
-  ["timeout", "i", "i", "c", "c"],
-  ["refused", "i", "i", "c", "c"],
-  ["reset", "i", "i", "c", "c"],
-  ["host_unreachable", "i", "i", "c", "c"],
-  ["net_unreachable", "i", "i", "c", "c"],
-  // A TCP probe whose name did not resolve never tried to connect: says nothing about a deny.
-  ["dns_nxdomain", "i", "i", "?", "i"],
-  ["dns_nodata", "i", "i", "?", "i"],
-  ["dns_servfail", "i", "i", "?", "i"],
-  ["dns_refused", "i", "i", "?", "i"],
-  ["dns_timeout", "i", "i", "?", "c"],
-  ["dns_unexpected_answer", "i", "i", "?", "i"],
-  ["agent_error", "?", "?", "?", "?"],
+// The truth table, written out: [reason, allow/tcp, allow/dns, allow/http, deny/tcp, deny/dns, deny/http].
+// c = consistent, i = inconsistent, ? = inconclusive. A reason a kind never reports is judged by
+// its declaration all the same (neither passed nor "never tried": consistent under a deny).
+const TABLE: readonly [ProbeReason, string, string, string, string, string, string][] = [
+  ["ok", "c", "c", "c", "i", "i", "i"],
+  ["timeout", "i", "i", "i", "c", "c", "c"],
+  ["refused", "i", "i", "i", "c", "c", "c"],
+  ["reset", "i", "i", "i", "c", "c", "c"],
+  ["host_unreachable", "i", "i", "i", "c", "c", "c"],
+  ["net_unreachable", "i", "i", "i", "c", "c", "c"],
+  // A TCP or HTTP probe whose name did not resolve never tried to connect: says nothing about a deny.
+  ["dns_nxdomain", "i", "i", "i", "?", "i", "?"],
+  ["dns_nodata", "i", "i", "i", "?", "i", "?"],
+  ["dns_servfail", "i", "i", "i", "?", "i", "?"],
+  ["dns_refused", "i", "i", "i", "?", "i", "?"],
+  ["dns_timeout", "i", "i", "i", "?", "c", "?"],
+  ["dns_unexpected_answer", "i", "i", "i", "?", "i", "c"],
+  // Zscaler's DNS filtering answered for the name: nothing was sent to the target.
+  ["dns_zscaler_block", "i", "i", "i", "c", "c", "?"],
+  // Everything after an HTTP probe's TCP connection (to the target or its proxy) proves packets passed.
+  ["tls_error", "i", "i", "i", "c", "c", "i"],
+  ["tls_untrusted", "i", "i", "i", "c", "c", "i"],
+  ["tls_issuer_mismatch", "i", "i", "i", "c", "c", "i"],
+  ["http_status", "i", "i", "i", "c", "c", "i"],
+  ["http_timeout", "i", "i", "i", "c", "c", "i"],
+  ["http_error", "i", "i", "i", "c", "c", "i"],
+  ["proxy_error", "i", "i", "i", "c", "c", "i"],
+  ["zscaler_blocked", "i", "i", "i", "c", "c", "i"],
+  ["agent_error", "?", "?", "?", "?", "?", "?"],
 ];
 const CODE: Record<string, Judgement> = { c: "consistent", i: "inconsistent", "?": "inconclusive" };
 
@@ -43,12 +55,14 @@ describe("judgeSample", () => {
     expect(TABLE.map(([reason]) => reason).sort()).toEqual([...REASONS].sort());
   });
 
-  for (const [reason, allowTcp, allowDns, denyTcp, denyDns] of TABLE) {
-    it(`${reason}: allow/tcp ${allowTcp}, allow/dns ${allowDns}, deny/tcp ${denyTcp}, deny/dns ${denyDns}`, () => {
+  for (const [reason, allowTcp, allowDns, allowHttp, denyTcp, denyDns, denyHttp] of TABLE) {
+    it(`${reason}: allow tcp/dns/http ${allowTcp}${allowDns}${allowHttp}, deny tcp/dns/http ${denyTcp}${denyDns}${denyHttp}`, () => {
       expect(judgeSample("allow", "tcp", reason)).toBe(CODE[allowTcp]);
       expect(judgeSample("allow", "dns", reason)).toBe(CODE[allowDns]);
+      expect(judgeSample("allow", "http", reason)).toBe(CODE[allowHttp]);
       expect(judgeSample("deny", "tcp", reason)).toBe(CODE[denyTcp]);
       expect(judgeSample("deny", "dns", reason)).toBe(CODE[denyDns]);
+      expect(judgeSample("deny", "http", reason)).toBe(CODE[denyHttp]);
     });
   }
 });
