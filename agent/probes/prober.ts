@@ -3,7 +3,7 @@
 // deadline: any failure of the prober itself is the outcome reason "agent_error".
 
 import type { CheckPageResult } from "../zscaler/check-page.js";
-import type { PathObservation } from "../zscaler/path.js";
+import type { PathExpectation, PathObservation } from "../zscaler/path.js";
 
 /** Every outcome reason a prober reports (exported as the `reason` label; never renamed). */
 export const PROBE_REASONS = [
@@ -125,6 +125,8 @@ export interface CheckBinding<Settings, Target> {
    * what NetworkPolicy judges. undefined: to the address.
    */
   via?(settings: Settings): { readonly host: string; readonly port: number } | undefined;
+  /** A path check: the path its outcomes' page is expected to show (their `checkPage`); undefined: none. */
+  pathExpect?(settings: Settings): PathExpectation | undefined;
 }
 
 /**

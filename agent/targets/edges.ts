@@ -73,6 +73,7 @@ interface Concrete {
   readonly unjudgeable?: string;
   readonly zscalerClouds?: readonly string[];
   readonly selection?: EndpointSelection;
+  readonly pathExpect?: PathExpectation;
 }
 
 /** A check ready to bind: answersIn: zscaler:<cloud> becomes that cloud's ranges as published now. */
@@ -95,6 +96,7 @@ function bind(prepared: PreparedCheck, address: ConcreteAddress): Concrete {
   const naming = module.check.naming?.(prepared.check) ?? { targetName: address.targetName, targetKind: address.targetKind };
   // Through an explicit proxy the packets go to the proxy: its port and address are judged.
   const via = module.check.via?.(prepared.check);
+  const pathExpect = module.check.pathExpect?.(prepared.check);
   const viaIp = via !== undefined ? parseIp(via.host) : undefined;
   const known = via === undefined ? address.ip : viaIp?.ok ? viaIp.value : undefined;
   return {
@@ -109,6 +111,7 @@ function bind(prepared: PreparedCheck, address: ConcreteAddress): Concrete {
     ...(prepared.unjudgeable !== undefined ? { unjudgeable: prepared.unjudgeable } : {}),
     ...(prepared.zscalerClouds !== undefined ? { zscalerClouds: prepared.zscalerClouds } : {}),
     ...(address.selection !== undefined ? { selection: address.selection } : {}),
+    ...(pathExpect !== undefined ? { pathExpect } : {}),
   };
 }
 
@@ -151,6 +154,7 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
     ...(concrete.unjudgeable !== undefined ? { unjudgeable: concrete.unjudgeable } : {}),
     ...(concrete.zscalerClouds !== undefined ? { zscalerClouds: concrete.zscalerClouds } : {}),
     ...(concrete.selection !== undefined ? { selection: concrete.selection } : {}),
+    ...(concrete.pathExpect !== undefined ? { pathExpect: concrete.pathExpect } : {}),
     labels,
     seriesKey,
   };
