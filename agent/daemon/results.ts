@@ -3,7 +3,7 @@
 // Pure: records in, plain JSON-ready entries out.
 
 import type { EdgeRecord } from "../verdicts/edge-state.js";
-import type { PathObservation } from "../zscaler/path.js";
+import type { PathExpectation, PathObservation } from "../zscaler/path.js";
 
 export interface ResultEntry {
   readonly id: string;
@@ -38,7 +38,7 @@ export interface ResultEntry {
    * the data centre as the page names it, the egress address) and whether unexpected_path is raised.
    */
   readonly path?: {
-    readonly expect: string;
+    readonly expect: PathExpectation;
     readonly raised: boolean;
     readonly observed: PathObservation | null;
   };

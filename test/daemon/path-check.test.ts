@@ -5,10 +5,13 @@
 // unexpected_path signal in the results, the metrics and the log; the proxy restored, the path
 // is via again and no signal is left.
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { onceExitCode, untested } from "../../agent/cli/once.js";
 import { Agent, type ResultEntry } from "../../agent/daemon/agent.js";
 import { formatInputError } from "../../agent/documents/located.js";
 import { createLogger } from "../../agent/log/log.js";
@@ -131,5 +134,39 @@ describe("a path check on the agent", () => {
     } finally {
       await agent.stop();
     }
+  });
+
+  it("netcanary once: a path check whose page could not be read did not test its path (exit 3), one that read it did", async () => {
+    const file = join(dir, "once.yaml");
+    const run = async (http: string) => {
+      await writeFile(file, config(http));
+      const started = await Agent.create({ configFile: file, identity: { nodeName: "test" }, logger: createLogger("silent"), watchIntervalMs: 0, feeds, singleSample: true });
+      if (!started.ok) throw new Error(started.errors.map(formatInputError).join("\n"));
+      try {
+        await started.agent.runRound();
+        const { results } = started.agent.results();
+        const gaps = untested({ cluster: { ready: true } as never, syncSeconds: 0, probes: 1, probeGaps: [], results });
+        return { results, gaps, exit: onceExitCode(results, gaps) };
+      } finally {
+        await started.agent.stop();
+      }
+    };
+    // The connection is fine (200), the page is a captive portal's: the path is untested.
+    const portal = createServer((_request, response) => response.end("<html><body>Accept the terms to use the Wi-Fi</body></html>"));
+    await new Promise<void>((resolve) => portal.listen(0, "127.0.0.1", resolve));
+    let unreadable: Awaited<ReturnType<typeof run>>;
+    try {
+      unreadable = await run(`{zscalerPath: {expect: via, page: 'http://127.0.0.1:${(portal.address() as AddressInfo).port}/'}}`);
+    } finally {
+      portal.closeAllConnections();
+      await new Promise<void>((resolve) => portal.close(() => resolve()));
+    }
+    expect(unreadable.results[0]?.status).toBe("ok");
+    expect(unreadable.gaps.map((gap) => gap.reason)).toEqual([expect.stringMatching(/^probe egress from self to 127\.0\.0\.1:\d+\/TCP did not test its path \(expected via\): its check page showed no path \(not_a_check_page: neither known sentence\)$/)]);
+    expect(unreadable.exit).toBe(3);
+    const through = await run(`{zscalerPath: {expect: via}, proxy: '${gateway.proxyUrl}'}`);
+    expect([through.results[0]?.status, through.gaps, through.exit]).toEqual(["ok", [], 0]);
+    const bypassed = await run(`{zscalerPath: {expect: via, page: 'http://127.0.0.1:${page.listenPort}/'}}`);
+    expect([bypassed.results[0]?.status, bypassed.exit]).toEqual(["unexpected_path", 1]);
   });
 });
