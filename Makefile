@@ -88,6 +88,7 @@ AGENT_NODE_OPTIONS := --max-semi-space-size=8 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
 	$(NODE) bench/probe-cost.mjs --node-options="$(AGENT_NODE_OPTIONS)"
+	$(NODE) bench/probe-cost.mjs --check http --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/schedule.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/exposition.mjs --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/exposition.mjs --edges 5000 --scrapers 1 --scrapes 3 --flood 0 --slow-readers 64 --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"

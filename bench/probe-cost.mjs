@@ -1,8 +1,11 @@
 // Probe cost: CPU-seconds and peak RSS per 10,000 TCP probes, netcanary side by side with
 // blackbox_exporter (the Debian package), on the same loopback targets, in one run. Then
-// netcanary's RSS with 1,000 edges after a few rounds.
+// netcanary's RSS with 1,000 edges after a few rounds. With --check http, the same for HTTP
+// probes: netcanary's http check (a GET of "/", a new connection each, as it always makes)
+// against blackbox_exporter's http_2xx module and a bare Node http.get(), on loopback web
+// servers; the RSS footprint run is left out.
 //
-//   npm run build && node bench/probe-cost.mjs [--probes 10000] [--edges 500] [--interval 1s]
+//   npm run build && node bench/probe-cost.mjs [--check tcp|http] [--probes 10000] [--edges 500] [--interval 1s]
 //     [--listeners 8] [--concurrency 32] [--warmup 500] [--blackbox-rate same|max|<per second>]
 //     [--rss-edges 1000] [--rss-interval 1s] [--rss-rounds 5] [--node-options "<V8 flags>"]
 //
@@ -56,8 +59,16 @@ const { values } = parseArgs({
     "rss-rounds": { type: "string", default: "5" },
     "node-options": { type: "string", default: "" },
     blackbox: { type: "string", default: "prometheus-blackbox-exporter" },
+    check: { type: "string", default: "tcp" },
   },
 });
+const CHECK = values.check;
+if (CHECK !== "tcp" && CHECK !== "http") throw new Error("--check must be tcp or http");
+const KIND = CHECK === "http" ? "HTTP" : "TCP";
+/** blackbox_exporter's module and target for one port: its own tcp_connect, or its http_2xx. */
+const BLACKBOX = CHECK === "http"
+  ? { module: "http_2xx", config: "modules:\n  http_2xx:\n    prober: http\n    timeout: 5s\n    http: {preferred_ip_protocol: ip4}\n", target: (port) => `http://127.0.0.1:${port}/` }
+  : { module: "tcp_connect", config: "modules:\n  tcp_connect:\n    prober: tcp\n    timeout: 5s\n", target: (port) => `127.0.0.1:${port}` };
 const PROBES = Number(values.probes);
 const EDGES = Number(values.edges);
 const INTERVAL_MS = parseDuration(values.interval);
@@ -77,7 +88,7 @@ if (BLACKBOX_RATE !== "same" && BLACKBOX_RATE !== "max" && !(Number(BLACKBOX_RAT
 
 // The report is printed as it is made.
 const say = (line = "") => console.log(line);
-for (const line of reportHeader("netcanary probe cost: CPU and memory per 10,000 TCP probes, netcanary vs blackbox_exporter")) say(line);
+for (const line of reportHeader(`netcanary probe cost: CPU and memory per 10,000 ${KIND} probes, netcanary vs blackbox_exporter`)) say(line);
 const count = (n) => Math.round(n).toLocaleString("en");
 const pace = (rate) => (Number.isFinite(rate) ? `paced at ${count(rate)} probes/s` : "as fast as it answers");
 
@@ -96,7 +107,7 @@ async function waitReady(agent, intervalMs) {
 
 /** Runs the agent until it has done PROBES probes after its first round; CPU and memory over them. */
 async function measureNetcanary(ports) {
-  const config = tempFile("netcanary-cost.yaml", agentConfig({ ports, edges: EDGES, interval: values.interval, timeout: values.timeout }));
+  const config = tempFile("netcanary-cost.yaml", agentConfig({ ports, edges: EDGES, interval: values.interval, timeout: values.timeout, check: CHECK }));
   const agent = await startAgent(config, { nodeArgs: NODE_OPTIONS });
   const pid = agent.proc.pid;
   say(`netcanary agent (pid ${pid}): ${agent.command}`);
@@ -149,9 +160,9 @@ async function driveBlackbox(base, ports, total, rate) {
   let firstFailure;
   try {
     await paced(total, { rate, concurrency: CONCURRENCY }, async (i) => {
-      const target = `127.0.0.1:${ports[i % ports.length]}`;
+      const target = BLACKBOX.target(ports[i % ports.length]);
       // No gzip: Prometheus asks for it, which would cost blackbox more CPU, not less.
-      const { status, body } = await httpGet(`${base}/probe?module=tcp_connect&target=${encodeURIComponent(target)}`, { agent, timeoutMs: 15_000 }).catch(
+      const { status, body } = await httpGet(`${base}/probe?module=${BLACKBOX.module}&target=${encodeURIComponent(target)}`, { agent, timeoutMs: 15_000 }).catch(
         (error) => ({ status: 0, body: error.message }),
       );
       if (status !== 200 || !/^probe_success 1$/m.test(body)) {
@@ -174,7 +185,7 @@ async function measureBlackbox(ports, rate) {
     if (error.code === "ENOENT") throw new Error(`${values.blackbox} is not installed (Debian package prometheus-blackbox-exporter)`);
     version = /version (\S+)/.exec(`${error.stdout ?? ""}${error.stderr ?? ""}`)?.[1] ?? version;
   }
-  const config = tempFile("blackbox.yml", "modules:\n  tcp_connect:\n    prober: tcp\n    timeout: 5s\n");
+  const config = tempFile("blackbox.yml", BLACKBOX.config);
   const port = await freePort();
   const args = [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`];
   const proc = startProcess(values.blackbox, args, { name: "blackbox_exporter" });
@@ -184,7 +195,7 @@ async function measureBlackbox(ports, rate) {
     return (await httpGet(`${base}/metrics`, { timeoutMs: 5000 })).status === 200;
   }, { timeoutMs: 30_000, everyMs: 200 });
   say(`blackbox_exporter ${version} (pid ${proc.pid}): ${values.blackbox} ${args.join(" ")}`);
-  say(`  GET /probe?module=tcp_connect&target=127.0.0.1:<port> over keep-alive connections, ${pace(rate)}, at most ${CONCURRENCY} at a time, after ${WARMUP} warm-up requests`);
+  say(`  GET /probe?module=${BLACKBOX.module}&target=${BLACKBOX.target("<port>")} over keep-alive connections, ${pace(rate)}, at most ${CONCURRENCY} at a time, after ${WARMUP} warm-up requests`);
 
   if (WARMUP > 0) await driveBlackbox(base, ports, WARMUP, rate);
   assertAlive(proc);
@@ -206,17 +217,29 @@ async function measureBlackbox(ports, rate) {
   return { per10k, memory, failed };
 }
 
-/** The floor: net.connect + destroy from a bare Node process, nothing else, at the same pace. */
+/** The floor: net.connect + destroy (or one http.get, the body read) from a bare Node process, nothing else, at the same pace. */
 async function measureBareNode(ports, rate) {
+  const probeOnce =
+    CHECK === "http"
+      ? `(i) => new Promise((resolve) => {
+          const request = http.get({ host: "127.0.0.1", port: ports[i % ports.length], path: "/", agent: false, headers: { connection: "close" } }, (response) => {
+            response.resume();
+            response.once("end", () => resolve(response.statusCode === 200));
+            response.once("error", () => resolve(false));
+          });
+          request.once("error", () => resolve(false));
+        })`
+      : `(i) => new Promise((resolve) => {
+          const socket = net.connect({ host: "127.0.0.1", port: ports[i % ports.length] });
+          socket.once("connect", () => { socket.destroy(); resolve(true); });
+          socket.once("error", () => { socket.destroy(); resolve(false); });
+        })`;
   const code = `
+    import http from "node:http";
     import net from "node:net";
     import { paced } from ${JSON.stringify(new URL("./support.mjs", import.meta.url).href)};
     const [ports, total, rate, concurrency] = JSON.parse(process.argv[1]);
-    const connect = (i) => new Promise((resolve) => {
-      const socket = net.connect({ host: "127.0.0.1", port: ports[i % ports.length] });
-      socket.once("connect", () => { socket.destroy(); resolve(true); });
-      socket.once("error", () => { socket.destroy(); resolve(false); });
-    });
+    const connect = ${probeOnce};
     let failed = 0;
     const run = (n) => paced(n, { rate: rate ?? Infinity, concurrency }, async (i) => { if (!(await connect(i))) failed++; });
     await run(Math.min(500, total)); // warm-up
@@ -233,7 +256,7 @@ async function measureBareNode(ports, rate) {
   const args = [...NODE_OPTIONS, "--input-type=module", "-e", code, JSON.stringify([ports, PROBES, Number.isFinite(rate) ? rate : null, CONCURRENCY])];
   const proc = startProcess(process.execPath, args, { name: "bare node prober", stdin: "pipe", onLine: (line) => lines.push(line) });
   await waitFor("the bare Node prober to warm up", () => (assertAlive(proc), lines.includes("READY")), { timeoutMs: 60_000, everyMs: 20 });
-  say(`bare Node reference (pid ${proc.pid}): net.connect() then destroy(), ${pace(rate)}, at most ${CONCURRENCY} at a time, after 500 warm-up connects`);
+  say(`bare Node reference (pid ${proc.pid}): ${CHECK === "http" ? "http.get() of / on a new connection, the body read" : "net.connect() then destroy()"}, ${pace(rate)}, at most ${CONCURRENCY} at a time, after 500 warm-up connects`);
   const cpu0 = cpuSeconds(proc.pid);
   const t0 = performance.now();
   proc.child.stdin.write("go\n");
@@ -277,8 +300,8 @@ async function measureFootprint(ports) {
   return after;
 }
 
-const targets = await startTargets(LISTENERS);
-say(`targets:  ${LISTENERS} TCP listeners on 127.0.0.1 (ports ${targets.ports.join(", ")}) in a separate process (pid ${targets.proc.pid}); their CPU counts for neither side`);
+const targets = await startTargets(LISTENERS, CHECK);
+say(`targets:  ${LISTENERS} ${CHECK === "http" ? "HTTP servers" : "TCP listeners"} on 127.0.0.1 (ports ${targets.ports.join(", ")}) in a separate process (pid ${targets.proc.pid}); their CPU counts for neither side`);
 if (NODE_OPTIONS.length > 0) say(`agent node options: ${NODE_OPTIONS.join(" ")}`);
 say("");
 const netcanary = await measureNetcanary(targets.ports);
@@ -287,21 +310,30 @@ say("");
 const blackbox = await measureBlackbox(targets.ports, rate);
 say("");
 const bare = await measureBareNode(targets.ports, rate);
-say("");
-const footprint = await measureFootprint(targets.ports);
+if (CHECK === "tcp") say("");
+const footprint = CHECK === "tcp" ? await measureFootprint(targets.ports) : undefined;
 await targets.proc.stop();
 
 const ratio = blackbox.per10k / netcanary.per10k;
 say("");
-say(`summary (CPU-seconds per 10,000 TCP probes, ${pace(rate)}; peak RSS):`);
+say(`summary (CPU-seconds per 10,000 ${KIND} probes, ${pace(rate)}; peak RSS):`);
 say(`  netcanary agent        ${fmt(netcanary.per10k, 2).padStart(7)}   ${fmt(netcanary.memory.hwm, 1)} MiB (${EDGES} edges)`);
 say(`  blackbox_exporter      ${fmt(blackbox.per10k, 2).padStart(7)}   ${fmt(blackbox.memory.hwm, 1)} MiB`);
-say(`  bare Node connects     ${fmt(bare.per10k, 2).padStart(7)}   ${fmt(bare.memory.hwm, 1)} MiB (reference: the floor for a Node prober)`);
-say(`  netcanary is ${fmt(ratio, 2)}x cheaper per probe than blackbox_exporter; goal at least 5x: ${ratio >= 5 ? "met" : "NOT met"}`);
-say(`  netcanary with ${RSS_EDGES} edges: peak RSS ${fmt(footprint.hwm, 1)} MiB; goal under 100 MiB: ${footprint.hwm < 100 ? "met" : "NOT met"}`);
+say(`  bare Node ${CHECK === "http" ? "http.get() " : "connects    "} ${fmt(bare.per10k, 2).padStart(7)}   ${fmt(bare.memory.hwm, 1)} MiB (reference: the floor for a Node prober)`);
+say(`  blackbox_exporter / netcanary: ${fmt(ratio, 2)}; bare Node / netcanary: ${fmt(bare.per10k / netcanary.per10k, 2)} (CPU per probe)`);
+if (footprint !== undefined) {
+  say(`  netcanary is ${fmt(ratio, 2)}x cheaper per probe than blackbox_exporter; goal at least 5x: ${ratio >= 5 ? "met" : "NOT met"}`);
+  say(`  netcanary with ${RSS_EDGES} edges: peak RSS ${fmt(footprint.hwm, 1)} MiB; goal under 100 MiB: ${footprint.hwm < 100 ? "met" : "NOT met"}`);
+}
 say("");
-say("fairness: each side does one TCP connect per probe to the same loopback listeners, and closes it,");
-say("  at the same pace. blackbox_exporter also handles one HTTP request per probe (parse, route,");
+if (CHECK === "http") {
+  say("fairness: each side makes one HTTP GET of / per probe, on a new TCP connection, to the same loopback");
+  say("  web servers, reads the 3-byte answer and closes, at the same pace. blackbox_exporter also handles");
+  say("  one /probe request per probe (parse, route,");
+} else {
+  say("fairness: each side does one TCP connect per probe to the same loopback listeners, and closes it,");
+  say("  at the same pace. blackbox_exporter also handles one HTTP request per probe (parse, route,");
+}
 say("  render the probe's metrics): that is how Prometheus uses it, and exactly the comparison asked");
 say("  for. netcanary also runs its scheduler, judges each outcome against policy and intent and");
 say("  updates its metrics, and its figure includes the /metrics scrapes made while it was measured.");

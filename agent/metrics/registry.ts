@@ -196,14 +196,14 @@ export class AgentMetrics implements ClusterMetricsSink {
   });
   readonly probeDuration = new HistogramFamily({
     name: "netcanary_probe_duration_seconds",
-    help: "Time each probe phase took (resolve, connect), per edge; only with metrics.perEdgeHistograms.",
+    help: "Time each probe phase took (resolve, connect, tls, processing), per edge; only with metrics.perEdgeHistograms.",
     labelNames: [...EDGE_LABELS, "phase"],
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
   readonly phaseDuration = new HistogramFamily({
     name: "netcanary_probe_phase_duration_seconds",
-    help: "Time each probe phase took (resolve, connect), over all edges of a source and target kind.",
+    help: "Time each probe phase took (resolve, connect, tls, processing), over all edges of a source and target kind.",
     labelNames: [...PHASE_GROUP_LABELS, "phase"],
     buckets: PHASE_DURATION_BUCKETS,
     registers: [this.registry],

@@ -12,7 +12,7 @@
 
 import { parseIp } from "../addresses/ip.js";
 import { moduleOf, type ProbeCall, probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeRequest } from "./index.js";
-import { PROBE_REASONS } from "./prober.js";
+import { PROBE_PHASES, PROBE_REASONS } from "./prober.js";
 import { parseDnsServer } from "./resolver.js";
 import { checkPageFromWire } from "../zscaler/check-page.js";
 
@@ -187,6 +187,7 @@ export function checkWorkerRequest(value: unknown): Checked<WorkerRequest> {
 }
 
 const REASONS: ReadonlySet<string> = new Set<ProbeReason>(PROBE_REASONS);
+const PHASES: ReadonlySet<string> = new Set<string>(PROBE_PHASES);
 
 /** One stdout line of a worker, checked; the agent ignores (and logs) a line that fails. */
 export function parseWorkerResult(line: string): Checked<WorkerResult> {
@@ -205,6 +206,11 @@ export function parseWorkerResult(line: string): Checked<WorkerResult> {
   }
   if (typeof outcome["durationSeconds"] !== "number" || !Number.isFinite(outcome["durationSeconds"]) || !isRecord(outcome["phases"])) {
     return { ok: false, reason: `outcome without durationSeconds or phases: ${line.slice(0, 120)}` };
+  }
+  // Phases become a metric label: only the known ones, each a duration.
+  for (const [phase, seconds] of Object.entries(outcome["phases"])) {
+    if (!PHASES.has(phase)) return { ok: false, reason: `unknown phase ${JSON.stringify(phase).slice(0, 60)}` };
+    if (typeof seconds !== "number" || !Number.isFinite(seconds) || seconds < 0) return { ok: false, reason: `outcome.phases.${phase} must be a number of seconds` };
   }
   for (const key of ["address", "detail"] as const) {
     if (outcome[key] !== undefined && typeof outcome[key] !== "string") return { ok: false, reason: `outcome.${key} must be a string` };

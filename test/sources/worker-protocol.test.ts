@@ -66,6 +66,12 @@ describe("checkWorkerRequest", () => {
 });
 
 describe("parseWorkerResult", () => {
+  it("reads a result line with every phase an HTTP probe has", () => {
+    const phases = { resolve: 0.001, connect: 0.002, tls: 0.003, processing: 0.004 };
+    const line = JSON.stringify({ id: "h", outcome: { reason: "zscaler_blocked", durationSeconds: 0.01, phases, status: 403 } });
+    expect(parseWorkerResult(line)).toEqual({ ok: true, value: { id: "h", outcome: { reason: "zscaler_blocked", durationSeconds: 0.01, phases, status: 403 } } });
+  });
+
   it("reads a result line", () => {
     const line = JSON.stringify({ id: "a", outcome: { reason: "timeout", durationSeconds: 1, phases: { connect: 1 }, address: "10.0.0.1", detail: "deadline" } });
     expect(parseWorkerResult(line)).toEqual({
@@ -80,6 +86,9 @@ describe("parseWorkerResult", () => {
     ['{"id":"a","outcome":{"reason":"dropped","durationSeconds":0,"phases":{}}}', /^unknown reason "dropped"/],
     ['{"id":"a","outcome":{"reason":"ok","phases":{}}}', /without durationSeconds/],
     ['{"id":"a","outcome":{"reason":"ok","durationSeconds":0,"phases":{},"detail":5}}', /outcome\.detail must be a string/],
+    ['{"id":"a","outcome":{"reason":"ok","durationSeconds":0,"phases":{"handshake\\u0001":1}}}', /^unknown phase "handshake/],
+    ['{"id":"a","outcome":{"reason":"ok","durationSeconds":0,"phases":{"tls":"1"}}}', /outcome\.phases\.tls must be a number of seconds/],
+    ['{"id":"a","outcome":{"reason":"ok","durationSeconds":0,"phases":{"processing":-1}}}', /outcome\.phases\.processing must be a number of seconds/],
     ['{"id":"a","outcome":{"reason":"ok","durationSeconds":0,"phases":{},"answers":[1]}}', /answers must be a list of strings/],
   ])("refuses %s", (line, reason) => {
     const parsed = parseWorkerResult(line);

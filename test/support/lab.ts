@@ -389,6 +389,21 @@ process.stdin.on("error", () => process.exit(0));
 process.stdin.resume();
 `;
 
+const HTTP_SERVER = `
+const http = require("node:http");
+const [host, port] = process.argv.slice(1);
+const server = http.createServer((request, response) => {
+  process.stdout.write(request.method + " " + request.url + " host " + request.headers.host + " from " + request.socket.remoteAddress + "\\n");
+  response.writeHead(200, { "content-type": "text/plain", connection: "close" });
+  response.end("lab origin\\n");
+});
+server.on("error", (error) => { process.stderr.write(String(error) + "\\n"); process.exit(1); });
+server.listen(Number(port), host, () => process.stdout.write("listening\\n"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.on("error", () => process.exit(0));
+process.stdin.resume();
+`;
+
 const HTTP_GET = `
 const [url, ms] = process.argv.slice(1);
 fetch(url, { signal: AbortSignal.timeout(Number(ms)) }).then(
@@ -612,6 +627,13 @@ export class Lab {
     const handle = this.startProcess(where, process.execPath, ["-e", TCP_LISTENER, host, ...ports.map(String)], {
       name: `tcp listener ${host}:${ports.join(",")}`,
     });
+    await handle.waitForOutput(/^listening$/m, timeoutMs);
+    return handle;
+  }
+
+  /** An HTTP server on host:port inside the namespace: 200 to every request, each printed as "GET <url> host <host> from <ip>". */
+  async httpServer(where: Where, host: string, port: number, timeoutMs = 10_000): Promise<LabProcess> {
+    const handle = this.startProcess(where, process.execPath, ["-e", HTTP_SERVER, host, String(port)], { name: `http server ${host}:${port}` });
     await handle.waitForOutput(/^listening$/m, timeoutMs);
     return handle;
   }

@@ -19,6 +19,8 @@ export interface InspectorOptions {
   readonly upstream: (sni: string | undefined) => Upstream | undefined;
   /** CA subject (default: Zscaler's intermediate naming). */
   readonly caSubject?: string;
+  /** The address it listens on (default 127.0.0.1; a lab pod's address inside its namespace). */
+  readonly host?: string;
 }
 
 export class TlsInspector {
@@ -54,7 +56,7 @@ export class TlsInspector {
     server.on("connection", (socket: Socket) => started.track(socket));
     server.on("secureConnection", (client: TLSSocket) => started.relay(client));
     server.on("tlsClientError", (_error, socket) => socket.destroy());
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => server.listen(0, options.host ?? "127.0.0.1", resolve));
     inspector.port = (server.address() as AddressInfo).port;
     return inspector;
   }

@@ -21,6 +21,8 @@ export interface GatewayOptions {
   readonly blocked?: readonly string[];
   /** Hosts whose CONNECT tunnels the inspector terminates. */
   readonly inspect?: { readonly inspector: TlsInspector; readonly hosts: readonly string[] };
+  /** The address it listens on (default 127.0.0.1; a lab pod's address inside its namespace). */
+  readonly host?: string;
 }
 
 export interface GatewayRequest {
@@ -53,7 +55,7 @@ export class ZscalerGateway {
     server.on("request", (request: IncomingMessage, response: ServerResponse) => gateway.forward(request, response));
     server.on("connect", (request: IncomingMessage, socket: Socket, head: Buffer) => gateway.tunnel(request, socket, head));
     server.on("clientError", (_error, socket: Socket) => socket.destroy());
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => server.listen(0, options.host ?? "127.0.0.1", resolve));
     gateway.port = (server.address() as AddressInfo).port;
     return gateway;
   }
@@ -62,9 +64,9 @@ export class ZscalerGateway {
     return this.port;
   }
 
-  /** "http://127.0.0.1:<port>": the prober's proxy setting. */
+  /** "http://<host>:<port>": the prober's proxy setting. */
   get proxyUrl(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://${this.options.host ?? "127.0.0.1"}:${this.port}`;
   }
 
   async close(): Promise<void> {

@@ -193,6 +193,26 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "nsenter", "dnsmas
     expect(dnsmasq.output()).toContain(`query[A] web.lab.test from ${A}\n`);
   });
 
+  it("runs an http check FROM pod a with its resolvers: the server in b sees a's address and the name's Host; dropped for a, it times out", async () => {
+    const server = await lab.httpServer(lab.pod("b"), B, 8088);
+    try {
+      const found = await createNetnsLocator().find(podAt("a"));
+      if (!found.ok) throw new Error(found.reason);
+      const http = (id: string, timeoutMs = 1000): ProbeRequest => ({ id, call: { kind: "http", target: { url: "http://web.lab.test:8088/health" } }, timeoutMs });
+      const roots = { resolvConfRoots: found.pids.map((pid) => `/proc/${pid}/root`) };
+      const outcomes = await pool().run(found.pid, [http("by-name")], roots);
+      expect(outcomes.get("by-name")).toMatchObject({ reason: "ok", address: B, status: 200 });
+      expect(Object.keys(outcomes.get("by-name")?.phases ?? {}).sort()).toEqual(["connect", "processing", "resolve"]);
+      await server.waitForOutput(new RegExp(`GET /health host web\\.lab\\.test:8088 from ${A.replaceAll(".", "\\.")}\\n`), 3000);
+      expect(dnsmasq.output()).toContain(`query[A] web.lab.test from ${A}\n`);
+      await lab.dropTo(lab.pod("a"), B, 8088);
+      const dropped = await pool().run(found.pid, [http("dropped", 600)], roots);
+      expect(dropped.get("dropped")).toMatchObject({ reason: "timeout", address: B });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it("checks it is in the pod's namespace before probing, and refuses a pid that names another", async () => {
     const locator = createNetnsLocator();
     const a = await locator.find(podAt("a"));
