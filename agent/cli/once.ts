@@ -14,6 +14,7 @@ import { printableJson } from "../text/printable.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { printTable } from "./table.js";
+import { describePath } from "../zscaler/path.js";
 
 const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--output table|json]
                       [--sync-timeout <s>] [--log-level <level>] [--log-format <format>]
@@ -95,6 +96,18 @@ function whyEdgeIsUntested(r: ResultEntry): string | undefined {
 }
 
 /**
+ * A path check that showed no path (its page could not be read, or no page came) did not test
+ * what it asks about, however its connection went. undefined when it did, or is no path check.
+ */
+function whyPathIsUntested(r: ResultEntry): string | undefined {
+  if (r.path === undefined || r.path.raised) return undefined;
+  const observed = r.path.observed;
+  if (observed !== null && observed.path !== "unknown") return undefined;
+  const why = observed === null ? "no check page was read" : `its check page showed no path (${observed.reason ?? "unknown"}${observed.detail ? `: ${observed.detail}` : ""})`;
+  return `${describeEdge(r)} did not test its path (expected ${r.path.expect}): ${why}`;
+}
+
+/**
  * What this run did not test. Pure: the cluster's status, the probes' gaps, the probe count
  * and the results in, the gaps out. While the cluster state is unread every verdict is
  * unknown: that is said once, not once per edge.
@@ -121,7 +134,7 @@ export function untested(input: {
   }
   for (const result of input.results) {
     if (result.status === "unknown" && !input.cluster.ready) continue;
-    const reason = whyEdgeIsUntested(result);
+    const reason = whyEdgeIsUntested(result) ?? whyPathIsUntested(result);
     if (reason !== undefined) gaps.push({ kind: "edge", name: result.id, reason });
   }
   if (input.probes === 0) gaps.push({ kind: "config", name: "", reason: "the config has no probe: nothing was tested" });
@@ -145,6 +158,7 @@ function render(results: readonly ResultEntry[], gaps: readonly Untested[], out:
   for (const r of flagged) {
     out.stdout(`${r.probe} from ${r.source} to ${r.target}:${r.port}/${r.protocol}: ${r.status}`);
     if (r.observed) out.stdout(`    observed: ${r.observed.reason}${r.observed.address ? ` (${r.observed.address})` : ""}${r.observed.detail ? `: ${r.observed.detail}` : ""}`);
+    if (r.path?.observed) out.stdout(`    ${describePath(r.path.expect, r.path.observed)}${r.path.observed.detail ? ` (${r.path.observed.detail})` : ""}`);
     out.stdout(`    policy: ${r.policy.explanation.summary}`);
     const { lines, summary } = r.policy.explanation;
     if (lines.length > 1 || lines[0] !== summary) for (const line of lines) out.stdout(`      ${line}`);

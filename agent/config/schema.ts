@@ -150,7 +150,17 @@ const httpSchema = tcpSchema.extend({
   maxBodyBytes: z.number({ error: MAX_BODY_MESSAGE }).int({ error: MAX_BODY_MESSAGE }).min(0, { error: MAX_BODY_MESSAGE }).max(MAX_BODY_BYTES_LIMIT, { error: MAX_BODY_MESSAGE }).optional(),
   proxy: z.string().optional(),
   tls: httpTlsSchema.optional(),
+  /** A path check: read Zscaler's check page (page, default DEFAULT_CHECK_PAGE) and expect this path. */
+  zscalerPath: z
+    .strictObject({
+      expect: z.enum(["via", "direct"], { error: "must be via or direct" }),
+      page: z.string().optional(),
+    })
+    .optional(),
 });
+
+/** Zscaler's check page, as its troubleshooting guides have it checked by hand. */
+export const DEFAULT_CHECK_PAGE = "http://ip.zscaler.com/";
 
 const dnsSchema = z.strictObject({
   query: z.string().regex(HOSTNAME, { message: "must be a DNS name" }),
@@ -346,7 +356,15 @@ function readHttpTarget(http: RawHttp, path: FieldPath, add: Add): TargetConfig 
   let address: HttpAddress | undefined;
   let scheme: "http" | "https" = http.scheme ?? "http";
   let requestPath = http.path ?? "/";
-  if (http.url !== undefined) {
+  if (http.zscalerPath !== undefined) {
+    // The path check's address is its page: the request goes there (through the proxy, if any).
+    const others = (["url", "host", "ip", "service", "pods", "zscaler", "via", "port", "scheme", "path"] as const).filter((key) => http[key] !== undefined);
+    if (others.length > 0) return void counting([...path, others[0] ?? "url"], "a path check reads its page (zscalerPath.page, default http://ip.zscaler.com/): give no url or address");
+    if (http.method === "HEAD") return void counting([...path, "method"], "must be GET for a path check: a HEAD answer has no page to read");
+    const read = readHttpUrl(http.zscalerPath.page ?? DEFAULT_CHECK_PAGE, [...path, "zscalerPath", "page"], counting);
+    if (read === undefined) return undefined;
+    ({ address, scheme, path: requestPath } = read);
+  } else if (http.url !== undefined) {
     const others = (["host", "ip", "service", "pods", "zscaler", "via", "port", "scheme", "path"] as const).filter((key) => http[key] !== undefined);
     if (others.length > 0) return void counting([...path, others[0] ?? "url"], "give either url, or an address (host, ip, service, pods or zscaler) with port and path");
     const read = readHttpUrl(http.url, [...path, "url"], counting);
@@ -375,6 +393,7 @@ function readHttpTarget(http: RawHttp, path: FieldPath, add: Add): TargetConfig 
     ...(http.headers !== undefined ? { headers: http.headers } : {}),
     ...(http.hostHeader !== undefined ? { hostHeader: http.hostHeader } : {}),
     ...(proxy !== undefined ? { proxy } : {}),
+    ...(http.zscalerPath !== undefined ? { zscalerPath: { expect: http.zscalerPath.expect } } : {}),
     ...(tls !== undefined
       ? {
           tls: {

@@ -19,11 +19,12 @@ import { describeError } from "../text/errors.js";
 import { redactUrlsIn } from "../text/url-credentials.js";
 import { type EdgeStatus, isSignal, type SignalKind } from "../verdicts/judge.js";
 import type { StatusChange } from "../verdicts/edge-state.js";
+import { describePath } from "../zscaler/path.js";
 
 // ---------------------------------------------------------------------------------
 // What an Event says (pure)
 
-export type EventReason = "UnexpectedBlock" | "UnexpectedAllow" | "IntentViolation" | "EdgeRecovered" | "EdgeUnknown";
+export type EventReason = "UnexpectedBlock" | "UnexpectedAllow" | "IntentViolation" | "UnexpectedPath" | "EdgeRecovered" | "EdgeUnknown";
 export type EventType = "Normal" | "Warning";
 
 export interface EventContent {
@@ -39,6 +40,7 @@ const SIGNAL_REASONS: Readonly<Record<SignalKind, EventReason>> = {
   unexpected_block: "UnexpectedBlock",
   unexpected_allow: "UnexpectedAllow",
   intent_violation: "IntentViolation",
+  unexpected_path: "UnexpectedPath",
 };
 
 /**
@@ -93,6 +95,8 @@ export function messageForChange(change: StatusChange): string {
   } else {
     parts.push("not probed yet");
   }
+  const path = record.path;
+  if (path?.observed) parts.push(`${describePath(path.expect, path.observed)}${path.observed.detail ? ` (${path.observed.detail})` : ""}`);
   const expected = record.hysteresis.expected;
   parts.push(expected === null ? "nothing to judge against" : `expected ${expected} (from ${record.expectedFrom ?? "policy"})`);
   if (record.edge.probe.expect !== null) parts.push(`intent ${record.edge.probe.expect}`);

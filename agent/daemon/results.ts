@@ -3,6 +3,7 @@
 // Pure: records in, plain JSON-ready entries out.
 
 import type { EdgeRecord } from "../verdicts/edge-state.js";
+import type { PathExpectation, PathObservation } from "../zscaler/path.js";
 
 export interface ResultEntry {
   readonly id: string;
@@ -32,6 +33,15 @@ export interface ResultEntry {
     readonly explanation: { readonly summary: string; readonly lines: readonly string[]; readonly egressRule: string; readonly ingressRule: string; readonly cniDependent: boolean };
   };
   readonly observed: { readonly reason: string; readonly durationSeconds: number; readonly at: string; readonly address?: string; readonly detail?: string } | null;
+  /**
+   * A path check's state: what it expects, the last path seen (cloud and city as labelled,
+   * the data centre as the page names it, the egress address) and whether unexpected_path is raised.
+   */
+  readonly path?: {
+    readonly expect: PathExpectation;
+    readonly raised: boolean;
+    readonly observed: PathObservation | null;
+  };
   readonly signals: readonly string[];
   readonly status: string;
 }
@@ -87,6 +97,7 @@ function toResult(record: EdgeRecord): ResultEntry {
           ...(record.observed.detail !== undefined ? { detail: record.observed.detail } : {}),
         }
       : null,
+    ...(record.path !== undefined ? { path: { expect: record.path.expect, raised: record.path.raised, observed: record.path.observed ?? null } } : {}),
     signals: record.signals,
     status: record.status,
   };

@@ -21,6 +21,7 @@ export function reportStatusChange({ from, to, record }: StatusChange, log: Logg
     expectedFrom: record.expectedFrom,
     explanation: record.policy.lines,
     ...(record.observed?.detail ? { detail: record.observed.detail } : {}),
+    ...(record.path ? { path: { expect: record.path.expect, ...record.path.observed } } : {}),
   };
   const message = `edge ${record.edge.labels.probe} from ${record.edge.labels.source}: ${from} -> ${to}`;
   if (isSignal(to)) log.warn(fields, message);

@@ -18,7 +18,8 @@ import type { MetricsSettings } from "../config/model.js";
 import type { ProbeOutcome, ProbePhase } from "../probes/prober.js";
 import type { EdgeLabels } from "../targets/edges.js";
 import type { EdgeRecord } from "../verdicts/edge-state.js";
-import { type EdgeStatus, SIGNAL_KINDS, type SignalKind } from "../verdicts/judge.js";
+import { EDGE_SIGNAL_KINDS, type EdgeStatus, SIGNAL_KINDS, type SignalKind } from "../verdicts/judge.js";
+import type { PathObservation } from "../zscaler/path.js";
 import { CounterFamily, GaugeFamily, HistogramFamily, type HistogramSeries, type LabelSet, labelSet, type NumberSeries } from "./series.js";
 
 const EDGE_LABELS = ["probe", "source", "source_namespace", "source_node", "source_workload", "target", "target_kind", "port", "protocol"] as const;
@@ -70,10 +71,12 @@ interface GroupSeries {
   lastSignals?: string;
   status?: { readonly value: EdgeStatus; readonly series: NumberSeries };
   infos: Map<string, NumberSeries>;
+  /** A path check's last path (netcanary_zscaler_path): one series, relabelled as the path changes. */
+  path?: { readonly key: string; readonly series: NumberSeries };
 }
 
 /** Status precedence when several edges share one label set: the most urgent wins. */
-const STATUS_ORDER: readonly EdgeStatus[] = ["unexpected_block", "unexpected_allow", "intent_violation", "pending", "unknown", "ok"];
+const STATUS_ORDER: readonly EdgeStatus[] = ["unexpected_block", "unexpected_allow", "intent_violation", "unexpected_path", "pending", "unknown", "ok"];
 
 export interface GroupState {
   /** 1 if every edge's last valid sample got through, 0 if any did not; undefined: none yet. */
@@ -84,6 +87,8 @@ export interface GroupState {
   readonly expected: 0 | 1 | undefined;
   readonly signals: ReadonlySet<SignalKind>;
   readonly status: EdgeStatus;
+  /** The path checks' path: the unexpected one if any edge sees one, else the expected one, else unknown; undefined before any. */
+  readonly path: (Pick<PathObservation, "path" | "cloud" | "city"> & { readonly expect: string }) | undefined;
 }
 
 /**
@@ -155,7 +160,19 @@ export function aggregateGroup(members: readonly EdgeRecord[]): GroupState {
   const signals = new Set(members.flatMap((m) => m.signals));
   const statuses = new Set(members.map((m) => m.status));
   const status = STATUS_ORDER.find((candidate) => statuses.has(candidate)) ?? "unknown";
-  return { success, duration, expected, signals, status };
+  return { success, duration, expected, signals, status, path: groupPath(members) };
+}
+
+/** Which edge's path a label set shows: one on the unexpected path first, then the expected one, then unknown. */
+function groupPath(members: readonly EdgeRecord[]): GroupState["path"] {
+  const rank = (path: PathObservation["path"], expect: string) => (path === "unknown" ? 2 : path === expect ? 1 : 0);
+  let best: GroupState["path"];
+  for (const { path } of members) {
+    if (path?.observed === undefined) continue;
+    const { observed, expect } = path;
+    if (best === undefined || rank(observed.path, expect) < rank(best.path, best.expect)) best = { expect, path: observed.path, cloud: observed.cloud, city: observed.city };
+  }
+  return best;
 }
 
 export class AgentMetrics implements ClusterMetricsSink {
@@ -206,14 +223,20 @@ export class AgentMetrics implements ClusterMetricsSink {
   });
   readonly mismatch = new GaugeFamily({
     name: "netcanary_probe_mismatch",
-    help: "1 while a signal is active on the edge: unexpected_block, unexpected_allow or intent_violation.",
+    help: "1 while a signal is active on the edge: unexpected_block, unexpected_allow, intent_violation or (path checks) unexpected_path.",
     labelNames: [...EDGE_LABELS, "kind"],
     registers: [this.registry],
   });
   readonly edgeStatus = new GaugeFamily({
     name: "netcanary_edge_status",
-    help: "1 for the edge's current status (ok, pending, unexpected_block, unexpected_allow, intent_violation, unknown).",
+    help: "1 for the edge's current status (ok, pending, unexpected_block, unexpected_allow, intent_violation, unexpected_path, unknown).",
     labelNames: [...EDGE_LABELS, "status"],
+    registers: [this.registry],
+  });
+  readonly zscalerPath = new GaugeFamily({
+    name: "netcanary_zscaler_path",
+    help: "A path check's last path (value always 1): expect and path via, direct or unknown, the Zscaler cloud and the published city of the egress address.",
+    labelNames: [...EDGE_LABELS, "expect", "path", "cloud", "city"],
     registers: [this.registry],
   });
   readonly policyInfo = new GaugeFamily({
@@ -443,15 +466,26 @@ export class AgentMetrics implements ClusterMetricsSink {
     this.perEdgeHistograms = settings.perEdgeHistograms;
   }
 
-  private groupOf(key: string, base: EdgeLabels): GroupSeries {
+  private groupOf(key: string, base: EdgeLabels, record: EdgeRecord): GroupSeries {
+    // An edge without a path check never has unexpected_path: it gets no series for it.
+    const kinds = record.edge.pathExpect !== undefined ? SIGNAL_KINDS : EDGE_SIGNAL_KINDS;
     let group = this.groups.get(key);
     if (!group) {
       this.propagation.use(base);
       this.phaseDurations.use(base);
       const labels = labelSet(base);
-      const mismatch = new Map(SIGNAL_KINDS.map((kind) => [kind, this.mismatch.add(labels, this.mismatch.own({ kind }))]));
-      group = { labels, totals: new Map(), success: this.probeSuccess.add(labels), mismatch, infos: new Map() };
+      group = { labels, totals: new Map(), success: this.probeSuccess.add(labels), mismatch: new Map(), infos: new Map() };
       this.groups.set(key, group);
+    }
+    // The kinds follow the probe (one redefined with or without a path check keeps its labels).
+    if (group.mismatch.size !== kinds.length) {
+      for (const [kind, gauge] of group.mismatch) {
+        if (kinds.includes(kind)) continue;
+        this.mismatch.remove(gauge);
+        group.mismatch.delete(kind);
+      }
+      for (const kind of kinds) if (!group.mismatch.has(kind)) group.mismatch.set(kind, this.mismatch.add(group.labels, this.mismatch.own({ kind })));
+      delete group.lastSignals;
     }
     return group;
   }
@@ -465,7 +499,7 @@ export class AgentMetrics implements ClusterMetricsSink {
     const observed = record.observed;
     if (!observed) return;
     const { labels: base, seriesKey } = record.edge;
-    const group = this.groupOf(seriesKey, base);
+    const group = this.groupOf(seriesKey, base, record);
     const result = observed.reason === "ok" ? "success" : observed.reason === "agent_error" ? "invalid" : "failure";
     const totalKey = `${result}|${observed.reason}`;
     let total = group.totals.get(totalKey);
@@ -495,7 +529,7 @@ export class AgentMetrics implements ClusterMetricsSink {
     const first = members[0];
     if (!first) return;
     const { labels: base, seriesKey } = first.edge;
-    const group = this.groupOf(seriesKey, base);
+    const group = this.groupOf(seriesKey, base, first);
     const state = aggregateGroup(members);
     // An invalid sample says nothing about the network: the success gauge keeps its last value.
     if (state.success !== undefined && state.success !== group.lastSuccess) {
@@ -521,6 +555,17 @@ export class AgentMetrics implements ClusterMetricsSink {
       // The one status series changes its label: a scrape never sees two, or none.
       if (group.status) this.edgeStatus.relabel(group.status.series, own);
       group.status = { value: state.status, series: group.status?.series ?? this.edgeStatus.add(group.labels, own, 1) };
+    }
+    if (state.path === undefined) {
+      if (group.path) this.zscalerPath.remove(group.path.series);
+      delete group.path;
+    } else {
+      const key = JSON.stringify(state.path);
+      if (group.path?.key !== key) {
+        const own = this.zscalerPath.own({ expect: state.path.expect, path: state.path.path, cloud: state.path.cloud, city: state.path.city });
+        if (group.path) this.zscalerPath.relabel(group.path.series, own);
+        group.path = { key, series: group.path?.series ?? this.zscalerPath.add(group.labels, own, 1) };
+      }
     }
     // One info series per distinct explanation among the edges (bounded by the rules that exist).
     const infos = new Map<string, NumberSeries>();
@@ -569,6 +614,7 @@ export class AgentMetrics implements ClusterMetricsSink {
     for (const gauge of group.mismatch.values()) this.mismatch.remove(gauge);
     if (group.status) this.edgeStatus.remove(group.status.series);
     for (const info of group.infos.values()) this.policyInfo.remove(info);
+    if (group.path) this.zscalerPath.remove(group.path.series);
     this.groups.delete(key);
     this.propagation.release(base);
     this.phaseDurations.release(base);

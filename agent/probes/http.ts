@@ -26,6 +26,8 @@ import { connect as tlsConnect, createSecureContext, rootCertificates, type Peer
 import { isIpLiteral } from "../addresses/ip.js";
 import { printable } from "../text/printable.js";
 import { redactUrl } from "../text/url-credentials.js";
+import { type CheckPageResult, parseCheckPage } from "../zscaler/check-page.js";
+import type { PathExpectation } from "../zscaler/path.js";
 import { BLOCK_PAGE_SNIFF_BYTES, isZscalerBlockPage, isZscalerIssuer, ZSCALER_DNS_BLOCK_ADDRESSES, zscalerCloudOfIssuer } from "../zscaler/signatures.js";
 import { contextProblem, Deadline, describeError, expiryOf, Stopwatch } from "./deadline.js";
 import type { ProbeAddress, ProbeContext, ProbePhase, ProberModule, ProbeReason, ReasonDeclaration } from "./prober.js";
@@ -125,6 +127,8 @@ export interface HttpTarget {
   readonly tls?: HttpTlsOptions;
   /** Resolver for the target's (or the proxy's) name; default the system's. */
   readonly dnsServer?: string;
+  /** A path check: the body (up to maxBodyBytes) is read as Zscaler's check page (zscaler/check-page.ts). */
+  readonly checkPage?: boolean;
 }
 
 export interface HttpTlsSummary {
@@ -153,6 +157,8 @@ export interface HttpOutcome {
   readonly bodyBytes?: number;
   /** Short human text; never a label, never body text. */
   readonly detail?: string;
+  /** For a path check (target.checkPage): what the page says, as plain data; absent when no response came. */
+  readonly checkPage?: CheckPageResult;
 }
 
 export interface HttpExchange {
@@ -765,7 +771,11 @@ export async function httpExchange(target: HttpTarget, context: ProbeContext, op
 
 /** The HTTP(S) prober, in the shared prober shape (target, context) -> outcome. */
 export async function httpProber(target: HttpTarget, context: ProbeContext): Promise<HttpOutcome> {
-  return (await httpExchange(target, context)).outcome;
+  if (target.checkPage !== true) return (await httpExchange(target, context)).outcome;
+  // The page is read here, where it was fetched (in the pod for a pod source): only its
+  // reading travels back, never the body.
+  const { outcome, body } = await httpExchange(target, context, { captureBody: true });
+  return body === undefined ? outcome : { ...outcome, checkPage: parseCheckPage(body) };
 }
 
 /**
@@ -785,10 +795,12 @@ export interface HttpCheck {
   /** "http://host:port" (zscaler:<cloud> is made one by the config). */
   readonly proxy?: string;
   readonly tls?: HttpTlsOptions;
+  /** A path check (`zscalerPath:`): the response is Zscaler's check page, the path it shows is expected to be this. */
+  readonly zscalerPath?: { readonly expect: PathExpectation };
 }
 
 function bindHttp(check: HttpCheck, address: ProbeAddress): HttpTarget {
-  const { scheme, path, method, expectStatus, maxBodyBytes, headers, hostHeader, proxy, tls } = check;
+  const { scheme, path, method, expectStatus, maxBodyBytes, headers, hostHeader, proxy, tls, zscalerPath } = check;
   const host = address.host ?? address.ip ?? "";
   return {
     scheme,
@@ -804,6 +816,7 @@ function bindHttp(check: HttpCheck, address: ProbeAddress): HttpTarget {
     ...(hostHeader !== undefined ? { hostHeader } : {}),
     ...(proxy !== undefined ? { proxy } : {}),
     ...(tls !== undefined ? { tls } : {}),
+    ...(zscalerPath !== undefined ? { checkPage: true } : {}),
   };
 }
 
@@ -830,6 +843,7 @@ export const httpProbe: ProberModule<HttpTarget, HttpReason, HttpCheck> = {
       const proxy = parseProxy(check.proxy);
       return proxy.ok ? proxy.value : undefined;
     },
+    pathExpect: (check) => check.zscalerPath?.expect,
   },
   usesSourceResolvers: resolvesThroughSource,
 };

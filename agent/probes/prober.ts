@@ -2,6 +2,9 @@
 // blackbox_exporter's prober/ does). A prober never throws and never outlives its
 // deadline: any failure of the prober itself is the outcome reason "agent_error".
 
+import type { CheckPageResult } from "../zscaler/check-page.js";
+import type { PathExpectation, PathObservation } from "../zscaler/path.js";
+
 /** Every outcome reason a prober reports (exported as the `reason` label; never renamed). */
 export const PROBE_REASONS = [
   "ok",
@@ -47,6 +50,10 @@ export interface ProbeOutcome {
   readonly answers?: readonly string[];
   /** Short human text, e.g. an errno code. Never used as a metric label. */
   readonly detail?: string;
+  /** A path check's page as read (zscaler/check-page.ts): what the prober found, plain data. */
+  readonly checkPage?: CheckPageResult;
+  /** A path check's finding (zscaler/path.ts): the page placed in the published data, by the Zscaler seam. */
+  readonly path?: PathObservation;
 }
 
 export interface ProbeContext {
@@ -118,6 +125,8 @@ export interface CheckBinding<Settings, Target> {
    * what NetworkPolicy judges. undefined: to the address.
    */
   via?(settings: Settings): { readonly host: string; readonly port: number } | undefined;
+  /** A path check: the path its outcomes' page is expected to show (their `checkPage`); undefined: none. */
+  pathExpect?(settings: Settings): PathExpectation | undefined;
 }
 
 /**

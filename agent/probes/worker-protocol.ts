@@ -14,6 +14,7 @@ import { parseIp } from "../addresses/ip.js";
 import { moduleOf, type ProbeCall, probers, type ProbeKind, type ProbeOutcome, type ProbeReason, type ProbeRequest } from "./index.js";
 import { PROBE_PHASES, PROBE_REASONS } from "./prober.js";
 import { parseDnsServer } from "./resolver.js";
+import { checkPageFromWire } from "../zscaler/check-page.js";
 
 export interface WorkerRequest {
   readonly probes: readonly ProbeRequest[];
@@ -217,6 +218,14 @@ export function parseWorkerResult(line: string): Checked<WorkerResult> {
   const answers = outcome["answers"];
   if (answers !== undefined && (!Array.isArray(answers) || !answers.every((answer) => typeof answer === "string"))) {
     return { ok: false, reason: "outcome.answers must be a list of strings" };
+  }
+  // The seam's reading is made in the agent, never taken from a worker.
+  if (outcome["path"] !== undefined) return { ok: false, reason: "outcome.path comes from the agent, not from a worker" };
+  // A path check's reading is checked field by field again: only known shapes pass.
+  if (outcome["checkPage"] !== undefined) {
+    const checkPage = checkPageFromWire(outcome["checkPage"]);
+    if (checkPage === undefined) return { ok: false, reason: "outcome.checkPage is not a check page reading" };
+    return { ok: true, value: { id: value["id"], outcome: { ...(outcome as unknown as ProbeOutcome), checkPage } } };
   }
   return { ok: true, value: { id: value["id"], outcome: outcome as unknown as ProbeOutcome } };
 }

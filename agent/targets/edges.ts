@@ -9,6 +9,7 @@ import { type AgentConfig, type CheckConfig, edgeSpecOf, type ProbeConfig, type 
 import { moduleOf, type ProbeCall } from "../probes/index.js";
 import type { SourceIdentity } from "../sources/identity.js";
 import { answerRanges } from "../zscaler/answers.js";
+import type { PathExpectation } from "../zscaler/path.js";
 import { type ConcreteAddress, type EndpointSelection, expandAddress, type FanOut, type FeedReader } from "./addresses/index.js";
 
 export type { EndpointSelection, FanOut, FeedReader } from "./addresses/index.js";
@@ -51,6 +52,8 @@ export interface Edge {
   readonly zscalerClouds?: readonly string[];
   /** For an edge of a target of many endpoints: how many this agent probes, of how many. */
   readonly selection?: EndpointSelection;
+  /** A path check's expectation (http: {zscaler: {expect}}): its outcomes carry the path seen. */
+  readonly pathExpect?: PathExpectation;
   readonly labels: EdgeLabels;
   /** Edges with equal labels share their metric series. */
   readonly seriesKey: string;
@@ -70,6 +73,7 @@ interface Concrete {
   readonly unjudgeable?: string;
   readonly zscalerClouds?: readonly string[];
   readonly selection?: EndpointSelection;
+  readonly pathExpect?: PathExpectation;
 }
 
 /** A check ready to bind: answersIn: zscaler:<cloud> becomes that cloud's ranges as published now. */
@@ -92,6 +96,7 @@ function bind(prepared: PreparedCheck, address: ConcreteAddress): Concrete {
   const naming = module.check.naming?.(prepared.check) ?? { targetName: address.targetName, targetKind: address.targetKind };
   // Through an explicit proxy the packets go to the proxy: its port and address are judged.
   const via = module.check.via?.(prepared.check);
+  const pathExpect = module.check.pathExpect?.(prepared.check);
   const viaIp = via !== undefined ? parseIp(via.host) : undefined;
   const known = via === undefined ? address.ip : viaIp?.ok ? viaIp.value : undefined;
   return {
@@ -106,6 +111,7 @@ function bind(prepared: PreparedCheck, address: ConcreteAddress): Concrete {
     ...(prepared.unjudgeable !== undefined ? { unjudgeable: prepared.unjudgeable } : {}),
     ...(prepared.zscalerClouds !== undefined ? { zscalerClouds: prepared.zscalerClouds } : {}),
     ...(address.selection !== undefined ? { selection: address.selection } : {}),
+    ...(pathExpect !== undefined ? { pathExpect } : {}),
   };
 }
 
@@ -148,6 +154,7 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
     ...(concrete.unjudgeable !== undefined ? { unjudgeable: concrete.unjudgeable } : {}),
     ...(concrete.zscalerClouds !== undefined ? { zscalerClouds: concrete.zscalerClouds } : {}),
     ...(concrete.selection !== undefined ? { selection: concrete.selection } : {}),
+    ...(concrete.pathExpect !== undefined ? { pathExpect: concrete.pathExpect } : {}),
     labels,
     seriesKey,
   };

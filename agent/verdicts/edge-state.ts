@@ -4,8 +4,12 @@
 import type { IpAddress } from "../addresses/ip.js";
 import type { ProbeOutcome, ProbeReason } from "../probes/prober.js";
 import type { Edge } from "../targets/edges.js";
+import { judgePath, noPage, type PathExpectation, type PathObservation } from "../zscaler/path.js";
 import {
   activeSignals,
+  count,
+  type Counts,
+  FRESH,
   type EdgeStatus,
   edgeStatus,
   expectedOutcome,
@@ -30,6 +34,16 @@ export interface ObservedSample {
   readonly starved: boolean;
 }
 
+/**
+ * A path check's state: what it expects, the last path seen, and its own counts (the edge's
+ * thresholds): failureThreshold samples on the other path raise unexpected_path,
+ * successThreshold on the expected one clear it; unknown paths are not counted.
+ */
+export interface PathState extends Counts {
+  readonly expect: PathExpectation;
+  readonly observed?: PathObservation;
+}
+
 export interface EdgeRecord {
   readonly edge: Edge;
   readonly policy: EdgePolicy;
@@ -45,6 +59,8 @@ export interface EdgeRecord {
    * sample that agrees with the new verdict: how long the network took to enforce it.
    */
   readonly propagationSince?: number;
+  /** For an edge with a path check (edge.pathExpect). */
+  readonly path?: PathState;
 }
 
 export interface OutcomeApplied {
@@ -63,7 +79,7 @@ export interface StatusChange {
 function settle(record: Omit<EdgeRecord, "signals" | "status" | "expectedFrom">): EdgeRecord {
   const intent = record.edge.probe.expect;
   const { from } = expectedOutcome(record.policy.stance, intent);
-  const signals = activeSignals(record.hysteresis, record.policy.stance, intent, record.policy.coverageGap !== undefined);
+  const signals = activeSignals(record.hysteresis, record.policy.stance, intent, record.policy.coverageGap !== undefined, record.path?.raised === true);
   return { ...record, signals, status: edgeStatus(record.hysteresis, signals), expectedFrom: from };
 }
 
@@ -73,7 +89,20 @@ function change(before: EdgeRecord, after: EdgeRecord): { record: EdgeRecord; ch
 
 export function newEdgeRecord(edge: Edge, policy: EdgePolicy, address?: IpAddress): EdgeRecord {
   const { expected } = expectedOutcome(policy.stance, edge.probe.expect);
-  return settle({ edge, policy, hysteresis: initialHysteresis(expected), ...(address ? { address } : {}) });
+  return settle({
+    edge,
+    policy,
+    hysteresis: initialHysteresis(expected),
+    ...(address ? { address } : {}),
+    ...(edge.pathExpect !== undefined ? { path: { expect: edge.pathExpect, ...FRESH } } : {}),
+  });
+}
+
+/** A sample's path counted against the path check's expectation; an outcome without a path had no page. */
+function withPath(state: PathState | undefined, outcome: ProbeOutcome, thresholds: Edge["probe"]): PathState | undefined {
+  if (state === undefined) return undefined;
+  const observed = outcome.path ?? noPage(`no check page: ${outcome.reason}`);
+  return { ...count(state, judgePath(state.expect, observed), thresholds), observed };
 }
 
 /**
@@ -124,10 +153,12 @@ export function withOutcome(
   const { propagationSince, ...rest } = record;
   // The first sample that agrees with a changed verdict ends the propagation clock.
   const propagated = propagationSince !== undefined && judgement === "consistent";
+  const path = withPath(record.path, outcome, record.edge.probe);
   const next = settle({
     ...rest,
     policy,
     hysteresis,
+    ...(path !== undefined ? { path } : {}),
     observed,
     ...(address ? { address } : {}),
     ...(propagationSince !== undefined && !propagated ? { propagationSince } : {}),

@@ -8,8 +8,16 @@ import type { Verdict } from "../policy/model.js";
 
 export type PolicyStance = Verdict | "unknown";
 
-export type SignalKind = "unexpected_block" | "unexpected_allow" | "intent_violation";
-export const SIGNAL_KINDS: readonly SignalKind[] = ["unexpected_block", "unexpected_allow", "intent_violation"];
+/**
+ * unexpected_path: a path check (zscaler/path.ts) found egress going the other way than
+ * expected (direct where it should go via Zscaler, or the reverse). Last: an edge that is
+ * blocked, or allowed against policy, shows that first.
+ */
+export type SignalKind = "unexpected_block" | "unexpected_allow" | "intent_violation" | "unexpected_path";
+export const SIGNAL_KINDS: readonly SignalKind[] = ["unexpected_block", "unexpected_allow", "intent_violation", "unexpected_path"];
+
+/** The signals every edge can have; unexpected_path only edges with a path check. */
+export const EDGE_SIGNAL_KINDS: readonly SignalKind[] = ["unexpected_block", "unexpected_allow", "intent_violation"];
 
 /** Is this status one of the signals (a mismatch between what policy says and what happens)? */
 export function isSignal(status: EdgeStatus): status is SignalKind {
@@ -57,10 +65,10 @@ export interface Thresholds {
   readonly successThreshold: number;
 }
 
-interface Counts {
+export interface Counts {
   readonly consecutiveConsistent: number;
   readonly consecutiveInconsistent: number;
-  /** A network signal (unexpected block or allow) is raised. */
+  /** A network signal (unexpected block or allow; for a path: unexpected path) is raised. */
   readonly raised: boolean;
   /** Enough samples have been seen to call the edge either way. */
   readonly settled: boolean;
@@ -76,7 +84,7 @@ export interface HysteresisState extends Counts {
   readonly aside?: Counts & { readonly expected: Verdict };
 }
 
-const FRESH: Counts = { consecutiveConsistent: 0, consecutiveInconsistent: 0, raised: false, settled: false };
+export const FRESH: Counts = { consecutiveConsistent: 0, consecutiveInconsistent: 0, raised: false, settled: false };
 
 export function initialHysteresis(expected: Verdict | null): HysteresisState {
   return { expected, ...FRESH };
@@ -99,8 +107,9 @@ export function withExpectation(state: HysteresisState, expected: Verdict | null
   return { expected, ...resumed, aside: { expected: state.expected, ...countsOf(state) } };
 }
 
-export function observe(state: HysteresisState, judgement: Judgement, thresholds: Thresholds): HysteresisState {
-  if (state.expected === null || judgement === "inconclusive") return state;
+/** One judged sample counted: failureThreshold inconsistent ones raise, successThreshold consistent ones clear. */
+export function count<C extends Counts>(state: C, judgement: Judgement, thresholds: Thresholds): C {
+  if (judgement === "inconclusive") return state;
   if (judgement === "consistent") {
     const consecutiveConsistent = state.consecutiveConsistent + 1;
     const enough = consecutiveConsistent >= thresholds.successThreshold;
@@ -123,12 +132,18 @@ export function observe(state: HysteresisState, judgement: Judgement, thresholds
   };
 }
 
+export function observe(state: HysteresisState, judgement: Judgement, thresholds: Thresholds): HysteresisState {
+  if (state.expected === null) return state;
+  return count(state, judgement, thresholds);
+}
+
 /**
  * coverageGap: the source's egress policies leave some of the target's published ranges
  * uncovered (EdgePolicy.coverageGap). With an intent to reach the target, that is an intent
- * violation even when the address probed right now happens to be covered.
+ * violation even when the address probed right now happens to be covered. pathRaised: the
+ * edge's path check has seen the unexpected path often enough (edge-state.ts).
  */
-export function activeSignals(state: HysteresisState, policy: PolicyStance, intent: Verdict | null, coverageGap = false): SignalKind[] {
+export function activeSignals(state: HysteresisState, policy: PolicyStance, intent: Verdict | null, coverageGap = false, pathRaised = false): SignalKind[] {
   const signals: SignalKind[] = [];
   const raisedFor = (expected: Verdict) => (state.raised && state.expected === expected) || (state.aside?.raised === true && state.aside.expected === expected);
   if (raisedFor("allow")) signals.push("unexpected_block");
@@ -136,6 +151,7 @@ export function activeSignals(state: HysteresisState, policy: PolicyStance, inte
   // Intent contradicted by policy: judged from policy alone, no samples needed.
   const contradicted = intent !== null && policy !== "unknown" && policy !== intent;
   if (contradicted || (intent === "allow" && coverageGap)) signals.push("intent_violation");
+  if (pathRaised) signals.push("unexpected_path");
   return signals;
 }
 

@@ -28,7 +28,8 @@ import { htmlText } from "../text/html-text.js";
 /** Longest page read; the real one is a few kilobytes. */
 export const MAX_CHECK_PAGE_CHARS = 256 * 1024;
 
-export type CheckPageForm = "html_via" | "html_not_via" | "html_not_via_xff" | "json_via";
+const FORMS = ["html_via", "html_not_via", "html_not_via_xff", "json_via"] as const;
+export type CheckPageForm = (typeof FORMS)[number];
 
 export const CHECK_PAGE_UNKNOWN_REASONS = [
   /** Nothing but whitespace. */
@@ -211,4 +212,42 @@ export function parseCheckPage(page: string): CheckPageResult {
   const start = page.trimStart();
   if (start === "") return unknown("empty");
   return start.startsWith("{") || start.startsWith("[") ? parseJson(start) : parseHtml(page);
+}
+
+/**
+ * A reading that came back from a probe worker (JSON), checked again: the same shapes as
+ * parseCheckPage gives (the path, the reason, each value as an address, a cloud or a data
+ * centre name), everything else dropped. undefined: not a reading at all.
+ */
+export function checkPageFromWire(value: unknown): CheckPageResult | undefined {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return undefined;
+  const raw = value as Record<string, unknown>;
+  const text = (key: string) => (typeof raw[key] === "string" && (raw[key] as string).length <= 256 ? (raw[key] as string) : undefined);
+  const form = FORMS.find((known) => known === raw["form"]);
+  switch (raw["path"]) {
+    case "unknown": {
+      const reason = CHECK_PAGE_UNKNOWN_REASONS.find((known) => known === raw["reason"]);
+      if (reason === undefined) return undefined;
+      const detail = text("detail");
+      return unknown(reason, detail === undefined ? undefined : detail.slice(0, 120));
+    }
+    case "direct":
+      return form === undefined ? undefined : defined<CheckPageDirect>({ path: "direct", form, egressIp: address(text("egressIp")), gatewayIp: address(text("gatewayIp")) });
+    case "via":
+      return form === undefined
+        ? undefined
+        : defined<CheckPageVia>({
+            path: "via",
+            form,
+            cloud: cloudName(text("cloud")),
+            dataCentre: centreName(text("dataCentre")),
+            egressIp: address(text("egressIp")),
+            proxyVip: address(text("proxyVip")),
+            proxyHostname: hostName(text("proxyHostname")),
+            clientIp: address(text("clientIp")),
+            gatewayIp: address(text("gatewayIp")),
+          });
+    default:
+      return undefined;
+  }
 }

@@ -1,6 +1,7 @@
 // The one seam between the agent and Zscaler: the feeds it keeps (from the config, or given
 // by a test), the coverage audit and the annotations it puts on edges (a coverage gap in a
-// Zscaler target's explanation, the data centre cities of DNS answers). The daemon calls
+// Zscaler target's explanation, the data centre cities of DNS answers, the path a path
+// check's page shows, placed in the published data centres). The daemon calls
 // this and knows nothing of clouds; the Zscaler address kind is targets/addresses/zscaler.ts.
 
 import type { Logger } from "../log/log.js";
@@ -9,6 +10,7 @@ import type { ProbeOutcome } from "../probes/prober.js";
 import { describeAnswerCities } from "./cities.js";
 import { type AuditedSource, auditCoverage, type CoverageFinding, describeGap } from "./coverage.js";
 import type { CenrFeed } from "./feeds.js";
+import { noPage, observePath, type PathExpectation } from "./path.js";
 import type { FeedReader, LiveFeeds } from "./reader.js";
 import { settingsKeyOf, ZscalerRuntime } from "./runtime.js";
 import type { ZscalerSettings } from "./settings.js";
@@ -36,6 +38,8 @@ export interface AnnotatedEdge {
   readonly probe: { readonly target: ReachedAddress | { readonly kind: string; readonly address: ReachedAddress } };
   /** Clouds whose data centres the edge's DNS answers are mapped to. */
   readonly zscalerClouds?: readonly string[];
+  /** A path check: its outcomes get the path their page shows. */
+  readonly pathExpect?: PathExpectation;
 }
 
 export interface ZscalerSeamOptions {
@@ -157,8 +161,24 @@ export class ZscalerSeam {
     return describeGap(this.coverage.get(`${edge.source.name}|${target.cloud}`), this.settings?.audit?.ports ?? []);
   }
 
-  /** An outcome's DNS answers with the data centre cities they belong to, in its detail. */
+  /**
+   * An outcome's DNS answers with the data centre cities they belong to, in its detail; a path
+   * check's page as a path, its egress placed in the clouds this agent follows.
+   */
   annotateOutcome(edge: AnnotatedEdge, outcome: ProbeOutcome): ProbeOutcome {
+    if (edge.pathExpect !== undefined) return this.annotatePath(outcome);
+    return this.annotateAnswers(edge, outcome);
+  }
+
+  private annotatePath(outcome: ProbeOutcome): ProbeOutcome {
+    const feeds = this.feeds;
+    const published = { clouds: this.settings?.clouds ?? [], cenr: (cloud: string) => feeds?.current(cloud, "cenr") as CenrFeed | undefined };
+    const { checkPage, ...rest } = outcome;
+    const path = checkPage === undefined ? noPage(`no check page: ${outcome.reason}`) : observePath(checkPage, published);
+    return { ...rest, path };
+  }
+
+  private annotateAnswers(edge: AnnotatedEdge, outcome: ProbeOutcome): ProbeOutcome {
     if (!edge.zscalerClouds || !outcome.answers || outcome.answers.length === 0) return outcome;
     const cenr = edge.zscalerClouds.map((cloud) => this.feeds?.current(cloud, "cenr") as CenrFeed | undefined).find(Boolean);
     const cities = describeAnswerCities(cenr, outcome.answers).join("; ");

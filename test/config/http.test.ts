@@ -169,3 +169,34 @@ describe("http: bad fields are located", () => {
     ]);
   });
 });
+
+describe("http: the path check (zscalerPath)", () => {
+  it("reads Zscaler's check page by default, through the proxy given, expecting the path", () => {
+    const probe = onlyProbe(withHttp("{zscalerPath: {expect: via}, proxy: 'zscaler:zscaler.net'}"));
+    const { address, check } = edgeSpecOf(probe.target);
+    expect(address).toEqual({ kind: "host", host: "ip.zscaler.com", port: 80 });
+    expect(check).toMatchObject({ kind: "http", scheme: "http", path: "/", method: "GET", zscalerPath: { expect: "via" }, proxy: "http://gateway.zscaler.net:80" });
+    // Its edges carry the expectation, and its targets ask the prober to read the page.
+    const [concrete] = concreteTargets(probe.target, undefined);
+    expect(concrete?.pathExpect).toBe("via");
+    expect(concrete?.call.target).toMatchObject({ checkPage: true });
+  });
+
+  it("a configured page, and direct as the expectation; an http check without it reads no page", () => {
+    const probe = onlyProbe(withHttp("{zscalerPath: {expect: direct, page: 'http://192.0.2.80:8080/?json'}}"));
+    expect(edgeSpecOf(probe.target)).toMatchObject({ address: { kind: "ip", port: 8080 }, check: { path: "/?json", zscalerPath: { expect: "direct" } } });
+    const [plain] = concreteTargets(onlyProbe(withHttp("{url: 'http://web.example.com/'}")).target, undefined);
+    expect(plain?.pathExpect).toBeUndefined();
+    expect(plain?.call.target).not.toHaveProperty("checkPage");
+  });
+
+  it("refuses an address beside the page, a HEAD request, an unknown expectation and a bad page, each located", () => {
+    expect(errors(withHttp("{zscalerPath: {expect: via}, url: 'http://ip.zscaler.com/'}"))).toEqual([
+      `${FILE}:6:40: probes[0].http.url: a path check reads its page (zscalerPath.page, default http://ip.zscaler.com/): give no url or address`,
+    ]);
+    expect(errors(withHttp("{zscalerPath: {expect: via}, method: HEAD}"))).toEqual([expect.stringMatching(/^netcanary\.yaml:6:\d+: probes\[0\]\.http\.method: must be GET for a path check: a HEAD answer has no page to read$/)]);
+    expect(errors(withHttp("{zscalerPath: {expect: sometimes}}"))[0]).toMatch(/probes\[0\]\.http\.zscalerPath\.expect: must be via or direct/);
+    expect(errors(withHttp("{zscalerPath: {expect: via, page: 'ftp://ip.zscaler.com/'}}"))).toEqual([expect.stringMatching(/^netcanary\.yaml:6:\d+: probes\[0\]\.http\.zscalerPath\.page: must be an http:\/\/ or https:\/\/ URL$/)]);
+    expect(errors(withHttp("{zscalerPath: {expect: via, cloud: zscaler.net}}"))[0]).toMatch(/probes\[0\]\.http\.zscalerPath/);
+  });
+});

@@ -181,6 +181,18 @@ describeWith({ commands: ["promtool"] }, "alert rules", () => {
       to: 'netcanary_probe_mismatch{kind="intent_violation", target_kind="none"}',
       caught: "alertname: NetcanaryIntentViolation",
     },
+    {
+      name: "the path alert fires without its `for`",
+      from: "              max without (path, cloud, city) (netcanary_zscaler_path)\n          )\n        for: 5m\n",
+      to: "              max without (path, cloud, city) (netcanary_zscaler_path)\n          )\n        for: 0s\n",
+      caught: "alertname: NetcanaryZscalerPathUnexpected",
+    },
+    {
+      name: "the path alert fires for path checks on their expected path",
+      from: '(netcanary_probe_mismatch{kind="unexpected_path"} == 1)',
+      to: '(netcanary_probe_mismatch{kind="unexpected_path"} >= 0)',
+      caught: "alertname: NetcanaryZscalerPathUnexpected",
+    },
   ];
   for (const mutation of mutations) {
     it(
@@ -224,6 +236,7 @@ describeWith({ commands: ["promtool"] }, "alert rules", () => {
       "NetcanaryDNSFailing",
       "NetcanaryZscalerRangesUncovered",
       "NetcanaryZscalerFeedStale",
+      "NetcanaryZscalerPathUnexpected",
       "NetcanaryProbesNotRunning",
       "NetcanaryAgentDown",
       "NetcanaryAgentStarved",

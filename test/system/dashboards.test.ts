@@ -38,6 +38,7 @@ import { startDnsServer, type TestDnsServer } from "../support/dns-server.js";
 import { KubeApiServer } from "../support/kube-api-server.js";
 import { Lab, LAB_COMMANDS, type LabProcess, startProcess, waitFor } from "../support/lab.js";
 import { acceptingEndpoint, closedPort, type Endpoint } from "../support/listeners.js";
+import { CheckPageServer } from "../support/check-page-server.js";
 import { describeWith } from "../support/prerequisites.js";
 import { fixturePayload, ZSCALER_PATHS, ZscalerServer } from "../support/zscaler-server.js";
 
@@ -402,6 +403,8 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "prometheus", "nsenter"] 
   let api: KubeApiServer | undefined;
   let zscaler: ZscalerServer | undefined;
   let dns: TestDnsServer | undefined;
+  /** Zscaler's check page saying "not via": the path check expecting via finds direct. */
+  let checkPage: CheckPageServer | undefined;
   let lab: Lab | undefined;
   const listeners: Endpoint[] = [];
   const processes: LabProcess[] = [];
@@ -480,6 +483,7 @@ scrape_configs:
 
     dns = await startDnsServer({ rules: [{ name: "api.partner.test", type: "A", answers: [{ type: "A", value: "192.0.2.80" }] }] });
     zscaler = await ZscalerServer.start();
+    checkPage = await CheckPageServer.start("not_via");
     // One feed refused upstream: a failure series for the feed panels.
     zscaler.control(ZSCALER_PATHS.svpn, { status: 404 });
 
@@ -516,6 +520,7 @@ probes:
   - {name: partner-dns, sources: [self], dns: {query: api.partner.test, server: "${dns.address}"}}
   - {name: missing-dns, sources: [self], dns: {query: gone.partner.test, server: "${dns.address}"}}
   - {name: sidecar, sources: [checkout], tcp: {ip: 127.0.0.1, port: 8080}}
+  - {name: egress-path, sources: [self], http: {zscalerPath: {expect: via, page: "http://127.0.0.1:${checkPage.listenPort}/"}}}
 `,
     );
     agentAddress = `127.0.0.1:${await closedPort()}`;
@@ -547,6 +552,7 @@ probes:
     // one sample), back to deny (the probes disagree: no sample), and to allow again (a
     // second sample).
     await untilPrometheus("flip's unexpected_allow in Prometheus", 'netcanary_edge_status{probe="flip", status="unexpected_allow"}', (s) => s.length === 1);
+    await untilPrometheus("egress-path's unexpected_path in Prometheus", 'netcanary_edge_status{probe="egress-path", status="unexpected_path"}', (s) => s.length === 1);
     api.apply(egressPolicy(["127.0.0.5"]));
     await untilPrometheus("the first propagation sample in both Prometheus servers", 'netcanary_policy_propagation_seconds_count{probe="flip"}', (s) => s.some((one) => lastValue(one) >= 1));
     api.apply(egressPolicy(["127.0.0.5", "127.0.0.6"]));
@@ -570,6 +576,7 @@ probes:
     for (const started of processes.splice(0).reverse()) await started.stop();
     await Promise.all(listeners.splice(0).map((l) => l.close()));
     await dns?.close();
+    await checkPage?.close();
     await zscaler?.close();
     await api?.stop();
     await lab?.teardown();
@@ -602,20 +609,24 @@ probes:
       expect(series, panel).toHaveLength(1);
       return lastValue(series[0] as PromSeries);
     };
-    expect(single("Edges")).toBe(7);
+    expect(single("Edges")).toBe(8);
     expect(single("Unexpected blocks")).toBe(2); // backend (refused), missing-dns (NXDOMAIN)
     expect(single("Unexpected allows")).toBe(1); // leaky
     expect(single("Intent violations")).toBe(0);
+    // egress-path: the page, read directly, says not via where via is expected.
+    const path = seriesOf(outcomes, "Zscaler path").map((s) => s.metric);
+    expect(path).toEqual([expect.objectContaining({ probe: "egress-path", source: "self", source_node: NODE, expect: "via", path: "direct" })]);
     expect(single("Nodes probing")).toBe(1);
     expect(single("Verdict changes enforced")).toBeGreaterThanOrEqual(1);
 
     // The matrix: a cell per source and target:port, worst status as a code.
     const matrix = Object.fromEntries(seriesOf(outcomes, "Source × target").map((s) => [`${s.metric["source"]} ${s.metric["destination"]}`, lastValue(s)]));
     expect(matrix).toMatchObject({
-      [`self 127.0.0.3:${refusedPort}`]: 5,
+      [`self 127.0.0.3:${refusedPort}`]: 6,
       "checkout 127.0.0.1:8080": 0,
+      [`self 127.0.0.1:${checkPage?.listenPort}`]: 3,
     });
-    expect(Object.entries(matrix).filter(([key]) => key.startsWith("self 127.0.0.5:")).map(([, code]) => code)).toEqual([4]);
+    expect(Object.entries(matrix).filter(([key]) => key.startsWith("self 127.0.0.5:")).map(([, code]) => code)).toEqual([5]);
     expect(Object.entries(matrix).filter(([key]) => key.startsWith("self 127.0.0.6:")).map(([, code]) => code)).toEqual([0]);
 
     // Mismatches carry the rule that decided the verdict.
@@ -624,14 +635,15 @@ probes:
       expect.arrayContaining([
         { probe: "backend", kind: "unexpected_block", egress: "netcanary/agent-egress spec.egress[0]", workload: "daemonset/netcanary" },
         { probe: "leaky", kind: "unexpected_allow", egress: "none", workload: "daemonset/netcanary" },
+        { probe: "egress-path", kind: "unexpected_path", egress: "netcanary/agent-egress spec.egress[0]", workload: "daemonset/netcanary" },
       ]),
     );
-    expect(mismatches).toHaveLength(3);
+    expect(mismatches).toHaveLength(4);
 
     expect(seriesOf(outcomes, "DNS outcomes").map((s) => s.metric["reason"])).toEqual(expect.arrayContaining(["dns_nxdomain", "ok"]));
     // Each DNS probe's last answer time, from the per-edge gauge; latency from the per-source histogram.
     expect(seriesOf(outcomes, "DNS answer time").map((s) => s.metric["probe"]).sort()).toEqual(["missing-dns", "partner-dns"]);
-    expect(seriesOf(outcomes, "Probe latency", "B").map((s) => s.metric["phase"]).sort()).toEqual(["connect", "resolve"]);
+    expect(seriesOf(outcomes, "Probe latency", "B").map((s) => s.metric["phase"]).sort()).toEqual(["connect", "processing", "resolve"]);
     const propagation = seriesOf(outcomes, "Propagation by probe").map((s) => [s.metric["probe"], lastValue(s)]);
     expect(propagation).toEqual([["flip", expect.any(Number)]]);
     expect(propagation[0]?.[1]).toBeGreaterThanOrEqual(2);
@@ -644,20 +656,21 @@ probes:
 
   it("every panel of the node view has data for the agent's node, and shows that agent", async () => {
     const outcomes = await everyPanelWithData(labelled, "netcanary-node.json", byFile("netcanary-node.json"), { node: NODE }, since);
-    expect(lastValue(seriesOf(outcomes, "Edges")[0] as PromSeries)).toBe(7);
-    expect(lastValue(seriesOf(outcomes, "Failing edges")[0] as PromSeries)).toBe(3);
+    expect(lastValue(seriesOf(outcomes, "Edges")[0] as PromSeries)).toBe(8);
+    expect(lastValue(seriesOf(outcomes, "Failing edges")[0] as PromSeries)).toBe(4);
     expect(lastValue(seriesOf(outcomes, "Config")[0] as PromSeries)).toBe(1);
     expect(seriesOf(outcomes, "Version")[0]?.metric["version"]).toMatch(/^\d+\.\d+\.\d+/);
     const failing = seriesOf(outcomes, "Failing edges and their rules").map((s) => `${s.metric["probe"]} ${s.metric["status"]} ${s.metric["policy"]}`).sort();
-    expect(failing).toEqual(["backend unexpected_block allow", "leaky unexpected_allow deny", "missing-dns unexpected_block allow"]);
-    // Every edge has its last duration; the table shows the ten slowest (here all seven).
+    expect(failing).toEqual(["backend unexpected_block allow", "egress-path unexpected_path allow", "leaky unexpected_allow deny", "missing-dns unexpected_block allow"]);
+    // Every edge has its last duration; the table shows the ten slowest (here all eight).
     const slowest = seriesOf(outcomes, "Slowest edges");
-    expect(slowest.map((s) => s.metric["probe"]).sort()).toEqual(["backend", "flip", "leaky", "missing-dns", "partner-dns", "sidecar", "web"]);
+    expect(slowest.map((s) => s.metric["probe"]).sort()).toEqual(["backend", "egress-path", "flip", "leaky", "missing-dns", "partner-dns", "sidecar", "web"]);
     for (const edge of slowest) expect(lastValue(edge)).toBeGreaterThan(0);
     expect(seriesOf(outcomes, "Probe latency (p95)").map((s) => `${s.metric["source"]} ${s.metric["target_kind"]} ${s.metric["phase"]}`).sort()).toEqual([
       "checkout ip connect",
       "self dns resolve",
       "self ip connect",
+      "self ip processing",
     ]);
     expect(seriesOf(outcomes, "Pod worker runs").map((s) => s.metric["result"])).toContain("ok");
     const synced = Object.fromEntries(seriesOf(outcomes, "Cluster sync").map((s) => [s.metric["resource"], lastValue(s)]));
@@ -670,7 +683,7 @@ probes:
     const choices = { cluster: CLUSTER, namespace: "netcanary", node: NODE, source: "self" };
     const overview = await everyPanelWithData(labelled, "netcanary-overview.json", byFile("netcanary-overview.json"), choices, since);
     // The pod source is filtered out; the agent's own edges remain.
-    expect(lastValue(seriesOf(overview, "Edges")[0] as PromSeries)).toBe(6);
+    expect(lastValue(seriesOf(overview, "Edges")[0] as PromSeries)).toBe(7);
     expect(seriesOf(overview, "Source × target").every((s) => s.metric["source"] === "self")).toBe(true);
     const node = await everyPanelWithData(labelled, "netcanary-node.json", byFile("netcanary-node.json"), choices, since);
     expect(seriesOf(node, "Edge status").every((s) => s.metric["source"] === "self")).toBe(true);

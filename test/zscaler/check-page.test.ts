@@ -118,3 +118,21 @@ describe("check page, hostile values", () => {
     expect(parseCheckPage(page)).toMatchObject({ path: "unknown", reason: "not_a_check_page" });
   });
 });
+
+describe("check page readings from a probe worker", () => {
+  it("a worker's reading passes as the parser gives it; a forged one is refused or cut to the known shapes", async () => {
+    const { parseWorkerResult } = await import("../../agent/probes/worker-protocol.js");
+    const line = (outcome: Record<string, unknown>) => JSON.stringify({ id: "e1", outcome: { reason: "ok", durationSeconds: 0.01, phases: {}, ...outcome } });
+    const via = parseCheckPage(fixture("via.html"));
+    const passed = parseWorkerResult(line({ checkPage: via }));
+    expect(passed.ok && passed.value.outcome.checkPage).toEqual(via);
+    // Values of the wrong shape are dropped, as the parser would drop them.
+    const forged = parseWorkerResult(line({ checkPage: { path: "via", form: "html_via", cloud: "<b>x</b>", egressIp: "not an address", dataCentre: "Paris II", extra: "y" } }));
+    expect(forged.ok && forged.value.outcome.checkPage).toEqual({ path: "via", form: "html_via", dataCentre: "Paris II" });
+    expect(parseWorkerResult(line({ checkPage: { path: "sideways" } }))).toEqual({ ok: false, reason: "outcome.checkPage is not a check page reading" });
+    expect(parseWorkerResult(line({ checkPage: { path: "unknown", reason: "made_up" } })).ok).toBe(false);
+    expect(parseWorkerResult(line({ checkPage: "via" })).ok).toBe(false);
+    // The path (the seam's reading, with labels) is never taken from a worker.
+    expect(parseWorkerResult(line({ path: { path: "via", cloud: "zscaler.net", city: "x" } }))).toEqual({ ok: false, reason: "outcome.path comes from the agent, not from a worker" });
+  });
+});
