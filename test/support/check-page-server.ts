@@ -1,4 +1,4 @@
-// A stand-in for Zscaler's check page (ip.zscaler.com) on loopback: plain HTTP serving the
+// A stand-in for Zscaler's check page (ip.zscaler.com) on loopback (or a lab pod's address): plain HTTP serving the
 // fixture pages of test/fixtures/zscaler-check-page. In mode "via" it serves the via page,
 // in "not_via" the not-via page, and in "auto" it decides as the old page did: via when the
 // request carries an X-Forwarded-For header (which the lab gateway adds), else not via.
@@ -27,7 +27,8 @@ export class CheckPageServer {
     this.mode = mode;
   }
 
-  static async start(mode: CheckPageMode = "auto"): Promise<CheckPageServer> {
+  /** host: the address it listens on (default 127.0.0.1; a lab pod's address inside its namespace). */
+  static async start(mode: CheckPageMode = "auto", host = "127.0.0.1"): Promise<CheckPageServer> {
     const pages = { via: checkPageFixture("via.html"), not_via: checkPageFixture("not-via.html"), json: checkPageFixture("via.json") };
     const server = createServer();
     const checkPage = new CheckPageServer(server, mode);
@@ -48,7 +49,7 @@ export class CheckPageServer {
       if (json) response.writeHead(200, { "content-type": "application/json" }).end(pages.json);
       else response.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(via ? pages.via : pages.not_via);
     });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    await new Promise<void>((resolve) => server.listen(0, host, resolve));
     checkPage.port = (server.address() as AddressInfo).port;
     return checkPage;
   }
