@@ -260,7 +260,7 @@ process.stdin.resume();
  * resolves once it is in the namespace (`ip netns exec` has entered it and exec'd sleep), so
  * that the pod is never listed in the snapshot before a process holds its address.
  */
-async function holdNamespace(lab: Lab, pod: LabPod): Promise<LabProcess> {
+export async function holdNamespace(lab: Lab, pod: LabPod): Promise<LabProcess> {
   const holder = lab.startProcess(pod, "sleep", ["86400"], { name: `${pod.name} pod` });
   const inode = `net:[${statSync(pod.netnsPath).ino}]`;
   await waitFor(

@@ -1,25 +1,32 @@
-// The explicit-proxy form of the path check, in network namespaces: the workload ("client",
-// where the agent runs as `self`) talks to a gateway that behaves like Zscaler's
+// The explicit-proxy form of the path check, in network namespaces. The workload is a labeled
+// pod ("client", in a cluster snapshot), probed from inside its namespace by the agent in its
+// own pod, as pod sources are. It talks to a gateway that behaves like Zscaler's
 // (gateway.<cloud>:80/9400) in a "zscaler" namespace: CONNECT tunnels, TLS inspection with a
 // CA named like Zscaler's intermediate, a block page, and plain requests forwarded with
 // X-Forwarded-For added. The check page and an HTTPS origin live in a "page" namespace; the
 // page, in "auto" mode, says via when the request carries X-Forwarded-For (as the gateway
 // adds), else not via. Three edges go through the proxy: an inspected HTTPS target (ok, the
-// issuer is Zscaler's), a host the gateway blocks (zscaler_blocked), and the path check (via).
-// Then the workload bypasses the proxy: the path edge's config is reloaded without `proxy`,
-// its request goes straight across the lab network to the page, which says not via: direct,
-// and the unexpected_path signal in /api/v1/results and /metrics. The proxy restored, it clears.
-// The gateway, inspector, page and origin are the loopback test helpers, run inside their
-// namespaces by a small Node process each (TypeScript loaded with Node's own type stripping).
+// issuer is Zscaler's), a host the gateway blocks (zscaler_blocked), and the path check (via;
+// the gateway forwards the client pod's address). Then the workload bypasses the proxy: the
+// path edge's config is reloaded without `proxy`, its request goes straight across the lab
+// network from the client pod to the page (an nft counter in the page's pod sees it), which
+// says not via: direct, and the unexpected_path signal in /api/v1/results and /metrics. The
+// proxy restored, it clears. The gateway, inspector, page and origin are the loopback test
+// helpers, run inside their namespaces by a small Node process each (TypeScript loaded with
+// Node's own type stripping).
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { ResultEntry } from "../../agent/daemon/results.js";
 import { cliPath } from "../support/cli.js";
-import { Lab, LAB_COMMANDS, type LabProcess, waitFor } from "../support/lab.js";
+import { Lab, LAB_COMMANDS, type LabProcess, mustRun, waitFor } from "../support/lab.js";
+import { holdNamespace } from "../support/pod-lab.js";
 import { describeWith } from "../support/prerequisites.js";
 
 const AGENT_PORT = 9714;
+const NODE_NAME = "lab-node";
+/** The labeled client pod's workload, as the results name it. */
+const CLIENT = "deployment/client";
 const SUPPORT = join(import.meta.dirname, "..", "support");
 
 /**
@@ -102,12 +109,12 @@ function blockScalar(pem: string, indent: string): string {
   return `|\n${pem.trim().split("\n").map((line) => indent + line).join("\n")}`;
 }
 
-describeWith({ root: true, commands: [...LAB_COMMANDS, "openssl"] }, "the path check through an explicit Zscaler-like proxy in the lab", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "openssl", "nsenter", "nft"] }, "the path check through an explicit Zscaler-like proxy in the lab", () => {
   let lab: Lab;
   let agent: LabProcess;
   let gateway: LabProcess;
   let page: LabProcess;
-  let at: { client: string; zscaler: string; page: string };
+  let at: { agent: string; client: string; zscaler: string; page: string };
   let proxy: string;
   let config: string;
   let pagePort: number;
@@ -115,13 +122,19 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "openssl"] }, "the path c
   let caPem: string;
 
   async function results(): Promise<ResultEntry[]> {
-    const answer = await lab.httpGet(lab.pod("client"), `http://${at.client}:${AGENT_PORT}/api/v1/results`);
+    const answer = await lab.httpGet(lab.pod("agent"), `http://${at.agent}:${AGENT_PORT}/api/v1/results`);
     if (answer.status !== 200) return [];
     return (JSON.parse(answer.body) as { results: ResultEntry[] }).results;
   }
 
   async function metrics(): Promise<string> {
-    return (await lab.httpGet(lab.pod("client"), `http://${at.client}:${AGENT_PORT}/metrics`)).body;
+    return (await lab.httpGet(lab.pod("agent"), `http://${at.agent}:${AGENT_PORT}/metrics`)).body;
+  }
+
+  /** Packets the page's pod received straight from the client pod (its nft counter). */
+  async function directPackets(): Promise<number> {
+    const listed = await mustRun(["ip", "netns", "exec", lab.pod("page").netns, "nft", "list", "table", "inet", "seen"]);
+    return Number(/counter packets (\d+)/.exec(listed.stdout)?.[1] ?? Number.NaN);
   }
 
   async function edge(probe: string, what: string, check: (result: ResultEntry) => boolean): Promise<ResultEntry> {
@@ -129,7 +142,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "openssl"] }, "the path c
       what,
       async () => {
         if (!agent.running) throw new Error(`the agent exited:\n${agent.output().slice(-3000)}`);
-        const found = (await results()).find((result) => result.probe === probe);
+        const found = (await results()).find((result) => result.probe === probe && result.sourceWorkload === CLIENT);
         return found !== undefined && check(found) ? found : undefined;
       },
       { timeoutMs: 20_000, intervalMs: 200 },
@@ -149,18 +162,18 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "openssl"] }, "the path c
       config,
       `defaults: {interval: 1s, timeout: 900ms, failureThreshold: 2, successThreshold: 1}
 zscaler: {clouds: [zscaler.net], baseUrl: "http://${at.page}:${pagePort}/api", feeds: [cenr], audit: false}
-sources: [{name: self, self: true}]
+sources: [{name: shop-probes, namespaceSelector: {matchLabels: {team: shop}}}]
 probes:
   - name: inspected
-    sources: [self]
+    sources: [shop-probes]
     http:
       url: "https://secure.lab.test/"
       proxy: "${proxy}"
       tls:
         expectIssuer: zscaler
         caPem: ${blockScalar(caPem, "          ")}
-  - {name: blocked, sources: [self], http: {url: "https://blocked.lab.test/", proxy: "${proxy}"}}
-  - {name: egress, sources: [self], http: ${egress}}
+  - {name: blocked, sources: [shop-probes], http: {url: "https://blocked.lab.test/", proxy: "${proxy}"}}
+  - {name: egress, sources: [shop-probes], http: ${egress}}
 `,
     );
   }
@@ -168,16 +181,19 @@ probes:
   beforeAll(async () => {
     lab = await Lab.create((addresses) => ({
       pods: [
+        { name: "agent", ip: addresses.ip(2) },
         { name: "client", ip: addresses.ip(10) },
         { name: "zscaler", ip: addresses.ip(50) },
         { name: "page", ip: addresses.ip(30) },
       ],
     }));
-    at = { client: lab.pod("client").ip, zscaler: lab.pod("zscaler").ip, page: lab.pod("page").ip };
+    at = { agent: lab.pod("agent").ip, client: lab.pod("client").ip, zscaler: lab.pod("zscaler").ip, page: lab.pod("page").ip };
 
     page = startHelper(lab, lab.pod("page"), ["page", at.page], "check page and origin");
     const pagePorts = await firstJsonLine<{ page: number; origin: number }>(page);
     pagePort = pagePorts.page;
+    // Counts what reaches the page's pod from the client pod itself (not through the gateway).
+    await lab.nft(lab.pod("page"), `table inet seen {\n  chain input {\n    type filter hook input priority 0;\n    ip saddr ${at.client} tcp dport ${pagePort} counter\n  }\n}\n`);
     gateway = startHelper(lab, lab.pod("zscaler"), ["zscaler", at.zscaler, at.page, String(pagePorts.page), String(pagePorts.origin)], "zscaler gateway");
     const started = await firstJsonLine<{ port: number; caPem: string }>(gateway);
     proxy = `http://${at.zscaler}:${started.port}`;
@@ -185,9 +201,46 @@ probes:
     config = join(lab.dir, "netcanary.yaml");
     caPem = started.caPem;
     writeConfig(false);
-    agent = lab.startProcess(lab.pod("client"), process.execPath, [cliPath, "agent", "--config", config, "--listen", `${at.client}:${AGENT_PORT}`, "--log-level", "info"], {
+    // The cluster: one labeled client pod (its namespace held by a process in its cgroup, as
+    // a container holds it) and the agent's own pod; no NetworkPolicy, so every edge is allowed.
+    await holdNamespace(lab, lab.pod("client"));
+    const cluster = join(lab.dir, "cluster.yaml");
+    writeFileSync(
+      cluster,
+      `apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {team: shop, kubernetes.io/metadata.name: shop}}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: netcanary, labels: {kubernetes.io/metadata.name: netcanary}}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: netcanary-x7k2p
+  namespace: netcanary
+  uid: ${lab.pod("agent").uid}
+  labels: {app.kubernetes.io/name: netcanary}
+  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: netcanary, uid: netcanary-owner, controller: true}]
+spec: {nodeName: ${NODE_NAME}, containers: [{name: main, image: lab}]}
+status: {phase: Running, podIP: ${at.agent}, podIPs: [{ip: ${at.agent}}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: client-7d9f8c6b5-x2x9q
+  namespace: shop
+  uid: ${lab.pod("client").uid}
+  labels: {app: client, netcanary.io/probe: "true", pod-template-hash: 7d9f8c6b5}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: client-7d9f8c6b5, uid: client-owner, controller: true}]
+spec: {nodeName: ${NODE_NAME}, containers: [{name: main, image: lab}]}
+status: {phase: Running, podIP: ${at.client}, podIPs: [{ip: ${at.client}}]}
+`,
+    );
+    agent = lab.startProcess(lab.pod("agent"), process.execPath, [cliPath, "agent", "--config", config, "--manifests", cluster, "--listen", `${at.agent}:${AGENT_PORT}`, "--log-level", "info"], {
       name: "netcanary agent",
-      env: { NODE_NAME: "lab-node" },
+      env: { NODE_NAME, POD_NAMESPACE: "netcanary", POD_NAME: "netcanary-x7k2p", POD_IP: at.agent },
     });
   }, 60_000);
 
@@ -198,7 +251,7 @@ probes:
   it("through the proxy an inspected target is ok with Zscaler's issuer, a blocked host is zscaler_blocked and the path is via; bypassing the proxy raises unexpected_path, restoring it clears it", async () => {
     // (1) HTTPS through the proxy: CONNECT, terminated by the inspector; the issuer is Zscaler's.
     const inspected = await edge("inspected", "the inspected edge ok", (r) => r.status === "ok");
-    expect(inspected).toMatchObject({ status: "ok", target: "secure.lab.test", targetKind: "host", port: Number(new URL(proxy).port), address: at.zscaler, observed: { reason: "ok" } });
+    expect(inspected).toMatchObject({ source: "shop-probes", sourceNamespace: "shop", sourceNode: NODE_NAME, status: "ok", target: "secure.lab.test", targetKind: "host", port: Number(new URL(proxy).port), address: at.zscaler, observed: { reason: "ok" } });
     await gateway.waitForOutput(/^gateway connect secure\.lab\.test:443 inspect$/m);
 
     // (2) A host the gateway blocks: its block page in answer to CONNECT.
@@ -213,6 +266,7 @@ probes:
     await gateway.waitForOutput(/^gateway forward http:\/\/ip\.zscaler\.com\/ forwarded$/m);
     await page.waitForOutput(new RegExp(`^page via xff=${at.client.replaceAll(".", "\\.")}$`, "m"));
     expect(await metrics()).toMatch(/netcanary_probe_mismatch\{[^}]*probe="egress"[^}]*kind="unexpected_path"\} 0/);
+    expect(await directPackets()).toBe(0);
 
     // The workload bypasses the proxy: straight across the lab network to the page, not via.
     writeConfig(true);
@@ -220,10 +274,11 @@ probes:
     expect(direct).toMatchObject({ target: at.page, address: at.page, signals: ["unexpected_path"], observed: { reason: "ok" } });
     expect(direct.path).toMatchObject({ expect: "via", raised: true, observed: { path: "direct", cloud: "", city: "" } });
     await page.waitForOutput(/^page not_via xff=none$/m);
+    expect(await directPackets()).toBeGreaterThan(0);
     const raised = await metrics();
     expect(raised).toMatch(new RegExp(`netcanary_probe_mismatch\\{[^}]*probe="egress"[^}]*target="${at.page}"[^}]*kind="unexpected_path"\\} 1`));
     expect(raised).toMatch(/netcanary_zscaler_path\{[^}]*probe="egress"[^}]*expect="via",path="direct",cloud="",city=""\} 1/);
-    expect(agent.output()).toContain("edge egress from self: ok -> unexpected_path");
+    expect(agent.output()).toMatch(/edge egress from shop-probes.*: ok -> unexpected_path/);
 
     // The proxy restored: via again, the signal cleared.
     writeConfig(false);
