@@ -50,6 +50,18 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "sysctl"] }, "the 
     return (JSON.parse(answer.body) as { results: ResultEntry[] }).results;
   }
 
+  /** /metrics once it matches every pattern: the exposition is rebuilt after a change, not at it. */
+  async function metricsMatching(what: string, patterns: readonly RegExp[]): Promise<string> {
+    return waitFor(
+      what,
+      async () => {
+        const { body } = await lab.httpGet(lab.pod("client"), `http://${at.client}:${AGENT_PORT}/metrics`);
+        return patterns.every((pattern) => pattern.test(body)) ? body : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
+  }
+
   async function egress(what: string, check: (result: ResultEntry) => boolean): Promise<ResultEntry> {
     return waitFor(
       what,
@@ -123,9 +135,10 @@ probes:
     expect(direct.signals).toEqual(["unexpected_path"]);
     expect(direct.observed?.reason).toBe("ok");
     expect(direct.path).toEqual({ expect: "via", raised: true, observed: { path: "direct", cloud: "", city: "", egressIp: at.client, detail: `egress ${at.client}` } });
-    const metrics = await lab.httpGet(lab.pod("client"), `http://${at.client}:${AGENT_PORT}/metrics`);
-    expect(metrics.body).toMatch(/netcanary_probe_mismatch\{[^}]*probe="egress"[^}]*kind="unexpected_path"\} 1/);
-    expect(metrics.body).toMatch(/netcanary_zscaler_path\{[^}]*expect="via",path="direct",cloud="",city=""\} 1/);
+    await metricsMatching("the signal in /metrics", [
+      /netcanary_probe_mismatch\{[^}]*probe="egress"[^}]*kind="unexpected_path"\} 1/,
+      /netcanary_zscaler_path\{[^}]*expect="via",path="direct",cloud="",city=""\} 1/,
+    ]);
     expect(agent.output()).toContain("edge egress from self: ok -> unexpected_path");
 
     // The route restored: via again, the signal cleared on the same edge.
@@ -134,7 +147,6 @@ probes:
     expect(restored.id).toBe(direct.id);
     expect(restored.path).toMatchObject({ raised: false, observed: { path: "via", city: "Lab City I" } });
     expect(agent.output()).toContain("edge egress from self: unexpected_path -> ok");
-    const after = await lab.httpGet(lab.pod("client"), `http://${at.client}:${AGENT_PORT}/metrics`);
-    expect(after.body).toMatch(/netcanary_probe_mismatch\{[^}]*probe="egress"[^}]*kind="unexpected_path"\} 0/);
+    await metricsMatching("the signal cleared in /metrics", [/netcanary_probe_mismatch\{[^}]*probe="egress"[^}]*kind="unexpected_path"\} 0/]);
   }, 60_000);
 });
