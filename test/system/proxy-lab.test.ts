@@ -127,8 +127,16 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "openssl", "nsenter", "nf
     return (JSON.parse(answer.body) as { results: ResultEntry[] }).results;
   }
 
-  async function metrics(): Promise<string> {
-    return (await lab.httpGet(lab.pod("agent"), `http://${at.agent}:${AGENT_PORT}/metrics`)).body;
+  /** /metrics once it matches every pattern and none of the absent ones: the exposition is rebuilt after a change, not at it. */
+  async function metricsMatching(what: string, patterns: readonly RegExp[], absent: readonly RegExp[] = []): Promise<string> {
+    return waitFor(
+      what,
+      async () => {
+        const { body } = await lab.httpGet(lab.pod("agent"), `http://${at.agent}:${AGENT_PORT}/metrics`);
+        return patterns.every((pattern) => pattern.test(body)) && !absent.some((pattern) => pattern.test(body)) ? body : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 200 },
+    );
   }
 
   /** Packets the page's pod received straight from the client pod (its nft counter). */
@@ -265,7 +273,7 @@ status: {phase: Running, podIP: ${at.client}, podIPs: [{ip: ${at.client}}]}
     expect(via).toMatchObject({ target: "ip.zscaler.com", address: at.zscaler, path: { expect: "via", raised: false, observed: { path: "via", cloud: "zscaler.net" } } });
     await gateway.waitForOutput(/^gateway forward http:\/\/ip\.zscaler\.com\/ forwarded$/m);
     await page.waitForOutput(new RegExp(`^page via xff=${at.client.replaceAll(".", "\\.")}$`, "m"));
-    expect(await metrics()).toMatch(/netcanary_probe_mismatch\{[^}]*probe="egress"[^}]*kind="unexpected_path"\} 0/);
+    await metricsMatching("no path signal in /metrics", [/netcanary_probe_mismatch\{[^}]*probe="egress"[^}]*kind="unexpected_path"\} 0/]);
     expect(await directPackets()).toBe(0);
 
     // The workload bypasses the proxy: straight across the lab network to the page, not via.
@@ -275,9 +283,10 @@ status: {phase: Running, podIP: ${at.client}, podIPs: [{ip: ${at.client}}]}
     expect(direct.path).toMatchObject({ expect: "via", raised: true, observed: { path: "direct", cloud: "", city: "" } });
     await page.waitForOutput(/^page not_via xff=none$/m);
     expect(await directPackets()).toBeGreaterThan(0);
-    const raised = await metrics();
-    expect(raised).toMatch(new RegExp(`netcanary_probe_mismatch\\{[^}]*probe="egress"[^}]*target="${at.page}"[^}]*kind="unexpected_path"\\} 1`));
-    expect(raised).toMatch(/netcanary_zscaler_path\{[^}]*probe="egress"[^}]*expect="via",path="direct",cloud="",city=""\} 1/);
+    await metricsMatching("the path signal in /metrics", [
+      new RegExp(`netcanary_probe_mismatch\\{[^}]*probe="egress"[^}]*target="${at.page}"[^}]*kind="unexpected_path"\\} 1`),
+      /netcanary_zscaler_path\{[^}]*probe="egress"[^}]*expect="via",path="direct",cloud="",city=""\} 1/,
+    ]);
     expect(agent.output()).toMatch(/edge egress from shop-probes.*: ok -> unexpected_path/);
 
     // The proxy restored: via again, the signal cleared.
@@ -285,8 +294,6 @@ status: {phase: Running, podIP: ${at.client}, podIPs: [{ip: ${at.client}}]}
     const restored = await edge("egress", "the signal cleared", (r) => r.target === "ip.zscaler.com" && r.status === "ok");
     expect(restored.signals).toEqual([]);
     expect(restored.path).toMatchObject({ raised: false, observed: { path: "via" } });
-    const cleared = await metrics();
-    expect(cleared).not.toMatch(/netcanary_probe_mismatch\{[^}]*kind="unexpected_path"\} 1/);
-    expect(cleared).toMatch(/netcanary_zscaler_path\{[^}]*probe="egress"[^}]*path="via"[^}]*\} 1/);
+    await metricsMatching("the path signal cleared in /metrics", [/netcanary_zscaler_path\{[^}]*probe="egress"[^}]*path="via"[^}]*\} 1/], [/netcanary_probe_mismatch\{[^}]*kind="unexpected_path"\} 1/]);
   }, 90_000);
 });
