@@ -14,7 +14,8 @@
 //  - from a NetworkPolicy change to the new verdict in /api/v1/results and to the mismatch
 //    metric (goal: p95 under 2 s), repeated;
 //  - the agent's CPU seconds per phase, from /proc/<pid>/stat;
-//  - a bare Node process under the same flags, for what the runtime alone takes.
+//  - for where the memory goes: a bare Node process, and the agent without a cluster (1 edge,
+//    then every edge), under the same flags and limit.
 // Goal checks are printed last, one line each, with the ratio to the goal and PASS or FAIL.
 //
 //   make build && node --experimental-transform-types --no-warnings bench/cluster.mts
@@ -545,7 +546,37 @@ async function runCluster(cluster: Cluster, index: number, config: string, dir: 
 }
 
 // ---------------------------------------------------------------------------------
-// What Node takes with nothing to do, under the same flags
+// References: what Node takes with nothing to do, and the agent without a cluster, under the
+// same flags and limit, read the same way (after 25 s of probing, /metrics read every 5 s)
+
+interface Reference {
+  readonly memory: ProcMemory;
+  readonly heap: Heap | undefined;
+}
+
+async function standalone(config: string): Promise<Reference> {
+  const agent = await startAgent(config, {
+    nodeArgs: NODE_ARGS,
+    env: { KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "", NODE_NAME: AGENT_NODE },
+    ...(MEMORY_LIMIT !== undefined ? { memoryLimitMiB: MEMORY_LIMIT } : {}),
+  });
+  const { proc, url } = agent as { proc: { pid: number; stop(graceMs?: number): Promise<void> }; url: string };
+  const metrics = async () => heapOf(await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) })).text());
+  try {
+    const deadline = Date.now() + 60_000;
+    while ((await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined))?.status !== 200) {
+      if (Date.now() > deadline) throw new Error("the standalone agent did not get ready within 60 s");
+      await sleep(50);
+    }
+    for (let i = 0; i < 5; i++) {
+      await sleep(5000);
+      await metrics();
+    }
+    return { memory: procMemory(proc.pid), heap: await metrics() };
+  } finally {
+    await proc.stop(2000);
+  }
+}
 
 async function bareNode(): Promise<ProcMemory> {
   const { spawn } = await import("node:child_process");
@@ -561,7 +592,11 @@ async function bareNode(): Promise<ProcMemory> {
 // ---------------------------------------------------------------------------------
 // Goals
 
-function goals(results: readonly ClusterResult[], bare: ProcMemory): string[] {
+function describe(memory: ProcMemory, heap?: Heap): string {
+  return `RSS ${memory.rss.toFixed(1)} MiB (anonymous ${memory.anon.toFixed(1)}, file-backed ${memory.file.toFixed(1)})${heap ? `, heap used ${heap.used.toFixed(1)} MiB of ${heap.total.toFixed(1)}` : ""}`;
+}
+
+function goals(results: readonly ClusterResult[]): string[] {
   const lines: string[] = ["", "goals"];
   const verdict = (ok: boolean) => (ok ? "PASS" : "FAIL");
   const ratio = (value: number, goal: number) => `${(value / goal).toFixed(2)}x of the goal`;
@@ -589,8 +624,12 @@ function goals(results: readonly ClusterResult[], bare: ProcMemory): string[] {
   const bytes = syncs.map((s) => s.bytes);
   const bytesSpread = (Math.max(...bytes) - Math.min(...bytes)) / Math.min(...bytes);
   const agree = results.every((r) => agreement(r.sync.agent, r.sync.server).startsWith("they agree") && agreement(r.churn.agent, r.churn.server).startsWith("they agree"));
+  const atSync =
+    results.length > 1
+      ? `at sync ${syncs.map((s) => `${s.objects} objects ${size(s.bytes)}`).join(" vs ")} (bytes ${(bytesSpread * 100).toFixed(1)} % apart; passes when the objects are equal and the bytes within 5 %); `
+      : "(one cluster: at sync, nothing to compare with); ";
   lines.push(
-    `  received independent of the pods on other nodes: at sync ${syncs.map((s) => `${s.objects} objects ${size(s.bytes)}`).join(" vs ")} (bytes ${(bytesSpread * 100).toFixed(1)} % apart; passes when the objects are equal and the bytes within 5 %); pod objects sent during churn ${churnPods.join(" vs ")} (passes at 0); agent and API server counts agree: ${agree ? "yes" : "no"}: ${verdict(objectsEqual && bytesSpread <= 0.05 && churnPods.every((n) => n === 0) && agree)}`,
+    `  received independent of the pods on other nodes: ${atSync}pod objects sent during churn ${churnPods.join(" vs ")} (passes at 0); agent and API server counts agree: ${agree ? "yes" : "no"}: ${verdict(objectsEqual && bytesSpread <= 0.05 && churnPods.every((n) => n === 0) && agree)}`,
   );
   for (const r of results) {
     const p95 = pct(r.flips, 95);
@@ -598,7 +637,6 @@ function goals(results: readonly ClusterResult[], bare: ProcMemory): string[] {
     lines.push(`  NetworkPolicy change -> /api/v1/results p95 < 2000 ms at ${r.cluster.pods} pods: ${p95} ms (${ratio(p95, 2000)}): ${verdict(p95 < 2000)}`);
     lines.push(`  NetworkPolicy change -> mismatch metric p95 < 2000 ms at ${r.cluster.pods} pods: ${m95} ms (${ratio(m95, 2000)}): ${verdict(m95 < 2000)}`);
   }
-  lines.push(`  (Node alone, \`node ${NODE_ARGS.length ? `${NODE_ARGS.join(" ")} ` : ""}-e 'setInterval(() => {}, 1000)'\`: RSS ${bare.rss.toFixed(1)} MiB, anonymous ${bare.anon.toFixed(1)}, file-backed ${bare.file.toFixed(1)})`);
   return lines;
 }
 
@@ -626,7 +664,18 @@ try {
   const results: ClusterResult[] = [];
   for (const [index, pods] of CLUSTERS.entries()) results.push(await runCluster(clusterOf(pods), index, config, dir));
   const bare = await bareNode();
-  for (const line of goals(results, bare)) console.log(line);
+  const one = join(dir, "config-1.yaml");
+  await writeFile(one, `defaults: {interval: 10s, timeout: 1s, failureThreshold: 1, successThreshold: 1}\nsources: [{name: self, self: true}]\nprobes:\n${probes[0]}\n`);
+  const oneEdge = await standalone(one);
+  const allEdges = await standalone(config);
+  const last = results.at(-1) as ClusterResult;
+  console.log("\nwhere the resident memory goes (each read after 25 s of probing, same flags and limit)");
+  console.log(`  Node alone, \`node ${NODE_ARGS.length ? `${NODE_ARGS.join(" ")} ` : ""}-e 'setInterval(() => {}, 1000)'\`: ${describe(bare)}`);
+  console.log(`  the agent without a cluster, 1 edge: ${describe(oneEdge.memory, oneEdge.heap)}`);
+  console.log(`  the agent without a cluster, ${EDGES} edges: ${describe(allEdges.memory, allEdges.heap)}`);
+  for (const r of results) console.log(`  the agent with ${EDGES} edges and the ${r.cluster.pods}-pod cluster: ${describe(r.steady, r.steadyHeap)}`);
+  console.log(`  so at ${last.cluster.pods} pods: the runtime ${bare.rss.toFixed(1)} MiB, the agent's code and libraries ${(oneEdge.memory.rss - bare.rss).toFixed(1)}, ${EDGES} edges ${(allEdges.memory.rss - oneEdge.memory.rss).toFixed(1)}, the cluster ${(last.steady.rss - allEdges.memory.rss).toFixed(1)}`);
+  for (const line of goals(results)) console.log(line);
   console.log(`this benchmark process: peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (the API server's store of every cluster's objects)`);
 } finally {
   for (const listener of listeners) listener.close();
