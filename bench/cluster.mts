@@ -21,7 +21,7 @@
 //   make build && node --experimental-transform-types --no-warnings bench/cluster.mts
 //     [--pods 10000,150000 | --pods N] [--pods-per-node 30] [--policies 2000] [--namespaces 500]
 //     [--edges 1000] [--flips 20] [--churn-seconds 60] [--churn-rate 100]
-//     [--memory-limit MiB] [--node-options "..."]
+//     [--memory-limit MiB] [--node-options "..."] [--no-references]
 //
 // --pods takes one count (one cluster, as before) or several, comma-separated (default: the two
 // clusters). The nodes are as many as put --pods-per-node pods on each (150,000: 5,000 nodes).
@@ -33,7 +33,7 @@ import { copyFileSync, readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { KubeApiServer } from "../test/support/kube-api-server.ts";
 import { parseSamples, type Sample } from "../test/support/exposition.ts";
@@ -56,7 +56,10 @@ const { values } = parseArgs({
     "node-options": { type: "string", default: "" },
     /** Run the agent under this memory limit (MiB), as the shipped DaemonSet does. */
     "memory-limit": { type: "string" },
+    /** --no-references: skip the bare Node process and the agent without a cluster. */
+    references: { type: "boolean", default: true },
   },
+  allowNegative: true,
 });
 
 function count(option: string, text: string, min: number): number {
@@ -640,6 +643,21 @@ function goals(results: readonly ClusterResult[]): string[] {
   return lines;
 }
 
+async function references(results: readonly ClusterResult[], config: string, firstProbe: string): Promise<void> {
+  const bare = await bareNode();
+  const one = join(dirname(config), "config-1.yaml");
+  await writeFile(one, `defaults: {interval: 10s, timeout: 1s, failureThreshold: 1, successThreshold: 1}\nsources: [{name: self, self: true}]\nprobes:\n${firstProbe}\n`);
+  const oneEdge = await standalone(one);
+  const allEdges = await standalone(config);
+  const last = results.at(-1) as ClusterResult;
+  console.log("\nwhere the resident memory goes (each read after 25 s of probing, same flags and limit)");
+  console.log(`  Node alone, \`node ${NODE_ARGS.length ? `${NODE_ARGS.join(" ")} ` : ""}-e 'setInterval(() => {}, 1000)'\`: ${describe(bare)}`);
+  console.log(`  the agent without a cluster, 1 edge: ${describe(oneEdge.memory, oneEdge.heap)}`);
+  console.log(`  the agent without a cluster, ${EDGES} edges: ${describe(allEdges.memory, allEdges.heap)}`);
+  for (const r of results) console.log(`  the agent with ${EDGES} edges and the ${r.cluster.pods}-pod cluster: ${describe(r.steady, r.steadyHeap)}`);
+  console.log(`  so at ${last.cluster.pods} pods: the runtime ${bare.rss.toFixed(1)} MiB, the agent's code and libraries ${(oneEdge.memory.rss - bare.rss).toFixed(1)}, ${EDGES} edges ${(allEdges.memory.rss - oneEdge.memory.rss).toFixed(1)}, the cluster ${(last.steady.rss - allEdges.memory.rss).toFixed(1)}`);
+}
+
 // ---------------------------------------------------------------------------------
 
 const dir = await mkdtemp(join(tmpdir(), "netcanary-bench-cluster-"));
@@ -663,21 +681,11 @@ try {
 
   const results: ClusterResult[] = [];
   for (const [index, pods] of CLUSTERS.entries()) results.push(await runCluster(clusterOf(pods), index, config, dir));
-  const bare = await bareNode();
-  const one = join(dir, "config-1.yaml");
-  await writeFile(one, `defaults: {interval: 10s, timeout: 1s, failureThreshold: 1, successThreshold: 1}\nsources: [{name: self, self: true}]\nprobes:\n${probes[0]}\n`);
-  const oneEdge = await standalone(one);
-  const allEdges = await standalone(config);
-  const last = results.at(-1) as ClusterResult;
-  console.log("\nwhere the resident memory goes (each read after 25 s of probing, same flags and limit)");
-  console.log(`  Node alone, \`node ${NODE_ARGS.length ? `${NODE_ARGS.join(" ")} ` : ""}-e 'setInterval(() => {}, 1000)'\`: ${describe(bare)}`);
-  console.log(`  the agent without a cluster, 1 edge: ${describe(oneEdge.memory, oneEdge.heap)}`);
-  console.log(`  the agent without a cluster, ${EDGES} edges: ${describe(allEdges.memory, allEdges.heap)}`);
-  for (const r of results) console.log(`  the agent with ${EDGES} edges and the ${r.cluster.pods}-pod cluster: ${describe(r.steady, r.steadyHeap)}`);
-  console.log(`  so at ${last.cluster.pods} pods: the runtime ${bare.rss.toFixed(1)} MiB, the agent's code and libraries ${(oneEdge.memory.rss - bare.rss).toFixed(1)}, ${EDGES} edges ${(allEdges.memory.rss - oneEdge.memory.rss).toFixed(1)}, the cluster ${(last.steady.rss - allEdges.memory.rss).toFixed(1)}`);
+  if (values.references) await references(results, config, probes[0] as string);
   for (const line of goals(results)) console.log(line);
   console.log(`this benchmark process: peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (the API server's store of every cluster's objects)`);
 } finally {
   for (const listener of listeners) listener.close();
   await rm(dir, { recursive: true, force: true });
 }
+
