@@ -165,7 +165,7 @@ describeWith({ commands: ["kubectl"] }, "the DaemonSet runs the agent as documen
     const dockerfile = readFileSync(join(repoRoot, "Dockerfile"), "utf8");
     const benchmarks = readFileSync(join(repoRoot, "docs", "benchmarks.md"), "utf8");
     const flags = /ENV NODE_OPTIONS="([^"]+)"/.exec(dockerfile)?.[1];
-    expect(flags).toBe("--max-semi-space-size=8 --max-old-space-size=160");
+    expect(flags).toBe("--max-semi-space-size=2 --max-old-space-size=160");
     expect(benchmarks.replace(/\s+/g, " ")).toContain(`node ${flags}`);
   });
 });
