@@ -30,16 +30,15 @@
 // cluster) or <file>-<pods> (several).
 
 import { copyFileSync, readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { KubeApiServer } from "../test/support/kube-api-server.ts";
 import { parseSamples, type Sample } from "../test/support/exposition.ts";
 // @ts-expect-error: a plain .mjs helper
-import { cpuSeconds, reportHeader, sleep, startAgent } from "./support.mjs";
+import { cpuSeconds, reportHeader, sleep, startAgent, startProcess, tempFile } from "./support.mjs";
 
 // ---------------------------------------------------------------------------------
 // Options
@@ -375,8 +374,7 @@ async function runCluster(cluster: Cluster, index: number, config: string, dir: 
     out(`\ncluster ${index + 1} of ${CLUSTERS.length}: ${cluster.pods} pods (full API objects) on ${cluster.nodes} nodes, ${cluster.nodePods} of them on the agent's node; ${NAMESPACES} namespaces, ${POLICIES} NetworkPolicies`);
     out(`served in ${populateSeconds.toFixed(1)} s; this benchmark process (the API server's store): RSS ${(bench.rss / MiB).toFixed(0)} MiB, heap used ${(bench.heapUsed / MiB).toFixed(0)} MiB`);
 
-    const kubeconfig = join(dir, `kubeconfig-${index}`);
-    await writeFile(kubeconfig, server.kubeconfigYaml());
+    const kubeconfig = tempFile(`kubeconfig-${index}`, server.kubeconfigYaml()) as string;
     const started = Date.now();
     agent = await startAgent(config, {
       nodeArgs: NODE_ARGS,
@@ -598,13 +596,12 @@ async function standalone(config: string): Promise<Reference> {
 }
 
 async function bareNode(): Promise<ProcMemory> {
-  const { spawn } = await import("node:child_process");
-  const child = spawn(process.execPath, [...NODE_ARGS, "-e", "setInterval(() => {}, 1000)"], { stdio: "ignore" });
+  const bare = startProcess(process.execPath, [...NODE_ARGS, "-e", "setInterval(() => {}, 1000)"], { name: "bare node" }) as { pid: number; stop(graceMs?: number): Promise<void> };
   try {
     await sleep(2000);
-    return procMemory(child.pid as number);
+    return procMemory(bare.pid);
   } finally {
-    child.kill("SIGKILL");
+    await bare.stop(1000);
   }
 }
 
@@ -661,8 +658,7 @@ function goals(results: readonly ClusterResult[]): string[] {
 
 async function references(results: readonly ClusterResult[], config: string, firstProbe: string): Promise<void> {
   const bare = await bareNode();
-  const one = join(dirname(config), "config-1.yaml");
-  await writeFile(one, `defaults: {interval: 10s, timeout: 1s, failureThreshold: 1, successThreshold: 1}\nsources: [{name: self, self: true}]\nprobes:\n${firstProbe}\n`);
+  const one = tempFile("config-1.yaml", `defaults: {interval: 10s, timeout: 1s, failureThreshold: 1, successThreshold: 1}\nsources: [{name: self, self: true}]\nprobes:\n${firstProbe}\n`);
   const oneEdge = await standalone(one);
   const allEdges = await standalone(config);
   const last = results.at(-1) as ClusterResult;
@@ -676,7 +672,6 @@ async function references(results: readonly ClusterResult[], config: string, fir
 
 // ---------------------------------------------------------------------------------
 
-const dir = await mkdtemp(join(tmpdir(), "netcanary-bench-cluster-"));
 const listeners: Server[] = [];
 try {
   for (const line of reportHeader("bench/cluster.mts: the agent against clusters of growing size") as string[]) console.log(line);
@@ -692,16 +687,15 @@ try {
     ports.push((listener.address() as { port: number }).port);
   }
   const probes = Array.from({ length: EDGES }, (_, i) => `  - {name: edge-${i}, sources: [self], tcp: {ip: 127.0.0.2, port: ${ports[i % ports.length]}}}`);
-  const config = join(dir, "config.yaml");
-  await writeFile(config, `defaults: {interval: 10s, timeout: 1s, failureThreshold: 1, successThreshold: 1}\nagent: {maxEdges: ${EDGES + 10}}\nsources: [{name: self, self: true}]\nprobes:\n${probes.join("\n")}\n`);
+  // Files in the helpers' temporary directory, removed however the script ends.
+  const config = tempFile("config.yaml", `defaults: {interval: 10s, timeout: 1s, failureThreshold: 1, successThreshold: 1}\nagent: {maxEdges: ${EDGES + 10}}\nsources: [{name: self, self: true}]\nprobes:\n${probes.join("\n")}\n`);
 
   const results: ClusterResult[] = [];
-  for (const [index, pods] of CLUSTERS.entries()) results.push(await runCluster(clusterOf(pods), index, config, dir));
+  for (const [index, pods] of CLUSTERS.entries()) results.push(await runCluster(clusterOf(pods), index, config, dirname(config)));
   if (values.references) await references(results, config, probes[0] as string);
   for (const line of goals(results)) console.log(line);
   console.log(`this benchmark process: peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MiB (the API server's store of every cluster's objects)`);
 } finally {
   for (const listener of listeners) listener.close();
-  await rm(dir, { recursive: true, force: true });
 }
 
