@@ -82,9 +82,9 @@ test: deps debian-deps build
 demo: build
 	$(NODE) scripts/demo.ts
 
-# The benchmarks behind docs/benchmarks.md (about half an hour; cluster.mts, exposition.mjs,
+# The benchmarks behind docs/benchmarks.md (about 35 minutes; cluster.mts, exposition.mjs,
 # worker-cost.mjs and time-to-alert.ts need root; zscaler-feed-memory.mjs uses a memory cgroup as root).
-AGENT_NODE_OPTIONS := --max-semi-space-size=8 --max-old-space-size=160
+AGENT_NODE_OPTIONS := --max-semi-space-size=2 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
 	$(NODE) bench/probe-cost.mjs --node-options="$(AGENT_NODE_OPTIONS)"

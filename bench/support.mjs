@@ -86,8 +86,8 @@ export async function waitFor(what, check, { timeoutMs = 30_000, everyMs = 100 }
  * Starts a process that is killed when the benchmark ends. Keeps the tail of its output
  * (for error messages) and calls onLine for each stdout line.
  */
-export function startProcess(command, args, { onLine, name = path.basename(command), stdin = "ignore", env } = {}) {
-  const child = spawn(command, args, { stdio: [stdin, "pipe", "pipe"], cwd: ROOT, ...(env ? { env: { ...process.env, ...env } } : {}) });
+export function startProcess(command, args, { onLine, name = path.basename(command), stdin = "ignore", env, cwd = ROOT } = {}) {
+  const child = spawn(command, args, { stdio: [stdin, "pipe", "pipe"], cwd, ...(env ? { env: { ...process.env, ...env } } : {}) });
   children.add(child);
   const tail = [];
   const keep = (line) => {
@@ -249,9 +249,10 @@ export function agentConfig({ ports, edges, interval, timeout, maxConcurrentProb
 /**
  * Starts `node dist/cli/main.js agent --config <file> --listen 127.0.0.1:0` and learns
  * its port from its own start-up log line. env: added to this process's environment;
- * memoryLimitMiB: in a memory cgroup of its own with that limit, as in a pod (needs root).
+ * memoryLimitMiB: in a memory cgroup of its own with that limit, as in a pod (needs root);
+ * cwd: its working directory (where a heap snapshot goes; default the checkout).
  */
-export async function startAgent(configFile, { logLevel = "info", nodeArgs = [], env, memoryLimitMiB } = {}) {
+export async function startAgent(configFile, { logLevel = "info", nodeArgs = [], env, memoryLimitMiB, cwd } = {}) {
   const args = [...nodeArgs, AGENT_MAIN, "agent", "--config", configFile, "--listen", "127.0.0.1:0", "--log-level", logLevel];
   // The port is learnt from an info line: a quieter level would hide it.
   if (!["info", "debug", "trace"].includes(logLevel)) throw new Error("startAgent needs log level info or lower to learn the port");
@@ -259,6 +260,7 @@ export async function startAgent(configFile, { logLevel = "info", nodeArgs = [],
   const limited = memoryLimitMiB === undefined ? undefined : inMemoryLimit(memoryLimitMiB, process.execPath, args);
   const proc = startProcess(limited?.command ?? process.execPath, limited?.args ?? args, {
     env,
+    cwd,
     name: "netcanary agent",
     onLine: (line) => {
       if (url || !line.startsWith("{")) return;
@@ -287,7 +289,13 @@ export async function startAgent(configFile, { logLevel = "info", nodeArgs = [],
     return url;
   }, { timeoutMs: 30_000 });
   const command = `node ${args.map((a) => (a === AGENT_MAIN ? "dist/cli/main.js" : a)).join(" ")}`;
-  return { proc, url, command: limited ? `${command} (${limited.describe})` : command };
+  return {
+    proc,
+    url,
+    command: limited ? `${command} (${limited.describe})` : command,
+    /** The memory cgroup's limit and most memory charged (MiB), when there is one. */
+    cgroup: limited ? { describe: limited.describe, peakMiB: () => limited.peakMiB() } : undefined,
+  };
 }
 
 /** Prometheus text format into [{ name, labels, value }]: the tests' reader. */

@@ -89,7 +89,7 @@ function imageProblems(text: string): string[] {
     if (!labels.get(`org.opencontainers.image.${name}`)) problems.push(`final stage: no org.opencontainers.image.${name} label`);
   }
   const env = ofKind(final, "ENV").map((e) => e.getArgumentsContent() ?? "").join("\n");
-  if (!env.includes('NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size=160"')) problems.push("final stage: NODE_OPTIONS are not the measured V8 flags");
+  if (!env.includes('NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=160"')) problems.push("final stage: NODE_OPTIONS are not the measured V8 flags");
   return problems;
 }
 
