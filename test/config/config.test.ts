@@ -7,24 +7,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../../agent/config/builtin.js";
 import { DURATION_RANGES, formatDuration, parseDuration } from "../../agent/config/duration.js";
 import { loadConfigFile, parseConfig } from "../../agent/config/load.js";
-import type { AgentConfig } from "../../agent/config/model.js";
 import { MAX_EDGES } from "../../agent/config/schema.js";
 import { formatInputError } from "../../agent/documents/located.js";
 import { WORKER_LIMITS } from "../../agent/probes/worker-protocol.js";
+import { CONFIG_FILE as FILE, errors, load } from "../support/config-text.js";
 
-const FILE = "netcanary.yaml";
-
-function load(text: string): AgentConfig {
-  const result = parseConfig(text, FILE);
-  if (!result.ok) throw new Error(`expected a valid config, got:\n${result.errors.map(formatInputError).join("\n")}`);
-  return result.config;
-}
-
-function errors(text: string): string[] {
-  const result = parseConfig(text, FILE);
-  if (result.ok) throw new Error("expected errors, the config loaded");
-  return result.errors.map(formatInputError);
-}
 
 /** A valid document with one probe, whose lines (from line 4) the test writes. */
 function withProbe(probeLines: string): string {

@@ -2,24 +2,10 @@
 // the request's settings resolved to the prober's, and every bad field located
 // (file:line:col: field: why).
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../agent/config/load.js";
-import { type AgentConfig, edgeSpecOf } from "../../agent/config/model.js";
-import { formatInputError } from "../../agent/documents/located.js";
+import { edgeSpecOf } from "../../agent/config/model.js";
 import { concreteTargets } from "../../agent/targets/edges.js";
+import { CONFIG_FILE as FILE, errors, load } from "../support/config-text.js";
 
-const FILE = "netcanary.yaml";
-
-function load(text: string): AgentConfig {
-  const result = parseConfig(text, FILE);
-  if (!result.ok) throw new Error(`expected a valid config, got:\n${result.errors.map(formatInputError).join("\n")}`);
-  return result.config;
-}
-
-function errors(text: string): string[] {
-  const result = parseConfig(text, FILE);
-  if (result.ok) throw new Error("expected errors, the config loaded");
-  return result.errors.map(formatInputError);
-}
 
 /** One probe named "web" from the agent's pod, its http block on line 6. */
 function withHttp(http: string): string {

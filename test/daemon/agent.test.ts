@@ -12,6 +12,7 @@ import { createLogger } from "../../agent/log/log.js";
 import { EMPTY_SNAPSHOT } from "../../agent/cluster/snapshot.js";
 import { parseConfig } from "../../agent/config/load.js";
 import { formatInputError } from "../../agent/documents/located.js";
+import { DENYING_CLUSTER } from "../support/deny-cluster.js";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -173,27 +174,12 @@ probes:
   });
 });
 
-const CLUSTER = `kind: Namespace
-metadata: {name: ns}
----
-kind: Pod
-metadata: {name: agent, namespace: ns, labels: {app: netcanary}}
-spec: {nodeName: test, containers: [{name: agent}]}
-status: {phase: Running, podIP: 127.0.0.1, podIPs: [{ip: 127.0.0.1}]}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny-egress, namespace: ns}
-spec:
-  podSelector: {}
-  policyTypes: [Egress]
-`;
 
 describe("Agent with manifests", () => {
   const identity = { nodeName: "test", podNamespace: "ns", podName: "agent" };
 
   it("policy deny: a connection that gets through is unexpected_allow; intent allow is intent_violation at once", async () => {
-    const manifests = await file(CLUSTER, "cluster.yaml");
+    const manifests = await file(DENYING_CLUSTER, "cluster.yaml");
     const config = await file(`defaults: {interval: 30s, timeout: 1s, failureThreshold: 2, successThreshold: 1}
 sources: [{name: self, self: true}]
 probes:
@@ -224,7 +210,7 @@ probes:
   });
 
   it("a closed port on a deny edge is consistent with policy: ok, not a signal", async () => {
-    const manifests = await file(CLUSTER, "cluster-2.yaml");
+    const manifests = await file(DENYING_CLUSTER, "cluster-2.yaml");
     const closed2 = await closedPort("127.0.0.2");
     const config = await file(`defaults: {interval: 30s, timeout: 1s, failureThreshold: 1, successThreshold: 1}
 sources: [{name: self, self: true}]
@@ -238,7 +224,7 @@ probes:
   });
 
   it("probing the agent's own pod IP: undefined by NetworkPolicy, so the edge is unknown", async () => {
-    const manifests = await file(CLUSTER, "cluster-3.yaml");
+    const manifests = await file(DENYING_CLUSTER, "cluster-3.yaml");
     const config = await file(`defaults: {interval: 30s, timeout: 1s, failureThreshold: 1, successThreshold: 1}
 sources: [{name: self, self: true}]
 probes:
@@ -256,7 +242,7 @@ describe("Agent with manifests that change", () => {
     const identity = { nodeName: "test", podNamespace: "ns", podName: "agent" };
     const clusterDir = join(dir, "watched-cluster");
     await mkdir(clusterDir);
-    await writeFile(join(clusterDir, "cluster.yaml"), CLUSTER);
+    await writeFile(join(clusterDir, "cluster.yaml"), DENYING_CLUSTER);
     const policyFile = join(clusterDir, "zz-allow.yaml");
     const config = await file(`defaults: {interval: 30s, timeout: 1s}
 sources: [{name: self, self: true}]
@@ -305,7 +291,7 @@ describe("Agent scheduling", () => {
   });
 
   it("a changed policy verdict is probed at once, not at the next interval", async () => {
-    const manifests = await file(CLUSTER.replace("policyTypes: [Egress]", "policyTypes: [Ingress]"), "cluster-4.yaml");
+    const manifests = await file(DENYING_CLUSTER.replace("policyTypes: [Egress]", "policyTypes: [Ingress]"), "cluster-4.yaml");
     const config = await file(`defaults: {interval: 60s, timeout: 500ms, failureThreshold: 1, successThreshold: 1}
 sources: [{name: self, self: true}]
 probes:
@@ -316,7 +302,7 @@ probes:
     await agent.runRound();
     expect([byProbe(agent)["watched"]?.policy.verdict, byProbe(agent)["watched"]?.status]).toEqual(["allow", "ok"]);
     const changedAt = Date.now();
-    await writeFile(manifests, CLUSTER);
+    await writeFile(manifests, DENYING_CLUSTER);
     // The interval is 60 s: only a probe run at once on the new verdict raises the signal this soon.
     await waitFor(() => byProbe(agent)["watched"]?.status === "unexpected_allow", 2500, "a probe judged against the new verdict");
     expect(byProbe(agent)["watched"]?.policy.verdict).toBe("deny");

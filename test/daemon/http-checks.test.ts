@@ -19,23 +19,7 @@ import { describeWith } from "../support/prerequisites.js";
 import { createTestCa, PUBLIC_LIKE_CA_SUBJECT, type TestCa } from "../support/test-ca.js";
 import { TlsInspector } from "../support/tls-inspector.js";
 import { ZscalerGateway } from "../support/zscaler-gateway.js";
-
-/** The agent's own pod at 127.0.0.1 under a default-deny egress policy: every edge to 127.0.0.2 is denied. */
-const DENYING_CLUSTER = `kind: Namespace
-metadata: {name: ns}
----
-kind: Pod
-metadata: {name: agent, namespace: ns, labels: {app: netcanary}}
-spec: {nodeName: test, containers: [{name: agent}]}
-status: {phase: Running, podIP: 127.0.0.1, podIPs: [{ip: 127.0.0.1}]}
----
-apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: default-deny-egress, namespace: ns}
-spec:
-  podSelector: {}
-  policyTypes: [Egress]
-`;
+import { DENYING_CLUSTER } from "../support/deny-cluster.js";
 
 /** A YAML block scalar of a PEM, indented for a probe line. */
 function pem(text: string, indent: string): string {
