@@ -63,6 +63,11 @@ export interface ObservedFlow {
   /** Samples in which it was seen (a long connection counts once per sample). */
   readonly observations: number;
   readonly evidence: readonly FlowEvidence[];
+  /**
+   * Set when every observation was only a connection attempt (TCP SYN_SENT, no answer seen):
+   * evidence that the workload tried, not that traffic got through. Absent otherwise.
+   */
+  readonly attemptOnly?: true;
 }
 
 export const MAX_SAMPLE_ADDRESSES = 8;
