@@ -25,6 +25,9 @@ import { type ProbeGap, probeGaps } from "../targets/empty.js";
 import { type EdgeRecord, type StatusChange, withOutcome } from "../verdicts/edge-state.js";
 import { type EdgePolicy, namedByWorkload, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
 import { type LiveFeeds, ZscalerSeam } from "../zscaler/seam.js";
+import type { FlowMap } from "../traffic/flow.js";
+import { TrafficMetrics } from "../traffic/metrics.js";
+import { TrafficObserver } from "../traffic/observer.js";
 import { EdgeTable } from "./edge-table.js";
 import type { SelfIdentity } from "./identity.js";
 import type { Logger } from "../log/log.js";
@@ -55,6 +58,8 @@ export interface AgentOptions {
   readonly podProbes?: PodProbeRunner;
   /** Zscaler's published ranges, kept current (data centres, answersIn: zscaler:<cloud>). */
   readonly feeds?: LiveFeeds;
+  /** Where proc is mounted, for the traffic map (tests); default /proc. */
+  readonly procRoot?: string;
 }
 
 export type { StatusChangeSink } from "./status-changes.js";
@@ -89,6 +94,9 @@ export class Agent {
   private readonly log: Logger;
   /** Probing on schedule (between start and stop); runRound alone never schedules. */
   private scheduling = false;
+  /** The traffic map (traffic/observer.ts): made when the config first turns it on, sampling while it is on. */
+  private traffic: TrafficObserver | undefined;
+  private trafficMetrics: TrafficMetrics | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -169,6 +177,37 @@ export class Agent {
     }
     await this.cluster.start((snapshot, seenAt, changed) => this.applySnapshot(snapshot, seenAt, changed));
     await this.zscaler.start(() => this.applyFeeds());
+    this.followTraffic();
+  }
+
+  /** Starts or stops the traffic map as the config says (while the agent runs on schedule). */
+  private followTraffic(): void {
+    if (this.config.traffic && !this.traffic && this.scheduling && !this.stopped) {
+      this.trafficMetrics ??= new TrafficMetrics(this.metrics.registry);
+      const lookupAddress = this.cluster.lookupAddress?.bind(this.cluster);
+      const observer = new TrafficObserver({
+        nodeName: this.options.identity.nodeName,
+        logger: this.log,
+        metrics: this.trafficMetrics,
+        ...(lookupAddress ? { lookupAddress } : {}),
+        ...(this.options.procRoot !== undefined ? { procRoot: this.options.procRoot } : {}),
+      });
+      this.traffic = observer;
+      observer.start(() => {
+        const settings = this.config.traffic;
+        return settings ? { settings, snapshot: this.snapshot, index: this.index, sources: this.config.sources, zscaler: this.zscaler.placer() } : undefined;
+      });
+      this.log.info({ pods: this.config.traffic.pods.kind, intervalMs: this.config.traffic.intervalMs }, "traffic map on");
+    } else if (!this.config.traffic && this.traffic) {
+      void this.traffic.stop();
+      this.traffic = undefined;
+      this.log.info({}, "traffic map off");
+    }
+  }
+
+  /** The traffic map now (/api/v1/flows); undefined while traffic mapping is off. */
+  flowMap(): FlowMap | undefined {
+    return this.traffic?.map();
   }
 
   /** For one round (netcanary once): the Zscaler data as fresh as the deadline allows. */
@@ -187,6 +226,7 @@ export class Agent {
     for (const watch of this.watches) watch.close();
     this.watches.length = 0;
     this.scheduling = false;
+    await this.traffic?.stop();
     this.scheduler.stop();
     this.starvation.stop();
     await Promise.all([this.cluster.stop(), this.options.events?.close(), this.runner.stop()]);
@@ -286,6 +326,7 @@ export class Agent {
     this.runner.configure(config);
     this.cluster.setTargets?.(targetScopeOf(this.config));
     this.refresh(Date.now());
+    this.followTraffic();
   }
 
   /**

@@ -42,6 +42,8 @@ export interface ServerSources {
   readiness(): Readiness;
   /** The /api/v1/results document, optionally only the edges of one probe or in one status. */
   results(filter?: ResultsFilter): unknown;
+  /** The /api/v1/flows document (traffic/flow.ts FlowMap); undefined while traffic mapping is off. */
+  flows?(): unknown;
 }
 
 export interface ResultsFilter {
@@ -129,11 +131,11 @@ function answerTurn(turn: Turn, response: ServerResponse, gate: Gate, what: stri
   }
 }
 
-/** The results document, streamed (chunked) as it is written, paced. */
-async function sendResults({ sources, guard }: Handlers, filter: ResultsFilter, response: ServerResponse, gone: () => boolean): Promise<void> {
+/** A JSON document that grows with the edges or flows, streamed (chunked) as it is written, paced. */
+async function sendDocument({ guard }: Handlers, documentOf: () => unknown, response: ServerResponse, gone: () => boolean): Promise<void> {
   // The client may have gone while waiting its turn: nothing to write, then.
   if (gone()) return;
-  const document = sources.results(filter);
+  const document = documentOf();
   response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
   if (response.req.method === "HEAD") {
     response.end();
@@ -183,11 +185,20 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       const probe = url.searchParams.get("probe");
       const status = url.searchParams.get("status");
       const filter: ResultsFilter = { ...(probe !== null ? { probe } : {}), ...(status !== null ? { status } : {}) };
-      answerTurn(await results.run(response, () => sendResults(handlers, filter, response, gone)), response, results, "documents");
+      answerTurn(await results.run(response, () => sendDocument(handlers, () => sources.results(filter), response, gone)), response, results, "documents");
+      return;
+    }
+    case "/api/v1/flows": {
+      const map = sources.flows?.();
+      if (map === undefined) {
+        send(response, 404, "text/plain; charset=utf-8", "traffic mapping is off (traffic.enabled in the config, docs/traffic.md)\n");
+        return;
+      }
+      answerTurn(await results.run(response, () => sendDocument(handlers, () => map, response, gone)), response, results, "documents");
       return;
     }
     case "/":
-      send(response, 200, "text/plain; charset=utf-8", "netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n");
+      send(response, 200, "text/plain; charset=utf-8", "netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n/api/v1/flows\n");
       return;
     default:
       send(response, 404, "text/plain; charset=utf-8", "not found\n");

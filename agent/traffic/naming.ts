@@ -29,9 +29,10 @@ export interface ZscalerPlace {
 export type PeerLookup = { readonly kind: "answer"; readonly answer: LookupAnswer } | { readonly kind: "pending"; readonly reason: string };
 
 export interface NamingContext {
-  /** The cluster state's pods and Services, by address (podsByAddress, servicesByAddress). */
+  /** The cluster state's pods (not on the host network) and Services by address (the policy index's), and nodes (nodeAddresses). */
   readonly pods: ReadonlyMap<string, PodInfo>;
   readonly services: ReadonlyMap<string, ServiceInfo>;
+  readonly nodes: ReadonlyMap<string, string>;
   readonly zscaler: (ip: IpAddress) => ZscalerPlace | undefined;
   /** Configured ranges, smallest first (sortRanges). */
   readonly ranges: readonly TrafficRange[];
@@ -81,17 +82,11 @@ export function sortRanges<T extends { readonly cidr: Cidr }>(ranges: readonly T
   return [...ranges].sort((a, b) => b.cidr.prefix - a.cidr.prefix || (a.cidr.base < b.cidr.base ? -1 : a.cidr.base > b.cidr.base ? 1 : 0));
 }
 
-/** Pods and Services of a cluster state by address (a pod's every address, a Service's cluster IPs). */
-export function addressIndex(pods: readonly PodInfo[], services: readonly ServiceInfo[]): { pods: Map<string, PodInfo>; services: Map<string, ServiceInfo> } {
-  const byPod = new Map<string, PodInfo>();
-  for (const pod of pods) {
-    if (pod.workload || pod.phase === "Succeeded" || pod.phase === "Failed") continue;
-    // A running pod wins over one being deleted that still holds the address.
-    for (const ip of pod.ips) if (!byPod.has(ip.text) || byPod.get(ip.text)?.terminating) byPod.set(ip.text, pod);
-  }
-  const byService = new Map<string, ServiceInfo>();
-  for (const service of services) for (const ip of service.clusterIps) byService.set(ip.text, service);
-  return { pods: byPod, services: byService };
+/** Addresses of nodes: a host-network pod's address is its node's. */
+export function nodeAddresses(pods: Iterable<PodInfo>): Map<string, string> {
+  const nodes = new Map<string, string>();
+  for (const pod of pods) if (pod.hostNetwork && pod.node !== undefined && !pod.workload) for (const ip of pod.ips) nodes.set(ip.text, pod.node);
+  return nodes;
 }
 
 function podPeer(pod: PodInfo): FlowPeer {
@@ -115,6 +110,8 @@ export function namePeer(ip: IpAddress, context: NamingContext): FlowPeer {
   if (pod) return podPeer(pod);
   const service = context.services.get(ip.text);
   if (service) return servicePeer(service);
+  const node = context.nodes.get(ip.text);
+  if (node !== undefined) return { kind: "node", name: node };
   const zscaler = context.zscaler(ip);
   if (zscaler) return { kind: "zscaler", cloud: zscaler.cloud, ...(zscaler.city !== undefined ? { city: zscaler.city } : {}), range: zscaler.range };
   if (context.lookup) {
