@@ -168,14 +168,15 @@ const CONNECTED_TCP = new Set(["ESTABLISHED", "SYN_SENT", "SYN_RECV", "NEW_SYN_R
  * client look).
  */
 export function connectionsOf(lines: readonly SocketLine[]): SocketConnection[] {
+  // "TCP|10.99.0.1|8080", or "TCP|*|8080" for a wildcard: an IPv6 wildcard listener takes
+  // IPv4 connections too (dual-stack), whose sockets show IPv4-mapped addresses.
   const listening = new Set<string>();
-  const key = (protocol: FlowProtocol, local: IpAddress, port: number) => `${protocol}|${local.family}|${isUnspecified(local) ? "*" : local.text}|${port}`;
   for (const line of lines) {
     if ((line.protocol === "TCP" && line.state === "LISTEN") || (line.protocol === "UDP" && line.state === "UNCONNECTED" && isUnspecified(line.remote))) {
-      listening.add(key(line.protocol, line.local, line.localPort));
+      listening.add(`${line.protocol}|${isUnspecified(line.local) ? "*" : line.local.text}|${line.localPort}`);
     }
   }
-  const listens = (line: SocketLine) => listening.has(key(line.protocol, line.local, line.localPort)) || listening.has(`${line.protocol}|${line.local.family}|*|${line.localPort}`);
+  const listens = (line: SocketLine) => listening.has(`${line.protocol}|${line.local.text}|${line.localPort}`) || listening.has(`${line.protocol}|*|${line.localPort}`);
   const found: SocketConnection[] = [];
   for (const line of lines) {
     const withPeer = line.protocol === "TCP" ? CONNECTED_TCP.has(line.state) : line.state === "CONNECTED";
