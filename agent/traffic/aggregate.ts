@@ -3,8 +3,10 @@
 // maxFlows flows (a new one beyond is counted as dropped, never kept), at most
 // MAX_SAMPLE_ADDRESSES addresses per side of a flow, and a flow not seen for the expiry
 // window leaves. A connection seen in several samples counts once per sample
-// ("observations"). A peer that was "unnamed" (its lookup pending) and is named in a later
-// sample is folded into the named flow, so lookups do not leave a trail of unnamed flows.
+// ("observations"). Names change: a lookup answers, Zscaler's feeds load after the first
+// sample, a configured range is added. rename() gives the flows named by one exact address
+// (an "unnamed" peer, an external /32 or /128 without a range name) their current name and
+// folds them into that flow, so such changes leave no trail of stale flows.
 
 import { type FlowEvidence, flowKey, type FlowPeer, type FlowWorkload, MAX_SAMPLE_ADDRESSES, type ObservedFlow } from "./flow.js";
 import { commonLabels } from "./naming.js";
@@ -49,6 +51,13 @@ export interface SampleResult {
   readonly dropped: number;
 }
 
+/** The one address a peer stands for, when it is named by that address alone. */
+function singleAddress(peer: FlowPeer): string | undefined {
+  if (peer.kind === "unnamed") return peer.address;
+  if (peer.kind === "external" && peer.name === undefined && /\/(32|128)$/.test(peer.range)) return peer.range.replace(/\/\d+$/, "");
+  return undefined;
+}
+
 function addBounded(list: string[], value: string): void {
   if (list.length < MAX_SAMPLE_ADDRESSES && !list.includes(value)) list.push(value);
 }
@@ -82,8 +91,7 @@ export class FlowAggregator {
       const key = flowKey(observation);
       let flow = this.flows.get(key);
       if (flow === undefined) {
-        const unnamed = observation.peer.kind === "unnamed" ? undefined : this.takeUnnamed(observation);
-        if (unnamed === undefined && this.flows.size >= this.maxFlows) {
+        if (this.flows.size >= this.maxFlows) {
           dropped.add(key);
           continue;
         }
@@ -103,7 +111,6 @@ export class FlowAggregator {
           evidence: new Set(),
           attemptOnly: true,
         };
-        if (unnamed) this.fold(flow, unnamed);
         this.flows.set(key, flow);
         added++;
       }
@@ -122,16 +129,31 @@ export class FlowAggregator {
     return { added, dropped: dropped.size };
   }
 
-  /** The unnamed flow of the same connection (same local side, port and address), removed from the map. */
-  private takeUnnamed(observation: FlowObservation): FlowState | undefined {
-    const key = flowKey({ ...observation, peer: { kind: "unnamed", address: observation.remoteAddress, reason: "" } });
-    const found = this.flows.get(key);
-    if (found) this.flows.delete(key);
-    return found;
+  /**
+   * Names again every flow whose peer stands for one exact address (unnamed, or an external
+   * /32 or /128 without a name) with what `name` says now; a flow whose name changed is
+   * folded into the flow of its new name (the budget is not touched: no flow is added).
+   */
+  rename(name: (address: string) => FlowPeer): number {
+    let renamed = 0;
+    for (const [key, flow] of [...this.flows]) {
+      const address = singleAddress(flow.peer);
+      if (address === undefined) continue;
+      const peer = name(address);
+      const next = flowKey({ ...flow, peer });
+      if (next === key) continue;
+      this.flows.delete(key);
+      const into = this.flows.get(next);
+      if (into) this.fold(into, flow);
+      else this.flows.set(next, { ...flow, key: next, peer, evidence: new Set(flow.evidence), remoteAddresses: [...flow.remoteAddresses], localAddresses: [...flow.localAddresses] });
+      renamed++;
+    }
+    return renamed;
   }
 
   private fold(into: FlowState, from: FlowState): void {
     into.firstSeen = Math.min(into.firstSeen, from.firstSeen);
+    into.lastSeen = Math.max(into.lastSeen, from.lastSeen);
     into.observations += from.observations;
     for (const address of from.remoteAddresses) addBounded(into.remoteAddresses, address);
     for (const address of from.localAddresses) addBounded(into.localAddresses, address);

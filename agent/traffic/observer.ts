@@ -16,7 +16,7 @@
 // socket tables as a source (SOCKET_TABLE_LIMITS).
 
 import { readlink } from "node:fs/promises";
-import type { IpAddress } from "../addresses/ip.js";
+import { type IpAddress, parseIp } from "../addresses/ip.js";
 import { ADDRESS_LOOKUP_DEFAULTS, AddressBook, type LookupAnswer } from "../cluster/addresses.js";
 import type { ClusterSnapshot, PodInfo } from "../cluster/snapshot.js";
 import type { SourceConfig } from "../config/model.js";
@@ -164,6 +164,11 @@ export class TrafficObserver {
       ranges: sortRanges(settings.ranges),
       ...(book && answers ? { lookup: (ip: IpAddress): PeerLookup => lookupOf(book, answers, ip) } : {}),
     };
+    // Names known since the last sample (a lookup answered, the feeds loaded) apply to the flows already held.
+    this.aggregator.rename((address) => {
+      const parsed = parseIp(address);
+      return parsed.ok ? namePeer(parsed.value, naming) : { kind: "unnamed", address, reason: "not an address" };
+    });
     for (const pod of pods) {
       const name = `${pod.namespace}/${pod.name}`;
       const read = await this.readPod(pod);

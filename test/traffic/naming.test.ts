@@ -138,14 +138,23 @@ describe("FlowAggregator", () => {
     expect(flows.flowsNow().map((flow) => flow.port)).toEqual([2, 3]);
   });
 
-  it("folds a flow whose peer was unnamed into the named flow once the name is known", () => {
-    const flows = new FlowAggregator(1);
-    flows.record(1000, [observation({ peer: { kind: "unnamed", address: "198.51.100.7", reason: "looking up" } })]);
-    // The budget is full, but the named flow takes the unnamed one's place.
-    expect(flows.record(2000, [observation()])).toEqual({ added: 1, dropped: 0 });
-    const all = flows.flowsNow();
-    expect(all.map((flow) => flow.peer.kind)).toEqual(["external"]);
-    expect(all[0]).toMatchObject({ observations: 2, firstSeen: new Date(1000).toISOString() });
+  it("renames flows named by one address once a better name is known, folding them into that flow", () => {
+    const flows = new FlowAggregator(2);
+    const zscaler = { kind: "zscaler", cloud: "zscaler.net", range: "165.225.0.0/17" } as const;
+    flows.record(1000, [observation({ peer: { kind: "unnamed", address: "198.51.100.7", reason: "looking up" } }), observation({ peer: { kind: "external", range: "165.225.1.1/32" }, remoteAddress: "165.225.1.1" })]);
+    flows.record(1500, [observation({ peer: zscaler, remoteAddress: "165.225.1.2" })]);
+    expect(flows.droppedLastSample).toBe(1);
+    // The lookup answered and the feeds loaded: both one-address flows take their names.
+    const renamed = flows.rename((address) => (address.startsWith("165.225.") ? zscaler : { kind: "external", range: `${address}/32` }));
+    expect(renamed).toBe(2);
+    // The budget is full, but the renamed flows take no new place.
+    expect(flows.record(2000, [observation(), observation({ peer: zscaler, remoteAddress: "165.225.1.2" })])).toEqual({ added: 0, dropped: 0 });
+    expect(flows.flowsNow().map((flow) => [JSON.stringify(flow.peer), flow.observations, flow.firstSeen, flow.remoteAddresses])).toEqual([
+      [JSON.stringify({ kind: "external", range: "198.51.100.7/32" }), 2, new Date(1000).toISOString(), ["198.51.100.7"]],
+      [JSON.stringify(zscaler), 2, new Date(1000).toISOString(), ["165.225.1.1", "165.225.1.2"]],
+    ]);
+    // A flow named by a range is never renamed from its sample addresses.
+    expect(flows.rename(() => ({ kind: "unnamed", address: "x", reason: "" }))).toBe(1);
   });
 
   it("keeps the labels the workload's pods share, in stable flow key order", () => {
