@@ -83,7 +83,7 @@ demo: build
 	$(NODE) scripts/demo.ts
 
 # The benchmarks behind docs/benchmarks.md (about 35 minutes; cluster.mts, exposition.mjs,
-# worker-cost.mjs and time-to-alert.ts need root; zscaler-feed-memory.mjs uses a memory cgroup as root).
+# worker-cost.mjs and time-to-alert.ts need root, traffic.mjs's kernel part too; zscaler-feed-memory.mjs uses a memory cgroup as root).
 AGENT_NODE_OPTIONS := --max-semi-space-size=2 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
@@ -98,6 +98,8 @@ bench: build
 	$(NODE) --expose-gc bench/series-heap.mjs
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
+	$(NODE) --expose-gc bench/traffic.mjs --pods 20 --connections 50
+	$(NODE) --expose-gc bench/traffic.mjs --pods 100 --connections 100
 	$(NODE) bench/time-to-alert.ts
 
 clean:
