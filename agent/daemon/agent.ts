@@ -58,8 +58,6 @@ export interface AgentOptions {
   readonly podProbes?: PodProbeRunner;
   /** Zscaler's published ranges, kept current (data centres, answersIn: zscaler:<cloud>). */
   readonly feeds?: LiveFeeds;
-  /** Where proc is mounted, for the traffic map (tests); default /proc. */
-  readonly procRoot?: string;
 }
 
 export type { StatusChangeSink } from "./status-changes.js";
@@ -190,7 +188,6 @@ export class Agent {
         logger: this.log,
         metrics: this.trafficMetrics,
         ...(lookupAddress ? { lookupAddress } : {}),
-        ...(this.options.procRoot !== undefined ? { procRoot: this.options.procRoot } : {}),
       });
       this.traffic = observer;
       observer.start(() => {
