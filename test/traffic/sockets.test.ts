@@ -1,13 +1,12 @@
 // The socket-table parser: on tables captured from a real network namespace
-// (test/fixtures/proc/sockets-*.txt, README there says what was open), on this process's own
-// live table while it holds real sockets, and on hostile text (huge, binary, truncated).
-import { once } from "node:events";
+// (test/fixtures/proc/sockets-*.txt, README there says what was open), on the live table of a
+// fresh namespace holding real sockets, and on hostile text (huge, binary, truncated).
+import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
-import { readBoundedFile } from "../../agent/files/read.js";
+import { describe, expect, it } from "vitest";
 import { connectionsOf, MAX_TABLE_BYTES, MAX_TABLE_LINES, parseSocketAddress, parseSocketTable, SOCKET_TABLES, type SocketLine } from "../../agent/traffic/sockets.js";
+import { describeWith } from "../support/prerequisites.js";
 
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "proc");
 const table = (name: (typeof SOCKET_TABLES)[number]): string => readFileSync(join(FIXTURES, `sockets-${name}.txt`), "utf8");
@@ -121,28 +120,27 @@ describe("parseSocketTable on hostile text", () => {
   });
 });
 
-describe("parseSocketTable on this process's live table", () => {
-  let server: Server | undefined;
-  const sockets: Socket[] = [];
-  afterEach(async () => {
-    for (const socket of sockets) socket.destroy();
-    sockets.length = 0;
-    if (server) await new Promise((resolve) => server?.close(resolve));
-    server = undefined;
-  });
+/** In a fresh network namespace: a listener and a client on 127.0.0.1, then the namespace's tcp table, ports first. */
+const LIVE_TABLE = `
+const net = require("node:net");
+const fs = require("node:fs");
+const server = net.createServer(() => {
+  const { port } = server.address();
+  process.stdout.write(JSON.stringify({ port, client: client.localPort, table: fs.readFileSync("/proc/self/net/tcp", "utf8") }));
+  process.exit(0);
+}).listen(0, "127.0.0.1");
+let client;
+server.on("listening", () => { client = net.connect(server.address().port, "127.0.0.1"); });
+`;
 
-  it("finds a real listener and both ends of a real connection", async () => {
-    server = createServer((socket) => sockets.push(socket)).listen(0, "127.0.0.1");
-    await once(server, "listening");
-    const { port } = server.address() as { port: number };
-    const client = createConnection({ host: "127.0.0.1", port });
-    sockets.push(client);
-    await once(client, "connect");
-    const read = await readBoundedFile("/proc/self/net/tcp", { maxBytes: MAX_TABLE_BYTES });
-    if (!read.ok) throw new Error(read.message);
-    const lines = parseSocketTable(read.text, "tcp").lines.map(brief);
+describeWith({ root: true, commands: ["unshare", "ip"] }, "parseSocketTable on a live table", () => {
+  it("finds a real listener and both ends of a real connection", () => {
+    // A namespace of its own: the host's table holds whatever else runs on the machine.
+    const output = execFileSync("unshare", ["-n", "sh", "-c", 'ip link set lo up && exec "$0" -e "$1"', process.execPath, LIVE_TABLE], { encoding: "utf8", timeout: 20_000 });
+    const { port, client, table } = JSON.parse(output) as { port: number; client: number; table: string };
+    const lines = parseSocketTable(table, "tcp").lines.map(brief);
     expect(lines).toContain(`TCP 127.0.0.1:${port} 0.0.0.0:0 LISTEN`);
-    expect(lines).toContain(`TCP 127.0.0.1:${client.localPort} 127.0.0.1:${port} ESTABLISHED`);
-    expect(lines).toContain(`TCP 127.0.0.1:${port} 127.0.0.1:${client.localPort} ESTABLISHED`);
+    expect(lines).toContain(`TCP 127.0.0.1:${client} 127.0.0.1:${port} ESTABLISHED`);
+    expect(lines).toContain(`TCP 127.0.0.1:${port} 127.0.0.1:${client} ESTABLISHED`);
   });
 });
