@@ -217,10 +217,7 @@ export class TrafficObserver {
       expired,
       malformedLines,
     };
-    this.options.metrics?.sampled(
-      report,
-      this.aggregator.flowsNow().map((flow) => ({ local: flow.local, peerKind: flow.peer.kind, direction: flow.direction })),
-    );
+    this.options.metrics?.sampled(report, this.aggregator.summaries());
     return report;
   }
 
