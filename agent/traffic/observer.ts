@@ -112,6 +112,8 @@ export class TrafficObserver {
   private lastAt: number | undefined;
   private coverage: Omit<FlowCoverage, "droppedFlows"> = { podsSelected: 0, podsObserved: 0, missed: [], sources: [] };
   private namespaces: ClusterSnapshot["namespaces"] = [];
+  /** Missed pods already logged: logged again only after they were read (reasons carry counts that change every scan). */
+  private logged = new Map<string, string>();
 
   constructor(private readonly options: TrafficObserverOptions) {
     this.procRoot = options.procRoot ?? "/proc";
@@ -199,6 +201,7 @@ export class TrafficObserver {
     this.lastAt = at;
     this.namespaces = snapshot?.namespaces ?? [];
     missed.sort((a, b) => a.pod.localeCompare(b.pod));
+    this.logMissed(missed);
     this.coverage = {
       podsSelected: pods.length,
       podsObserved: pods.length - missed.length,
@@ -240,6 +243,16 @@ export class TrafficObserver {
       flows,
       coverage: { ...this.coverage, droppedFlows: this.aggregator.droppedLastSample },
     };
+  }
+
+  /** Says once per pod which selected pods the map cannot see, and why (the map's coverage says it every time). */
+  private logMissed(missed: readonly { pod: string; reason: string }[]): void {
+    const now = new Map(missed.map((entry) => [entry.pod, entry.reason]));
+    for (const [pod, reason] of now) {
+      if (!this.logged.has(pod)) this.options.logger.warn({ pod, reason }, "traffic map: a selected pod's connections cannot be read");
+    }
+    for (const pod of this.logged.keys()) if (!now.has(pod)) this.options.logger.info({ pod }, "traffic map: a pod's connections are read again, or it is no longer selected");
+    this.logged = now;
   }
 
   /** The pod's socket tables, read through one of its processes, or why not. */

@@ -6,6 +6,7 @@
 // ranges; coverage saying which selected pods were not read and why (a FIFO for a table, a
 // host-network pod, a pod without a process), never a byte of a table's text.
 import { execFileSync } from "node:child_process";
+import { Writable } from "node:stream";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -123,7 +124,14 @@ describe("the traffic observer over a fake /proc and the API test server", () =>
     proc(400, 4026532300, HOSTILE_UID, { "net/fib_trie": POD_FIB.replace("10.244.1.7", "10.244.1.8"), "net/tcp": "fifo", "net/tcp6": `${SECRET}\n` });
     await cluster.start(() => undefined);
     await waitFor(() => cluster.status().ready, 5000, "the cluster state");
-    observer = new TrafficObserver({ nodeName: "node-a", logger: createLogger("silent"), procRoot: root, lookupAddress: (ip, signal) => cluster.lookupAddress(ip, signal) });
+    const logs: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logs.push(chunk.toString());
+        done();
+      },
+    });
+    observer = new TrafficObserver({ nodeName: "node-a", logger: createLogger("info", sink, "json"), procRoot: root, lookupAddress: (ip, signal) => cluster.lookupAddress(ip, signal) });
 
     const snapshot = () => cluster.current() as ClusterSnapshot;
     await observer.sample(inputs(snapshot()));
@@ -178,5 +186,10 @@ describe("the traffic observer over a fake /proc and the API test server", () =>
     expect(missed["shop/agent-node"]).toMatch(/^uses the host network/);
     expect(missed["shop/ghost-0"]).toMatch(/^no process of pod 3c4d5e6f/);
     expect(JSON.stringify(second)).not.toContain(SECRET);
+    // Each missed pod is logged once with its reason, however many samples missed it.
+    const warned = logs.map((line) => JSON.parse(line) as { msg: string; pod?: string; reason?: string }).filter((entry) => entry.msg.startsWith("traffic map: a selected pod"));
+    expect(warned.map((entry) => entry.pod).sort()).toEqual(["shop/agent-node", "shop/ghost-0", "shop/hostile-0", "shop/web-0"]);
+    expect(warned.find((entry) => entry.pod === "shop/hostile-0")?.reason).toBe("tcp table: a FIFO, not a regular file");
+    expect(logs.join("")).not.toContain(SECRET);
   });
 });
