@@ -110,6 +110,7 @@ export class TrafficObserver {
   private stopped = false;
   private startedAt: number;
   private lastAt: number | undefined;
+  private expireAfterMs = Infinity;
   private coverage: Omit<FlowCoverage, "droppedFlows"> = { podsSelected: 0, podsObserved: 0, missed: [], sources: [] };
   private namespaces: ClusterSnapshot["namespaces"] = [];
   /** Missed pods already logged: logged again only after they were read (reasons carry counts that change every scan). */
@@ -199,6 +200,7 @@ export class TrafficObserver {
     const { added, dropped } = this.aggregator.record(at, observations);
     const expired = this.aggregator.expire(at - settings.expireAfterMs);
     this.lastAt = at;
+    this.expireAfterMs = settings.expireAfterMs;
     this.namespaces = snapshot?.namespaces ?? [];
     missed.sort((a, b) => a.pod.localeCompare(b.pod));
     this.logMissed(missed);
@@ -237,7 +239,8 @@ export class TrafficObserver {
       apiVersion: "netcanary/v1",
       kind: "FlowMap",
       node: this.options.nodeName,
-      from: new Date(flows.reduce((first, flow) => Math.min(first, Date.parse(flow.firstSeen)), this.lastAt ?? this.startedAt)).toISOString(),
+      // What the map covers: since the observer started, or since what expired, whichever is later.
+      from: new Date(Math.max(this.startedAt, (this.lastAt ?? this.startedAt) - this.expireAfterMs)).toISOString(),
       until: new Date(this.lastAt ?? this.startedAt).toISOString(),
       namespaces,
       flows,

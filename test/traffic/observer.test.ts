@@ -171,6 +171,9 @@ describe("the traffic observer over a fake /proc and the API test server", () =>
     );
     // Folded, not left behind: the named flows carry the unnamed ones' first sighting.
     expect(second.flows.map((flow) => flow.firstSeen)).toEqual(second.flows.map(() => first.until));
+    // The window: from the observer's start (nothing expired yet) to the last sample.
+    expect(Date.parse(second.from)).toBeLessThanOrEqual(Date.parse(first.until));
+    expect(second.until).toBe(second.flows.map((flow) => flow.lastSeen).sort().at(-1));
     expect(Math.min(...second.flows.map((flow) => flow.observations))).toBeGreaterThanOrEqual(2);
     const client = second.flows.find((flow) => flow.port === 5432);
     expect(client).toMatchObject({ local: { namespace: "shop", kind: "statefulset", name: "client", labels: { app: "client" } }, localAddresses: ["10.244.1.7"], remoteAddresses: ["10.244.2.30"], evidence: ["socket-table"] });
