@@ -19,13 +19,20 @@ const NODE = "lab-node";
 const PORT = 9714;
 const FEED_PORT = 8081;
 
-/** Accepts on host:ports and keeps every connection open (a server whose clients stay connected). */
+/** Accepts on host:ports and keeps every connection open (a server whose clients stay connected); "udp:port" binds a UDP socket. */
 const HOLDING_SERVER = `
 const net = require("node:net");
+const dgram = require("node:dgram");
 const [host, ...ports] = process.argv.slice(1);
 let pending = ports.length;
 const held = [];
 for (const port of ports) {
+  if (port.startsWith("udp:")) {
+    const socket = dgram.createSocket("udp4");
+    socket.bind(Number(port.slice(4)), host, () => { if (--pending === 0) process.stdout.write("listening\\n"); });
+    held.push(socket);
+    continue;
+  }
   net.createServer((socket) => { held.push(socket); socket.on("error", () => undefined); })
     .on("error", (error) => { process.stderr.write(String(error) + "\\n"); process.exit(1); })
     .listen(Number(port), host, () => { if (--pending === 0) process.stdout.write("listening\\n"); });
@@ -34,13 +41,30 @@ process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();
 `;
 
-/** Connects to each host:port and keeps the connections open, printing "connected host:port". */
+/**
+ * Connects to each host:port and keeps the connections open, printing "connected <target>";
+ * "once:host:port" closes at once (this side first: TIME_WAIT), "udp:host:port" is a UDP
+ * socket connect()ed to the peer, sending one datagram.
+ */
 const HOLDING_CLIENT = `
 const net = require("node:net");
+const dgram = require("node:dgram");
 const held = [];
 for (const target of process.argv.slice(1)) {
-  const at = target.lastIndexOf(":");
-  const socket = net.connect({ host: target.slice(0, at), port: Number(target.slice(at + 1)) }, () => process.stdout.write("connected " + target + "\\n"));
+  const [kind, address] = target.startsWith("once:") || target.startsWith("udp:") ? [target.slice(0, target.indexOf(":")), target.slice(target.indexOf(":") + 1)] : ["hold", target];
+  const at = address.lastIndexOf(":");
+  const host = address.slice(0, at);
+  const port = Number(address.slice(at + 1));
+  if (kind === "udp") {
+    const socket = dgram.createSocket("udp4");
+    socket.connect(port, host, () => socket.send("hello", () => process.stdout.write("connected " + target + "\\n")));
+    held.push(socket);
+    continue;
+  }
+  const socket = net.connect({ host, port }, () => {
+    process.stdout.write("connected " + target + "\\n");
+    if (kind === "once") socket.end();
+  });
   socket.on("error", (error) => process.stdout.write("failed " + target + " " + error.message + "\\n"));
   held.push(socket);
 }
@@ -119,8 +143,8 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv"] }, 
       for (const [file, text] of Object.entries(labFeeds(at))) writeFileSync(join(feedDir, file), text);
       const start = (pod: string, script: string, args: string[], name: string) => lab.startProcess(lab.pod(pod), process.execPath, ["-e", script, ...args], { name });
       await start("zscaler", FEED_SERVER, [at.zscaler, String(FEED_PORT), feedDir], "zscaler feeds").waitForOutput(/^listening$/m);
-      await start("zscaler", HOLDING_SERVER, ["0.0.0.0", "443"], "zscaler and partner 443").waitForOutput(/^listening$/m);
-      await start("web", HOLDING_SERVER, ["0.0.0.0", "8080", "80"], "web").waitForOutput(/^listening$/m);
+      await start("zscaler", HOLDING_SERVER, ["0.0.0.0", "443", "8443"], "zscaler and partner 443, 8443").waitForOutput(/^listening$/m);
+      await start("web", HOLDING_SERVER, ["0.0.0.0", "8080", "80", "udp:5353"], "web").waitForOutput(/^listening$/m);
 
       mkdirSync(join(lab.dir, "agent"));
       const clusterFile = join(lab.dir, "agent", "cluster.yaml");
@@ -153,8 +177,9 @@ probes: []
 `,
       );
       // The connections the map must show, held open by a process in the client pod's cgroup.
-      const client = start("client", HOLDING_CLIENT, [`${at.web}:8080`, `${service}:80`, `${at.gateway}:443`, `${partner}:443`], "client connections");
-      await waitFor("the client's four connections", () => ((client.output().match(/^connected /gm) ?? []).length === 4 ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 }).catch((error: unknown) => {
+      const targets = [`${at.web}:8080`, `${service}:80`, `${at.gateway}:443`, `${partner}:443`, `once:${partner}:8443`, `udp:${at.web}:5353`];
+      const client = start("client", HOLDING_CLIENT, targets, "client connections");
+      await waitFor("the client's connections", () => ((client.output().match(/^connected /gm) ?? []).length === targets.length ? true : undefined), { timeoutMs: 10_000, intervalMs: 50 }).catch((error: unknown) => {
         throw new Error(`${String(error)}: ${client.output()}`);
       });
       agent = lab.startProcess(
@@ -196,6 +221,10 @@ probes: []
       `shop/deployment/client outbound TCP 80 service shop/web`,
       `shop/deployment/client outbound TCP 443 zscaler zscaler.net Lab City I ${at.cityI}`,
       `shop/deployment/client outbound TCP 443 external partner ${partnerRange}`,
+      // Closed by the client before the agent started: still seen, in TIME_WAIT.
+      `shop/deployment/client outbound TCP 8443 external partner ${partnerRange}`,
+      // A connected UDP socket is seen on the client's side; the server's unconnected one has no peer to show.
+      `shop/deployment/client outbound UDP 5353 shop/statefulset/web`,
       `shop/statefulset/web inbound TCP 8080 shop/deployment/client`,
       // Accepted on the Service's address (no dataplane translates it in the lab).
       `shop/statefulset/web inbound TCP 80 shop/deployment/client`,
@@ -223,7 +252,7 @@ probes: []
     expect(map.flows.find((flow) => flow.direction === "inbound" && flow.port === 8080)?.local.labels).toEqual({ app: "web" });
     expect(map.namespaces).toEqual([{ name: "shop", labels: { team: "shop", "kubernetes.io/metadata.name": "shop" } }]);
 
-    // Held connections are seen sample after sample.
+    // Held connections (and the one in TIME_WAIT, for 60 s) are seen sample after sample.
     await waitFor("a second observation", async () => {
       const again = JSON.parse((await get("/api/v1/flows")).body) as FlowMap;
       return again.flows.every((flow) => flow.observations >= 2) ? true : undefined;
@@ -232,7 +261,7 @@ probes: []
     const text = (await get("/metrics")).body;
     const samples = parseSamples(text);
     const flows = (workload: string, peer: string, direction: string) => samplesOf(samples, "netcanary_traffic_flows", { local_namespace: "shop", local_workload: workload, peer_kind: peer, direction })[0]?.value;
-    expect([flows("deployment/client", "workload", "outbound"), flows("deployment/client", "service", "outbound"), flows("deployment/client", "zscaler", "outbound"), flows("deployment/client", "external", "outbound")]).toEqual([1, 1, 1, 1]);
+    expect([flows("deployment/client", "workload", "outbound"), flows("deployment/client", "service", "outbound"), flows("deployment/client", "zscaler", "outbound"), flows("deployment/client", "external", "outbound")]).toEqual([2, 1, 1, 2]);
     expect(flows("statefulset/web", "workload", "inbound")).toBe(2);
     expect(samplesOf(samples, "netcanary_traffic_pods", { state: "observed" })[0]?.value).toBe(2);
     expect(samplesOf(samples, "netcanary_traffic_flows_dropped_total")[0]?.value).toBe(0);
