@@ -27,7 +27,7 @@ import { startTimer, type Timer } from "../schedule/timers.js";
 import { createNetnsLocator, type NetnsLocator } from "../sources/netns.js";
 import { type PodSourceConfig, sourceSelects } from "../sources/identities.js";
 import { FlowAggregator, type FlowObservation } from "./aggregate.js";
-import type { TrafficSettings } from "./config.js";
+import { TRAFFIC_DEFAULTS, type TrafficSettings } from "./config.js";
 import type { FlowCoverage, FlowMap, FlowWorkload } from "./flow.js";
 import { namePeer, type NamingContext, nodeAddresses, type PeerLookup, sortRanges, workloadOfPod, type ZscalerPlace } from "./naming.js";
 import { connectionsOf, MAX_TABLE_BYTES, MAX_TABLE_LINES, parseSocketTable, SOCKET_TABLES, type SocketLine } from "./sockets.js";
@@ -134,7 +134,7 @@ export class TrafficObserver {
         .catch((error: unknown) => this.options.logger.error({ err: error }, "traffic sample failed"))
         .finally(() => {
           this.running = undefined;
-          if (!this.stopped) this.timer = startTimer(turn, inputs()?.settings.intervalMs ?? 15_000, { unref: true });
+          if (!this.stopped) this.timer = startTimer(turn, now?.settings.intervalMs ?? TRAFFIC_DEFAULTS.intervalMs, { unref: true });
         });
     };
     this.timer = startTimer(turn, 0, { unref: true });
