@@ -134,12 +134,12 @@ export class FlowAggregator {
    * /32 or /128 without a name) with what `name` says now; a flow whose name changed is
    * folded into the flow of its new name (the budget is not touched: no flow is added).
    */
-  rename(name: (address: string) => FlowPeer): number {
+  rename(name: (address: string, current: FlowPeer) => FlowPeer): number {
     let renamed = 0;
     for (const [key, flow] of [...this.flows]) {
       const address = singleAddress(flow.peer);
       if (address === undefined) continue;
-      const peer = name(address);
+      const peer = name(address, flow.peer);
       const next = flowKey({ ...flow, peer });
       if (next === key) continue;
       this.flows.delete(key);

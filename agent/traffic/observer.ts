@@ -43,6 +43,11 @@ export const MAX_MISSED_LISTED = 50;
 
 /** The address lookups of the traffic map: kept apart from the edges' (another working set), slower. */
 export const TRAFFIC_LOOKUP = { ttlMs: ADDRESS_LOOKUP_DEFAULTS.ttlMs, maxEntries: 4096, ratePerSecond: 2, burst: 10 } as const;
+/**
+ * Addresses without an answer asked about per sample, at most: a pod talking to thousands of
+ * addresses queues a few hundred lookups a sample, not thousands (the rest stay unnamed, saying so).
+ */
+export const MAX_ASKED_PER_SAMPLE = 256;
 
 /** Where the observer reports each sample (traffic/metrics.ts). */
 export interface TrafficMetricsSink {
@@ -165,12 +170,16 @@ export class TrafficObserver {
       nodes: nodeAddresses(index?.podsByKey.values() ?? []),
       zscaler: inputs.zscaler,
       ranges: sortRanges(settings.ranges),
-      ...(book && answers ? { lookup: (ip: IpAddress): PeerLookup => lookupOf(book, answers, ip) } : {}),
+      ...(book && answers ? { lookup: asker(book, answers) } : {}),
     };
-    // Names known since the last sample (a lookup answered, the feeds loaded) apply to the flows already held.
-    this.aggregator.rename((address) => {
+    // Names known since the last sample (a lookup answered, the feeds loaded, a range added)
+    // apply to the flows already held. Only unnamed peers are looked up again: an external
+    // address got its name from an answer already.
+    const { lookup: _lookup, ...withoutLookup } = naming;
+    this.aggregator.rename((address, current) => {
       const parsed = parseIp(address);
-      return parsed.ok ? namePeer(parsed.value, naming) : { kind: "unnamed", address, reason: "not an address" };
+      if (!parsed.ok) return current;
+      return namePeer(parsed.value, current.kind === "unnamed" ? naming : withoutLookup);
     });
     for (const pod of pods) {
       const name = `${pod.namespace}/${pod.name}`;
@@ -287,9 +296,18 @@ export class TrafficObserver {
   }
 }
 
-function lookupOf(book: AddressBook, answers: ReadonlyMap<string, LookupAnswer>, ip: IpAddress): PeerLookup {
-  const state = book.state(ip);
-  const answer = answers.get(ip.text);
-  if (answer) return { kind: "answer", answer };
-  return { kind: "pending", reason: state.kind === "pending" ? state.reason : `looking up whether ${ip.text} is a pod or a Service` };
+/** The lookup of one sample: answers as they are; at most MAX_ASKED_PER_SAMPLE addresses without one asked about. */
+function asker(book: AddressBook, answers: ReadonlyMap<string, LookupAnswer>): (ip: IpAddress) => PeerLookup {
+  const asked = new Map<string, PeerLookup>();
+  return (ip) => {
+    const answer = answers.get(ip.text);
+    if (answer) return { kind: "answer", answer };
+    const known = asked.get(ip.text);
+    if (known) return known;
+    if (asked.size >= MAX_ASKED_PER_SAMPLE) return { kind: "pending", reason: `not looked up yet: more than ${MAX_ASKED_PER_SAMPLE} addresses to look up in one sample` };
+    const state = book.state(ip);
+    const found: PeerLookup = { kind: "pending", reason: state.kind === "pending" ? state.reason : `looking up whether ${ip.text} is a pod or a Service` };
+    asked.set(ip.text, found);
+    return found;
+  };
 }

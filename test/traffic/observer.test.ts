@@ -17,7 +17,7 @@ import type { ClusterSnapshot } from "../../agent/cluster/snapshot.js";
 import { createLogger } from "../../agent/log/log.js";
 import { buildPolicyIndex } from "../../agent/policy/engine.js";
 import type { TrafficSettings } from "../../agent/traffic/config.js";
-import { SOCKET_TABLE_LIMITS, type TrafficInputs, TrafficObserver } from "../../agent/traffic/observer.js";
+import { MAX_ASKED_PER_SAMPLE, SOCKET_TABLE_LIMITS, TRAFFIC_LOOKUP, type TrafficInputs, TrafficObserver } from "../../agent/traffic/observer.js";
 import { KubeApiServer } from "../support/kube-api-server.js";
 import { waitFor } from "../support/wait.js";
 
@@ -195,4 +195,41 @@ describe("the traffic observer over a fake /proc and the API test server", () =>
     expect(warned.find((entry) => entry.pod === "shop/hostile-0")?.reason).toBe("tcp table: a FIFO, not a regular file");
     expect(logs.join("")).not.toContain(SECRET);
   });
+
+  it("asks about at most MAX_ASKED_PER_SAMPLE unknown addresses a sample, the rest unnamed saying why, at the book's pace", async () => {
+    const extra = 44;
+    let table = HEADER;
+    for (let i = 0; i < MAX_ASKED_PER_SAMPLE + extra; i++) table += line(i, hex("10.244.1.7", 30000 + i), hex(`198.18.${i >> 8}.${i & 255}`, 443), "01");
+    proc("self", 4026531833, undefined);
+    proc(1, 4026531833, undefined, { comm: "systemd\n" });
+    proc(2, 4026531833, undefined, { comm: "kthreadd\n" });
+    proc(300, 4026532200, CLIENT_UID, { "net/fib_trie": POD_FIB, "net/tcp": table, "net/tcp6": HEADER, "net/udp": "", "net/udp6": "" });
+    await cluster.start(() => undefined);
+    await waitFor(() => cluster.status().ready, 5000, "the cluster state");
+    const asked: string[] = [];
+    observer = new TrafficObserver({
+      nodeName: "node-a",
+      logger: createLogger("silent"),
+      procRoot: root,
+      lookupAddress: (ip) => {
+        asked.push(ip.text);
+        return Promise.resolve({ pods: [], services: [] });
+      },
+    });
+    const snapshot = cluster.current() as ClusterSnapshot;
+    const wide = (): TrafficInputs => ({ ...inputs(snapshot), settings: { ...settings, maxFlows: 1000 } });
+    await observer.sample(wide());
+    const reasons = (map: ReturnType<TrafficObserver["map"]>) => map.flows.flatMap((flow) => (flow.peer.kind === "unnamed" ? [flow.peer.reason.replace(/198\.18\.\d+\.\d+/, "<address>")] : []));
+    const first = reasons(observer.map());
+    expect(first.filter((reason) => reason.startsWith("not looked up yet"))).toHaveLength(extra);
+    expect(first.filter((reason) => reason.startsWith("looking up"))).toHaveLength(MAX_ASKED_PER_SAMPLE);
+    // The book paces what it was given: a burst, then its rate, however many are waiting.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect(asked.length).toBeGreaterThanOrEqual(TRAFFIC_LOOKUP.burst);
+    expect(asked.length).toBeLessThanOrEqual(TRAFFIC_LOOKUP.burst + 2 * TRAFFIC_LOOKUP.ratePerSecond);
+    // Answered addresses are named at the next sample, and no longer count against the budget.
+    await observer.sample(wide());
+    const named = observer.map().flows.filter((flow) => flow.peer.kind === "external");
+    expect(named.map((flow) => flow.remoteAddresses[0]).sort()).toEqual([...new Set(asked)].sort());
+  }, 30_000);
 });
