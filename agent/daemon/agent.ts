@@ -31,6 +31,7 @@ import type { Logger } from "../log/log.js";
 import { ProbeRunner } from "./probe-runner.js";
 import { type ResultEntry, type ResultFilter, resultsOf } from "./results.js";
 import { SourceIdentities } from "./source-identities.js";
+import { type StatusDocument, StatusBook, statusDocument } from "./status-book.js";
 import { reportStatusChange, type StatusChangeSink } from "./status-changes.js";
 
 export type { ResultEntry, ResultFilter } from "./results.js";
@@ -89,6 +90,8 @@ export class Agent {
   private readonly log: Logger;
   /** Probing on schedule (between start and stop); runRound alone never schedules. */
   private scheduling = false;
+  /** What the status page shows beyond the results: config, feeds, health counters. */
+  private readonly book: StatusBook;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -96,7 +99,9 @@ export class Agent {
     private readonly cluster: ClusterSource,
     zscaler: ZscalerSeam,
     metrics: AgentMetrics,
+    book: StatusBook,
   ) {
+    this.book = book;
     this.zscaler = zscaler;
     this.log = options.logger;
     this.metrics = metrics;
@@ -110,7 +115,10 @@ export class Agent {
       maxConcurrent: config.agent.maxConcurrentProbes,
       hooks: {
         onStart: (_id, late) => this.metrics.schedulerDelay.observe(late),
-        onSkip: () => this.metrics.schedulerSkipped.inc(),
+        onSkip: () => {
+          this.metrics.schedulerSkipped.inc();
+          this.book.skippedRun();
+        },
       },
     });
     this.metrics.configure(config.metrics);
@@ -142,12 +150,13 @@ export class Agent {
     }
     if (!config.ok || errors.length > 0) return { ok: false, errors };
     const metrics = options.metrics ?? new AgentMetrics();
+    const book = new StatusBook(options.configFile);
     const zscaler = await ZscalerSeam.create(config.config.zscaler, {
       logger: options.logger,
-      metrics: { uncovered: metrics.zscalerUncovered, feeds: metrics.zscalerSink() },
+      metrics: { uncovered: metrics.zscalerUncovered, feeds: book.feedSink(metrics.zscalerSink()) },
       ...(options.feeds ? { feeds: options.feeds } : {}),
     });
-    return { ok: true, agent: new Agent(options, config.config, cluster, zscaler, metrics) };
+    return { ok: true, agent: new Agent(options, config.config, cluster, zscaler, metrics, book) };
   }
 
   /** Published data the targets expand with (Zscaler's feeds). */
@@ -276,6 +285,21 @@ export class Agent {
     return resultsOf(this.edgeRecords(), filter);
   }
 
+  /** The /api/v1/status document: each edge's status since when, and what the verdicts rest on. */
+  status(now: number = Date.now()): StatusDocument {
+    const cluster = this.cluster.status();
+    const delays = this.starvation.delays();
+    return statusDocument({
+      node: this.options.identity.nodeName,
+      records: this.edgeRecords(),
+      history: this.table.history,
+      book: this.book,
+      cluster: { ready: cluster.ready, ...(cluster.reason !== undefined ? { reason: cluster.reason } : {}), resources: this.metrics.clusterSync() },
+      health: { eventLoopDelayMs: delays.lastMs, eventLoopDelayWorstMs: delays.recentWorstMs, starvationThresholdMs: delays.thresholdMs },
+      now,
+    });
+  }
+
   /** Applies a new config (from a file reload, or a test); edges that did not change keep their state. */
   applyConfig(config: AgentConfig): void {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
@@ -330,6 +354,7 @@ export class Agent {
     const loaded = await loadConfigFile(file);
     if (!loaded.ok) {
       this.metrics.configReloadSuccessful.set(0);
+      this.book.configRefused(loaded.errors);
       for (const error of loaded.errors) this.log.error({ file: error.file, line: error.line, field: error.field }, `config not reloaded, keeping the last good one: ${formatInputError(error)}`);
       return;
     }
@@ -337,6 +362,7 @@ export class Agent {
     this.applyConfig(loaded.config);
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
+    this.book.configLoaded();
     this.log.info({ file, edges: this.table.size }, "config reloaded");
   }
 
@@ -393,6 +419,7 @@ export class Agent {
     const straddled = generation !== this.generation && policy.stance !== stanceBefore;
     const { record, change, propagationSeconds } = withOutcome(current, outcome, starved, policy, address, new Date(finished), !straddled);
     this.table.store(record);
+    if (record.observed?.reason === "agent_error") this.book.invalidSample();
     if (change) this.logChange(change);
     if (straddled) setImmediate(() => this.scheduler.runNow(edge.id));
     if (propagationSeconds !== undefined) {
