@@ -25,7 +25,7 @@ DEBIAN_TOOLS := prometheus=prometheus promtool=prometheus \
   prometheus-alertmanager=prometheus-alertmanager \
   prometheus-blackbox-exporter=prometheus-blackbox-exporter \
   nft=nftables iptables=iptables dnsmasq=dnsmasq-base ip=iproute2 dig=bind9-dnsutils \
-  python3=python3
+  python3=python3 chromium=chromium
 
 .PHONY: help node deps debian-deps build run test demo bench clean
 
@@ -69,7 +69,7 @@ build: deps
 	npm run --silent build
 
 # The agent on its built-in standalone configuration: probes from this machine,
-# serves http://localhost:9714/metrics and /api/v1/results. Ctrl-C stops it.
+# serves its status page at http://localhost:9714/, /metrics and /api/v1/results. Ctrl-C stops it.
 run: build
 	$(NODE) dist/cli/main.js agent --listen :9714
 
