@@ -285,8 +285,11 @@ export class Agent {
     return resultsOf(this.edgeRecords(), filter);
   }
 
-  /** The /api/v1/status document: each edge's status since when, and what the verdicts rest on. */
-  status(now: number = Date.now()): StatusDocument {
+  /**
+   * The /api/v1/status document: each edge's status since when, and what the verdicts rest on;
+   * narrowed to one probe, with its edges' last observations.
+   */
+  status(filter: { readonly probe?: string } = {}, now: number = Date.now()): StatusDocument {
     const cluster = this.cluster.status();
     const delays = this.starvation.delays();
     return statusDocument({
@@ -297,6 +300,7 @@ export class Agent {
       cluster: { ready: cluster.ready, ...(cluster.reason !== undefined ? { reason: cluster.reason } : {}), resources: this.metrics.clusterSync() },
       health: { eventLoopDelayMs: delays.lastMs, eventLoopDelayWorstMs: delays.recentWorstMs, starvationThresholdMs: delays.thresholdMs },
       now,
+      ...(filter.probe !== undefined ? { probe: filter.probe } : {}),
     });
   }
 

@@ -186,7 +186,8 @@ export interface StatusEdge {
   readonly since: string;
   /** The reason of the last observation; null before the first. */
   readonly reason: string | null;
-  readonly observations: readonly Observation[];
+  /** The last observations, newest first: only in a document narrowed to one probe. */
+  readonly observations?: readonly Observation[];
 }
 
 /** The /api/v1/status document. */
@@ -221,17 +222,23 @@ export interface StatusInputs {
   readonly cluster: { readonly ready: boolean; readonly reason?: string; readonly resources: readonly ClusterResourceState[] };
   readonly health: Omit<HealthState, "skippedRuns" | "invalidSamples">;
   readonly now: number;
+  /**
+   * One probe's edges only, with their last observations (the whole document leaves those out:
+   * five samples per edge, for thousands of edges, every few seconds, would be most of it).
+   */
+  readonly probe?: string;
 }
 
 const iso = (epochMs: number) => new Date(epochMs).toISOString();
 
 /** The status document: pure, from what the agent holds now. */
-export function statusDocument({ node, records, history, book, cluster, health, now }: StatusInputs): StatusDocument {
+export function statusDocument({ node, records, history, book, cluster, health, now, probe }: StatusInputs): StatusDocument {
   const config = book.configState;
+  const chosen = probe === undefined ? records : records.filter((record) => record.edge.labels.probe === probe);
   return {
     generatedAt: iso(now),
     node,
-    edges: records.map((record) => {
+    edges: chosen.map((record) => {
       const tracked = history.of(record.edge.id);
       const { labels } = record.edge;
       return {
@@ -244,7 +251,7 @@ export function statusDocument({ node, records, history, book, cluster, health, 
         status: record.status,
         since: iso(tracked?.since ?? now),
         reason: record.observed?.reason ?? null,
-        observations: tracked?.observations ?? [],
+        ...(probe !== undefined ? { observations: tracked?.observations ?? [] } : {}),
       };
     }),
     cluster: { ready: cluster.ready, reason: cluster.reason ?? null, resources: cluster.resources },

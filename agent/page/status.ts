@@ -1,8 +1,9 @@
 /// <reference lib="dom" />
 // The status page's script (served as /status.js, compiled by the agent's own build; no
 // framework): it polls the agent's /api/v1/status, draws the edges as a source-by-target
-// matrix coloured by status, opens an edge's explanation (from /api/v1/results) on a click or
-// Enter, and shows what the verdicts rest on. It draws the traffic map when the agent serves
+// matrix coloured by status, opens a cell's explanation (its probes' /api/v1/results and
+// /api/v1/status?probe=, for the observations) on a click or Enter, and shows what the
+// verdicts rest on. The poll slows down when the agent is slow to answer or the page to draw. It draws the traffic map when the agent serves
 // /api/v1/flows, and never waits for it. Everything from the agent is written as text (never
 // as HTML): names come from the cluster. It only reads: no request it makes changes anything.
 
@@ -12,6 +13,10 @@ import type { EdgeStatus } from "../verdicts/judge.js";
 import type { ObservedFlow } from "../traffic/flow.js";
 
 const POLL_MS = 2000;
+/** The next poll waits at least this many times what the last one took (fetch and draw). */
+const POLL_COST_FACTOR = 5;
+/** Edges of one cell explained at once (a cell may hold thousands: one target, many probes). */
+const MAX_DETAIL_EDGES = 20;
 /** After a failed poll, wait this much longer each time, up to MAX_BACKOFF_MS. */
 const MAX_BACKOFF_MS = 30_000;
 
@@ -100,6 +105,7 @@ class StatusPage {
   }
 
   private async poll(): Promise<void> {
+    const started = performance.now();
     try {
       const reply = await fetch("/api/v1/status", { cache: "no-store" });
       if (!reply.ok) throw new Error(`the agent answered ${reply.status}`);
@@ -112,7 +118,8 @@ class StatusPage {
       this.failures++;
       byId("summary").textContent = `Cannot reach the agent (${error instanceof Error ? error.message : String(error)}); trying again.`;
     }
-    const wait = Math.min(MAX_BACKOFF_MS, POLL_MS * 2 ** Math.min(4, this.failures));
+    const cost = (performance.now() - started) * POLL_COST_FACTOR;
+    const wait = Math.min(MAX_BACKOFF_MS, Math.max(cost, POLL_MS * 2 ** Math.min(4, this.failures)));
     setTimeout(() => void this.poll(), wait);
   }
 
@@ -216,16 +223,19 @@ class StatusPage {
   private async drawDetail(key: string, moveFocus: boolean): Promise<void> {
     const doc = this.document;
     if (!doc) return;
-    const edges = doc.edges.filter((edge) => JSON.stringify([edge.source, edge.target]) === key);
+    const inCell = doc.edges.filter((edge) => JSON.stringify([edge.source, edge.target]) === key);
+    const edges = inCell.slice(0, MAX_DETAIL_EDGES);
     const request = ++this.detailRequest;
     const results = new Map<string, ResultEntry>();
+    const histories = new Map<string, StatusEdge>();
     for (const probe of new Set(edges.map((edge) => edge.probe))) {
+      const query = `?probe=${encodeURIComponent(probe)}`;
       try {
-        const reply = await fetch(`/api/v1/results?probe=${encodeURIComponent(probe)}`, { cache: "no-store" });
-        if (!reply.ok) continue;
-        for (const entry of ((await reply.json()) as { results: ResultEntry[] }).results) results.set(entry.id, entry);
+        const [explained, observed] = await Promise.all([fetch(`/api/v1/results${query}`, { cache: "no-store" }), fetch(`/api/v1/status${query}`, { cache: "no-store" })]);
+        if (explained.ok) for (const entry of ((await explained.json()) as { results: ResultEntry[] }).results) results.set(entry.id, entry);
+        if (observed.ok) for (const entry of ((await observed.json()) as StatusDocument).edges) histories.set(entry.id, entry);
       } catch {
-        // Drawn without the explanation; the next poll tries again.
+        // Drawn with what there is; the next poll tries again.
       }
     }
     if (request !== this.detailRequest) return;
@@ -233,7 +243,8 @@ class StatusPage {
     const [source, target] = JSON.parse(key) as [string, string];
     byId("detail-title").textContent = `${source} to ${target}`;
     const body = byId("detail-body");
-    body.replaceChildren(...edges.map((edge) => this.edgeDetail(edge, results.get(edge.id), Date.parse(doc.generatedAt))));
+    body.replaceChildren(...edges.map((edge) => this.edgeDetail(histories.get(edge.id) ?? edge, results.get(edge.id), Date.parse(doc.generatedAt))));
+    if (inCell.length > edges.length) body.append(element("p", `And ${inCell.length - edges.length} more edges: /api/v1/results lists them all.`, "muted"));
     if (edges.length === 0) body.replaceChildren(element("p", "These edges are gone (the config or the cluster changed)."));
     section.hidden = false;
     if (moveFocus) byId("detail-title").focus();
@@ -260,7 +271,7 @@ class StatusPage {
     } else {
       box.append(element("p", "Explanation not available right now.", "muted"));
     }
-    box.append(this.observations(edge.observations));
+    box.append(this.observations(edge.observations ?? []));
     return box;
   }
 

@@ -51,8 +51,8 @@ export interface ServerSources {
   readiness(): Readiness;
   /** The /api/v1/results document, optionally only the edges of one probe or in one status. */
   results(filter?: ResultsFilter): unknown;
-  /** The /api/v1/status document (the status page's): absent, the endpoint answers 404. */
-  status?(): unknown;
+  /** The /api/v1/status document (the status page's), optionally one probe's; absent, the endpoint answers 404. */
+  status?(filter: { readonly probe?: string }): unknown;
 }
 
 export interface ResultsFilter {
@@ -200,7 +200,8 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
     case "/api/v1/status": {
       const status = sources.status?.bind(sources);
       if (!status) break;
-      const document = () => ({ ...(status() as object), endpoints: JSON_ENDPOINTS });
+      const probe = url.searchParams.get("probe");
+      const document = () => ({ ...(status(probe !== null ? { probe } : {}) as object), endpoints: JSON_ENDPOINTS });
       answerTurn(await results.run(response, () => sendDocument(handlers, document, response, gone)), response, results, "documents");
       return;
     }

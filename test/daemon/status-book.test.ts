@@ -52,25 +52,31 @@ async function agentWith(text: string, watchIntervalMs = 0): Promise<{ agent: Ag
 }
 
 describe("the status document", () => {
-  it("keeps since when each status holds, and the last observations newest first, no more than the bound", async () => {
+  it("keeps since when each status holds, and the last observations newest first, no more than the bound, shown for one probe at a time", async () => {
     const { agent } = await agentWith(configText("allow"));
-    const before = agent.status().edges[0];
+    const before = agent.status({ probe: "web" }).edges[0];
     expect(before).toMatchObject({ probe: "web", source: "self", target: "127.0.0.1", status: "pending", reason: null, observations: [] });
     await agent.runRound();
-    const first = agent.status().edges[0];
+    const first = agent.status({ probe: "web" }).edges[0];
     // No policy, intent allow, the port answers: ok, since that sample.
     expect(first).toMatchObject({ status: "ok", reason: "ok" });
     expect(Date.parse(first?.since ?? "")).toBeGreaterThanOrEqual(Date.parse(before?.since ?? ""));
     expect(first?.observations).toHaveLength(1);
     for (let round = 0; round < OBSERVATIONS_KEPT + 2; round++) await agent.runRound();
-    const later = agent.status().edges[0];
+    const later = agent.status({ probe: "web" }).edges[0];
     // The same status: its clock did not restart.
     expect(later?.since).toBe(first?.since);
-    expect(later?.observations).toHaveLength(OBSERVATIONS_KEPT);
-    const times = later?.observations.map((observation) => Date.parse(observation.at)) ?? [];
+    const observations = later?.observations ?? [];
+    expect(observations).toHaveLength(OBSERVATIONS_KEPT);
+    const times = observations.map((observation) => Date.parse(observation.at));
     expect(times).toEqual([...times].sort((a, b) => b - a));
-    expect(later?.observations[0]).toMatchObject({ reason: "ok", at: expect.stringMatching(/Z$/) });
-    expect(typeof later?.observations[0]?.durationSeconds).toBe("number");
+    expect(new Set(times).size).toBe(OBSERVATIONS_KEPT);
+    expect(observations[0]).toMatchObject({ reason: "ok", at: expect.stringMatching(/Z$/), durationSeconds: expect.any(Number) });
+    // The whole document: every edge, since when, the last reason, but no observations.
+    const whole = agent.status().edges[0];
+    expect(whole).toMatchObject({ id: later?.id, since: later?.since, reason: "ok" });
+    expect(whole).not.toHaveProperty("observations");
+    expect(agent.status({ probe: "other" }).edges).toEqual([]);
   });
 
   it("shows a refused config reload with file, line and field while the last good one runs, and clears it on the next good one", async () => {

@@ -21,7 +21,7 @@ afterEach(async () => {
   await Promise.all(running.splice(0).map((server) => server.close()));
 });
 
-async function serve(status: () => unknown, limits?: ConnectionLimits, results: () => unknown = () => ({ results: [] })): Promise<Running> {
+async function serve(status: (filter?: unknown) => unknown, limits?: ConnectionLimits, results: () => unknown = () => ({ results: [] })): Promise<Running> {
   const server = await startServer({ registry: new Registry(), readiness: () => ({ ready: true }), results, status }, { host: "127.0.0.1", port: 0 }, limits ? { limits } : {});
   running.push(server);
   return server;
@@ -133,11 +133,14 @@ describe("the status page over HTTP", () => {
     }
   });
 
-  it("/api/v1/status: the status document as JSON, with the JSON endpoints the agent serves, not cached", async () => {
-    const server = await serve(() => STATUS);
+  it("/api/v1/status: the status document as JSON, with the JSON endpoints the agent serves, not cached; ?probe= narrows it and nothing else is taken", async () => {
+    const asked: unknown[] = [];
+    const server = await serve((filter?: unknown) => (asked.push(filter), STATUS));
     const reply = await call(server.address.port, "GET", "/api/v1/status?target=10.0.0.1:22");
     expect([reply.status, reply.headers["content-type"], reply.headers["cache-control"]]).toEqual([200, "application/json", "no-store"]);
     expect(JSON.parse(reply.body)).toEqual({ ...STATUS, endpoints: [...JSON_ENDPOINTS] });
+    expect((await call(server.address.port, "GET", "/api/v1/status?probe=web%20one&url=http://10.0.0.1/")).status).toBe(200);
+    expect(asked).toEqual([{}, { probe: "web one" }]);
     expect(JSON_ENDPOINTS).toContain("/api/v1/status");
   });
 
