@@ -112,8 +112,9 @@ class StatusPage {
       this.document = (await reply.json()) as StatusDocument;
       this.failures = 0;
       this.draw(this.document);
-      if (this.selected !== undefined) void this.drawDetail(this.selected, false);
-      if (this.document.endpoints?.includes("/api/v1/flows")) void this.drawFlows();
+      // Awaited: what they cost counts in the poll's pace.
+      if (this.selected !== undefined) await this.drawDetail(this.selected, false);
+      if (this.document.endpoints?.includes("/api/v1/flows")) await this.drawFlows();
     } catch (error) {
       this.failures++;
       byId("summary").textContent = `Cannot reach the agent (${error instanceof Error ? error.message : String(error)}); trying again.`;
