@@ -82,8 +82,9 @@ test: deps debian-deps build
 demo: build
 	$(NODE) scripts/demo.ts
 
-# The benchmarks behind docs/benchmarks.md (about 35 minutes; cluster.mts, exposition.mjs,
-# worker-cost.mjs and time-to-alert.ts need root; zscaler-feed-memory.mjs uses a memory cgroup as root).
+# The benchmarks behind docs/benchmarks.md (about 40 minutes; cluster.mts, exposition.mjs,
+# worker-cost.mjs and time-to-alert.ts need root; zscaler-feed-memory.mjs uses a memory cgroup as root;
+# status-page.mjs needs Debian's chromium).
 AGENT_NODE_OPTIONS := --max-semi-space-size=2 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
@@ -99,6 +100,7 @@ bench: build
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
 	$(NODE) bench/time-to-alert.ts
+	$(NODE) bench/status-page.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 
 clean:
 	rm -rf dist coverage .cache
