@@ -5,10 +5,9 @@
 // or a staged policy would deny an observed flow); 2: unusable input; 3: the map holds no flow.
 
 import { buildPolicyIndex } from "../policy/engine.js";
-import { formatRule } from "../policy/explain.js";
-import { flowKey, type FlowMap, type ObservedFlow, workloadKey } from "../traffic/flow.js";
-import { describePeer, type FlowJudgement, judgeFlows, ruleOrReason } from "../traffic/judge.js";
-import { type StagedResult, stagedVerdicts } from "../traffic/staged.js";
+import { workloadKey } from "../traffic/flow.js";
+import { describePeer } from "../traffic/judge.js";
+import { type FlowReportEntry, type TrafficReport, trafficReport } from "../traffic/report.js";
 import { printableJson } from "../text/printable.js";
 import { parseOptions } from "./args.js";
 import { unevaluatedWarnings } from "./check.js";
@@ -40,54 +39,46 @@ Exit status: 0 nothing to report, 1 a flow the policies deny was seen or a stage
 would deny an observed flow, 2 unusable input, 3 the map holds no flow (nothing observed:
 inconclusive).`;
 
-interface MapRow {
-  readonly flow: ObservedFlow;
-  readonly judgement: FlowJudgement;
-  readonly wouldDeny: readonly string[];
+function verdictCell(flow: FlowReportEntry): string {
+  const head = flow.determinate || flow.verdict === "unknown" ? flow.verdict : `${flow.verdict} (undetermined)`;
+  return flow.unexpectedAllow ? `${head}, seen: not enforced` : head;
 }
 
-function verdictCell(judgement: FlowJudgement): string {
-  const head = judgement.determinate || judgement.verdict === "unknown" ? judgement.verdict : `${judgement.verdict} (undetermined)`;
-  return judgement.unexpectedAllow ? `${head}, seen: not enforced` : head;
+function ruleOrReason(flow: FlowReportEntry): string {
+  return flow.verdict === "allow" && flow.allowedBy.length > 0 ? flow.allowedBy.join(", ") : flow.reason;
 }
 
-function rows(map: FlowMap, judgements: readonly FlowJudgement[], staged: StagedResult | undefined): MapRow[] {
-  const denials = new Map<string, string[]>();
-  for (const report of staged?.policies ?? []) for (const key of report.wouldDeny) denials.set(key, [...(denials.get(key) ?? []), report.policy]);
-  const out = map.flows.map((flow, i) => ({ flow, judgement: judgements[i] as FlowJudgement, wouldDeny: denials.get(flowKey(flow)) ?? [] }));
-  const order = (row: MapRow) => [workloadKey(row.flow.local), row.flow.direction, describePeer(row.flow), String(row.flow.port).padStart(5, "0"), row.flow.protocol].join("|");
-  return out.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
-}
-
-function renderTable(list: readonly MapRow[], staged: StagedResult | undefined, out: Output): void {
+function renderTable(report: TrafficReport, out: Output): void {
+  const staged = report.staged !== undefined;
   const headers = ["LOCAL", "DIR", "PEER", "PORT", "VERDICT", "RULE OR REASON", "LAST SEEN", ...(staged ? ["WOULD DENY"] : [])];
   let previous = "";
-  const cells = list.map((row) => {
-    const local = workloadKey(row.flow.local);
+  const cells = report.flows.map((flow) => {
+    const local = workloadKey(flow.local);
     const shown = local === previous ? "" : local;
     previous = local;
+    const wouldDeny = flow.wouldDeny ?? [];
     return [
       shown,
-      row.flow.direction === "outbound" ? "out" : "in",
-      describePeer(row.flow),
-      `${row.flow.port}/${row.flow.protocol}`,
-      verdictCell(row.judgement),
-      ruleOrReason(row.judgement),
-      row.flow.lastSeen,
-      ...(staged ? [row.wouldDeny.length > 0 ? listed(row.wouldDeny) : "-"] : []),
+      flow.direction === "outbound" ? "out" : "in",
+      describePeer(flow),
+      `${flow.port}/${flow.protocol}`,
+      verdictCell(flow),
+      ruleOrReason(flow),
+      flow.lastSeen,
+      ...(staged ? [wouldDeny.length > 0 ? listed(wouldDeny) : "-"] : []),
     ];
   });
   printTable(out.stdout, headers, cells);
-}
-
-function summary(list: readonly MapRow[]) {
-  const count = (verdict: string) => list.filter((r) => r.judgement.verdict === verdict).length;
-  return { flows: list.length, allowed: count("allow"), denied: count("deny"), mixed: count("mixed"), unknown: count("unknown"), unexpectedAllows: list.filter((r) => r.judgement.unexpectedAllow).length };
-}
-
-function stagedJson(staged: StagedResult) {
-  const one = (r: StagedResult["all"]) => ({ policy: r.policy, ...(r.file ? { file: r.file } : {}), ...(r.line !== undefined ? { line: r.line } : {}), wouldDeny: r.wouldDeny });
-  return { policies: staged.policies.map(one), all: one(staged.all), unjudged: staged.unjudged };
+  const totals = report.summary;
+  out.stdout("");
+  out.stdout(
+    `${totals.flows} flows: ${totals.allowed} allowed, ${totals.denied} denied, ${totals.mixed} mixed, ${totals.unknown} unknown; ` +
+      `${totals.unexpectedAllows} denied by policy but seen (not enforced)`,
+  );
+  if (report.staged) {
+    for (const one of [...report.staged.policies, report.staged.all]) out.stdout(`staged ${one.policy}: would deny ${one.wouldDeny.length} observed flow(s)`);
+    if (report.staged.unjudged > 0) out.stdout(`staged: ${report.staged.unjudged} flow(s) cannot be judged (peer unknown)`);
+  }
 }
 
 export const mapCommand: Command = {
@@ -120,42 +111,10 @@ export const mapCommand: Command = {
     const note = coverageNote(map.value);
     if (note) out.stderr(note);
 
-    const index = buildPolicyIndex(inForce.value.snapshot);
-    const judgements = judgeFlows(index, map.value);
-    const staged = stagedPolicies.value.length > 0 ? stagedVerdicts(index, map.value, stagedPolicies.value) : undefined;
-    const list = rows(map.value, judgements, staged);
-    const totals = summary(list);
-    if (values.output === "json") {
-      const flows = list.map((r) => ({
-        key: r.judgement.key,
-        direction: r.flow.direction,
-        protocol: r.flow.protocol,
-        local: r.flow.local,
-        peer: r.flow.peer,
-        port: r.flow.port,
-        lastSeen: r.flow.lastSeen,
-        verdict: r.judgement.verdict,
-        determinate: r.judgement.determinate,
-        allowedBy: r.judgement.allowedBy.map(formatRule),
-        reason: r.judgement.reason,
-        unexpectedAllow: r.judgement.unexpectedAllow,
-        cases: r.judgement.cases.map(({ target, verdict, determinate, summary: s }) => ({ target, verdict, determinate, summary: s })),
-        ...(staged ? { wouldDeny: r.wouldDeny } : {}),
-      }));
-      for (const line of printableJson({ from: map.value.from, until: map.value.until, flows, summary: totals, ...(staged ? { staged: stagedJson(staged) } : {}), coverage: map.value.coverage })) out.stdout(line);
-    } else {
-      renderTable(list, staged, out);
-      out.stdout("");
-      out.stdout(
-        `${totals.flows} flows: ${totals.allowed} allowed, ${totals.denied} denied, ${totals.mixed} mixed, ${totals.unknown} unknown; ` +
-          `${totals.unexpectedAllows} denied by policy but seen (not enforced)`,
-      );
-      if (staged) {
-        for (const report of [...staged.policies, staged.all]) out.stdout(`staged ${report.policy}: would deny ${report.wouldDeny.length} observed flow(s)`);
-        if (staged.unjudged > 0) out.stdout(`staged: ${staged.unjudged} flow(s) cannot be judged (peer unknown)`);
-      }
-    }
-    const stagedDenies = staged !== undefined && staged.all.wouldDeny.length + staged.policies.reduce((n, r) => n + r.wouldDeny.length, 0) > 0;
-    return totals.unexpectedAllows > 0 || stagedDenies ? EXIT.failed : EXIT.ok;
+    const { report } = trafficReport(buildPolicyIndex(inForce.value.snapshot), map.value, stagedPolicies.value);
+    if (values.output === "json") for (const line of printableJson(report)) out.stdout(line);
+    else renderTable(report, out);
+    const stagedDenies = report.staged !== undefined && [...report.staged.policies, report.staged.all].some((p) => p.wouldDeny.length > 0);
+    return report.summary.unexpectedAllows > 0 || stagedDenies ? EXIT.failed : EXIT.ok;
   },
 };

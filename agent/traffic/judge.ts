@@ -218,9 +218,3 @@ export function judgeFlows(index: PolicyIndex, map: Pick<FlowMap, "namespaces" |
   const withNamespaces = withMapNamespaces(index, map);
   return map.flows.map((flow) => judgeFlow(withNamespaces, flow));
 }
-
-/** The rules that admitted a flow, as "ns/name spec.egress[0]", or its reason when none did. */
-export function ruleOrReason(judgement: FlowJudgement): string {
-  if (judgement.verdict === "allow" && judgement.allowedBy.length > 0) return judgement.allowedBy.map(formatRule).join(", ");
-  return judgement.reason;
-}
