@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseCidr, parseIp, cidrContainsIp } from "../../agent/addresses/ip.js";
-import { runCli } from "../support/cli.js";
+import { repoRoot, runCli } from "../support/cli.js";
 import { ZscalerServer } from "../support/zscaler-server.js";
 import { fixtureDir } from "../traffic/helpers.js";
 
@@ -159,5 +159,23 @@ describe("netcanary advise", () => {
     const run = await runCli(["advise", join(fixtureDir, "empty.json")]);
     expect(run.code).toBe(3);
     expect(run.stdout).toBe("");
+  });
+});
+
+describe("the README's first step: map, stage, apply", () => {
+  it("runs each command as written, with the exit codes its comments give", async () => {
+    const readme = await readFile(join(repoRoot, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("## The first step: map, stage, apply"));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] ?? "";
+    const commands = block.split("\n").filter((line) => line.startsWith("node dist/cli/main.js "));
+    expect(commands).toHaveLength(3);
+    const codes: (number | null)[] = [];
+    for (const command of commands) {
+      const [args, redirect] = command.replace("node dist/cli/main.js ", "").split(" > ");
+      const run = await runCli((args ?? "").split(" "));
+      codes.push(run.code);
+      if (redirect !== undefined) expect(run.stdout).toContain("kind: NetworkPolicy");
+    }
+    expect(codes).toEqual([1, 1, 0]);
   });
 });
