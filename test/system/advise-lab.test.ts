@@ -1,11 +1,12 @@
 // netcanary advise's policies, enforced by packets. Network namespaces stand in for the pods of
 // a shop (web and api in namespace shop, ledger in payments, a DNS pod in kube-system, a
-// "Zscaler" gateway and a partner outside the cluster); the pods really connect to each other,
-// to the DNS pod and to both outside addresses, and the traffic map records those flows. The
-// suggestion `netcanary advise` prints for that map is compiled to nftables
-// by a stand-in network plugin written apart from netcanary's engine (support/policy-nft.ts,
-// in each isolated pod's namespace):
-// every observed connection must keep working, and the unobserved ones must be blocked.
+// "Zscaler" gateway and a partner outside the cluster). The pods really connect to each other,
+// to the DNS pod and to both outside addresses; the test writes the traffic map of those
+// connections (what the agent's observer records: observing is tested on its own). The
+// suggestion `netcanary advise` prints for that map is compiled to nftables in each isolated
+// pod's namespace by a stand-in network plugin written apart from netcanary's engine
+// (support/policy-nft.ts): every observed connection must keep working, and the unobserved
+// ones must be blocked.
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseAllDocuments } from "yaml";
