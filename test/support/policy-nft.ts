@@ -1,5 +1,5 @@
 // A stand-in network plugin for the lab: NetworkPolicies (as `netcanary advise` writes them)
-// compiled to nftables rules on the lab's bridge, written independently of netcanary's engine
+// compiled to nftables rules in the pods' namespaces, written independently of netcanary's engine
 // so that a lab test checks the policies by packets, not by the engine judging itself.
 //
 // Scope: what advise emits and nothing more: podSelector matchLabels (or {}), policyTypes,
