@@ -20,12 +20,12 @@ import { stringify } from "yaml";
 import { cidrContainsIp, type Cidr, compareCidrs, parseCidr, parseIp } from "../addresses/ip.js";
 import { collapseCidrs } from "../addresses/ranges.js";
 import { snapshotFromDocuments } from "../cluster/manifests.js";
-import { type ClusterSnapshot, NAMESPACE_NAME_LABEL, type ServiceInfo } from "../cluster/snapshot.js";
+import { type ClusterSnapshot, NAMESPACE_NAME_LABEL } from "../cluster/snapshot.js";
 import { formatInputError, parseDocuments } from "../documents/located.js";
 import { buildPolicyIndex, type PolicyIndex } from "../policy/engine.js";
 import type { NetworkPolicy } from "../policy/model.js";
 import { type FlowMap, type FlowPeer, type FlowWorkload, flowKey, type ObservedFlow, workloadKey } from "./flow.js";
-import { describePeer, type FlowJudgement, judgeFlow, withMapNamespaces } from "./judge.js";
+import { describePeer, findService, type FlowJudgement, judgeFlow, withMapNamespaces } from "./judge.js";
 
 type Labels = Readonly<Record<string, string>>;
 
@@ -130,11 +130,6 @@ function externalCidrs(addresses: readonly string[], fallback: string, zscaler: 
     const range = ip.ok ? zscaler.find((cidr) => cidrContainsIp(cidr, ip.value)) : undefined;
     return range?.text ?? fallback;
   });
-}
-
-function findService(index: PolicyIndex, namespace: string, name: string): ServiceInfo | undefined {
-  for (const service of index.servicesByIp.values()) if (service.namespace === namespace && service.name === name) return service;
-  return undefined;
 }
 
 function portObject(protocol: "TCP" | "UDP", port: number | string): PortObject {

@@ -106,9 +106,18 @@ function workloadEndpoints(index: PolicyIndex, workload: FlowWorkload, addresses
   return addresses.map((address) => ({ target: address, endpoint: { kind: "pod", pod: workloadPod(index, workload, [address]) } }));
 }
 
-function findService(index: PolicyIndex, namespace: string, name: string): ServiceInfo | undefined {
-  for (const service of index.servicesByIp.values()) if (service.namespace === namespace && service.name === name) return service;
-  return undefined;
+/** Services by "namespace/name", built once per index (the index keys them by address). */
+const servicesByName = new WeakMap<PolicyIndex, Map<string, ServiceInfo>>();
+
+/** The snapshot's Service of that namespace and name. */
+export function findService(index: PolicyIndex, namespace: string, name: string): ServiceInfo | undefined {
+  let byName = servicesByName.get(index);
+  if (!byName) {
+    byName = new Map();
+    for (const service of index.servicesByIp.values()) byName.set(`${service.namespace}/${service.name}`, service);
+    servicesByName.set(index, byName);
+  }
+  return byName.get(`${namespace}/${name}`);
 }
 
 /** The cases of a flow to a Service: its backends' verdicts, from the snapshot or from what the observer saw. */
