@@ -83,6 +83,13 @@ export const adviseCommand: Command = {
     if (!cluster.ok) return cluster.exitCode;
     const empty = emptyMap(map.value, "advise", out);
     if (empty !== undefined) return empty;
+    // A namespace no observed workload lives in would get a default-deny and nothing else.
+    const observed = new Set(map.value.flows.map((f) => f.local.namespace));
+    const unseen = (values.namespace ?? []).filter((ns) => !observed.has(ns));
+    if (unseen.length > 0) {
+      out.stderr(`netcanary advise: --namespace ${unseen.join(", ")}: no workload of it was observed: its default-deny would cut off everything in it`);
+      return EXIT.unusable;
+    }
     let zscalerRanges: AdviseInput["zscalerRanges"];
     if (zscaler) {
       const ranges = await fetchRanges(zscaler, out);

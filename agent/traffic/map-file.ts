@@ -7,6 +7,7 @@
 
 import { parseIp } from "../addresses/ip.js";
 import { labelKeyProblem, labelValueProblem } from "../cluster/labels.js";
+import { namespaceNameProblem, objectNameProblem } from "../cluster/names.js";
 import { describeType, IssueList, isObject, type Json } from "../documents/fields.js";
 import { errorAt, type FieldPath, formatFieldPath, type InputError, parseDocuments, readInputFile } from "../documents/located.js";
 import {
@@ -134,14 +135,31 @@ function labels(value: unknown, path: FieldPath, issues: IssueList): FlowLabels 
   return out;
 }
 
+/** A namespace field: a namespace name as the API server takes it. */
+function namespaceName(raw: Json, path: FieldPath, issues: IssueList): string | undefined {
+  const value = text(raw, "namespace", path, issues);
+  const problem = value === undefined ? undefined : namespaceNameProblem(value);
+  if (problem) issues.add([...path, "namespace"], problem);
+  return problem ? undefined : value;
+}
+
+/** A name field: an object name as the API server takes it (it becomes part of policy names). */
+function objectName(raw: Json, key: string, path: FieldPath, issues: IssueList): string | undefined {
+  const value = text(raw, key, path, issues);
+  const problem = value === undefined ? undefined : objectNameProblem("object", value);
+  if (problem) issues.add([...path, key], problem);
+  return problem ? undefined : value;
+}
+
 function workload(value: unknown, path: FieldPath, issues: IssueList): FlowWorkload | undefined {
   if (!isObject(value)) {
     issues.add(path, `must be a workload (namespace, kind, name, labels), got ${describeType(value)}`);
     return undefined;
   }
-  const namespace = text(value, "namespace", path, issues);
+  const namespace = namespaceName(value, path, issues);
   const kind = text(value, "kind", path, issues);
-  const name = text(value, "name", path, issues);
+  if (kind !== undefined && !/^[a-z]{1,63}$/.test(kind)) issues.add([...path, "kind"], `must be a workload kind in lower case (deployment, statefulset, ...), got "${kind}"`);
+  const name = objectName(value, "name", path, issues);
   const workloadLabels = labels(value["labels"], [...path, "labels"], issues);
   if (namespace === undefined || kind === undefined || name === undefined || workloadLabels === undefined) return undefined;
   return { namespace, kind, name, labels: workloadLabels };
@@ -193,14 +211,14 @@ function peer(value: unknown, path: FieldPath, issues: IssueList): FlowPeer | un
       return w && { kind, workload: w };
     }
     case "service": {
-      const namespace = text(value, "namespace", path, issues);
-      const name = text(value, "name", path, issues);
+      const namespace = namespaceName(value, path, issues);
+      const name = objectName(value, "name", path, issues);
       const list = value["backends"] === undefined ? undefined : backends(value["backends"], [...path, "backends"], issues);
       if (namespace === undefined || name === undefined) return undefined;
       return { kind, namespace, name, ...(list ? { backends: list } : {}) };
     }
     case "node": {
-      const name = text(value, "name", path, issues);
+      const name = objectName(value, "name", path, issues);
       return name === undefined ? undefined : { kind, name };
     }
     case "zscaler": {
@@ -314,8 +332,10 @@ export function checkFlowMap(value: unknown, issues: IssueList): FlowMap | undef
     value["namespaces"].forEach((entry: unknown, i) => {
       if (!isObject(entry)) return issues.add(["namespaces", i], `must be a namespace (name, labels), got ${describeType(entry)}`);
       const name = text(entry, "name", ["namespaces", i], issues);
+      const problem = name === undefined ? undefined : namespaceNameProblem(name);
+      if (problem) issues.add(["namespaces", i, "name"], problem);
       const nsLabels = labels(entry["labels"], ["namespaces", i, "labels"], issues);
-      if (name !== undefined && nsLabels) namespaces.push({ name, labels: nsLabels });
+      if (name !== undefined && !problem && nsLabels) namespaces.push({ name, labels: nsLabels });
     });
   } else issues.add(["namespaces"], `must be a list, got ${describeType(value["namespaces"])}`);
   const flows: ObservedFlow[] = [];

@@ -155,6 +155,13 @@ describe("netcanary advise", () => {
     expect(run.stderr).toContain("no rule can be written for outbound deployment/shop/web -> unnamed 10.0.9.9 9000/TCP: peer 10.0.9.9 is not named (address lookup pending)");
   });
 
+  it("refuses a --namespace no observed workload lives in: its default-deny would cut off everything", async () => {
+    const run = await runCli(["advise", mapA, "--namespace", "shopp"]);
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe("");
+    expect(run.stderr).toContain("--namespace shopp: no workload of it was observed");
+  });
+
   it("exits 3 on a map with no flow", async () => {
     const run = await runCli(["advise", join(fixtureDir, "empty.json")]);
     expect(run.code).toBe(3);

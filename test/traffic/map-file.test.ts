@@ -49,6 +49,15 @@ describe("reading a recorded map", () => {
     expect(read.ok ? undefined : read.errors[0]).toMatchObject({ file: "m.json", line: 3 });
   });
 
+  it("refuses names the API server would refuse: they would end up in policy names and selectors", () => {
+    const map = JSON.parse(text);
+    map.flows[0].local.name = "web\n---\nkind: Pod";
+    map.flows[0].local.namespace = "Shop";
+    map.flows[1].peer.name = "kube dns";
+    const read = parseFlowMap(JSON.stringify(map, null, 2), "map.json");
+    expect(read.ok ? [] : read.errors.map((e) => e.field)).toEqual(["flows[0].local.namespace", "flows[0].local.name", "flows[1].peer.name"]);
+  });
+
   it("refuses another kind of document", () => {
     const read = parseFlowMap(JSON.stringify({ apiVersion: "v1", kind: "Pod" }), "m.json");
     expect(read.ok ? [] : read.errors.map((e) => e.field)).toEqual(expect.arrayContaining(["apiVersion", "kind", "from", "flows", "coverage"]));
