@@ -88,6 +88,7 @@ demo: build
 AGENT_NODE_OPTIONS := --max-semi-space-size=2 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
+	$(NODE) --expose-gc bench/traffic-advise.mjs
 	$(NODE) bench/probe-cost.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/probe-cost.mjs --check http --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/schedule.mjs --node-options="$(AGENT_NODE_OPTIONS)"
