@@ -33,11 +33,15 @@ const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>... |
 
 Runs the probes on schedule, judges each outcome against the NetworkPolicy verdict
 and the declared intent, and serves:
+  /                  the status page: edges by source and target, coloured by status,
+                     with explanations, and what the verdicts rest on (read-only)
   /metrics           Prometheus metrics
   /healthz           liveness
   /readyz            ready once the cluster state is synced and every edge has been probed once
   /api/v1/results    every edge: intent, policy verdict and explanation, observation, status
                      (?probe=<name> and ?status=<status> narrow it down)
+  /api/v1/status     each edge's status since when and its last observations; cluster
+                     sync, config reloads, Zscaler feeds and the agent's own health
 
 The config file (and the manifests) are watched: a valid change applies without a
 restart; an invalid one is logged and the last good one keeps running.
@@ -90,7 +94,7 @@ export const agentCommand: Command = {
     let server;
     try {
       server = await startServer(
-        { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter), flows: () => agent.flowMap() },
+        { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter), status: (filter) => agent.status(filter), flows: () => agent.flowMap() },
         listen,
       );
     } catch (error) {

@@ -172,11 +172,6 @@ export class FlowAggregator {
     return gone;
   }
 
-  /** What the metrics count of each flow (no sorting, no copies of addresses or times). */
-  summaries(): { local: FlowWorkload; peerKind: FlowPeer["kind"]; direction: ObservedFlow["direction"] }[] {
-    return [...this.flows.values()].map((flow) => ({ local: flow.local, peerKind: flow.peer.kind, direction: flow.direction }));
-  }
-
   /** Every flow, in flowKey order (stable, for clean diffs). */
   flowsNow(): ObservedFlow[] {
     return [...this.flows.values()]

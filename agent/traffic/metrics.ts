@@ -1,64 +1,115 @@
-// The traffic map's metrics: flows per local workload, peer kind and direction (bounded by
-// the workloads observed on the node, six peer kinds and two directions: never a peer's
-// name or address), what the budget dropped, and the observer's coverage and cost. Families
-// on the agent's registry; docs/metrics.md lists them.
+// The traffic map as Prometheus series, for the live agent: how many observed flows connect
+// each client to each server with each verdict, and how many observed flows each staged
+// policy would deny. The series are computed from plain data (trafficSeries, stagedSeries:
+// pure) and published by TrafficMetrics on the agent's registry, replacing the last set whole.
+//
+// Labels are bounded by the cluster, never by addresses: a client or server is a workload
+// ("kind/namespace/name"), a Service ("service/namespace/name"), a node ("node/name"), a Zscaler
+// cloud and city ("zscaler/cloud/city"), a configured external range by its name
+// ("external/name") and every other external address as "external/other"; an unnamed peer is
+// "unnamed". No port, no address. The flow budget of the observer bounds the workloads.
 
-import { Counter, Gauge, type Registry } from "prom-client";
-import type { SampleReport, TrafficMetricsSink } from "./observer.js";
+import { Gauge, type Registry } from "prom-client";
+import type { FlowPeer, ObservedFlow } from "./flow.js";
+import { workloadKey } from "./flow.js";
+import type { FlowJudgement, FlowVerdict } from "./judge.js";
+import type { StagedResult } from "./staged.js";
 
-export class TrafficMetrics implements TrafficMetricsSink {
-  private readonly flows: Gauge;
-  private readonly dropped: Counter;
-  private readonly pods: Gauge;
-  private readonly duration: Gauge;
-  private readonly malformed: Counter;
+export const TRAFFIC_FLOW_LABELS = ["client", "server", "client_namespace", "server_namespace", "peer_kind", "direction", "verdict"] as const;
+export type TrafficFlowLabel = (typeof TRAFFIC_FLOW_LABELS)[number];
+export const STAGED_LABELS = ["policy_namespace", "policy"] as const;
+export type StagedLabel = (typeof STAGED_LABELS)[number];
+
+export interface Series<L extends string> {
+  readonly labels: Readonly<Record<L, string>>;
+  readonly value: number;
+}
+
+/** A peer as a node of the map: bounded, never an address. */
+export function peerNode(peer: FlowPeer): { name: string; namespace: string } {
+  switch (peer.kind) {
+    case "workload":
+      return { name: workloadKey(peer.workload), namespace: peer.workload.namespace };
+    case "service":
+      return { name: `service/${peer.namespace}/${peer.name}`, namespace: peer.namespace };
+    case "node":
+      return { name: `node/${peer.name}`, namespace: "" };
+    case "zscaler":
+      return { name: `zscaler/${peer.cloud}/${peer.city ?? "unlisted"}`, namespace: "" };
+    case "external":
+      return { name: `external/${peer.name ?? "other"}`, namespace: "" };
+    case "unnamed":
+      return { name: "unnamed", namespace: "" };
+  }
+}
+
+/** One series per (client, server, direction, verdict): the number of flows (ports and protocols) in it. Pure. */
+export function trafficSeries(flows: readonly ObservedFlow[], judgements: readonly FlowJudgement[]): Series<TrafficFlowLabel>[] {
+  const groups = new Map<string, { labels: Record<TrafficFlowLabel, string>; value: number }>();
+  flows.forEach((flow, i) => {
+    const verdict: FlowVerdict = judgements[i]?.verdict ?? "unknown";
+    const local = { name: workloadKey(flow.local), namespace: flow.local.namespace };
+    const peer = peerNode(flow.peer);
+    const [client, server] = flow.direction === "outbound" ? [local, peer] : [peer, local];
+    const labels: Record<TrafficFlowLabel, string> = {
+      client: client.name,
+      server: server.name,
+      client_namespace: client.namespace,
+      server_namespace: server.namespace,
+      peer_kind: flow.peer.kind,
+      direction: flow.direction,
+      verdict,
+    };
+    const key = TRAFFIC_FLOW_LABELS.map((l) => labels[l]).join("\u0000");
+    const group = groups.get(key) ?? { labels, value: 0 };
+    group.value += 1;
+    groups.set(key, group);
+  });
+  return [...groups.values()];
+}
+
+/** One series per staged policy: the observed flows it would deny if applied. Pure. */
+export function stagedSeries(staged: StagedResult): Series<StagedLabel>[] {
+  return staged.policies.map((report) => ({ labels: { policy_namespace: report.namespace ?? "", policy: report.name ?? report.policy }, value: report.wouldDeny.length }));
+}
+
+export class TrafficMetrics {
+  readonly flows: Gauge<TrafficFlowLabel>;
+  readonly stagedWouldDeny: Gauge<StagedLabel>;
+  readonly stagedAllWouldDeny: Gauge;
 
   constructor(registry: Registry) {
     this.flows = new Gauge({
       name: "netcanary_traffic_flows",
-      help: "Flows in the traffic map, by local workload (namespace and kind/name), peer kind and direction.",
-      labelNames: ["local_namespace", "local_workload", "peer_kind", "direction"],
+      help: "Observed flows (distinct ports and protocols) from client to server, by where they were seen (direction) and the verdict the policies in force give them (allow, deny, mixed, unknown).",
+      labelNames: TRAFFIC_FLOW_LABELS,
       registers: [registry],
     });
-    this.dropped = new Counter({
-      name: "netcanary_traffic_flows_dropped_total",
-      help: "Flows seen but not recorded because traffic.maxFlows was reached (each sample counts each such flow once).",
+    this.stagedWouldDeny = new Gauge({
+      name: "netcanary_staged_policy_would_deny_flows",
+      help: "Observed flows a staged NetworkPolicy would deny if applied alone on top of the policies in force.",
+      labelNames: STAGED_LABELS,
       registers: [registry],
     });
-    this.pods = new Gauge({
-      name: "netcanary_traffic_pods",
-      help: "Pods on the node the traffic config selects (state=selected) and those whose socket tables were read in the last sample (state=observed).",
-      labelNames: ["state"],
-      registers: [registry],
-    });
-    this.duration = new Gauge({
-      name: "netcanary_traffic_sample_duration_seconds",
-      help: "How long the last traffic sample took (finding pods' namespaces, reading and naming their connections).",
-      registers: [registry],
-    });
-    this.malformed = new Counter({
-      name: "netcanary_traffic_malformed_lines_total",
-      help: "Socket-table lines that were not what the kernel writes, skipped.",
+    this.stagedAllWouldDeny = new Gauge({
+      name: "netcanary_staged_policies_would_deny_flows",
+      help: "Observed flows the staged NetworkPolicies would deny if all were applied together.",
       registers: [registry],
     });
   }
 
-  sampled(report: SampleReport, flows: readonly { local: { namespace: string; kind: string; name: string }; peerKind: string; direction: string }[]): void {
-    const counts = new Map<string, { labels: Record<string, string>; count: number }>();
-    for (const flow of flows) {
-      const labels = { local_namespace: flow.local.namespace, local_workload: `${flow.local.kind}/${flow.local.name}`, peer_kind: flow.peerKind, direction: flow.direction };
-      const key = JSON.stringify(labels);
-      const entry = counts.get(key) ?? { labels, count: 0 };
-      entry.count++;
-      counts.set(key, entry);
-    }
-    // Workloads that went from the map go from the metrics.
+  /** Replaces the map's series with these (a flow gone from the map loses its series). */
+  publishFlows(series: readonly Series<TrafficFlowLabel>[]): void {
     this.flows.reset();
-    for (const { labels, count } of counts.values()) this.flows.set(labels, count);
-    if (report.dropped > 0) this.dropped.inc(report.dropped);
-    if (report.malformedLines > 0) this.malformed.inc(report.malformedLines);
-    this.pods.set({ state: "selected" }, report.podsSelected);
-    this.pods.set({ state: "observed" }, report.podsObserved);
-    this.duration.set(report.durationMs / 1000);
+    for (const s of series) this.flows.set(s.labels, s.value);
+  }
+
+  /** Replaces the staged series; undefined: nothing is staged (no series). */
+  publishStaged(staged: StagedResult | undefined): void {
+    this.stagedWouldDeny.reset();
+    this.stagedAllWouldDeny.reset();
+    if (!staged) return;
+    for (const s of stagedSeries(staged)) this.stagedWouldDeny.set(s.labels, s.value);
+    this.stagedAllWouldDeny.set(staged.all.wouldDeny.length);
   }
 }

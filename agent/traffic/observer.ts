@@ -28,7 +28,7 @@ import { createNetnsLocator, type NetnsLocator } from "../sources/netns.js";
 import { type PodSourceConfig, sourceSelects } from "../sources/identities.js";
 import { FlowAggregator, type FlowObservation } from "./aggregate.js";
 import { TRAFFIC_DEFAULTS, type TrafficSettings } from "./config.js";
-import type { FlowCoverage, FlowMap, FlowWorkload } from "./flow.js";
+import type { FlowCoverage, FlowMap } from "./flow.js";
 import { namePeer, type NamingContext, nodeAddresses, type PeerLookup, sortRanges, workloadOfPod, type ZscalerPlace } from "./naming.js";
 import { connectionsOf, MAX_TABLE_BYTES, MAX_TABLE_LINES, parseSocketTable, SOCKET_TABLES, type SocketLine } from "./sockets.js";
 
@@ -49,9 +49,9 @@ export const TRAFFIC_LOOKUP = { ttlMs: ADDRESS_LOOKUP_DEFAULTS.ttlMs, maxEntries
  */
 export const MAX_ASKED_PER_SAMPLE = 256;
 
-/** Where the observer reports each sample (traffic/metrics.ts). */
+/** Where the observer reports each sample: its own figures, and the map as it is now (built only if asked for). */
 export interface TrafficMetricsSink {
-  sampled(report: SampleReport, flows: readonly { local: FlowWorkload; peerKind: string; direction: string }[]): void;
+  sampled(report: SampleReport, map: () => FlowMap): void;
 }
 
 export interface SampleReport {
@@ -231,7 +231,7 @@ export class TrafficObserver {
       expired,
       malformedLines,
     };
-    this.options.metrics?.sampled(report, this.aggregator.summaries());
+    this.options.metrics?.sampled(report, () => this.map());
     return report;
   }
 

@@ -86,10 +86,10 @@ describe("HTTP server", () => {
     expect(JSON.parse(on.body)).toEqual(flows);
   });
 
-  it("/: an index of the endpoints", async () => {
+  it("/: the status page, which links every endpoint (its policy and files: page.test.ts)", async () => {
     const reply = await call(server.address.port, "GET", "/");
-    expect(reply.status).toBe(200);
-    expect(reply.body.split("\n")).toEqual(expect.arrayContaining(["/metrics", "/healthz", "/readyz", "/api/v1/results", "/api/v1/flows"]));
+    expect([reply.status, reply.headers["content-type"]]).toEqual([200, "text/html; charset=utf-8"]);
+    for (const endpoint of ["/metrics", "/healthz", "/readyz", "/api/v1/results"]) expect(reply.body).toContain(`href="${endpoint}"`);
   });
 
   it("unknown paths: 404", async () => {

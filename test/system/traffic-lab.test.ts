@@ -260,9 +260,15 @@ probes: []
 
     const text = (await get("/metrics")).body;
     const samples = parseSamples(text);
-    const flows = (workload: string, peer: string, direction: string) => samplesOf(samples, "netcanary_traffic_flows", { local_namespace: "shop", local_workload: workload, peer_kind: peer, direction })[0]?.value;
-    expect([flows("deployment/client", "workload", "outbound"), flows("deployment/client", "service", "outbound"), flows("deployment/client", "zscaler", "outbound"), flows("deployment/client", "external", "outbound")]).toEqual([2, 1, 1, 2]);
-    expect(flows("statefulset/web", "workload", "inbound")).toBe(2);
+    // The map judged (no NetworkPolicy in this lab: every flow allowed), by client and server, never an address.
+    const flows = (client: string, server: string, direction: string) => samplesOf(samples, "netcanary_traffic_flows", { client, server, direction, verdict: "allow" })[0]?.value;
+    expect([
+      flows("deployment/shop/client", "statefulset/shop/web", "outbound"),
+      flows("deployment/shop/client", "service/shop/web", "outbound"),
+      flows("deployment/shop/client", "zscaler/zscaler.net/Lab City I", "outbound"),
+      flows("deployment/shop/client", "external/partner", "outbound"),
+      flows("deployment/shop/client", "statefulset/shop/web", "inbound"),
+    ]).toEqual([2, 1, 1, 2, 2]);
     expect(samplesOf(samples, "netcanary_traffic_pods", { state: "observed" })[0]?.value).toBe(2);
     expect(samplesOf(samples, "netcanary_traffic_flows_dropped_total")[0]?.value).toBe(0);
     for (const address of [at.client, at.web, service, at.gateway, partner]) expect(text).not.toContain(address);

@@ -39,7 +39,9 @@ describe("the traffic map in the agent", () => {
     expect(agent.flowMap()).toBeUndefined();
     agent.applyConfig(load(ON));
     expect(agent.flowMap()?.flows).toEqual([]);
-    expect((await metrics.registry.getMetricsAsJSON()).filter((family) => family.name.startsWith("netcanary_traffic_")).map((family) => family.name).sort()).toEqual([
+    expect((await metrics.registry.getMetricsAsJSON()).filter((family) => /^netcanary_(traffic|staged)_/.test(family.name)).map((family) => family.name).sort()).toEqual([
+      "netcanary_staged_policies_would_deny_flows",
+      "netcanary_staged_policy_would_deny_flows",
       "netcanary_traffic_flows",
       "netcanary_traffic_flows_dropped_total",
       "netcanary_traffic_malformed_lines_total",
