@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FlowMap, ObservedFlow } from "../../agent/traffic/flow.js";
-import { cliPath } from "../support/cli.js";
+import { cliPath, runCli } from "../support/cli.js";
 import { samplesOf, parseSamples } from "../support/exposition.js";
 import { Lab, LAB_COMMANDS, type LabProcess, waitFor } from "../support/lab.js";
 import { labFeeds, podLabAddresses } from "../support/pod-lab.js";
@@ -272,5 +272,14 @@ probes: []
     expect(samplesOf(samples, "netcanary_traffic_pods", { state: "observed" })[0]?.value).toBe(2);
     expect(samplesOf(samples, "netcanary_traffic_flows_dropped_total")[0]?.value).toBe(0);
     for (const address of [at.client, at.web, service, at.gateway, partner]) expect(text).not.toContain(address);
+
+    // The map as served is a recorded map: netcanary map reads it back and judges every flow
+    // (with the cluster's objects, which say which pods stand behind the Service).
+    const recorded = join(lab.dir, "node-map.json");
+    writeFileSync(recorded, (await get("/api/v1/flows")).body);
+    const judged = await runCli(["map", recorded, "--manifests", join(lab.dir, "agent", "cluster.yaml"), "--output", "json"], { timeoutMs: 30_000 });
+    expect(judged.code, judged.stderr).toBe(0);
+    const report = JSON.parse(judged.stdout) as { flows: unknown[]; summary: { flows: number; allowed: number } };
+    expect(report.summary).toMatchObject({ flows: expected.length, allowed: expected.length });
   }, 60_000);
 });
