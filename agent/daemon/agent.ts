@@ -10,6 +10,7 @@ import type { ClusterSource } from "../cluster/live.js";
 import { targetScopeOf } from "../cluster/scope.js";
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
+import { type Coverage, ruleCoverage } from "../derive/coverage.js";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../config/builtin.js";
 import { type ConfigLoad, loadConfigFile, parseConfig } from "../config/load.js";
 import type { AgentConfig } from "../config/model.js";
@@ -20,7 +21,7 @@ import { buildPolicyIndex, type PolicyIndex, withoutPolicy as withoutIndexedPoli
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import type { PodProbeRunner } from "../sources/batches.js";
-import { type Edge, expandEdges } from "../targets/edges.js";
+import { type DerivedGap, type Edge, expandEdges } from "../targets/edges.js";
 import { type ProbeGap, probeGaps } from "../targets/empty.js";
 import { type EdgeRecord, type StatusChange, withOutcome } from "../verdicts/edge-state.js";
 import { type EdgePolicy, namedByWorkload, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
@@ -66,7 +67,9 @@ function loadConfig(file: string | undefined): Promise<ConfigLoad> {
 }
 
 function withSingleSample(config: AgentConfig): AgentConfig {
-  return { ...config, probes: config.probes.map((probe) => ({ ...probe, failureThreshold: 1, successThreshold: 1 })) };
+  // The defaults too: derived edges take their timings from them.
+  const single = { failureThreshold: 1, successThreshold: 1 };
+  return { ...config, defaults: { ...config.defaults, ...single }, probes: config.probes.map((probe) => ({ ...probe, ...single })) };
 }
 
 export class Agent {
@@ -89,6 +92,8 @@ export class Agent {
   private readonly log: Logger;
   /** Probing on schedule (between start and stop); runRound alone never schedules. */
   private scheduling = false;
+  /** Rules of deriving sources' policies that got no derived edge, and why (coverage says it). */
+  private unfilled: readonly DerivedGap[] = [];
 
   private constructor(
     private readonly options: AgentOptions,
@@ -117,6 +122,7 @@ export class Agent {
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
     this.metrics.setEventLoopDelaySource(() => this.starvation.takeWorstDelayMs() / 1000);
+    this.metrics.setCoverageSource(() => this.coverage());
     this.table = new EdgeTable(metrics, (edge, address) => this.judgePolicy(edge, address), () => this.generation);
     this.runner = new ProbeRunner(config, {
       ...(options.podProbes ? { podProbes: options.podProbes } : {}),
@@ -268,6 +274,13 @@ export class Agent {
     return this.config.probes.flatMap((probe) => probeGaps(probe, context, edges.get(probe.name) ?? 0));
   }
 
+  /** Which rules of the policies this agent's probes cross were exercised in the coverage window (derive/coverage.ts). */
+  coverage(now: number = Date.now()): Coverage {
+    const identities = this.identities();
+    const sources = this.config.sources.flatMap((source) => identities(source.name));
+    return ruleCoverage({ index: this.index, sources, records: this.table.sortedRecords(), now, windowMs: this.config.agent.coverageWindowMs, unfilled: this.unfilled });
+  }
+
   edgeRecords(): EdgeRecord[] {
     return this.table.sortedRecords();
   }
@@ -346,7 +359,8 @@ export class Agent {
   }
 
   private rebuildEdges(identities: (sourceName: string) => SourceIdentity[]): void {
-    const { edges, dropped } = expandEdges(this.config, identities, this.snapshot, this.feeds, this.options.identity.nodeName);
+    const { edges, dropped, unfilled } = expandEdges(this.config, identities, this.snapshot, this.feeds, this.options.identity.nodeName, this.index);
+    this.unfilled = unfilled;
     this.metrics.edgesDropped.set(dropped);
     if (dropped > 0) this.log.warn({ dropped, maxEdges: this.config.agent.maxEdges }, "more edges than agent.maxEdges: the excess is not probed");
     this.table.replace(edges);
@@ -371,7 +385,10 @@ export class Agent {
     // An address the cluster state cannot place yet (it is being looked up): no guess.
     const state = address && this.index?.hasPolicies ? this.cluster.addressState?.(address) : undefined;
     const judged = state?.kind === "pending" ? unknownPolicy(state.reason) : policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
-    const base = namedByWorkload(judged, edge.source);
+    const named = namedByWorkload(judged, edge.source);
+    // A derived edge says first which rule it exercises, and with what.
+    const target = edge.probe.target;
+    const base = target.kind === "rule" ? { ...named, lines: [`derived from ${target.rule}: ${target.endpoint} port ${target.port}`, ...named.lines] } : named;
     const gap = this.zscaler.coverageGap(edge);
     return gap ? { ...base, coverageGap: gap, lines: [...base.lines, gap] } : base;
   }

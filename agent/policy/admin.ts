@@ -376,3 +376,18 @@ export function evaluateTiers(
     tiers: outcome.steps,
   };
 }
+
+/** An admin-tier rule of a policy whose subject selects a pod (policy/rules.ts lists them). */
+export interface AdminRuleOf {
+  readonly ref: RuleRef;
+  readonly action: AdminAction;
+  readonly ports: readonly AdminPort[] | null;
+}
+
+/** The rules, for one direction, of every ANP and the BANP whose subject selects the pod (no pod: of all of them), in tier order. */
+export function adminRulesFor(index: PolicyIndex, pod: PodInfo | undefined, direction: Direction): AdminRuleOf[] {
+  const tiers = index.admin;
+  if (tiers === undefined || pod?.hostNetwork) return [];
+  const policies = [...tiers.admin, ...(tiers.baseline ? [tiers.baseline] : [])].filter((policy) => pod === undefined || podSetSelects(policy.subject, pod, index));
+  return policies.flatMap((policy) => rulesOf(policy, direction).map((rule) => ({ ref: ruleRef(policy, direction, rule), action: rule.action, ports: rule.ports })));
+}

@@ -42,6 +42,8 @@ export interface ServerSources {
   readiness(): Readiness;
   /** The /api/v1/results document, optionally only the edges of one probe or in one status. */
   results(filter?: ResultsFilter): unknown;
+  /** The /api/v1/coverage document (derive/coverage.ts); without it, 404. */
+  coverage?(): unknown;
 }
 
 export interface ResultsFilter {
@@ -130,10 +132,10 @@ function answerTurn(turn: Turn, response: ServerResponse, gate: Gate, what: stri
 }
 
 /** The results document, streamed (chunked) as it is written, paced. */
-async function sendResults({ sources, guard }: Handlers, filter: ResultsFilter, response: ServerResponse, gone: () => boolean): Promise<void> {
+async function sendResults({ guard }: Handlers, read: () => unknown, response: ServerResponse, gone: () => boolean): Promise<void> {
   // The client may have gone while waiting its turn: nothing to write, then.
   if (gone()) return;
-  const document = sources.results(filter);
+  const document = read();
   response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
   if (response.req.method === "HEAD") {
     response.end();
@@ -183,15 +185,20 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       const probe = url.searchParams.get("probe");
       const status = url.searchParams.get("status");
       const filter: ResultsFilter = { ...(probe !== null ? { probe } : {}), ...(status !== null ? { status } : {}) };
-      answerTurn(await results.run(response, () => sendResults(handlers, filter, response, gone)), response, results, "documents");
+      answerTurn(await results.run(response, () => sendResults(handlers, () => sources.results(filter), response, gone)), response, results, "documents");
+      return;
+    }
+    case "/api/v1/coverage": {
+      const coverage = sources.coverage?.bind(sources);
+      if (!coverage) break;
+      answerTurn(await results.run(response, () => sendResults(handlers, coverage, response, gone)), response, results, "documents");
       return;
     }
     case "/":
-      send(response, 200, "text/plain; charset=utf-8", "netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n");
+      send(response, 200, "text/plain; charset=utf-8", `netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n${sources.coverage ? "/api/v1/coverage\n" : ""}`);
       return;
-    default:
-      send(response, 404, "text/plain; charset=utf-8", "not found\n");
   }
+  send(response, 404, "text/plain; charset=utf-8", "not found\n");
 }
 
 export interface ServerOptions {
