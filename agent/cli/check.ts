@@ -258,7 +258,9 @@ Options:
   --strict               fail (exit 1) when an expectation's verdict is undetermined, or when
                          the manifests hold policies netcanary does not evaluate
   --verbose              list the objects skipped in the manifests
-${MIN_RULE_COVERAGE_USAGE.replace("exercised", "exercised by the queries (every rule of every\n                         policy in the manifests counts)")}
+${MIN_RULE_COVERAGE_USAGE}
+                         (every rule of every policy in the manifests counts; the queries
+                         exercise the rules their verdicts name)
 
 Policies of other kinds (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Calico's
 projectcalico.org NetworkPolicy and GlobalNetworkPolicy, Antrea's, ...) are not evaluated:
