@@ -11,6 +11,7 @@ import { targetScopeOf } from "../cluster/scope.js";
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { type Coverage, ruleCoverage } from "../derive/coverage.js";
+import { derivedPodScope } from "../derive/scope.js";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../config/builtin.js";
 import { type ConfigLoad, loadConfigFile, parseConfig } from "../config/load.js";
 import type { AgentConfig } from "../config/model.js";
@@ -94,6 +95,8 @@ export class Agent {
   private scheduling = false;
   /** Rules of deriving sources' policies that got no derived edge, and why (coverage says it). */
   private unfilled: readonly DerivedGap[] = [];
+  /** The scope last given to the cluster source. */
+  private scopeKey = "";
 
   private constructor(
     private readonly options: AgentOptions,
@@ -107,7 +110,7 @@ export class Agent {
     this.metrics = metrics;
     this.config = options.singleSample ? withSingleSample(config) : config;
     // A source that holds only part of the cluster fetches what the targets need.
-    cluster.setTargets?.(targetScopeOf(this.config));
+    this.updateScope();
     this.snapshot = cluster.current();
     this.index = this.snapshot ? buildPolicyIndex(this.snapshot) : undefined;
     this.starvation = new StarvationMonitor({ thresholdMs: config.agent.starvationThresholdMs });
@@ -297,7 +300,7 @@ export class Agent {
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
     this.metrics.configure(config.metrics);
     this.runner.configure(config);
-    this.cluster.setTargets?.(targetScopeOf(this.config));
+    // refresh() gives the cluster source the new scope.
     this.refresh(Date.now());
   }
 
@@ -324,6 +327,7 @@ export class Agent {
     this.generation++;
     const known = this.table.recordIds();
     const identities = this.identities();
+    this.updateScope(identities);
     this.runAudit(identities);
     this.rebuildEdges(identities);
     if (this.scheduling) this.scheduler.setJobs(this.jobs());
@@ -331,6 +335,21 @@ export class Agent {
     this.table.rejudge(known, seenAt, (change) => this.logChange(change), (id) => this.scheduler.runNow(id));
     // What was looked up for addresses no edge points at any more is forgotten.
     if (this.cluster.retainAddresses) this.cluster.retainAddresses(this.table.addresses());
+  }
+
+  /**
+   * What a source holding part of the cluster must fetch: the targets' objects, and the pods
+   * the deriving sources' rules name (derive/scope.ts). Told only when it changed.
+   */
+  private updateScope(identities?: (sourceName: string) => SourceIdentity[]): void {
+    const base = targetScopeOf(this.config);
+    const deriving = identities && this.index && this.snapshot ? this.config.sources.filter((source) => source.derive).flatMap((source) => identities(source.name)) : [];
+    const derived = deriving.length > 0 && this.index && this.snapshot ? derivedPodScope(this.index, this.snapshot, deriving) : [];
+    const scope = derived.length > 0 ? { ...base, pods: [...base.pods, ...derived] } : base;
+    const key = JSON.stringify(scope);
+    if (key === this.scopeKey) return;
+    this.scopeKey = key;
+    this.cluster.setTargets?.(scope);
   }
 
   /** The coverage audit (zscaler/seam.ts) over every identity of every source. */
