@@ -6,7 +6,7 @@
 import type { PodInfo, Protocol } from "../cluster/snapshot.js";
 import type { AdminPort } from "./admin-model.js";
 import { adminRulesFor } from "./admin.js";
-import { type PolicyIndex, selectingPolicies } from "./engine.js";
+import { type Endpoint, type PolicyIndex, ruleAdmitsPeer, selectingPolicies } from "./engine.js";
 import { formatRule } from "./explain.js";
 import type { Direction, PolicyPort, RuleRef } from "./model.js";
 
@@ -27,6 +27,12 @@ export interface RuleOf {
   readonly action: "Allow" | "Deny" | "Pass";
   /** Every port of every protocol when the rule gives none. */
   readonly slots: readonly PortSlot[];
+  /**
+   * The rule alone admits (an admin rule: matches) this peer on this port, a named port resolved
+   * on `destination`. Not a verdict: other policies and tiers may decide otherwise; a cheap first
+   * look before the engine's verdict.
+   */
+  readonly matches: (peer: Endpoint, destination: Endpoint, port: number, protocol: Protocol) => boolean;
 }
 
 const EVERY_PORT: readonly PortSlot[] = [
@@ -57,8 +63,8 @@ export function policyOfRule(ref: RuleRef): string {
   return ref.kind !== undefined ? `${ref.kind} ${ref.policy}` : ref.policy;
 }
 
-function ruleOf(ref: RuleRef, action: RuleOf["action"], slots: readonly PortSlot[]): RuleOf {
-  return { ref, name: formatRule(ref), policy: policyOfRule(ref), action, slots };
+function ruleOf(ref: RuleRef, action: RuleOf["action"], slots: readonly PortSlot[], matches: RuleOf["matches"]): RuleOf {
+  return { ref, name: formatRule(ref), policy: policyOfRule(ref), action, slots, matches };
 }
 
 /**
@@ -67,11 +73,11 @@ function ruleOf(ref: RuleRef, action: RuleOf["action"], slots: readonly PortSlot
  */
 export function rulesFor(index: PolicyIndex, pod: PodInfo | undefined, direction: Direction): RuleOf[] {
   if (pod?.hostNetwork) return [];
-  const admin = adminRulesFor(index, pod, direction).map((rule) => ruleOf(rule.ref, rule.action, rule.ports === null ? EVERY_PORT : rule.ports.map(slotOfAdminPort)));
+  const admin = adminRulesFor(index, pod, direction).map((rule) => ruleOf(rule.ref, rule.action, rule.ports === null ? EVERY_PORT : rule.ports.map(slotOfAdminPort), rule.matches));
   const policies = pod ? selectingPolicies(index, pod, direction) : [...index.policiesByNamespace.values()].flat();
   const networkPolicy = policies.flatMap((policy) =>
     (direction === "egress" ? policy.egress : policy.ingress).map((rule) =>
-      ruleOf({ policy: policy.id, direction, rule: rule.index }, "Allow", rule.ports === null ? EVERY_PORT : rule.ports.map(slotOfPolicyPort)),
+      ruleOf({ policy: policy.id, direction, rule: rule.index }, "Allow", rule.ports === null ? EVERY_PORT : rule.ports.map(slotOfPolicyPort), ruleAdmitsPeer(index, policy, direction, rule.index)),
     ),
   );
   const baseline = admin.filter((rule) => rule.ref.kind === "BaselineAdminNetworkPolicy");
