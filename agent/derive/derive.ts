@@ -314,7 +314,11 @@ export function deriveTargets(input: DeriveInput): Derivation {
   const targets: DerivedTarget[] = [];
   for (const { target } of ranked) {
     const count = perPolicy.get(target.policy) ?? 0;
-    if (count >= settings.maxPerPolicy || targets.length >= settings.maxEdges) continue;
+    if (count >= settings.maxPerPolicy || targets.length >= settings.maxEdges) {
+      const bound = count >= settings.maxPerPolicy ? `derive.maxPerPolicy (${settings.maxPerPolicy})` : `derive.maxEdges (${settings.maxEdges})`;
+      unfilled.push({ rule: target.rule, reason: `a destination was found on ${target.slot}, beyond ${bound}` });
+      continue;
+    }
     perPolicy.set(target.policy, count + 1);
     targets.push(target);
   }

@@ -266,7 +266,11 @@ describe("bounds and stability", () => {
     const perPolicy = derive(cluster, "shop/web", { maxPerPolicy: 4 }).targets;
     expect(perPolicy.filter((t) => t.policy === "shop/a")).toHaveLength(4);
     expect(perPolicy.filter((t) => t.policy === "shop/b")).toHaveLength(3);
-    expect(derive(cluster, "shop/web", { maxEdges: 5 }).targets).toHaveLength(5);
+    const capped = derive(cluster, "shop/web", { maxEdges: 5 });
+    expect(capped.targets).toHaveLength(5);
+    // What the bound left out is said, per rule.
+    expect(capped.unfilled.filter((u) => u.reason.includes("beyond derive.maxEdges (5)"))).toHaveLength(10);
+    expect(derive(cluster, "shop/web", { maxPerPolicy: 4 }).unfilled.map((u) => u.reason)).toContain("a destination was found on 8084, beyond derive.maxPerPolicy (4)");
   });
 
   it("chooses the same destinations whatever the order of the snapshot, and after unrelated pods come and go", () => {
