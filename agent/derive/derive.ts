@@ -47,7 +47,7 @@ export interface DerivedTarget {
 
 export interface Derivation {
   readonly targets: DerivedTarget[];
-  /** Rules (and port entries) no candidate fills, each with why: said by `once` and the results. */
+  /** Rules (and port entries) left without an edge, each with why: rule coverage says it (derive/coverage.ts). */
   readonly unfilled: readonly { readonly rule: string; readonly reason: string }[];
 }
 
