@@ -190,15 +190,16 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
     }
     case "/api/v1/coverage": {
       const coverage = sources.coverage?.bind(sources);
-      if (!coverage) break;
-      answerTurn(await results.run(response, () => sendResults(handlers, coverage, response, gone)), response, results, "documents");
+      if (coverage) answerTurn(await results.run(response, () => sendResults(handlers, coverage, response, gone)), response, results, "documents");
+      else send(response, 404, "text/plain; charset=utf-8", "not found\n");
       return;
     }
     case "/":
-      send(response, 200, "text/plain; charset=utf-8", `netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n${sources.coverage ? "/api/v1/coverage\n" : ""}`);
+      send(response, 200, "text/plain; charset=utf-8", "netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n");
       return;
+    default:
+      send(response, 404, "text/plain; charset=utf-8", "not found\n");
   }
-  send(response, 404, "text/plain; charset=utf-8", "not found\n");
 }
 
 export interface ServerOptions {
