@@ -95,6 +95,7 @@ bench: build
 	$(NODE) bench/exposition.mjs --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/exposition.mjs --edges 5000 --scrapers 1 --scrapes 3 --flood 0 --slow-readers 64 --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/zscaler-audit.mjs
+	$(NODE) --expose-gc bench/derive.mjs
 	$(NODE) bench/zscaler-feed-memory.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) --expose-gc bench/manifest-heap.mjs
 	$(NODE) --expose-gc bench/series-heap.mjs

@@ -22,6 +22,8 @@ import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { listed, printTable } from "./table.js";
 import { printableJson } from "../text/printable.js";
+import { describeCoverage, queryCoverage } from "../derive/coverage.js";
+import { coverageExit, MIN_RULE_COVERAGE_USAGE, parseMinRuleCoverage } from "./coverage-gate.js";
 
 export interface CheckQuery {
   readonly from: string;
@@ -231,6 +233,7 @@ export function unevaluatedWarnings(policies: readonly UnevaluatedPolicy[], stri
 }
 
 const USAGE = `Usage: netcanary check --manifests <file|dir>... [--queries <file>] [--output table|json] [--strict] [--verbose]
+                       [--min-rule-coverage <percent>]
 
 Judges connections offline against the NetworkPolicies in the manifests, with the
 same engine the agent uses. Manifests: YAML (multi-document) or JSON, kind: List
@@ -255,6 +258,9 @@ Options:
   --strict               fail (exit 1) when an expectation's verdict is undetermined, or when
                          the manifests hold policies netcanary does not evaluate
   --verbose              list the objects skipped in the manifests
+${MIN_RULE_COVERAGE_USAGE}
+                         (every rule of every policy in the manifests counts; the queries
+                         exercise the rules their verdicts name)
 
 Policies of other kinds (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Calico's
 projectcalico.org NetworkPolicy and GlobalNetworkPolicy, Antrea's, ...) are not evaluated:
@@ -262,8 +268,9 @@ each is named with its file and line in a warning, as the verdicts may then diff
 what the cluster enforces.
 
 Exit status: 0 every expectation holds, 1 an expectation failed (or, with --strict, an
-undetermined verdict or a policy not evaluated), 2 unusable input (a manifest directory
-holding no manifest file and a queries list with no query included).`;
+undetermined verdict or a policy not evaluated; or rule coverage below --min-rule-coverage),
+2 unusable input (a manifest directory holding no manifest file and a queries list with no
+query included), 3 --min-rule-coverage with no rule in the manifests.`;
 
 export const checkCommand: Command = {
   name: "check",
@@ -279,8 +286,11 @@ export const checkCommand: Command = {
         output: { type: "string", default: "table" },
         strict: { type: "boolean", default: false },
         verbose: { type: "boolean", default: false },
+        "min-rule-coverage": { type: "string" },
       },
     });
+    const minRuleCoverage = parseMinRuleCoverage(values["min-rule-coverage"]);
+    if (minRuleCoverage !== undefined && !values.queries) throw new UsageError("--min-rule-coverage needs --queries: the queries exercise the rules");
     // "--manifests a b c": extra paths arrive as positionals.
     const paths = [...(values.manifests ?? []), ...positionals];
     if (paths.length === 0) throw new UsageError("--manifests is required");
@@ -309,12 +319,16 @@ export const checkCommand: Command = {
       return EXIT.unusable;
     }
     const results = queries.map((query) => judge(query, index));
+    const coverage = minRuleCoverage === undefined ? undefined : queryCoverage(index, results.map((r) => ({ query: `${r.from} -> ${r.to}:${r.port}/${r.protocol}`, verdict: r.explanation })));
     if (values.output === "json") {
-      for (const line of printableJson({ results, summary: summarize(results), unevaluated: load.unevaluated })) out.stdout(line);
+      for (const line of printableJson({ results, summary: summarize(results), unevaluated: load.unevaluated, ...(coverage ? { coverage } : {}) })) out.stdout(line);
     } else {
       renderResults(results, out);
+      if (coverage) out.stdout(describeCoverage(coverage));
     }
+    const gate = coverage ? coverageExit(coverage, minRuleCoverage) : {};
+    if (gate.message !== undefined) out.stderr(`netcanary check: ${gate.message}`);
     const failed = results.some((r) => r.ok === false || (values.strict && r.expect !== null && r.ok === null));
-    return failed || unevaluatedFails ? EXIT.failed : EXIT.ok;
+    return failed || unevaluatedFails || gate.exit === EXIT.failed ? EXIT.failed : (gate.exit ?? EXIT.ok);
   },
 };

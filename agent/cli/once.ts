@@ -15,9 +15,11 @@ import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-op
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { printTable } from "./table.js";
 import { describePath } from "../zscaler/path.js";
+import { describeCoverage } from "../derive/coverage.js";
+import { coverageExit, MIN_RULE_COVERAGE_USAGE, parseMinRuleCoverage } from "./coverage-gate.js";
 
 const USAGE = `Usage: netcanary once [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--output table|json]
-                      [--sync-timeout <s>] [--log-level <level>] [--log-format <format>]
+                      [--sync-timeout <s>] [--min-rule-coverage <percent>] [--log-level <level>] [--log-format <format>]
 
 Probes every edge once, judges each outcome on that single sample against the
 NetworkPolicy verdict and the declared intent, prints a report and exits:
@@ -40,6 +42,10 @@ ${PROBE_RUN_USAGE}
   --output table|json    report format (default: table)
   --sync-timeout <s>     how long to wait for the cluster state from the API, and for
                          Zscaler's feeds when the config uses them (0-3600, default: 30)
+${MIN_RULE_COVERAGE_USAGE}
+
+The report ends with the rule coverage: which rules of the policies selecting the sources
+(and of those selecting the pods probed) this round exercised (docs/derive.md).
 
 Logs go to stderr (default level here: error), the report to stdout.`;
 
@@ -137,7 +143,8 @@ export function untested(input: {
     const reason = whyEdgeIsUntested(result) ?? whyPathIsUntested(result);
     if (reason !== undefined) gaps.push({ kind: "edge", name: result.id, reason });
   }
-  if (input.probes === 0) gaps.push({ kind: "config", name: "", reason: "the config has no probe: nothing was tested" });
+  // Edges derived from the policies (sources[].derive) test something without a declared probe.
+  if (input.probes === 0 && input.results.length === 0) gaps.push({ kind: "config", name: "", reason: "the config has no probe: nothing was tested" });
   return gaps;
 }
 
@@ -177,7 +184,8 @@ export const onceCommand: Command = {
   usage: USAGE,
   async run(argv, out) {
     // Logs go to stderr so that stdout holds only the report.
-    const options = parseProbeRunArgs(argv, { output: { type: "string", default: "table" }, "sync-timeout": { type: "string", default: "30" } }, process.stderr, "error");
+    const options = parseProbeRunArgs(argv, { output: { type: "string", default: "table" }, "sync-timeout": { type: "string", default: "30" }, "min-rule-coverage": { type: "string" } }, process.stderr, "error");
+    const minRuleCoverage = parseMinRuleCoverage(options.values["min-rule-coverage"]);
     const output = options.values["output"];
     if (output !== "table" && output !== "json") throw new UsageError(`--output must be table or json`);
     const metrics = new AgentMetrics();
@@ -211,6 +219,8 @@ export const onceCommand: Command = {
     await agent.settleAddresses(syncSeconds * 1000);
     await agent.stop();
     const { results } = agent.results();
+    const coverage = agent.coverage();
+    const gate = coverageExit(coverage, minRuleCoverage);
     const gaps = untested({
       cluster: synced,
       ...(cluster.server !== undefined ? { server: cluster.server } : {}),
@@ -219,12 +229,19 @@ export const onceCommand: Command = {
       probeGaps: agent.untestedProbes(),
       results,
     });
-    if (output === "json") for (const line of printableJson({ results, inconclusive: gaps })) out.stdout(line);
-    else render(results, gaps, out);
+    if (output === "json") for (const line of printableJson({ results, inconclusive: gaps, coverage })) out.stdout(line);
+    else {
+      render(results, gaps, out);
+      out.stdout(describeCoverage(coverage));
+    }
     for (const gap of gaps) out.stderr(`netcanary once: inconclusive: ${gap.reason}`);
     if (cluster.kind === "none" && gaps.some((gap) => gap.kind === "probe")) {
       out.stderr("netcanary once: no cluster was given (--kubeconfig, --manifests, $KUBECONFIG, or a pod's service account): it has no Service and no pod");
     }
-    return onceExitCode(results, gaps);
+    if (gate.message !== undefined) out.stderr(`netcanary once: ${gate.exit === EXIT.inconclusive ? "inconclusive: " : ""}${gate.message}`);
+    const code = onceExitCode(results, gaps);
+    // A signal or coverage below the gate fails; nothing to cover is inconclusive unless something fails.
+    if (code === EXIT.failed || gate.exit === EXIT.failed) return EXIT.failed;
+    return gate.exit ?? code;
   },
 };

@@ -67,4 +67,6 @@ export const DURATION_RANGES = {
   zscalerTimeout: { minMs: 1000, maxMs: 5 * 60_000 },
   /** zscaler.removalGrace: 0 applies removals at once. */
   zscalerRemovalGrace: { minMs: 0, maxMs: 30 * DAY },
+  /** agent.coverageWindow: how far back a probe counts as exercising a rule; at least a probe interval's worth. */
+  coverageWindow: { minMs: 1000, maxMs: 7 * DAY },
 } as const satisfies Record<string, DurationRange>;

@@ -31,6 +31,8 @@ export interface AgentSettings {
    * this, each agent takes its own share, chosen by rendezvous hashing on its node name.
    */
   readonly maxEndpointsPerTarget: number;
+  /** Rule coverage counts the probes of this window (derive/coverage.ts). */
+  readonly coverageWindowMs: number;
 }
 
 /** What the agent exports beyond the series every edge has (docs/metrics.md). */
@@ -47,9 +49,27 @@ export interface MetricsSettings {
  * self: the agent's own pod. pods: every pod on the agent's node that the selectors pick
  * (by default the label netcanary.io/probe: "true"), probed from inside its network namespace.
  */
-export type SourceConfig =
+export type SourceConfig = (
   | { readonly name: string; readonly kind: "self" }
-  | { readonly name: string; readonly kind: "pods"; readonly namespaceSelector: LabelSelector | null; readonly podSelector: LabelSelector };
+  | { readonly name: string; readonly kind: "pods"; readonly namespaceSelector: LabelSelector | null; readonly podSelector: LabelSelector }
+) & { readonly derive?: DeriveSettings };
+
+/**
+ * sources[].derive: probes derived from the policies that select the source (derive/derive.ts,
+ * docs/derive.md): per egress rule and allowed port, a representative destination it admits.
+ */
+export interface DeriveSettings {
+  /** Derived edges per source identity and policy. */
+  readonly maxPerPolicy: number;
+  /** Derived edges per source identity, over all its policies. */
+  readonly maxEdges: number;
+  /** For an isolated source: also one destination its policies deny and that listens. */
+  readonly deny: boolean;
+  /** Real destinations outside the cluster, the candidates for ipBlock rules. */
+  readonly destinations: readonly { readonly ip: IpAddress; readonly port: number }[];
+  /** Also the configured Zscaler clouds' published ranges that fall inside an ipBlock (gateway ports). */
+  readonly zscalerRanges: boolean;
+}
 
 /** The label that makes a pod a probe source when a source gives no selectors. */
 export const PROBE_LABEL = "netcanary.io/probe";
@@ -122,7 +142,7 @@ export interface HttpTargetConfig {
 }
 
 /** A probe's target as the configuration file says it (`tcp:`, `dns:` or `http:`); what edgeSpecOf() splits. */
-export type TargetConfig = TcpTargetConfig | DnsTargetConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig | HttpTargetConfig;
+export type TargetConfig = TcpTargetConfig | DnsTargetConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig | HttpTargetConfig | RuleAddressConfig;
 
 /** tcp: {host, port}: a name, resolved at probe time. */
 export interface HostAddressConfig {
@@ -149,9 +169,22 @@ export interface ResolverAddressConfig {
  * targets/addresses/ (zscaler: zscaler/address.ts), each expanding itself into concrete
  * addresses (targets/addresses/index.ts, the registry).
  */
-export type AddressConfig = HostAddressConfig | IpAddressConfig | ResolverAddressConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig;
+export type AddressConfig = HostAddressConfig | IpAddressConfig | ResolverAddressConfig | ServiceTargetConfig | PodsTargetConfig | ZscalerTargetConfig | RuleAddressConfig;
 
 export type AddressKind = AddressConfig["kind"];
+
+/**
+ * A derived edge's destination (derive/derive.ts): one address and port, chosen for the rule it
+ * exercises, which names it ("namespace/name spec.egress[0]").
+ */
+export interface RuleAddressConfig {
+  readonly kind: "rule";
+  readonly rule: string;
+  readonly ip: IpAddress;
+  readonly port: number;
+  /** What the address is, for results (never for labels): "namespace/pod", "Service namespace/name", or the address. */
+  readonly endpoint: string;
+}
 
 /** tcp: a connect. */
 export interface TcpCheckConfig {
@@ -197,6 +230,7 @@ export function edgeSpecOf(target: TargetConfig): EdgeSpec {
     case "service":
     case "pods":
     case "zscaler":
+    case "rule":
       return { address: target, check: { kind: "tcp" } };
     case "http":
       return { address: target.address, check: target.check };

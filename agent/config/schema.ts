@@ -3,7 +3,7 @@
 
 import cron from "node-cron";
 import { z } from "zod";
-import { type Cidr, isIpLiteral, parseCidr, parseIp } from "../addresses/ip.js";
+import { type Cidr, type IpAddress, isIpLiteral, parseCidr, parseIp } from "../addresses/ip.js";
 import type { FieldPath } from "../documents/located.js";
 import { DURATION_RANGES, type DurationRange, describeDurationRange, formatDuration, inDurationRange, parseDuration } from "./duration.js";
 import { IssueList } from "../documents/fields.js";
@@ -17,6 +17,7 @@ import { gatewayProxyUrl, ZSCALER_PROXY_PORTS } from "../zscaler/signatures.js";
 import { readTrafficSettings, trafficSchema } from "../traffic/config.js";
 import {
   type AgentConfig,
+  type DeriveSettings,
   type DnsServerConfig,
   edgeSpecOf,
   type HttpTargetConfig,
@@ -83,11 +84,24 @@ const agentSchema = z.strictObject({
     .optional(),
   maxProbeWorkers: z.number().int().min(1).max(64).optional(),
   maxEndpointsPerTarget: z.number({ error: ENDPOINTS_MESSAGE }).int({ error: ENDPOINTS_MESSAGE }).min(1, { error: ENDPOINTS_MESSAGE }).max(MAX_EDGES, { error: ENDPOINTS_MESSAGE }).optional(),
+  coverageWindow: duration(DURATION_RANGES.coverageWindow).optional(),
 });
 
 const metricsSchema = z.strictObject({
   perEdgeHistograms: z.boolean({ error: "must be true or false" }).optional(),
 });
+
+/** sources[].derive (docs/derive.md): true for the defaults, or the bounds and destinations. */
+const deriveSchema = z.union([
+  z.literal(true),
+  z.strictObject({
+    maxPerPolicy: z.number({ error: "must be a whole number from 1 to 100" }).int().min(1).max(100).optional(),
+    maxEdges: z.number({ error: "must be a whole number from 1 to 1000" }).int().min(1).max(1000).optional(),
+    deny: z.boolean({ error: "must be true or false" }).optional(),
+    destinations: z.array(z.string(), { error: 'must be a list of "address:port"' }).max(1000).optional(),
+    zscalerRanges: z.boolean({ error: "must be true or false" }).optional(),
+  }),
+], { error: "must be true or {maxPerPolicy, maxEdges, deny, destinations, zscalerRanges}" });
 
 const sourceSchema = z.strictObject({
   name,
@@ -96,6 +110,7 @@ const sourceSchema = z.strictObject({
   /** Pods on the agent's node; by default those labeled netcanary.io/probe: "true". */
   namespaceSelector: z.record(z.string(), z.unknown()).optional(),
   podSelector: z.record(z.string(), z.unknown()).optional(),
+  derive: deriveSchema.optional(),
 });
 
 // IANA service names, as Kubernetes port names: lower-case, at most 15, at least one letter.
@@ -323,7 +338,7 @@ function readHttpAddress(http: RawHttp, scheme: "http" | "https", path: FieldPat
   const target = readTcpTarget(fields, path, add, "url, host, ip, service, pods or zscaler");
   if (target === undefined) return undefined;
   const { address } = edgeSpecOf(target);
-  return address.kind === "resolver" ? undefined : address;
+  return address.kind === "resolver" || address.kind === "rule" ? undefined : address;
 }
 
 /** proxy: zscaler:<cloud>[:port] (the cloud's gateway) or http://host:port, as a proxy URL. */
@@ -450,6 +465,30 @@ function readZscalerSettings(raw: RawConfig["zscaler"], probes: readonly ProbeCo
   };
 }
 
+/** Rule coverage counts the probes of the last hour by default. */
+export const DEFAULT_COVERAGE_WINDOW_MS = 3_600_000;
+export const DERIVE_DEFAULTS = { maxPerPolicy: 8, maxEdges: 32 } as const;
+
+/** sources[].derive: the bounds, and each destination "address:port" ("[v6]:port") parsed. */
+function readDerive(raw: NonNullable<RawConfig["sources"][number]["derive"]>, add: Add): DeriveSettings {
+  const given = raw === true ? {} : raw;
+  const destinations: { ip: IpAddress; port: number }[] = [];
+  (given.destinations ?? []).forEach((text, j) => {
+    const match = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(text);
+    const ip = match ? parseIp(match[1] ?? match[2] ?? "") : undefined;
+    const number = Number(match?.[3]);
+    if (!ip?.ok || !(number >= 1 && number <= 65535)) return add(["destinations", j], `"${text}" must be an address and port, such as 203.0.113.10:443 or [2001:db8::1]:443`);
+    destinations.push({ ip: ip.value, port: number });
+  });
+  return {
+    maxPerPolicy: given.maxPerPolicy ?? DERIVE_DEFAULTS.maxPerPolicy,
+    maxEdges: given.maxEdges ?? DERIVE_DEFAULTS.maxEdges,
+    deny: given.deny ?? true,
+    destinations,
+    zscalerRanges: given.zscalerRanges ?? true,
+  };
+}
+
 /** Cross-field checks and defaults on a schema-valid document. */
 export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
@@ -469,9 +508,10 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
   raw.sources.forEach((source, i) => {
     if (sourceNames.has(source.name)) add(["sources", i, "name"], `source "${source.name}" is defined twice`);
     sourceNames.add(source.name);
+    const derive = source.derive === undefined ? {} : { derive: readDerive(source.derive, (path, message) => add(["sources", i, "derive", ...path], message)) };
     if (source.self) {
       if (source.namespaceSelector || source.podSelector) add(["sources", i], "a self source takes no selectors (it is the agent's own pod)");
-      sources.push({ name: source.name, kind: "self" });
+      sources.push({ name: source.name, kind: "self", ...derive });
       return;
     }
     const selector = (raw: Record<string, unknown> | undefined, field: string) => {
@@ -483,7 +523,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     };
     const namespaceSelector = selector(source.namespaceSelector, "namespaceSelector") ?? null;
     const podSelector = selector(source.podSelector, "podSelector") ?? { matchLabels: { [PROBE_LABEL]: "true" }, matchExpressions: [] };
-    sources.push({ name: source.name, kind: "pods", namespaceSelector, podSelector });
+    sources.push({ name: source.name, kind: "pods", namespaceSelector, podSelector, ...derive });
   });
 
   const probes: ProbeConfig[] = [];
@@ -492,6 +532,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     const at = (...rest: (string | number)[]): FieldPath => ["probes", i, ...rest];
     const before = issues.length;
     if (probeNames.has(probe.name)) add(at("name"), `probe "${probe.name}" is defined twice`);
+    if (probe.name === "derived") add(at("name"), `"derived" names the edges sources derive from their policies (sources[].derive): choose another name`);
     probeNames.add(probe.name);
     probe.sources.forEach((source, j) => {
       if (!sourceNames.has(source)) add(at("sources", j), `no source named "${source}" (defined: ${[...sourceNames].join(", ")})`);
@@ -560,6 +601,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
     maxEdges: raw.agent?.maxEdges ?? DEFAULT_MAX_EDGES,
     maxProbeWorkers: raw.agent?.maxProbeWorkers ?? 4,
     maxEndpointsPerTarget: raw.agent?.maxEndpointsPerTarget ?? DEFAULT_MAX_ENDPOINTS_PER_TARGET,
+    coverageWindowMs: ms(raw.agent?.coverageWindow, DEFAULT_COVERAGE_WINDOW_MS),
   };
   const metrics = { perEdgeHistograms: raw.metrics?.perEdgeHistograms ?? false };
   const zscaler = readZscalerSettings(raw.zscaler, probes, add);

@@ -10,6 +10,8 @@ import type { ClusterSource } from "../cluster/live.js";
 import { targetScopeOf } from "../cluster/scope.js";
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
+import { type Coverage, ruleCoverage } from "../derive/coverage.js";
+import { derivedPodScope } from "../derive/scope.js";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../config/builtin.js";
 import { type ConfigLoad, loadConfigFile, parseConfig } from "../config/load.js";
 import type { AgentConfig } from "../config/model.js";
@@ -20,7 +22,7 @@ import { buildPolicyIndex, type PolicyIndex, withoutPolicy as withoutIndexedPoli
 import { type Job, Scheduler } from "../schedule/scheduler.js";
 import { StarvationMonitor } from "../schedule/starvation.js";
 import type { PodProbeRunner } from "../sources/batches.js";
-import { type Edge, expandEdges } from "../targets/edges.js";
+import { type DerivedGap, type Edge, expandEdges } from "../targets/edges.js";
 import { type ProbeGap, probeGaps } from "../targets/empty.js";
 import { type EdgeRecord, type StatusChange, withOutcome } from "../verdicts/edge-state.js";
 import { type EdgePolicy, namedByWorkload, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
@@ -72,7 +74,9 @@ function loadConfig(file: string | undefined): Promise<ConfigLoad> {
 }
 
 function withSingleSample(config: AgentConfig): AgentConfig {
-  return { ...config, probes: config.probes.map((probe) => ({ ...probe, failureThreshold: 1, successThreshold: 1 })) };
+  // The defaults too: derived edges take their timings from them.
+  const single = { failureThreshold: 1, successThreshold: 1 };
+  return { ...config, defaults: { ...config.defaults, ...single }, probes: config.probes.map((probe) => ({ ...probe, ...single })) };
 }
 
 export class Agent {
@@ -101,6 +105,10 @@ export class Agent {
   private traffic: TrafficObserver | undefined;
   /** Made once (their families stay registered): the observer's own, and the judged map's (traffic/metrics.ts). */
   private trafficMetrics: { observer: ObserverMetrics; map: TrafficMetrics } | undefined;
+  /** Rules of deriving sources' policies that got no derived edge, and why (coverage says it). */
+  private unfilled: readonly DerivedGap[] = [];
+  /** The scope last given to the cluster source. */
+  private scopeKey = "";
 
   private constructor(
     private readonly options: AgentOptions,
@@ -116,7 +124,7 @@ export class Agent {
     this.metrics = metrics;
     this.config = options.singleSample ? withSingleSample(config) : config;
     // A source that holds only part of the cluster fetches what the targets need.
-    cluster.setTargets?.(targetScopeOf(this.config));
+    this.updateScope();
     this.snapshot = cluster.current();
     this.index = this.snapshot ? buildPolicyIndex(this.snapshot) : undefined;
     this.starvation = new StarvationMonitor({ thresholdMs: config.agent.starvationThresholdMs });
@@ -134,6 +142,7 @@ export class Agent {
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
     this.metrics.setEventLoopDelaySource(() => this.starvation.takeWorstDelayMs() / 1000);
+    this.metrics.setCoverageSource(() => this.coverage());
     this.table = new EdgeTable(metrics, (edge, address) => this.judgePolicy(edge, address), () => this.generation);
     this.runner = new ProbeRunner(config, {
       ...(options.podProbes ? { podProbes: options.podProbes } : {}),
@@ -326,6 +335,13 @@ export class Agent {
     return this.config.probes.flatMap((probe) => probeGaps(probe, context, edges.get(probe.name) ?? 0));
   }
 
+  /** Which rules of the policies this agent's probes cross were exercised in the coverage window (derive/coverage.ts). */
+  coverage(now: number = Date.now()): Coverage {
+    const identities = this.identities();
+    const sources = this.config.sources.flatMap((source) => identities(source.name));
+    return ruleCoverage({ index: this.index, sources, records: this.table.sortedRecords(), now, windowMs: this.config.agent.coverageWindowMs, unfilled: this.unfilled });
+  }
+
   edgeRecords(): EdgeRecord[] {
     return this.table.sortedRecords();
   }
@@ -361,7 +377,7 @@ export class Agent {
     this.starvation.setThreshold(config.agent.starvationThresholdMs);
     this.metrics.configure(config.metrics);
     this.runner.configure(config);
-    this.cluster.setTargets?.(targetScopeOf(this.config));
+    // refresh() gives the cluster source the new scope.
     this.refresh(Date.now());
     this.followTraffic();
   }
@@ -389,6 +405,7 @@ export class Agent {
     this.generation++;
     const known = this.table.recordIds();
     const identities = this.identities();
+    this.updateScope(identities);
     this.runAudit(identities);
     this.rebuildEdges(identities);
     if (this.scheduling) this.scheduler.setJobs(this.jobs());
@@ -396,6 +413,21 @@ export class Agent {
     this.table.rejudge(known, seenAt, (change) => this.logChange(change), (id) => this.scheduler.runNow(id));
     // What was looked up for addresses no edge points at any more is forgotten.
     if (this.cluster.retainAddresses) this.cluster.retainAddresses(this.table.addresses());
+  }
+
+  /**
+   * What a source holding part of the cluster must fetch: the targets' objects, and the pods
+   * the deriving sources' rules name (derive/scope.ts). Told only when it changed.
+   */
+  private updateScope(identities?: (sourceName: string) => SourceIdentity[]): void {
+    const base = targetScopeOf(this.config);
+    const deriving = identities && this.index && this.snapshot ? this.config.sources.filter((source) => source.derive).flatMap((source) => identities(source.name)) : [];
+    const derived = deriving.length > 0 && this.index && this.snapshot ? derivedPodScope(this.index, this.snapshot, deriving) : [];
+    const scope = derived.length > 0 ? { ...base, pods: [...base.pods, ...derived] } : base;
+    const key = JSON.stringify(scope);
+    if (key === this.scopeKey) return;
+    this.scopeKey = key;
+    this.cluster.setTargets?.(scope);
   }
 
   /** The coverage audit (zscaler/seam.ts) over every identity of every source. */
@@ -426,7 +458,8 @@ export class Agent {
   }
 
   private rebuildEdges(identities: (sourceName: string) => SourceIdentity[]): void {
-    const { edges, dropped } = expandEdges(this.config, identities, this.snapshot, this.feeds, this.options.identity.nodeName);
+    const { edges, dropped, unfilled } = expandEdges(this.config, identities, this.snapshot, this.feeds, this.options.identity.nodeName, this.index);
+    this.unfilled = unfilled;
     this.metrics.edgesDropped.set(dropped);
     if (dropped > 0) this.log.warn({ dropped, maxEdges: this.config.agent.maxEdges }, "more edges than agent.maxEdges: the excess is not probed");
     this.table.replace(edges);
@@ -451,7 +484,10 @@ export class Agent {
     // An address the cluster state cannot place yet (it is being looked up): no guess.
     const state = address && this.index?.hasPolicies ? this.cluster.addressState?.(address) : undefined;
     const judged = state?.kind === "pending" ? unknownPolicy(state.reason) : policyForEdge(this.index, edge.source, address, edge.port, edge.protocol);
-    const base = namedByWorkload(judged, edge.source);
+    const named = namedByWorkload(judged, edge.source);
+    // A derived edge says first which rule it exercises, and with what.
+    const target = edge.probe.target;
+    const base = target.kind === "rule" ? { ...named, lines: [`derived from ${target.rule}: ${target.endpoint} port ${target.port}`, ...named.lines] } : named;
     const gap = this.zscaler.coverageGap(edge);
     return gap ? { ...base, coverageGap: gap, lines: [...base.lines, gap] } : base;
   }

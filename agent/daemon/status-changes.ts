@@ -23,7 +23,9 @@ export function reportStatusChange({ from, to, record }: StatusChange, log: Logg
     ...(record.observed?.detail ? { detail: record.observed.detail } : {}),
     ...(record.path ? { path: { expect: record.path.expect, ...record.path.observed } } : {}),
   };
-  const message = `edge ${record.edge.labels.probe} from ${record.edge.labels.source}: ${from} -> ${to}`;
+  // A derived edge is named by the rule it exercises (docs/derive.md).
+  const rule = record.edge.labels.target_kind === "rule" ? ` exercising ${record.edge.labels.target}` : "";
+  const message = `edge ${record.edge.labels.probe} from ${record.edge.labels.source}${rule}: ${from} -> ${to}`;
   if (isSignal(to)) log.warn(fields, message);
   else log.info(fields, message);
   // An Event needs a pod to hang on: sources outside the cluster get only the log line.

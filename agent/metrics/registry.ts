@@ -15,12 +15,16 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 import type { ClusterMetricsSink } from "../cluster/live.js";
 import type { FailureKind } from "../cluster/reflector.js";
 import type { MetricsSettings } from "../config/model.js";
+import type { Coverage } from "../derive/coverage.js";
 import type { ProbeOutcome, ProbePhase } from "../probes/prober.js";
 import type { EdgeLabels } from "../targets/edges.js";
 import type { EdgeRecord } from "../verdicts/edge-state.js";
 import { EDGE_SIGNAL_KINDS, type EdgeStatus, SIGNAL_KINDS, type SignalKind } from "../verdicts/judge.js";
 import type { PathObservation } from "../zscaler/path.js";
 import { CounterFamily, GaugeFamily, HistogramFamily, type HistogramSeries, type LabelSet, labelSet, type NumberSeries } from "./series.js";
+
+/** Policies exported with their rule coverage: beyond this, a series budget. */
+export const MAX_COVERAGE_POLICIES = 200;
 
 const EDGE_LABELS = ["probe", "source", "source_namespace", "source_node", "source_workload", "target", "target_kind", "port", "protocol"] as const;
 
@@ -307,6 +311,38 @@ export class AgentMetrics implements ClusterMetricsSink {
 
   setEventLoopDelaySource(source: () => number): void {
     this.eventLoopDelay = source;
+  }
+
+  /** Rule coverage (derive/coverage.ts), read at each scrape: per policy, and the rules not exercised (bounded). */
+  readonly ruleCoverage = new Gauge({
+    name: "netcanary_rule_coverage_ratio",
+    help: "Share of the policy's rules exercised by a probe in the coverage window (egress: policies selecting this agent's sources; ingress: those its probes cross).",
+    labelNames: ["policy"],
+    registers: [this.registry],
+    collect: () => this.collectCoverage(),
+  });
+  readonly ruleUnexercised = new Gauge({
+    name: "netcanary_rule_unexercised_info",
+    help: "A rule no probe exercised in the coverage window (value always 1).",
+    labelNames: ["policy", "direction", "rule"],
+    registers: [this.registry],
+  });
+  private coverage: (() => Coverage) | undefined;
+
+  setCoverageSource(source: () => Coverage): void {
+    this.coverage = source;
+  }
+
+  private collectCoverage(): void {
+    if (!this.coverage) return;
+    const coverage = this.coverage();
+    this.ruleCoverage.reset();
+    this.ruleUnexercised.reset();
+    // A series budget: policies beyond it are left out (their rules are in /api/v1/coverage).
+    for (const policy of coverage.policies.slice(0, MAX_COVERAGE_POLICIES)) {
+      this.ruleCoverage.set({ policy: policy.policy }, policy.ratio);
+      for (const rule of policy.rules) if (!rule.exercised) this.ruleUnexercised.set({ policy: policy.policy, direction: rule.direction, rule: rule.rule }, 1);
+    }
   }
 
   readonly zscalerRanges = new Gauge({

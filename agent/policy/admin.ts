@@ -9,7 +9,7 @@
 // Pure functions over the index, like the engine.
 
 import { type Cidr, cidrContainsIp, type IpAddress, type IpFamily } from "../addresses/ip.js";
-import type { PodInfo } from "../cluster/snapshot.js";
+import type { PodInfo, Protocol } from "../cluster/snapshot.js";
 import type {
   AdminAction,
   AdminNetworkPolicy,
@@ -375,4 +375,32 @@ export function evaluateTiers(
     ...(outcome.deniedBy !== undefined ? { deniedBy: outcome.deniedBy } : {}),
     tiers: outcome.steps,
   };
+}
+
+/** An admin-tier rule of a policy whose subject selects a pod (policy/rules.ts lists them). */
+export interface AdminRuleOf {
+  readonly ref: RuleRef;
+  readonly action: AdminAction;
+  readonly ports: readonly AdminPort[] | null;
+  /** The rule alone matches this peer on this port (named ports on `destination`): not a verdict (earlier rules and tiers aside). */
+  readonly matches: (peer: Endpoint, destination: Endpoint, port: number, protocol: Protocol) => boolean;
+}
+
+/** The rules, for one direction, of every ANP and the BANP whose subject selects the pod (no pod: of all of them), in tier order. */
+export function adminRulesFor(index: PolicyIndex, pod: PodInfo | undefined, direction: Direction): AdminRuleOf[] {
+  const tiers = index.admin;
+  if (tiers === undefined || pod?.hostNetwork) return [];
+  const policies = [...tiers.admin, ...(tiers.baseline ? [tiers.baseline] : [])].filter((policy) => pod === undefined || podSetSelects(policy.subject, pod, index));
+  return policies.flatMap((policy) =>
+    rulesOf(policy, direction).map((rule) => ({
+      ref: ruleRef(policy, direction, rule),
+      action: rule.action,
+      ports: rule.ports,
+      matches: (peer: Endpoint, destination: Endpoint, port: number, protocol: Protocol) => {
+        const family: IpFamily = peer.kind === "ip" ? peer.ip.family : peer.pod.ips.some((ip) => ip.family === 4) || peer.pod.ips.length === 0 ? 4 : 6;
+        const address = peer.kind === "ip" ? peer.ip : peer.pod.ips.find((ip) => ip.family === family);
+        return ruleMatches(rule, peer, address, family, { from: peer, to: destination, port, protocol }, index).kind === "yes";
+      },
+    })),
+  );
 }

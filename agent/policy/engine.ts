@@ -246,6 +246,25 @@ function evaluateRules(
   }
 }
 
+/**
+ * One rule alone: does it admit this peer on this port (a named port resolved on
+ * `destination`)? Not a verdict (the other policies, the admin tiers and the notes aside):
+ * a cheap first look for probe derivation, which then asks evaluateConnection.
+ */
+export function ruleAdmitsPeer(index: PolicyIndex, policy: CompiledPolicy, direction: Direction, ruleIndex: number): (peer: Endpoint, destination: Endpoint, port: number, protocol: Protocol) => boolean {
+  const rule = (direction === "ingress" ? policy.ingress : policy.egress).find((r) => r.index === ruleIndex);
+  return (peer, destination, port, protocol) => {
+    if (!rule || !portsAdmit(rule.ports, port, protocol, destination)) return false;
+    if (rule.peers === null) return true;
+    const family: IpFamily = peer.kind === "ip" ? peer.ip.family : peer.pod.ips.some((ip) => ip.family === 4) || peer.pod.ips.length === 0 ? 4 : 6;
+    const address = addressOf(peer, family);
+    return rule.peers.some((candidate) => {
+      const match = peerMatches(candidate, policy.policy.namespace, peer, address, family, index);
+      return match === "yes" || match === "via_ipblock";
+    });
+  };
+}
+
 /** Policies selecting this pod for a direction. Only policies of the pod's namespace can. */
 export function selectingPolicies(index: PolicyIndex, pod: PodInfo, direction: Direction): CompiledPolicy[] {
   const candidates = index.policiesByNamespace.get(pod.namespace);

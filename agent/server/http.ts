@@ -26,7 +26,7 @@ import { PAGE_HEADERS, pageFile } from "./page.js";
  * The JSON endpoints this server answers: the status document lists them, so the status page
  * asks only for what is there (a route added below is added here).
  */
-export const JSON_ENDPOINTS: readonly string[] = ["/api/v1/results", "/api/v1/status"];
+export const JSON_ENDPOINTS: readonly string[] = ["/api/v1/results", "/api/v1/status", "/api/v1/coverage"];
 
 /** Results documents written at once; more requests wait their turn. */
 export const RESULTS_AT_ONCE = 2;
@@ -55,6 +55,8 @@ export interface ServerSources {
   status?(filter: { readonly probe?: string }): unknown;
   /** The /api/v1/flows document (traffic/flow.ts FlowMap); undefined while traffic mapping is off. */
   flows?(): unknown;
+  /** The /api/v1/coverage document (derive/coverage.ts); without it, 404. */
+  coverage?(): unknown;
 }
 
 export interface ResultsFilter {
@@ -197,6 +199,12 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       const status = url.searchParams.get("status");
       const filter: ResultsFilter = { ...(probe !== null ? { probe } : {}), ...(status !== null ? { status } : {}) };
       answerTurn(await results.run(response, () => sendDocument(handlers, () => sources.results(filter), response, gone)), response, results, "documents");
+      return;
+    }
+    case "/api/v1/coverage": {
+      const coverage = sources.coverage?.bind(sources);
+      if (coverage) answerTurn(await results.run(response, () => sendDocument(handlers, coverage, response, gone)), response, results, "documents");
+      else send(response, 404, "text/plain; charset=utf-8", "not found\n");
       return;
     }
     case "/api/v1/status": {

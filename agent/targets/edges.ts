@@ -11,12 +11,15 @@ import type { SourceIdentity } from "../sources/identity.js";
 import { answerRanges } from "../zscaler/answers.js";
 import type { PathExpectation } from "../zscaler/path.js";
 import { type ConcreteAddress, type EndpointSelection, expandAddress, type FanOut, type FeedReader } from "./addresses/index.js";
+import { deriveTargets } from "../derive/derive.js";
+import type { PolicyIndex } from "../policy/engine.js";
 
 export type { EndpointSelection, FanOut, FeedReader } from "./addresses/index.js";
 export { GLOBAL_ZEN_ADDRESSES } from "./addresses/zscaler.js";
 export { serviceOf } from "./addresses/service.js";
 export { selectedPods } from "./addresses/pods.js";
 export { zscalerRanges } from "../zscaler/answers.js";
+import { zscalerRanges } from "../zscaler/answers.js";
 
 /**
  * Metric labels of an edge. Bounded: the source by its config name, namespace and node,
@@ -172,7 +175,8 @@ export function expandEdges(
   snapshot: ClusterSnapshot | undefined,
   feeds?: FeedReader,
   nodeName?: string,
-): { edges: Edge[]; dropped: number } {
+  index?: PolicyIndex,
+): { edges: Edge[]; dropped: number; unfilled: DerivedGap[] } {
   const edges: Edge[] = [];
   const fanOut = nodeName !== undefined ? { max: config.agent.maxEndpointsPerTarget, node: nodeName } : undefined;
   for (const probe of config.probes) {
@@ -181,7 +185,49 @@ export function expandEdges(
       for (const identity of identities(sourceName)) for (const target of targets) edges.push(edgeFor(probe, identity, target));
     }
   }
+  const unfilled: DerivedGap[] = [];
+  if (snapshot && index) edges.push(...derivedEdges(config, identities, snapshot, index, feeds, unfilled));
   edges.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const kept = edges.slice(0, config.agent.maxEdges);
-  return { edges: kept, dropped: edges.length - kept.length };
+  return { edges: kept, dropped: edges.length - kept.length, unfilled };
+}
+
+/** The probe name of every derived edge: never a configured probe's (the config reserves it). */
+export const DERIVED_PROBE = "derived";
+
+/** A rule of a policy selecting a deriving source that got no derived edge, and why. */
+export interface DerivedGap {
+  readonly source: string;
+  readonly rule: string;
+  readonly reason: string;
+}
+
+/**
+ * The edges derived from the policies for each source with `derive:` (derive/derive.ts): one
+ * probe per chosen destination, named by its rule, probed on the defaults' timings and judged
+ * by the policy alone (no intent: the rule is the intent).
+ */
+function derivedEdges(
+  config: AgentConfig,
+  identities: (sourceName: string) => readonly SourceIdentity[],
+  snapshot: ClusterSnapshot,
+  index: PolicyIndex,
+  feeds: FeedReader | undefined,
+  unfilled: DerivedGap[],
+): Edge[] {
+  const edges: Edge[] = [];
+  const ranges = (config.zscaler?.clouds ?? []).flatMap((cloud) => zscalerRanges(feeds, cloud) ?? []);
+  const { intervalMs, ...timings } = config.defaults;
+  for (const source of config.sources) {
+    if (!source.derive) continue;
+    for (const identity of identities(source.name)) {
+      const derivation = deriveTargets({ index, snapshot, source: identity, settings: source.derive, zscalerRanges: ranges });
+      for (const gap of derivation.unfilled) unfilled.push({ source: source.name, ...gap });
+      for (const { address } of derivation.targets) {
+        const probe: ProbeConfig = { name: DERIVED_PROBE, sources: [source.name], expect: null, schedule: { kind: "interval", intervalMs }, ...timings, target: address };
+        for (const target of concreteTargets(address, snapshot, feeds)) edges.push(edgeFor(probe, identity, target));
+      }
+    }
+  }
+  return edges;
 }

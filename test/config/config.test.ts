@@ -49,7 +49,7 @@ describe("the contract example", () => {
   it("resolves to exact values", () => {
     const config = load(CONTRACT);
     expect(config.defaults).toEqual({ intervalMs: 30_000, timeoutMs: 2_000, failureThreshold: 3, successThreshold: 1 });
-    expect(config.agent).toEqual({ maxConcurrentProbes: 256, starvationThresholdMs: 250, maxEdges: 5000, maxProbeWorkers: 4, maxEndpointsPerTarget: 10 });
+    expect(config.agent).toEqual({ maxConcurrentProbes: 256, starvationThresholdMs: 250, maxEdges: 5000, maxProbeWorkers: 4, maxEndpointsPerTarget: 10, coverageWindowMs: 3_600_000 });
     expect(config.sources).toEqual([{ name: "self", kind: "self" }]);
     const [web, blocked, resolver, clusterDns, plain] = config.probes;
     expect(web).toEqual({
@@ -91,7 +91,7 @@ describe("the contract example", () => {
 
   it("applies the agent settings", () => {
     const config = load(`agent: {maxConcurrentProbes: 8, starvationThreshold: 100ms, maxEdges: 10, maxProbeWorkers: 2, maxEndpointsPerTarget: 3}\nsources: [{name: self, self: true}]\nprobes: []\n`);
-    expect(config.agent).toEqual({ maxConcurrentProbes: 8, starvationThresholdMs: 100, maxEdges: 10, maxProbeWorkers: 2, maxEndpointsPerTarget: 3 });
+    expect(config.agent).toEqual({ maxConcurrentProbes: 8, starvationThresholdMs: 100, maxEdges: 10, maxProbeWorkers: 2, maxEndpointsPerTarget: 3, coverageWindowMs: 3_600_000 });
     // Built-in timing defaults when there is no defaults block.
     expect(config.defaults).toEqual({ intervalMs: 30_000, timeoutMs: 2_000, failureThreshold: 3, successThreshold: 1 });
   });

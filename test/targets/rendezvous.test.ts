@@ -4,7 +4,7 @@
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { chooseByRendezvous } from "../../agent/targets/rendezvous.js";
+import { cheapWeight, chooseByRendezvous } from "../../agent/targets/rendezvous.js";
 
 const keysArb = fc.uniqueArray(fc.stringMatching(/^[a-z]{1,6}\/[a-z0-9-]{1,10}$/), { minLength: 1, maxLength: 40 });
 const nodeArb = fc.stringMatching(/^node-[a-z0-9]{1,8}$/);
@@ -60,5 +60,24 @@ describe("rendezvous choice of endpoints", () => {
   it("k at least the number of endpoints keeps them all", () => {
     expect(chooseByRendezvous(["a", "b", "c"], (key) => key, "node-a", 3)).toEqual(["a", "b", "c"]);
     expect(chooseByRendezvous(["a", "b", "c"], (key) => key, "node-a", 10)).toEqual(["a", "b", "c"]);
+  });
+});
+
+describe("the cheap weight (derivation's rendezvous hash)", () => {
+  it("is a stable function of seed and key, spread over 53 bits, and tells seeds and keys apart", () => {
+    // Fixed values: the same choice after a restart, on every machine.
+    expect(cheapWeight(0, "")).toBe(3338908027751811);
+    expect(cheapWeight(0, "pod shop/api-0:8080")).toBe(cheapWeight(0, "pod shop/api-0:8080"));
+    const weights = new Set<number>();
+    for (let seed = 0; seed < 20; seed++) for (let i = 0; i < 50; i++) weights.add(cheapWeight(seed, `pod shop/api-${i}:8080`));
+    expect(weights.size).toBe(1000);
+    for (const weight of weights) expect(Number.isSafeInteger(weight) && weight >= 0).toBe(true);
+    // Each of 10 keys is the heaviest for some of 200 seeds: no key is favoured for good.
+    const winners = new Set<number>();
+    for (let seed = 0; seed < 200; seed++) {
+      const keyWeights = Array.from({ length: 10 }, (_, i) => cheapWeight(seed, `key-${i}`));
+      winners.add(keyWeights.indexOf(Math.max(...keyWeights)));
+    }
+    expect(winners.size).toBe(10);
   });
 });

@@ -7,6 +7,7 @@ import { hostAddress } from "./host.js";
 import { ipAddress } from "./ip.js";
 import { podsAddress } from "./pods.js";
 import { resolverAddress } from "./resolver.js";
+import { ruleAddress } from "./rule.js";
 import { serviceAddress } from "./service.js";
 import { zscalerAddress } from "./zscaler.js";
 
@@ -19,6 +20,7 @@ const addressKinds: { readonly [K in AddressKind]: AddressKindModule<Extract<Add
   service: serviceAddress,
   pods: podsAddress,
   zscaler: zscalerAddress,
+  rule: ruleAddress,
 };
 
 /** An address's kind file (its kind and config travel together in AddressConfig). */
