@@ -9,7 +9,8 @@
 // for its client makes room (connections.ts, which also says what is left). So /healthz,
 // /readyz and a gzip /metrics scrape are answered whatever else is connected.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer } from "../runtime/http.js";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { slices } from "../schedule/slices.js";
