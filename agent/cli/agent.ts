@@ -90,7 +90,7 @@ export const agentCommand: Command = {
     let server;
     try {
       server = await startServer(
-        { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter) },
+        { registry: agent.metrics.registry, verdictChanges: () => agent.metrics.verdictChanges, readiness: () => agent.readiness(), results: (filter) => agent.results(filter) },
         listen,
       );
     } catch (error) {

@@ -40,6 +40,8 @@ export interface Readiness {
 
 export interface ServerSources {
   readonly registry: Registry;
+  /** A count that grows when a verdict changes: /metrics follows it sooner (exposition.ts). */
+  readonly verdictChanges?: () => number;
   readiness(): Readiness;
   /** The /api/v1/results document, optionally only the edges of one probe or in one status. */
   results(filter?: ResultsFilter): unknown;
@@ -206,7 +208,7 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<{ server: Server; address: AddressInfo; exposition: SharedExposition; connections: ConnectionGuard; close(): Promise<void> }> {
   const limits = options.limits ?? CONNECTION_LIMITS;
-  const exposition = new SharedExposition(sources.registry);
+  const exposition = new SharedExposition(sources.registry, sources.verdictChanges ? { verdictChanges: sources.verdictChanges } : {});
   const server = createServer();
   const guard = guardConnections(server, limits);
   const handlers: Handlers = {
