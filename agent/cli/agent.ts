@@ -94,7 +94,15 @@ export const agentCommand: Command = {
     let server;
     try {
       server = await startServer(
-        { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter), status: (filter) => agent.status(filter), flows: () => agent.flowMap(), coverage: () => agent.coverage() },
+        {
+          registry: agent.metrics.registry,
+          verdictChanges: () => agent.metrics.verdictChanges,
+          readiness: () => agent.readiness(),
+          results: (filter) => agent.results(filter),
+          status: (filter) => agent.status(filter),
+          flows: () => agent.flowMap(),
+          coverage: () => agent.coverage(),
+        },
         listen,
       );
     } catch (error) {

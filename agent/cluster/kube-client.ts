@@ -5,6 +5,9 @@
 // roughly 80 MiB of RSS, which alone would break the agent's memory budget. A resolve hook
 // maps config.js's import of that index to a shim with the two exports it uses; when the
 // hook or those files are not there (another library version), the full import is used.
+// The same hook gives the library's modules (and agent-base's, one of its proxy agents)
+// node:http without its ES module facade (runtime/http.ts): building that facade loads
+// Node's bundled undici, which nothing here uses.
 
 import * as module from "node:module";
 import type { HttpMethod, KubeConfig, RequestContext } from "@kubernetes/client-node";
@@ -20,14 +23,19 @@ export interface KubeClient {
 let loading: Promise<KubeClient> | undefined;
 
 const SHIM = new URL("./kube-client-shim.js", import.meta.url).href;
+const HTTP = new URL("../runtime/http.js", import.meta.url).href;
+const CONFIG_JS = "/@kubernetes/client-node/dist/config.js";
+const HTTP_IMPORTERS = ["/node_modules/@kubernetes/client-node/dist/", "/node_modules/agent-base/dist/"];
 
 function registerSlimHook(): boolean {
   const register = (module as { registerHooks?: (hooks: { resolve: ResolveHook }) => unknown }).registerHooks;
   if (typeof register !== "function") return false;
   register({
     resolve(specifier, context, next) {
-      if (specifier === "./gen/index.js" && context.parentURL?.endsWith("/@kubernetes/client-node/dist/config.js")) {
-        return { url: SHIM, format: "module", shortCircuit: true };
+      const parent = context.parentURL;
+      if (specifier === "./gen/index.js" && parent?.endsWith(CONFIG_JS)) return { url: SHIM, format: "module", shortCircuit: true };
+      if ((specifier === "node:http" || specifier === "http") && parent !== undefined && HTTP_IMPORTERS.some((dir) => parent.includes(dir))) {
+        return { url: HTTP, format: "module", shortCircuit: true };
       }
       return next(specifier, context);
     },

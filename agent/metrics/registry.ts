@@ -185,6 +185,15 @@ export class AgentMetrics implements ClusterMetricsSink {
   /** metrics.perEdgeHistograms: off until the config says otherwise. */
   private perEdgeHistograms = false;
   private syncAges: () => ReadonlyMap<string, number | undefined> = () => new Map();
+  private verdictChangeCount = 0;
+
+  /**
+   * How many times an edge's expected success, mismatch signals or status have changed, or
+   * its series gone: what an alert reads. The exposition builds sooner after one (server/exposition.ts).
+   */
+  get verdictChanges(): number {
+    return this.verdictChangeCount;
+  }
 
   readonly probeSuccess = new GaugeFamily({
     name: "netcanary_probe_success",
@@ -594,6 +603,7 @@ export class AgentMetrics implements ClusterMetricsSink {
       if (group.duration) group.duration.value = state.duration;
       else group.duration = this.probeLastDuration.add(group.labels, undefined, state.duration);
     }
+    if (group.expected?.value !== state.expected) this.verdictChangeCount++;
     if (state.expected === undefined) {
       if (group.expected) this.expectedSuccess.remove(group.expected);
       delete group.expected;
@@ -603,8 +613,10 @@ export class AgentMetrics implements ClusterMetricsSink {
     if (signals !== group.lastSignals) {
       for (const [kind, gauge] of group.mismatch) gauge.value = state.signals.has(kind) ? 1 : 0;
       group.lastSignals = signals;
+      this.verdictChangeCount++;
     }
     if (group.status?.value !== state.status) {
+      this.verdictChangeCount++;
       const own = this.edgeStatus.own({ status: state.status });
       // The one status series changes its label: a scrape never sees two, or none.
       if (group.status) this.edgeStatus.relabel(group.status.series, own);
@@ -670,6 +682,7 @@ export class AgentMetrics implements ClusterMetricsSink {
     for (const info of group.infos.values()) this.policyInfo.remove(info);
     if (group.path) this.zscalerPath.remove(group.path.series);
     this.groups.delete(key);
+    this.verdictChangeCount++;
     this.propagation.release(base);
     this.phaseDurations.release(base);
   }

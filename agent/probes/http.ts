@@ -20,7 +20,8 @@
 // The outcome's detail never holds body text; header values and certificate names in it
 // are escaped and cut short.
 
-import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders } from "node:http";
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders } from "node:http";
+import { request as httpRequest } from "../runtime/http.js";
 import { isIP, Socket } from "node:net";
 import { connect as tlsConnect, createSecureContext, rootCertificates, type PeerCertificate, type SecureContext, type TLSSocket } from "node:tls";
 import { isIpLiteral } from "../addresses/ip.js";

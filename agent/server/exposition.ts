@@ -11,7 +11,12 @@
 //
 // Scrapers share builds: a finished text is served again for a while: at least MIN_AGE_MS and
 // AGE_FACTOR times what the build took (so exposition takes at most about 1/AGE_FACTOR of the
-// agent's time, however many scrapers ask how often), at most MAX_AGE_MS. The scraper that
+// agent's time, however many scrapers ask how often), at most MAX_AGE_MS. When a verdict has
+// changed since the text's build began (a count the agent keeps, verdictChanges), it is served
+// only CHANGED_AGE_FACTOR times what its build took (at least MIN_AGE_MS): an alert's series
+// follows its verdict within about three builds instead of six, and exposition still takes at
+// most half the agent's time while verdicts change all the time, as scrapes alone cannot make
+// it rebuild sooner. The scraper that
 // asks once it is older starts a build and waits for it; one that asks while a build runs gets
 // the previous text at once (the build itself only when there is none yet). So however many
 // ask, at most one connection waits on a build: a connection waiting on the agent counts as
@@ -27,6 +32,7 @@ import type { TextSink } from "../text/sink.js";
 
 export const MIN_AGE_MS = 500;
 export const AGE_FACTOR = 4;
+export const CHANGED_AGE_FACTOR = 1;
 export const MAX_AGE_MS = 10_000;
 
 /** The exposition, gzip-compressed (one gzip member), and the size of the text it holds. */
@@ -78,14 +84,17 @@ export interface ExpositionOptions {
   readonly slices?: Slices;
   readonly minAgeMs?: number;
   readonly now?: () => number;
+  /** A count that grows when a verdict changes (AgentMetrics.verdictChanges); none: never. */
+  readonly verdictChanges?: () => number;
 }
 
 export class SharedExposition {
   private building: Promise<CompressedText> | undefined;
-  private last: { text: CompressedText; finishedAt: number; tookMs: number } | undefined;
+  private last: { text: CompressedText; finishedAt: number; tookMs: number; verdictChanges: number } | undefined;
   private readonly slices: Slices;
   private readonly minAgeMs: number;
   private readonly now: () => number;
+  private readonly verdictChanges: () => number;
   private buildsStarted = 0;
 
   constructor(
@@ -95,6 +104,7 @@ export class SharedExposition {
     this.slices = options.slices ?? sharedSlices;
     this.minAgeMs = options.minAgeMs ?? MIN_AGE_MS;
     this.now = options.now ?? (() => performance.now());
+    this.verdictChanges = options.verdictChanges ?? (() => 0);
   }
 
   /** Builds started: how many scrapes really cost a build. */
@@ -115,11 +125,12 @@ export class SharedExposition {
   text(): Promise<CompressedText> {
     const last = this.last;
     if (this.building) return last ? Promise.resolve(last.text) : this.building;
-    if (last && this.now() - last.finishedAt < Math.min(MAX_AGE_MS, Math.max(this.minAgeMs, AGE_FACTOR * last.tookMs))) return Promise.resolve(last.text);
+    if (last && this.now() - last.finishedAt < this.servedFor(last)) return Promise.resolve(last.text);
     const started = this.now();
+    const verdictChanges = this.verdictChanges();
     const build = compressRegistry(this.registry, this.slices).then((text) => {
       const finishedAt = this.now();
-      this.last = { text, finishedAt, tookMs: finishedAt - started };
+      this.last = { text, finishedAt, tookMs: finishedAt - started, verdictChanges };
       return text;
     });
     this.building = build;
@@ -130,5 +141,11 @@ export class SharedExposition {
     };
     build.then(clear, clear);
     return build;
+  }
+
+  /** How long a finished text is served again: shorter once a verdict has changed since its build began. */
+  private servedFor(last: { tookMs: number; verdictChanges: number }): number {
+    const factor = this.verdictChanges() === last.verdictChanges ? AGE_FACTOR : CHANGED_AGE_FACTOR;
+    return Math.min(MAX_AGE_MS, Math.max(this.minAgeMs, factor * last.tookMs));
   }
 }

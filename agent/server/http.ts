@@ -11,7 +11,8 @@
 // page ("/", page.ts) is small static files, answered like /healthz; its JSON
 // (/api/v1/status) grows with the edges and takes its turn in the results gate.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { createServer } from "../runtime/http.js";
 import type { AddressInfo } from "node:net";
 import type { Registry } from "prom-client";
 import { slices } from "../schedule/slices.js";
@@ -48,6 +49,8 @@ export interface Readiness {
 
 export interface ServerSources {
   readonly registry: Registry;
+  /** A count that grows when a verdict changes: /metrics follows it sooner (exposition.ts). */
+  readonly verdictChanges?: () => number;
   readiness(): Readiness;
   /** The /api/v1/results document, optionally only the edges of one probe or in one status. */
   results(filter?: ResultsFilter): unknown;
@@ -246,7 +249,7 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<{ server: Server; address: AddressInfo; exposition: SharedExposition; connections: ConnectionGuard; close(): Promise<void> }> {
   const limits = options.limits ?? CONNECTION_LIMITS;
-  const exposition = new SharedExposition(sources.registry);
+  const exposition = new SharedExposition(sources.registry, sources.verdictChanges ? { verdictChanges: sources.verdictChanges } : {});
   const server = createServer();
   const guard = guardConnections(server, limits);
   const handlers: Handlers = {

@@ -138,6 +138,29 @@ describe("AgentMetrics", () => {
     expect(statuses).toEqual(["unexpected_block", "ok", "unexpected_block", "ok"]);
   });
 
+  it("counts verdict changes: a new status, expectation or mismatch, a removed edge; not a probe that changes none", () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const driver = new EdgeDriver(metrics, "counted");
+    const before = metrics.verdictChanges;
+    driver.sample("refused");
+    const blocked = metrics.verdictChanges;
+    expect(blocked).toBeGreaterThan(before);
+    driver.sample("refused").sample("refused");
+    expect(metrics.verdictChanges).toBe(blocked);
+    driver.policy(policy("deny", "ns/p spec.egress[0]"));
+    const denied = metrics.verdictChanges;
+    expect(denied).toBeGreaterThan(blocked);
+    // Refused is now what the policy says: the status goes to ok, once.
+    driver.sample("refused");
+    const ok = metrics.verdictChanges;
+    expect(driver.record.status).toBe("ok");
+    expect(ok).toBeGreaterThan(denied);
+    driver.sample("refused");
+    expect(metrics.verdictChanges).toBe(ok);
+    metrics.removeGroup(driver.record.edge.labels);
+    expect(metrics.verdictChanges).toBe(ok + 1);
+  });
+
   it("keeps exactly one policy info series per edge, replaced when the policy changes", async () => {
     const metrics = new AgentMetrics({ defaultMetrics: false });
     const driver = new EdgeDriver(metrics, "info");

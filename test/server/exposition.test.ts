@@ -173,6 +173,43 @@ describe("SharedExposition", () => {
     expect(text).toBe(await metrics.registry.metrics());
   });
 
+  it("a changed verdict shortens how long a text is served again, to what its build took, never below the least age", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    recordEdges(metrics, 50);
+    let clock = 0;
+    let changes = 0;
+    const exposition = new SharedExposition(metrics.registry, { slices: new Slices(), minAgeMs: 10, now: () => clock, verdictChanges: () => changes });
+    // A build that took 100 (the clock moves while it runs).
+    const building = exposition.text();
+    clock = 100;
+    const first = await building;
+    // Unchanged: served for 4 builds' time.
+    clock = 499;
+    expect(await exposition.text()).toBe(first);
+    expect(exposition.builds).toBe(1);
+    // A verdict changes: served only for 1 build's time from when it finished.
+    changes = 1;
+    clock = 199;
+    expect(await exposition.text()).toBe(first);
+    clock = 200;
+    const second = exposition.text();
+    clock = 300;
+    expect(await second).not.toBe(first);
+    expect(exposition.builds).toBe(2);
+    // That build began after the change: it is served for 4 builds' time again.
+    clock = 699;
+    expect(await exposition.text()).toBe(await second);
+    expect(exposition.builds).toBe(2);
+    // Scrapes alone never shorten it, and the least age holds however short the build.
+    const quick = new SharedExposition(metrics.registry, { slices: new Slices(), minAgeMs: 1000, now: () => clock, verdictChanges: () => changes });
+    clock = 0;
+    const a = await quick.text();
+    changes = 2;
+    clock = 999;
+    expect(await quick.text()).toBe(a);
+    expect(quick.builds).toBe(1);
+  });
+
   it("a caller while a later build runs gets the previous text at once; the one that started the build waits for it", async () => {
     const metrics = new AgentMetrics({ defaultMetrics: false });
     recordEdges(metrics, 50);
