@@ -18,7 +18,9 @@ import {
 import { explainVerdict, summarizeVerdict } from "../policy/explain.js";
 import type { PolicyVerdict, Verdict } from "../policy/model.js";
 import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
+import { inboundReport } from "../inbound/paths.js";
 import { parseOptions } from "./args.js";
+import { INBOUND_HELP, INBOUND_USAGE, readClusterCidrs, readDataplane, renderInbound } from "./inbound.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { listed, printTable } from "./table.js";
 import { printableJson } from "../text/printable.js";
@@ -231,11 +233,13 @@ export function unevaluatedWarnings(policies: readonly UnevaluatedPolicy[], stri
 }
 
 const USAGE = `Usage: netcanary check --manifests <file|dir>... [--queries <file>] [--output table|json] [--strict] [--verbose]
+                       [--dataplane <name>] [--cluster-cidr <cidr>]...
 
 Judges connections offline against the NetworkPolicies in the manifests, with the
 same engine the agent uses. Manifests: YAML (multi-document) or JSON, kind: List
 included; Namespaces, Pods, Services, NetworkPolicies, and workloads (Deployment,
-StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) standing for their pods.
+StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) standing for their pods; Ingresses
+(networking.k8s.io/v1), Gateways and routes (gateway.networking.k8s.io) for inbound paths.
 
 Queries file:
   queries:
@@ -252,9 +256,13 @@ Options:
   --manifests <path>...  manifest files or directories (repeatable)
   --queries <file>       the connections to judge
   --output table|json    output format (default: table)
-  --strict               fail (exit 1) when an expectation's verdict is undetermined, or when
-                         the manifests hold policies netcanary does not evaluate
+  --strict               fail (exit 1) when an expectation's verdict is undetermined, when
+                         the manifests hold policies netcanary does not evaluate, or on an
+                         inbound finding
   --verbose              list the objects skipped in the manifests
+${INBOUND_USAGE}
+
+${INBOUND_HELP}
 
 Policies of other kinds (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Calico's
 projectcalico.org NetworkPolicy and GlobalNetworkPolicy, Antrea's, ...) are not evaluated:
@@ -279,12 +287,16 @@ export const checkCommand: Command = {
         output: { type: "string", default: "table" },
         strict: { type: "boolean", default: false },
         verbose: { type: "boolean", default: false },
+        dataplane: { type: "string" },
+        "cluster-cidr": { type: "string", multiple: true },
       },
     });
     // "--manifests a b c": extra paths arrive as positionals.
     const paths = [...(values.manifests ?? []), ...positionals];
     if (paths.length === 0) throw new UsageError("--manifests is required");
     if (values.output !== "table" && values.output !== "json") throw new UsageError(`--output must be table or json, got "${values.output}"`);
+    const dataplane = readDataplane(values.dataplane);
+    const clusterCidrs = readClusterCidrs(values["cluster-cidr"]);
 
     const load = await loadManifests(paths);
     if (load.errors.length > 0) {
@@ -295,13 +307,18 @@ export const checkCommand: Command = {
     for (const line of unevaluatedWarnings(load.unevaluated, values.strict)) out.stderr(line);
     const unevaluatedFails = values.strict && load.unevaluated.length > 0;
     const index = buildPolicyIndex(load.snapshot);
+    const inbound = inboundReport(index, load.snapshot, { clusterCidrs, ...(dataplane ? { dataplane } : {}) });
+    const inboundFails = values.strict && inbound.findings > 0;
 
     if (!values.queries) {
       if (values.output === "json") {
-        const report = { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated };
+        const report = { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated, inbound };
         for (const line of printableJson(report)) out.stdout(line);
-      } else renderIsolation(index, out);
-      return unevaluatedFails ? EXIT.failed : EXIT.ok;
+      } else {
+        renderIsolation(index, out);
+        renderInbound(inbound, out.stdout);
+      }
+      return unevaluatedFails || inboundFails ? EXIT.failed : EXIT.ok;
     }
     const { queries, errors } = await readQueries(values.queries, index);
     if (errors.length > 0) {
@@ -310,11 +327,12 @@ export const checkCommand: Command = {
     }
     const results = queries.map((query) => judge(query, index));
     if (values.output === "json") {
-      for (const line of printableJson({ results, summary: summarize(results), unevaluated: load.unevaluated })) out.stdout(line);
+      for (const line of printableJson({ results, summary: summarize(results), unevaluated: load.unevaluated, inbound })) out.stdout(line);
     } else {
       renderResults(results, out);
+      renderInbound(inbound, out.stdout);
     }
     const failed = results.some((r) => r.ok === false || (values.strict && r.expect !== null && r.ok === null));
-    return failed || unevaluatedFails ? EXIT.failed : EXIT.ok;
+    return failed || unevaluatedFails || inboundFails ? EXIT.failed : EXIT.ok;
   },
 };
