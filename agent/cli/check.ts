@@ -18,9 +18,14 @@ import {
 import { explainVerdict, summarizeVerdict } from "../policy/explain.js";
 import type { PolicyVerdict, Verdict } from "../policy/model.js";
 import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
-import { inboundReport } from "../inbound/paths.js";
+import { parseCidrOrIp } from "../addresses/ip.js";
+import type { ClusterSnapshot } from "../cluster/snapshot.js";
+import type { Dataplane } from "../inbound/dataplanes.js";
+import { inboundReport, type NamedRanges } from "../inbound/paths.js";
+import { type InboundJudgement, type InboundTarget, judgeInbound, resolveInboundTarget } from "../inbound/query.js";
+import { allOutsideRanges, isOutsideSource, type OutsideSources, resolveOutsideSource } from "../inbound/sources.js";
 import { parseOptions } from "./args.js";
-import { INBOUND_HELP, INBOUND_USAGE, readClusterCidrs, readDataplane, renderInbound } from "./inbound.js";
+import { INBOUND_HELP, INBOUND_USAGE, readClusterCidrs, readDataplane, readOutsideSources, renderInbound } from "./inbound.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { listed, printTable } from "./table.js";
 import { printableJson } from "../text/printable.js";
@@ -32,8 +37,17 @@ export interface CheckQuery {
   readonly portName?: string;
   readonly protocol: Protocol;
   readonly expect: Verdict | null;
-  readonly connection: ConnectionQuery;
+  /** A connection between pods or addresses; absent for an inbound query, judged when read. */
+  readonly connection?: ConnectionQuery;
+  readonly inbound?: InboundJudgement;
   readonly notes: readonly string[];
+}
+
+/** What inbound queries need beyond the index: the snapshot's proxies, the outside sources, the dataplane. */
+export interface QueryContext {
+  readonly snapshot: ClusterSnapshot;
+  readonly sources: OutsideSources;
+  readonly dataplane?: Dataplane;
 }
 
 export interface CheckResult {
@@ -55,7 +69,7 @@ const QUERY_FIELDS = new Set(["from", "to", "port", "protocol", "expect"]);
 export const QUERIES_MAX_BYTES = 1024 * 1024;
 
 /** Reads the queries file into connection queries, or located errors. */
-export async function readQueries(file: string, index: PolicyIndex): Promise<{ queries: CheckQuery[]; errors: InputError[] }> {
+export async function readQueries(file: string, index: PolicyIndex, context?: QueryContext): Promise<{ queries: CheckQuery[]; errors: InputError[] }> {
   const read = await readDocuments(file, { maxBytes: QUERIES_MAX_BYTES });
   if (read.errors.length > 0) return { queries: [], errors: read.errors };
   const doc = read.documents[0];
@@ -68,7 +82,7 @@ export async function readQueries(file: string, index: PolicyIndex): Promise<{ q
   const errors: InputError[] = [];
   doc.value["queries"].forEach((raw: unknown, i: number) => {
     const issues = new IssueList();
-    const query = readQuery(raw, index, issues);
+    const query = isObject(raw) && isInbound(raw) ? readInboundQuery(raw, index, context, issues) : readQuery(raw, index, issues);
     for (const issue of issues.issues) errors.push(errorAt(doc, ["queries", i, ...issue.path], issue.message));
     if (query && issues.empty) queries.push(query);
   });
@@ -128,6 +142,78 @@ function readQuery(raw: unknown, index: PolicyIndex, issues: IssueList): CheckQu
   };
 }
 
+/** An inbound query comes from outside (zscaler:..., zpa) or goes to a Service or a host from outside. */
+function isInbound(raw: Json): boolean {
+  const from = raw["from"];
+  const to = raw["to"];
+  return (typeof from === "string" && isOutsideSource(from.trim())) || (typeof to === "string" && /^(service|host)\//.test(to.trim()));
+}
+
+function readInboundTarget(text: string): InboundTarget | undefined {
+  const parts = text.split("/");
+  if (parts[0] === "service" && parts.length === 3 && parts[1] && parts[2]) return { kind: "service", namespace: parts[1], name: parts[2] };
+  if (parts[0] === "host" && parts.length === 2 && parts[1]) return { kind: "host", host: parts[1] };
+  return undefined;
+}
+
+function readInboundQuery(raw: Json, index: PolicyIndex, context: QueryContext | undefined, issues: IssueList): CheckQuery | undefined {
+  for (const key of Object.keys(raw)) if (!QUERY_FIELDS.has(key)) issues.add([key], `unknown field (expected ${[...QUERY_FIELDS].join(", ")})`);
+  const from = typeof raw["from"] === "string" ? raw["from"].trim() : undefined;
+  const to = typeof raw["to"] === "string" ? raw["to"].trim() : undefined;
+  const snapshot = context?.snapshot;
+  let source: NamedRanges | undefined;
+  if (from === undefined) issues.add(["from"], "is required (a string)");
+  else if (isOutsideSource(from)) {
+    const resolved = context ? resolveOutsideSource(context.sources, from) : { ok: false as const, reason: "outside sources are not available here" };
+    if (resolved.ok) source = resolved.ranges;
+    else issues.add(["from"], resolved.reason);
+  } else {
+    const ip = parseCidrOrIp(from);
+    if (ip.ok && !index.podsByIp.has(from)) source = { label: from, cidrs: [ip.value] };
+    else issues.add(["from"], "a query to a Service or a host from outside comes from zscaler:<cloud>, zscaler:<cloud>/<city>, zpa, or an address or CIDR outside the cluster");
+  }
+  const target = to === undefined ? undefined : readInboundTarget(to);
+  if (to !== undefined && !target) issues.add(["to"], "a query from outside goes to service/<namespace>/<name> or host/<host name>");
+  else if (to === undefined) issues.add(["to"], "is required (a string)");
+  let protocol: Protocol = "TCP";
+  if (raw["protocol"] !== undefined) {
+    if (PROTOCOLS.includes(raw["protocol"] as Protocol)) protocol = raw["protocol"] as Protocol;
+    else issues.add(["protocol"], `must be TCP, UDP or SCTP, got ${describeType(raw["protocol"])}`);
+  }
+  let expect: Verdict | null = null;
+  if (raw["expect"] !== undefined && raw["expect"] !== null) {
+    if (raw["expect"] === "allow" || raw["expect"] === "deny") expect = raw["expect"];
+    else issues.add(["expect"], `must be allow or deny, got ${describeType(raw["expect"])}`);
+  }
+  const resolved = target && snapshot ? resolveInboundTarget(snapshot, target) : undefined;
+  if (resolved && !resolved.ok) issues.add(["to"], resolved.reason);
+  const services = resolved?.ok ? resolved.services : [];
+  const rawPort = raw["port"];
+  let port: number | undefined;
+  let portName: string | undefined;
+  if (typeof rawPort === "number") {
+    const problem = portNumberProblem(rawPort);
+    if (problem) issues.add(["port"], problem);
+    else port = rawPort;
+  } else if (typeof rawPort === "string" && target?.kind === "service") {
+    const named = services[0]?.ports.find((p) => p.name === rawPort && p.protocol === protocol);
+    if (named) {
+      port = named.port;
+      portName = rawPort;
+    } else if (services.length > 0) issues.add(["port"], `Service ${target.namespace}/${target.name} has no ${protocol} port named "${rawPort}"`);
+  } else issues.add(["port"], rawPort === undefined ? "is required (a number; for a Service also one of its port names)" : `must be a port number, got ${describeType(rawPort)}`);
+  if (port !== undefined && target?.kind === "service" && services.length > 0 && !services.some((s) => s.ports.some((p) => p.port === port && p.protocol === protocol))) {
+    issues.add(["port"], `Service ${target.namespace}/${target.name} has no ${protocol} port ${port}`);
+  }
+  if (!source || !target || !snapshot || port === undefined || services.length === 0 || !issues.empty) return undefined;
+  const judged = judgeInbound(index, snapshot, source, target, services, port, protocol, context?.dataplane);
+  if ("error" in judged) {
+    issues.add(["to"], judged.error);
+    return undefined;
+  }
+  return { from: from ?? "", to: to ?? "", port, ...(portName !== undefined ? { portName } : {}), protocol, expect, inbound: judged, notes: [] };
+}
+
 function readReference(raw: Json, key: "from" | "to", index: PolicyIndex, issues: IssueList) {
   const value = raw[key];
   if (typeof value !== "string") {
@@ -143,7 +229,8 @@ function readReference(raw: Json, key: "from" | "to", index: PolicyIndex, issues
 }
 
 export function judge(query: CheckQuery, index: PolicyIndex): CheckResult {
-  const verdict = evaluateConnection(index, query.connection);
+  const verdict = query.inbound?.verdict ?? evaluateConnection(index, query.connection as ConnectionQuery);
+  const references = query.inbound ? [...query.notes, ...query.inbound.lines] : query.notes;
   const ok = query.expect === null || !verdict.determinate ? null : verdict.verdict === query.expect;
   return {
     from: query.from,
@@ -154,7 +241,7 @@ export function judge(query: CheckQuery, index: PolicyIndex): CheckResult {
     verdict: verdict.verdict,
     expect: query.expect,
     ok,
-    explanation: { ...verdict, summary: summarizeVerdict(verdict), references: query.notes },
+    explanation: { ...verdict, summary: summarizeVerdict(verdict), references },
   };
 }
 
@@ -248,6 +335,9 @@ Queries file:
       port: http                # a number, or a named port of the destination
       protocol: TCP             # TCP (default), UDP or SCTP
       expect: allow             # optional: allow or deny
+    - from: zscaler:zscaler.net # from outside: zscaler:<cloud>[/<city>], zpa, or an address
+      to: service/shop/web      # service/<namespace>/<name> or host/<host name>
+      port: 443                 # judged through the way in (see Inbound paths below)
 
 Without --queries, prints how every pod and workload is isolated (at most three of the
 policies isolating it named per cell, the rest counted).
@@ -289,6 +379,8 @@ export const checkCommand: Command = {
         verbose: { type: "boolean", default: false },
         dataplane: { type: "string" },
         "cluster-cidr": { type: "string", multiple: true },
+        "zscaler-feeds": { type: "string" },
+        "zpa-connectors": { type: "string" },
       },
     });
     // "--manifests a b c": extra paths arrive as positionals.
@@ -298,16 +390,17 @@ export const checkCommand: Command = {
     const dataplane = readDataplane(values.dataplane);
     const clusterCidrs = readClusterCidrs(values["cluster-cidr"]);
 
+    const outside = await readOutsideSources(values["zscaler-feeds"], values["zpa-connectors"]);
     const load = await loadManifests(paths);
-    if (load.errors.length > 0) {
-      for (const error of load.errors) out.stderr(formatInputError(error));
+    if (load.errors.length > 0 || outside.errors.length > 0) {
+      for (const error of [...outside.errors, ...load.errors]) out.stderr(formatInputError(error));
       return EXIT.unusable;
     }
     if (values.verbose) for (const line of load.skipped) out.stderr(`note: ${line}`);
     for (const line of unevaluatedWarnings(load.unevaluated, values.strict)) out.stderr(line);
     const unevaluatedFails = values.strict && load.unevaluated.length > 0;
     const index = buildPolicyIndex(load.snapshot);
-    const inbound = inboundReport(index, load.snapshot, { clusterCidrs, ...(dataplane ? { dataplane } : {}) });
+    const inbound = inboundReport(index, load.snapshot, { clusterCidrs, ranges: allOutsideRanges(outside.sources), ...(dataplane ? { dataplane } : {}) });
     const inboundFails = values.strict && inbound.findings > 0;
 
     if (!values.queries) {
@@ -320,7 +413,7 @@ export const checkCommand: Command = {
       }
       return unevaluatedFails || inboundFails ? EXIT.failed : EXIT.ok;
     }
-    const { queries, errors } = await readQueries(values.queries, index);
+    const { queries, errors } = await readQueries(values.queries, index, { snapshot: load.snapshot, sources: outside.sources, ...(dataplane ? { dataplane } : {}) });
     if (errors.length > 0) {
       for (const error of errors) out.stderr(formatInputError(error));
       return EXIT.unusable;

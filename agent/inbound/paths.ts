@@ -210,51 +210,56 @@ function key(backend: BackendService): string {
   return `${backend.namespace}/${backend.name}`;
 }
 
+/** Each way in from outside to this pod that the snapshot shows: exposed Services selecting it, and proxies in front of them. */
+export function inboundPaths(snapshot: ClusterSnapshot, pod: PodInfo, options: Pick<InboundOptions, "dataplane"> = {}): InboundPath[] {
+  const inbound = snapshot.inbound ?? NO_INBOUND_OBJECTS;
+  const services = snapshot.services.filter((service) => selectsPod(service, pod));
+  const names = new Set(services.map((s) => `${s.namespace}/${s.name}`));
+  const paths: InboundPath[] = [];
+  for (const service of services) if (service.exposure) paths.push(servicePath(service, service.exposure, options.dataplane));
+  for (const ingress of inbound.ingresses) {
+    for (const backend of ingress.backends.filter((b) => names.has(key(b)))) {
+      const className = ingress.className ? `, class ${ingress.className}` : "";
+      paths.push({
+        code: "ingress_proxy",
+        outcome: "rewritten",
+        via: `Ingress ${ingress.namespace}/${ingress.name} (hosts ${ingress.hosts.join(", ")}${className}) -> Service ${key(backend)}`,
+        service: key(backend),
+        sourceSeen: "the Ingress controller's pod addresses",
+        explanation: "an Ingress controller ends the client's connection and opens its own to the pod: the pod's policy sees the controller, never the client",
+        fixes: proxyFixes("Ingress controller"),
+      });
+    }
+  }
+  for (const route of inbound.routes) {
+    for (const backend of route.backends.filter((b) => names.has(key(b)))) {
+      const gateways = route.gateways.map((g) => {
+        const gateway = inbound.gateways.find((x) => `${x.namespace}/${x.name}` === g);
+        return gateway ? `${g} (class ${gateway.className})` : `${g} (not in the manifests)`;
+      });
+      paths.push({
+        code: "gateway_proxy",
+        outcome: "rewritten",
+        via: `${route.kind} ${route.namespace}/${route.name}${route.hostnames.length > 0 ? ` (hosts ${route.hostnames.join(", ")})` : ""} -> Service ${key(backend)}, through Gateway ${gateways.join(", ") || "(none named)"}`,
+        service: key(backend),
+        sourceSeen: "the Gateway's data plane pod addresses",
+        explanation: `a Gateway's data plane proxies ${route.kind === "HTTPRoute" || route.kind === "GRPCRoute" ? "each request" : "each connection"} and connects to the pod itself: the pod's policy sees the Gateway's pods, never the client`,
+        fixes: proxyFixes("Gateway"),
+      });
+    }
+  }
+  return paths;
+}
+
 /** Every pod with an external admission, and each way in that the snapshot shows. */
 export function inboundReport(index: PolicyIndex, snapshot: ClusterSnapshot, options: InboundOptions = {}): InboundReport {
-  const inbound = snapshot.inbound ?? NO_INBOUND_OBJECTS;
   const pods: InboundPod[] = [];
   const sorted = [...index.podsByKey.entries()].sort(([a], [b]) => a.localeCompare(b));
   for (const [id, pod] of sorted) {
     if (pod.hostNetwork) continue;
     const admits = externalAdmissions(index, pod, options);
     if (admits.length === 0) continue;
-    const services = snapshot.services.filter((service) => selectsPod(service, pod));
-    const names = new Set(services.map((s) => `${s.namespace}/${s.name}`));
-    const paths: InboundPath[] = [];
-    for (const service of services) if (service.exposure) paths.push(servicePath(service, service.exposure, options.dataplane));
-    for (const ingress of inbound.ingresses) {
-      for (const backend of ingress.backends.filter((b) => names.has(key(b)))) {
-        const className = ingress.className ? `, class ${ingress.className}` : "";
-        paths.push({
-          code: "ingress_proxy",
-          outcome: "rewritten",
-          via: `Ingress ${ingress.namespace}/${ingress.name} (hosts ${ingress.hosts.join(", ")}${className}) -> Service ${key(backend)}`,
-          service: key(backend),
-          sourceSeen: "the Ingress controller's pod addresses",
-          explanation: "an Ingress controller ends the client's connection and opens its own to the pod: the pod's policy sees the controller, never the client",
-          fixes: proxyFixes("Ingress controller"),
-        });
-      }
-    }
-    for (const route of inbound.routes) {
-      for (const backend of route.backends.filter((b) => names.has(key(b)))) {
-        const gateways = route.gateways.map((g) => {
-          const gateway = inbound.gateways.find((x) => `${x.namespace}/${x.name}` === g);
-          return gateway ? `${g} (class ${gateway.className})` : `${g} (not in the manifests)`;
-        });
-        paths.push({
-          code: "gateway_proxy",
-          outcome: "rewritten",
-          via: `${route.kind} ${route.namespace}/${route.name}${route.hostnames.length > 0 ? ` (hosts ${route.hostnames.join(", ")})` : ""} -> Service ${key(backend)}, through Gateway ${gateways.join(", ") || "(none named)"}`,
-          service: key(backend),
-          sourceSeen: "the Gateway's data plane pod addresses",
-          explanation: `a Gateway's data plane proxies ${route.kind === "HTTPRoute" || route.kind === "GRPCRoute" ? "each request" : "each connection"} and connects to the pod itself: the pod's policy sees the Gateway's pods, never the client`,
-          fixes: proxyFixes("Gateway"),
-        });
-      }
-    }
-    pods.push({ pod: id, admits, paths });
+    pods.push({ pod: id, admits, paths: inboundPaths(snapshot, pod, options) });
   }
   const findings = pods.reduce((n, p) => n + p.paths.filter((path) => path.outcome !== "preserved").length, 0);
   return { pods, findings, ...(options.dataplane ? { dataplane: options.dataplane } : {}) };
