@@ -13,7 +13,7 @@ import type { ClusterSnapshot, PodInfo, Protocol, ServiceInfo } from "../cluster
 import { evaluateConnection, type PolicyIndex, resolveNamedPort, selectingPolicies } from "../policy/engine.js";
 import type { PolicyVerdict, VerdictNote } from "../policy/model.js";
 import { serviceBackends } from "../policy/services.js";
-import { verdictIntervals } from "../zscaler/audit.js";
+import { verdictBoundaries, verdictIntervals } from "../zscaler/audit.js";
 import type { Dataplane } from "./dataplanes.js";
 import { NO_INBOUND_OBJECTS } from "./model.js";
 import { type InboundPath, inboundPaths, type NamedRanges } from "./paths.js";
@@ -60,13 +60,7 @@ export function resolveInboundTarget(snapshot: ClusterSnapshot, target: InboundT
 
 /** The CIDRs of the backends' ingress ipBlocks: the verdict for a source address changes only at their edges. */
 function ingressBoundaries(index: PolicyIndex, pods: readonly PodInfo[]): Cidr[] {
-  const cidrs: Cidr[] = [];
-  for (const namespace of new Set(pods.map((p) => p.namespace))) {
-    for (const policy of index.policiesByNamespace.get(namespace) ?? []) {
-      for (const rule of policy.ingress) for (const peer of rule.peers ?? []) if (peer.kind === "ipBlock") cidrs.push(peer.cidr, ...peer.except);
-    }
-  }
-  return cidrs;
+  return pods.flatMap((pod) => verdictBoundaries(index, { kind: "pod", pod }, "ingress"));
 }
 
 function firstAddress(interval: Interval) {
