@@ -129,7 +129,8 @@ function protocolOf(service: ServiceInfo): Protocol {
 const LOCAL_COST =
   "externalTrafficPolicy: Local, at a cost: a node delivers only to its own ready pods (a load balancer must health-check the healthCheckNodePort and skip nodes without one; a NodePort on such a node answers nothing), and traffic is spread per node, not per pod";
 
-function servicePath(service: ServiceInfo, exposure: ServiceExposure, dataplane: Dataplane | undefined): InboundPath {
+/** The way in through one exposed Service, judged for a dataplane (undefined: not known). */
+export function servicePath(service: ServiceInfo, exposure: ServiceExposure, dataplane: Dataplane | undefined): InboundPath {
   const id = `${service.namespace}/${service.name}`;
   const kind = exposure.type === "ClusterIP" ? "Service with externalIPs" : `${exposure.type} Service`;
   const via = `${kind} ${id} (externalTrafficPolicy: ${exposure.externalTrafficPolicy})`;

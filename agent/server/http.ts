@@ -42,6 +42,8 @@ export interface ServerSources {
   readiness(): Readiness;
   /** The /api/v1/results document, optionally only the edges of one probe or in one status. */
   results(filter?: ResultsFilter): unknown;
+  /** The /api/v1/inbound document (agent --inbound); absent: not enabled. */
+  inbound?(): unknown;
 }
 
 export interface ResultsFilter {
@@ -186,8 +188,13 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       answerTurn(await results.run(response, () => sendResults(handlers, filter, response, gone)), response, results, "documents");
       return;
     }
+    case "/api/v1/inbound":
+      // Small (the dataplane and the exposed Services the agent holds): sent in one piece.
+      if (sources.inbound) send(response, 200, "application/json", `${JSON.stringify(sources.inbound())}\n`);
+      else send(response, 404, "text/plain; charset=utf-8", "not enabled (netcanary agent --inbound)\n");
+      return;
     case "/":
-      send(response, 200, "text/plain; charset=utf-8", "netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n");
+      send(response, 200, "text/plain; charset=utf-8", `netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n${sources.inbound ? "/api/v1/inbound\n" : ""}`);
       return;
     default:
       send(response, 404, "text/plain; charset=utf-8", "not found\n");
