@@ -97,16 +97,7 @@ function readQuery(raw: unknown, index: PolicyIndex, issues: IssueList): CheckQu
   for (const key of Object.keys(raw)) if (!QUERY_FIELDS.has(key)) issues.add([key], `unknown field (expected ${[...QUERY_FIELDS].join(", ")})`);
   const from = readReference(raw, "from", index, issues);
   const to = readReference(raw, "to", index, issues);
-  let protocol: Protocol = "TCP";
-  if (raw["protocol"] !== undefined) {
-    if (PROTOCOLS.includes(raw["protocol"] as Protocol)) protocol = raw["protocol"] as Protocol;
-    else issues.add(["protocol"], `must be TCP, UDP or SCTP, got ${describeType(raw["protocol"])}`);
-  }
-  let expect: Verdict | null = null;
-  if (raw["expect"] !== undefined && raw["expect"] !== null) {
-    if (raw["expect"] === "allow" || raw["expect"] === "deny") expect = raw["expect"];
-    else issues.add(["expect"], `must be allow or deny, got ${describeType(raw["expect"])}`);
-  }
+  const { protocol, expect } = readProtocolAndExpect(raw, issues);
   const rawPort = raw["port"];
   let port: number | undefined;
   let portName: string | undefined;
@@ -142,6 +133,21 @@ function readQuery(raw: unknown, index: PolicyIndex, issues: IssueList): CheckQu
   };
 }
 
+/** A query's protocol (TCP when absent) and expectation (null when absent). */
+function readProtocolAndExpect(raw: Json, issues: IssueList): { protocol: Protocol; expect: Verdict | null } {
+  let protocol: Protocol = "TCP";
+  if (raw["protocol"] !== undefined) {
+    if (PROTOCOLS.includes(raw["protocol"] as Protocol)) protocol = raw["protocol"] as Protocol;
+    else issues.add(["protocol"], `must be TCP, UDP or SCTP, got ${describeType(raw["protocol"])}`);
+  }
+  let expect: Verdict | null = null;
+  if (raw["expect"] !== undefined && raw["expect"] !== null) {
+    if (raw["expect"] === "allow" || raw["expect"] === "deny") expect = raw["expect"];
+    else issues.add(["expect"], `must be allow or deny, got ${describeType(raw["expect"])}`);
+  }
+  return { protocol, expect };
+}
+
 /** An inbound query comes from outside (zscaler:..., zpa) or goes to a Service or a host from outside. */
 function isInbound(raw: Json): boolean {
   const from = raw["from"];
@@ -175,16 +181,7 @@ function readInboundQuery(raw: Json, index: PolicyIndex, context: QueryContext |
   const target = to === undefined ? undefined : readInboundTarget(to);
   if (to !== undefined && !target) issues.add(["to"], "a query from outside goes to service/<namespace>/<name> or host/<host name>");
   else if (to === undefined) issues.add(["to"], "is required (a string)");
-  let protocol: Protocol = "TCP";
-  if (raw["protocol"] !== undefined) {
-    if (PROTOCOLS.includes(raw["protocol"] as Protocol)) protocol = raw["protocol"] as Protocol;
-    else issues.add(["protocol"], `must be TCP, UDP or SCTP, got ${describeType(raw["protocol"])}`);
-  }
-  let expect: Verdict | null = null;
-  if (raw["expect"] !== undefined && raw["expect"] !== null) {
-    if (raw["expect"] === "allow" || raw["expect"] === "deny") expect = raw["expect"];
-    else issues.add(["expect"], `must be allow or deny, got ${describeType(raw["expect"])}`);
-  }
+  const { protocol, expect } = readProtocolAndExpect(raw, issues);
   const resolved = target && snapshot ? resolveInboundTarget(snapshot, target) : undefined;
   if (resolved && !resolved.ok) issues.add(["to"], resolved.reason);
   const services = resolved?.ok ? resolved.services : [];

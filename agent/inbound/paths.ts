@@ -11,6 +11,7 @@
 import { type Cidr, cidrContainsCidr } from "../addresses/ip.js";
 import type { ClusterSnapshot, PodInfo, Protocol, ServiceInfo } from "../cluster/snapshot.js";
 import { type PolicyIndex, selectingPolicies } from "../policy/engine.js";
+import { compileSelector } from "../policy/selectors.js";
 import type { SourceLocation } from "../policy/model.js";
 import { type Dataplane, dataplaneFacts, describeClusterPolicyOutcome } from "./dataplanes.js";
 import { type BackendService, NO_INBOUND_OBJECTS, type ServiceExposure } from "./model.js";
@@ -116,9 +117,8 @@ export function externalAdmissions(index: PolicyIndex, pod: PodInfo, options: In
 
 /** Whether a Service's selector picks this pod (a Service without a selector picks none). */
 export function selectsPod(service: ServiceInfo, pod: PodInfo): boolean {
-  if (service.namespace !== pod.namespace || !service.selector) return false;
-  const entries = Object.entries(service.selector);
-  return entries.length > 0 && entries.every(([key, value]) => pod.labels[key] === value);
+  if (service.namespace !== pod.namespace || !service.selector || Object.keys(service.selector).length === 0) return false;
+  return compileSelector({ matchLabels: service.selector, matchExpressions: [] })(pod.labels);
 }
 
 function protocolOf(service: ServiceInfo): Protocol {
