@@ -24,7 +24,7 @@ import { readLabels } from "./labels.js";
 import { namespaceNameProblem, objectNameProblem } from "./names.js";
 import { readPod, readService, readTemplate } from "./objects.js";
 import { type GatewayInfo, type IngressInfo, ROUTE_KINDS, type RouteInfo, type RouteKind } from "../inbound/model.js";
-import { readGateway, readIngress, readRoute } from "../inbound/objects.js";
+import { readGateway, readIngress, readRoute, readServiceExposure } from "../inbound/objects.js";
 import { formatBytes, problemOf } from "../files/read.js";
 import { printable } from "../text/printable.js";
 import { type ClusterSnapshot, EMPTY_SNAPSHOT, type NamespaceInfo, namespaceLabels, type PodInfo, type ServiceInfo } from "./snapshot.js";
@@ -399,6 +399,8 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     case "Service": {
       if (!name) issues.add(["metadata", "name"], "is required");
       const service = readService(value, namespace, name ?? "", issues);
+      // The exposure fields as strictly as the API server takes them (readService is lenient: it also reads live objects).
+      readServiceExposure(value, issues, true);
       if (service && issues.empty) state.services.push(service);
       state.referencedNamespaces.add(namespace);
       break;

@@ -3,7 +3,7 @@
 // Every problem is reported at its path, as for the policy objects; a backend or parent of
 // another kind (a Service import, a custom backend) is left out, not an error.
 
-import { describeType, type IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
+import { describeType, IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
 import type { FieldPath } from "../documents/located.js";
 import { namespaceNameProblem, objectNameProblem } from "../cluster/names.js";
 import { portNumberProblem } from "../policy/normalize.js";
@@ -40,10 +40,13 @@ function awsLoadBalancer(annotations: Json | undefined): AwsLoadBalancer | undef
 
 /**
  * A Service's exposure to traffic from outside, or undefined for one only the cluster can
- * address (ClusterIP without externalIPs, ExternalName). Validates type,
- * externalTrafficPolicy and nodePort as the API server does.
+ * address (ClusterIP without externalIPs, ExternalName). With `strict` (manifests), type,
+ * externalTrafficPolicy and nodePort are validated as the API server does; without (objects
+ * from the API, which its server validated and which may be of a later release), a value not
+ * known here is taken at its default and reported nowhere.
  */
-export function readServiceExposure(value: Json, issues: IssueList): ServiceExposure | undefined {
+export function readServiceExposure(value: Json, reported: IssueList, strict = false): ServiceExposure | undefined {
+  const issues = strict ? reported : new IssueList();
   const metadata = objectAt(value, "metadata", [], issues) ?? {};
   const spec = objectAt(value, "spec", [], issues) ?? {};
   const rawType = stringAt(spec, "type", ["spec"], issues);

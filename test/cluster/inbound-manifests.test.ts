@@ -3,6 +3,8 @@
 // problem named with file, line and field; look-alike kinds of other APIs are left alone.
 import { describe, expect, it } from "vitest";
 import { snapshotFromDocuments } from "../../agent/cluster/manifests.js";
+import { readService } from "../../agent/cluster/objects.js";
+import { IssueList } from "../../agent/documents/fields.js";
 import { formatInputError, parseDocuments } from "../../agent/documents/located.js";
 
 function load(text: string) {
@@ -59,6 +61,21 @@ spec:
       "m.yaml:7:23: spec.ports[0].nodePort: 70000 is not a valid port (1-65535)",
       "m.yaml:13:3: spec.externalTrafficPolicy: may only be set on NodePort and LoadBalancer Services and with externalIPs",
     ]);
+  });
+});
+
+describe("Services from the API", () => {
+  it("are read leniently: a type of a later release or a stray policy does not make the Service unusable", () => {
+    const issues = new IssueList();
+    const service = readService(
+      { apiVersion: "v1", kind: "Service", metadata: { name: "web", namespace: "shop" }, spec: { type: "FutureType", externalTrafficPolicy: "Local", selector: { app: "web" }, ports: [{ port: 443 }] } },
+      "shop",
+      "web",
+      issues,
+    );
+    expect(issues.issues).toEqual([]);
+    expect(service?.exposure).toBeUndefined();
+    expect(service?.ports.map((p) => p.port)).toEqual([443]);
   });
 });
 
