@@ -25,7 +25,7 @@ DEBIAN_TOOLS := prometheus=prometheus promtool=prometheus \
   prometheus-alertmanager=prometheus-alertmanager \
   prometheus-blackbox-exporter=prometheus-blackbox-exporter \
   nft=nftables iptables=iptables dnsmasq=dnsmasq-base ip=iproute2 dig=bind9-dnsutils \
-  python3=python3
+  python3=python3 chromium=chromium
 
 .PHONY: help node deps debian-deps build run test demo bench clean
 
@@ -69,7 +69,7 @@ build: deps
 	npm run --silent build
 
 # The agent on its built-in standalone configuration: probes from this machine,
-# serves http://localhost:9714/metrics and /api/v1/results. Ctrl-C stops it.
+# serves its status page at http://localhost:9714/, /metrics and /api/v1/results. Ctrl-C stops it.
 run: build
 	$(NODE) dist/cli/main.js agent --listen :9714
 
@@ -82,11 +82,13 @@ test: deps debian-deps build
 demo: build
 	$(NODE) scripts/demo.ts
 
-# The benchmarks behind docs/benchmarks.md (about 35 minutes; cluster.mts, exposition.mjs,
-# worker-cost.mjs and time-to-alert.ts need root; zscaler-feed-memory.mjs uses a memory cgroup as root).
+# The benchmarks behind docs/benchmarks.md (about 40 minutes; cluster.mts, exposition.mjs,
+# worker-cost.mjs and time-to-alert.ts need root, traffic.mjs's kernel part too; zscaler-feed-memory.mjs uses a memory cgroup as root;
+# status-page.mjs needs Debian's chromium).
 AGENT_NODE_OPTIONS := --max-semi-space-size=2 --max-old-space-size=160
 bench: build
 	$(NODE) --expose-gc bench/engine.mjs
+	$(NODE) --expose-gc bench/traffic-advise.mjs
 	$(NODE) bench/probe-cost.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/probe-cost.mjs --check http --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/schedule.mjs --node-options="$(AGENT_NODE_OPTIONS)"
@@ -98,7 +100,10 @@ bench: build
 	$(NODE) --expose-gc bench/series-heap.mjs
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
+	$(NODE) --expose-gc bench/traffic.mjs --pods 20 --connections 50
+	$(NODE) --expose-gc bench/traffic.mjs --pods 100 --connections 100
 	$(NODE) bench/time-to-alert.ts
+	$(NODE) bench/status-page.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 
 clean:
 	rm -rf dist coverage .cache

@@ -35,11 +35,15 @@ const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>... |
 
 Runs the probes on schedule, judges each outcome against the NetworkPolicy verdict
 and the declared intent, and serves:
+  /                  the status page: edges by source and target, coloured by status,
+                     with explanations, and what the verdicts rest on (read-only)
   /metrics           Prometheus metrics
   /healthz           liveness
   /readyz            ready once the cluster state is synced and every edge has been probed once
   /api/v1/results    every edge: intent, policy verdict and explanation, observation, status
                      (?probe=<name> and ?status=<status> narrow it down)
+  /api/v1/status     each edge's status since when and its last observations; cluster
+                     sync, config reloads, Zscaler feeds and the agent's own health
   /api/v1/inbound    with --inbound: the dataplane and, per exposed Service, whether traffic
                      from outside keeps its source address
 
@@ -107,7 +111,14 @@ export const agentCommand: Command = {
     let server;
     try {
       server = await startServer(
-        { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter), ...(inbound ? { inbound: () => inbound.document() } : {}) },
+        {
+          registry: agent.metrics.registry,
+          readiness: () => agent.readiness(),
+          results: (filter) => agent.results(filter),
+          status: (filter) => agent.status(filter),
+          flows: () => agent.flowMap(),
+          ...(inbound ? { inbound: () => inbound.document() } : {}),
+        },
         listen,
       );
     } catch (error) {

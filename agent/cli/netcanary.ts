@@ -1,14 +1,16 @@
 // netcanary's command line: one binary, a subcommand per job.
 
+import { adviseCommand } from "./advise.js";
 import { agentCommand } from "./agent.js";
 import { checkCommand } from "./check.js";
+import { mapCommand } from "./map.js";
 import { onceCommand } from "./once.js";
 import { zscalerCommand } from "./zscaler.js";
 import { type Command, consoleOutput, escapingOutput, EXIT, type Output, printLines, UsageError } from "./command.js";
 import { nearest, suggestion } from "./suggest.js";
 import { packageInfo } from "./version.js";
 
-const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, zscalerCommand];
+const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, mapCommand, adviseCommand, zscalerCommand];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));

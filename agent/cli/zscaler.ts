@@ -221,7 +221,7 @@ async function fetchFeeds(options: FeedOptions): Promise<Fetched> {
   }
 }
 
-interface Ranges {
+export interface Ranges {
   readonly cidrs: readonly Cidr[];
   readonly ipv4: number;
   readonly ipv6: number;
@@ -263,7 +263,7 @@ function publishedRanges(feeds: ReadonlyMap<FeedKind, FeedData>, selection: read
   return ranges;
 }
 
-function feedOptions(values: { cloud?: string | undefined; feeds?: string | undefined; "base-url"?: string | undefined; timeout?: string | undefined }): FeedOptions {
+export function feedOptions(values: { cloud?: string | undefined; feeds?: string | undefined; "base-url"?: string | undefined; timeout?: string | undefined }): FeedOptions {
   return {
     cloud: readCloud(values.cloud),
     feeds: readFeeds(values.feeds ?? DEFAULT_FEEDS),
@@ -272,7 +272,7 @@ function feedOptions(values: { cloud?: string | undefined; feeds?: string | unde
   };
 }
 
-const COMMON_OPTIONS = {
+export const COMMON_OPTIONS = {
   cloud: { type: "string" },
   feeds: { type: "string" },
   "base-url": { type: "string" },
@@ -285,7 +285,7 @@ function reportFetchFailure(fetched: { messages: readonly string[] }, out: Outpu
 }
 
 /** The selected feeds, fetched and collapsed; on failure, the reasons are printed and the exit code returned. */
-async function fetchRanges(options: FeedOptions, out: Output): Promise<{ ok: true; value: Ranges } | { ok: false; exitCode: number }> {
+export async function fetchRanges(options: FeedOptions, out: Output): Promise<{ ok: true; value: Ranges } | { ok: false; exitCode: number }> {
   const fetched = await fetchFeeds(options);
   if (!fetched.ok) return { ok: false, exitCode: reportFetchFailure(fetched, out) };
   const ranges = collapsedRanges(fetched.feeds, options.feeds);

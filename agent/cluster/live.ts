@@ -53,6 +53,8 @@ export interface ClusterSource {
   addressState?(ip: IpAddress): AddressState;
   /** The addresses edges point at now: what was looked up for any other may be forgotten. */
   retainAddresses?(addresses: ReadonlySet<string>): void;
+  /** Asks the API what an address is (scoped requests, no cache): for callers that keep their own AddressBook (the traffic map). */
+  lookupAddress?(ip: IpAddress, signal: AbortSignal): Promise<LookupAnswer>;
 }
 
 export type SnapshotListener = (snapshot: ClusterSnapshot, seenAt: number, changed?: ReadonlySet<string>) => void;
@@ -398,6 +400,10 @@ export class LiveCluster implements ClusterSource {
     // Asked again after this assembly (invalidating starts a new one).
     for (const address of assembled.contradicted) queueMicrotask(() => this.book.invalidate(address));
     return assembled.snapshot;
+  }
+
+  lookupAddress(ip: IpAddress, signal: AbortSignal): Promise<LookupAnswer> {
+    return this.lookup(ip, signal);
   }
 
   /**

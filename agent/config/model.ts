@@ -6,6 +6,7 @@ import type { HttpCheck } from "../probes/http.js";
 import type { DnsServer } from "../probes/resolver.js";
 import type { LabelSelector, Verdict } from "../policy/model.js";
 import type { ZscalerSettings } from "../zscaler/settings.js";
+import type { TrafficSettings } from "../traffic/config.js";
 
 export type { ZscalerSettings } from "../zscaler/settings.js";
 
@@ -217,6 +218,8 @@ export interface AgentConfig {
   readonly metrics: MetricsSettings;
   /** null: nothing uses Zscaler's feeds. */
   readonly zscaler: ZscalerSettings | null;
+  /** Absent: traffic mapping is off (traffic/config.ts). */
+  readonly traffic?: TrafficSettings;
   readonly sources: readonly SourceConfig[];
   readonly probes: readonly ProbeConfig[];
 }

@@ -14,6 +14,7 @@ import { CLOUD_NAME, FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
 import { DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, FEED_MAX_BYTES_LIMIT } from "../zscaler/fetch.js";
 import { ZSCALER_GATEWAY_PORTS } from "../zscaler/policy.js";
 import { gatewayProxyUrl, ZSCALER_PROXY_PORTS } from "../zscaler/signatures.js";
+import { readTrafficSettings, trafficSchema } from "../traffic/config.js";
 import {
   type AgentConfig,
   type DnsServerConfig,
@@ -209,6 +210,7 @@ export const configSchema = z.strictObject({
   agent: agentSchema.optional(),
   metrics: metricsSchema.optional(),
   zscaler: zscalerSchema.optional(),
+  traffic: trafficSchema.optional(),
   sources: z.array(sourceSchema).min(1, { message: "must list at least one source" }),
   probes: z.array(probeSchema),
 });
@@ -561,6 +563,7 @@ export function resolveConfig(raw: RawConfig): { config?: AgentConfig; issues: C
   };
   const metrics = { perEdgeHistograms: raw.metrics?.perEdgeHistograms ?? false };
   const zscaler = readZscalerSettings(raw.zscaler, probes, add);
+  const traffic = readTrafficSettings(raw.traffic, add);
   if (issues.length > 0) return { issues };
-  return { config: { defaults, agent, metrics, zscaler, sources, probes }, issues };
+  return { config: { defaults, agent, metrics, zscaler, sources, probes, ...(traffic ? { traffic } : {}) }, issues };
 }

@@ -25,12 +25,18 @@ import { type ProbeGap, probeGaps } from "../targets/empty.js";
 import { type EdgeRecord, type StatusChange, withOutcome } from "../verdicts/edge-state.js";
 import { type EdgePolicy, namedByWorkload, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
 import { type LiveFeeds, ZscalerSeam } from "../zscaler/seam.js";
+import type { FlowMap } from "../traffic/flow.js";
+import { judgeFlows } from "../traffic/judge.js";
+import { TrafficMetrics, trafficSeries } from "../traffic/metrics.js";
+import { ObserverMetrics } from "../traffic/observer-metrics.js";
+import { TrafficObserver } from "../traffic/observer.js";
 import { EdgeTable } from "./edge-table.js";
 import type { SelfIdentity } from "./identity.js";
 import type { Logger } from "../log/log.js";
 import { ProbeRunner } from "./probe-runner.js";
 import { type ResultEntry, type ResultFilter, resultsOf } from "./results.js";
 import { SourceIdentities } from "./source-identities.js";
+import { type StatusDocument, StatusBook, statusDocument } from "./status-book.js";
 import { reportStatusChange, type StatusChangeSink } from "./status-changes.js";
 
 export type { ResultEntry, ResultFilter } from "./results.js";
@@ -89,6 +95,12 @@ export class Agent {
   private readonly log: Logger;
   /** Probing on schedule (between start and stop); runRound alone never schedules. */
   private scheduling = false;
+  /** What the status page shows beyond the results: config, feeds, health counters. */
+  private readonly book: StatusBook;
+  /** The traffic map (traffic/observer.ts): made when the config first turns it on, sampling while it is on. */
+  private traffic: TrafficObserver | undefined;
+  /** Made once (their families stay registered): the observer's own, and the judged map's (traffic/metrics.ts). */
+  private trafficMetrics: { observer: ObserverMetrics; map: TrafficMetrics } | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -96,7 +108,9 @@ export class Agent {
     private readonly cluster: ClusterSource,
     zscaler: ZscalerSeam,
     metrics: AgentMetrics,
+    book: StatusBook,
   ) {
+    this.book = book;
     this.zscaler = zscaler;
     this.log = options.logger;
     this.metrics = metrics;
@@ -110,7 +124,10 @@ export class Agent {
       maxConcurrent: config.agent.maxConcurrentProbes,
       hooks: {
         onStart: (_id, late) => this.metrics.schedulerDelay.observe(late),
-        onSkip: () => this.metrics.schedulerSkipped.inc(),
+        onSkip: () => {
+          this.metrics.schedulerSkipped.inc();
+          this.book.skippedRun();
+        },
       },
     });
     this.metrics.configure(config.metrics);
@@ -142,12 +159,13 @@ export class Agent {
     }
     if (!config.ok || errors.length > 0) return { ok: false, errors };
     const metrics = options.metrics ?? new AgentMetrics();
+    const book = new StatusBook(options.configFile);
     const zscaler = await ZscalerSeam.create(config.config.zscaler, {
       logger: options.logger,
-      metrics: { uncovered: metrics.zscalerUncovered, feeds: metrics.zscalerSink() },
+      metrics: { uncovered: metrics.zscalerUncovered, feeds: book.feedSink(metrics.zscalerSink()) },
       ...(options.feeds ? { feeds: options.feeds } : {}),
     });
-    return { ok: true, agent: new Agent(options, config.config, cluster, zscaler, metrics) };
+    return { ok: true, agent: new Agent(options, config.config, cluster, zscaler, metrics, book) };
   }
 
   /** Published data the targets expand with (Zscaler's feeds). */
@@ -169,6 +187,45 @@ export class Agent {
     }
     await this.cluster.start((snapshot, seenAt, changed) => this.applySnapshot(snapshot, seenAt, changed));
     await this.zscaler.start(() => this.applyFeeds());
+    this.followTraffic();
+  }
+
+  /** Starts or stops the traffic map as the config says (while the agent runs on schedule). */
+  private followTraffic(): void {
+    if (this.config.traffic && !this.traffic && this.scheduling && !this.stopped) {
+      const metrics = (this.trafficMetrics ??= { observer: new ObserverMetrics(this.metrics.registry), map: new TrafficMetrics(this.metrics.registry) });
+      const lookupAddress = this.cluster.lookupAddress?.bind(this.cluster);
+      const observer = new TrafficObserver({
+        nodeName: this.options.identity.nodeName,
+        logger: this.log,
+        metrics: {
+          // Each sample: the observer's figures, and the map judged by the policies in force now.
+          sampled: (report, map) => {
+            metrics.observer.sampled(report);
+            const index = this.index;
+            const current = index ? map() : undefined;
+            metrics.map.publishFlows(index && current ? trafficSeries(current.flows, judgeFlows(index, current)) : []);
+          },
+        },
+        ...(lookupAddress ? { lookupAddress } : {}),
+      });
+      this.traffic = observer;
+      observer.start(() => {
+        const settings = this.config.traffic;
+        return settings ? { settings, snapshot: this.snapshot, index: this.index, sources: this.config.sources, zscaler: this.zscaler.placer() } : undefined;
+      });
+      this.log.info({ pods: this.config.traffic.pods.kind, intervalMs: this.config.traffic.intervalMs }, "traffic map on");
+    } else if (!this.config.traffic && this.traffic) {
+      void this.traffic.stop();
+      this.traffic = undefined;
+      this.trafficMetrics?.map.publishFlows([]);
+      this.log.info({}, "traffic map off");
+    }
+  }
+
+  /** The traffic map now (/api/v1/flows); undefined while traffic mapping is off. */
+  flowMap(): FlowMap | undefined {
+    return this.traffic?.map();
   }
 
   /** For one round (netcanary once): the Zscaler data as fresh as the deadline allows. */
@@ -187,6 +244,7 @@ export class Agent {
     for (const watch of this.watches) watch.close();
     this.watches.length = 0;
     this.scheduling = false;
+    await this.traffic?.stop();
     this.scheduler.stop();
     this.starvation.stop();
     await Promise.all([this.cluster.stop(), this.options.events?.close(), this.runner.stop()]);
@@ -276,6 +334,25 @@ export class Agent {
     return resultsOf(this.edgeRecords(), filter);
   }
 
+  /**
+   * The /api/v1/status document: each edge's status since when, and what the verdicts rest on;
+   * narrowed to one probe, with its edges' last observations.
+   */
+  status(filter: { readonly probe?: string } = {}, now: number = Date.now()): StatusDocument {
+    const cluster = this.cluster.status();
+    const delays = this.starvation.delays();
+    return statusDocument({
+      node: this.options.identity.nodeName,
+      records: this.edgeRecords(),
+      history: this.table.history,
+      book: this.book,
+      cluster: { ready: cluster.ready, ...(cluster.reason !== undefined ? { reason: cluster.reason } : {}), resources: this.metrics.clusterSync() },
+      health: { eventLoopDelayMs: delays.lastMs, eventLoopDelayWorstMs: delays.recentWorstMs, starvationThresholdMs: delays.thresholdMs },
+      now,
+      ...(filter.probe !== undefined ? { probe: filter.probe } : {}),
+    });
+  }
+
   /** Applies a new config (from a file reload, or a test); edges that did not change keep their state. */
   applyConfig(config: AgentConfig): void {
     this.config = this.options.singleSample ? withSingleSample(config) : config;
@@ -286,6 +363,7 @@ export class Agent {
     this.runner.configure(config);
     this.cluster.setTargets?.(targetScopeOf(this.config));
     this.refresh(Date.now());
+    this.followTraffic();
   }
 
   /**
@@ -330,6 +408,7 @@ export class Agent {
     const loaded = await loadConfigFile(file);
     if (!loaded.ok) {
       this.metrics.configReloadSuccessful.set(0);
+      this.book.configRefused(loaded.errors);
       for (const error of loaded.errors) this.log.error({ file: error.file, line: error.line, field: error.field }, `config not reloaded, keeping the last good one: ${formatInputError(error)}`);
       return;
     }
@@ -337,6 +416,7 @@ export class Agent {
     this.applyConfig(loaded.config);
     this.metrics.configReloadSuccessful.set(1);
     this.metrics.configReloadSuccessTimestamp.set(Date.now() / 1000);
+    this.book.configLoaded();
     this.log.info({ file, edges: this.table.size }, "config reloaded");
   }
 
@@ -393,6 +473,7 @@ export class Agent {
     const straddled = generation !== this.generation && policy.stance !== stanceBefore;
     const { record, change, propagationSeconds } = withOutcome(current, outcome, starved, policy, address, new Date(finished), !straddled);
     this.table.store(record);
+    if (record.observed?.reason === "agent_error") this.book.invalidSample();
     if (change) this.logChange(change);
     if (straddled) setImmediate(() => this.scheduler.runNow(edge.id));
     if (propagationSeconds !== undefined) {

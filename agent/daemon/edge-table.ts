@@ -8,6 +8,7 @@ import type { AgentMetrics } from "../metrics/registry.js";
 import type { Edge, EdgeLabels } from "../targets/edges.js";
 import { type EdgeRecord, newEdgeRecord, type StatusChange, withPolicy } from "../verdicts/edge-state.js";
 import type { EdgePolicy } from "../verdicts/policy.js";
+import { EdgeHistory } from "./status-book.js";
 
 /** An edge's policy for an address, as the cluster state says it now. */
 export type PolicyJudge = (edge: Edge, address: IpAddress | undefined) => EdgePolicy;
@@ -21,6 +22,8 @@ export class EdgeTable {
   private readonly policyCache = new Map<string, { key: string; policy: EdgePolicy }>();
   /** Edges not probed yet since they appeared (readiness waits for them). */
   private readonly firstRoundPending = new Set<string>();
+  /** Since when each edge's status holds, and its last observations (the status page's). */
+  readonly history = new EdgeHistory();
 
   constructor(
     private readonly metrics: AgentMetrics,
@@ -92,6 +95,7 @@ export class EdgeTable {
     for (const [id, edge] of this.edges) {
       if (next.has(id)) continue;
       this.records.delete(id);
+      this.history.forget(id);
       this.policyCache.delete(id);
       this.firstRoundPending.delete(id);
       this.groups.get(edge.seriesKey)?.delete(id);
@@ -115,7 +119,9 @@ export class EdgeTable {
         // The address known before probing may have moved: a pod's new IP, a Service's new cluster IP.
         this.records.set(edge.id, { ...existing, edge, ...(fresh.address ? { address: fresh.address } : {}) });
       } else {
-        this.records.set(edge.id, newEdgeRecord(edge, this.policyFor(edge, edge.address), edge.address));
+        const record = newEdgeRecord(edge, this.policyFor(edge, edge.address), edge.address);
+        this.records.set(edge.id, record);
+        this.history.track(record, Date.now());
         if (!existing) this.firstRoundPending.add(edge.id);
         touched.add(edge.seriesKey);
       }
@@ -135,6 +141,7 @@ export class EdgeTable {
   /** A new record for its edge (a sample judged), published. */
   store(record: EdgeRecord): void {
     this.records.set(record.edge.id, record);
+    this.history.track(record, Date.now());
     this.publish(record.edge.seriesKey);
   }
 
@@ -157,6 +164,7 @@ export class EdgeTable {
       const before = record.policy.stance;
       const { record: next, change } = withPolicy(record, this.policyFor(edge, record.address), seenAt);
       this.records.set(id, next);
+      this.history.track(next, seenAt);
       touched.add(next.edge.seriesKey);
       if (change) onChange(change);
       if (next.policy.stance !== before) onMoved(id);

@@ -448,9 +448,27 @@ export class AgentMetrics implements ClusterMetricsSink {
 
   setObjects(resource: string, count: number): void {
     this.clusterObjects.set({ resource }, count);
+    this.clusterState(resource).objects = count;
   }
   setSynced(resource: string, synced: boolean): void {
     this.clusterSynced.set({ resource }, synced ? 1 : 0);
+    this.clusterState(resource).synced = synced;
+  }
+  /** Each resource's sync state as last reported, with its age now (the status page's). */
+  clusterSync(): { resource: string; synced: boolean; objects: number | null; ageSeconds: number | null }[] {
+    const ages = this.syncAges();
+    return [...this.clusterResources.entries()]
+      .sort(([a], [b]) => (a < b ? -1 : 1))
+      .map(([resource, state]) => ({ resource, synced: state.synced, objects: state.objects, ageSeconds: ages.get(resource) ?? null }));
+  }
+  private readonly clusterResources = new Map<string, { synced: boolean; objects: number | null }>();
+  private clusterState(resource: string): { synced: boolean; objects: number | null } {
+    let state = this.clusterResources.get(resource);
+    if (!state) {
+      state = { synced: false, objects: null };
+      this.clusterResources.set(resource, state);
+    }
+    return state;
   }
   setSyncAgeSource(ages: () => ReadonlyMap<string, number | undefined>): void {
     this.syncAges = ages;

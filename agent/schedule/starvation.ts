@@ -14,6 +14,9 @@ interface Stall {
   readonly end: number;
 }
 
+/** How long the worst recent delay is remembered. */
+const RECENT_MS = 60_000;
+
 export class StarvationMonitor {
   private readonly stalls: Stall[] = [];
   private readonly tickMs: number;
@@ -21,6 +24,9 @@ export class StarvationMonitor {
   private timer: NodeJS.Timeout | undefined;
   private expected = 0;
   private worstMs = 0;
+  /** For the status page: the last tick's delay, and the worst one in the last minute or so. */
+  private lastMs = 0;
+  private recent = { ms: 0, at: 0 };
 
   private thresholdMs: number;
 
@@ -54,6 +60,11 @@ export class StarvationMonitor {
     return worst;
   }
 
+  /** The event loop's delay now and at worst lately (ms), without taking it from the metric. */
+  delays(): { readonly lastMs: number; readonly recentWorstMs: number; readonly thresholdMs: number } {
+    return { lastMs: this.lastMs, recentWorstMs: this.recent.ms, thresholdMs: this.thresholdMs };
+  }
+
   /** Was the agent starved at any time in [start, end] (epoch milliseconds)? */
   starvedDuring(start: number, end: number): boolean {
     if (this.timer) this.tick(); // account for a stall still in progress (a stopped monitor measures nothing)
@@ -64,6 +75,8 @@ export class StarvationMonitor {
     const now = Date.now();
     const delay = now - this.expected;
     if (delay > this.worstMs) this.worstMs = delay;
+    this.lastMs = Math.max(0, delay);
+    if (delay >= this.recent.ms || now - this.recent.at > RECENT_MS) this.recent = { ms: Math.max(0, delay), at: now };
     if (delay > this.thresholdMs) this.stalls.push({ start: this.expected, end: now });
     this.expected = now + this.tickMs;
     while (this.stalls.length > 0 && (this.stalls[0] as Stall).end < now - this.memoryMs) this.stalls.shift();

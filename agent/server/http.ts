@@ -7,7 +7,9 @@
 // bounded line: a request beyond it is answered 503 at once (gate.ts). Connections are
 // bounded in number and in idle time, and a new one always gets in: the one that does least
 // for its client makes room (connections.ts, which also says what is left). So /healthz,
-// /readyz and a gzip /metrics scrape are answered whatever else is connected.
+// /readyz and a gzip /metrics scrape are answered whatever else is connected. The status
+// page ("/", page.ts) is small static files, answered like /healthz; its JSON
+// (/api/v1/status) grows with the edges and takes its turn in the results gate.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -18,6 +20,13 @@ import { CONNECTION_LIMITS, type ConnectionGuard, type ConnectionLimits, guardCo
 import { SharedExposition } from "./exposition.js";
 import { Gate, type Turn } from "./gate.js";
 import { writeJson } from "./json.js";
+import { PAGE_HEADERS, pageFile } from "./page.js";
+
+/**
+ * The JSON endpoints this server answers: the status document lists them, so the status page
+ * asks only for what is there (a route added below is added here).
+ */
+export const JSON_ENDPOINTS: readonly string[] = ["/api/v1/results", "/api/v1/status"];
 
 /** Results documents written at once; more requests wait their turn. */
 export const RESULTS_AT_ONCE = 2;
@@ -42,6 +51,10 @@ export interface ServerSources {
   readiness(): Readiness;
   /** The /api/v1/results document, optionally only the edges of one probe or in one status. */
   results(filter?: ResultsFilter): unknown;
+  /** The /api/v1/status document (the status page's), optionally one probe's; absent, the endpoint answers 404. */
+  status?(filter: { readonly probe?: string }): unknown;
+  /** The /api/v1/flows document (traffic/flow.ts FlowMap); undefined while traffic mapping is off. */
+  flows?(): unknown;
   /** The /api/v1/inbound document (agent --inbound); absent: not enabled. */
   inbound?(): unknown;
 }
@@ -131,11 +144,11 @@ function answerTurn(turn: Turn, response: ServerResponse, gate: Gate, what: stri
   }
 }
 
-/** The results document, streamed (chunked) as it is written, paced. */
-async function sendResults({ sources, guard }: Handlers, filter: ResultsFilter, response: ServerResponse, gone: () => boolean): Promise<void> {
+/** A document that grows with the edges (results, status), streamed (chunked) as it is written, paced. */
+async function sendDocument({ guard }: Handlers, build: () => unknown, response: ServerResponse, gone: () => boolean): Promise<void> {
   // The client may have gone while waiting its turn: nothing to write, then.
   if (gone()) return;
-  const document = sources.results(filter);
+  const document = build();
   response.writeHead(200, { "content-type": "application/json", "cache-control": "no-store" });
   if (response.req.method === "HEAD") {
     response.end();
@@ -185,7 +198,7 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       const probe = url.searchParams.get("probe");
       const status = url.searchParams.get("status");
       const filter: ResultsFilter = { ...(probe !== null ? { probe } : {}), ...(status !== null ? { status } : {}) };
-      answerTurn(await results.run(response, () => sendResults(handlers, filter, response, gone)), response, results, "documents");
+      answerTurn(await results.run(response, () => sendDocument(handlers, () => sources.results(filter), response, gone)), response, results, "documents");
       return;
     }
     case "/api/v1/inbound":
@@ -193,12 +206,32 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       if (sources.inbound) send(response, 200, "application/json", `${JSON.stringify(sources.inbound())}\n`);
       else send(response, 404, "text/plain; charset=utf-8", "not enabled (netcanary agent --inbound)\n");
       return;
-    case "/":
-      send(response, 200, "text/plain; charset=utf-8", `netcanary\n\n/metrics\n/healthz\n/readyz\n/api/v1/results\n${sources.inbound ? "/api/v1/inbound\n" : ""}`);
+    case "/api/v1/status": {
+      const status = sources.status?.bind(sources);
+      if (!status) break;
+      const probe = url.searchParams.get("probe");
+      const document = () => ({ ...(status(probe !== null ? { probe } : {}) as object), endpoints: JSON_ENDPOINTS });
+      answerTurn(await results.run(response, () => sendDocument(handlers, document, response, gone)), response, results, "documents");
       return;
-    default:
-      send(response, 404, "text/plain; charset=utf-8", "not found\n");
+    }
+    case "/api/v1/flows": {
+      const map = sources.flows?.();
+      if (map === undefined) {
+        send(response, 404, "text/plain; charset=utf-8", "traffic mapping is off (traffic.enabled in the config, docs/traffic.md)\n");
+        return;
+      }
+      answerTurn(await results.run(response, () => sendDocument(handlers, () => map, response, gone)), response, results, "documents");
+      return;
+    }
   }
+  // The status page (page.ts): static files with their own headers; the rest is not found.
+  const page = pageFile(url.pathname);
+  if (page) {
+    response.writeHead(200, { ...PAGE_HEADERS, "content-type": page.type, "content-length": Buffer.byteLength(page.body) });
+    response.end(request.method === "HEAD" ? undefined : page.body);
+    return;
+  }
+  send(response, 404, "text/plain; charset=utf-8", "not found\n");
 }
 
 export interface ServerOptions {

@@ -27,12 +27,22 @@ export interface FlowWorkload {
   readonly labels: FlowLabels;
 }
 
+/** A Service's backend as the dataplane chose it: the workload and the port it listens on. */
+export interface FlowBackend {
+  readonly workload: FlowWorkload;
+  readonly port: number;
+}
+
 /** Who the remote end is, as named by the observer. Exhaustive: add a kind here and everywhere it is switched on. */
 export type FlowPeer =
   /** A pod of the cluster (looked up by address, never from a cluster-wide cache). */
   | { readonly kind: "workload"; readonly workload: FlowWorkload }
-  /** A Service's ClusterIP (seen before the dataplane translated it). */
-  | { readonly kind: "service"; readonly namespace: string; readonly name: string }
+  /**
+   * A Service's ClusterIP (seen before the dataplane translated it). `backends`: the workloads
+   * and ports the dataplane translated it to, when the observer saw them (connection tracking's
+   * reply tuple); optional, as socket tables show only the Service address.
+   */
+  | { readonly kind: "service"; readonly namespace: string; readonly name: string; readonly backends?: readonly FlowBackend[] }
   /** A node's address (host-network pods, kubelet, NodePort traffic). */
   | { readonly kind: "node"; readonly name: string }
   /** An address in Zscaler's published ranges: the cloud, the data centre's city when known, the smallest range holding it. */
@@ -63,6 +73,11 @@ export interface ObservedFlow {
   /** Samples in which it was seen (a long connection counts once per sample). */
   readonly observations: number;
   readonly evidence: readonly FlowEvidence[];
+  /**
+   * Set when every observation was only a connection attempt (TCP SYN_SENT, no answer seen):
+   * evidence that the workload tried, not that traffic got through. Absent otherwise.
+   */
+  readonly attemptOnly?: true;
 }
 
 export const MAX_SAMPLE_ADDRESSES = 8;

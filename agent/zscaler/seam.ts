@@ -7,7 +7,9 @@
 import type { Logger } from "../log/log.js";
 import type { PolicyIndex } from "../policy/engine.js";
 import type { ProbeOutcome } from "../probes/prober.js";
-import { describeAnswerCities } from "./cities.js";
+import { type Cidr, cidrContainsIp, type IpAddress } from "../addresses/ip.js";
+import { zscalerRanges } from "./answers.js";
+import { centresOf, describeAnswerCities } from "./cities.js";
 import { type AuditedSource, auditCoverage, type CoverageFinding, describeGap } from "./coverage.js";
 import type { CenrFeed } from "./feeds.js";
 import { noPage, observePath, type PathExpectation } from "./path.js";
@@ -151,6 +153,29 @@ export class ZscalerSeam {
       }
     }
     this.coverage = next;
+  }
+
+  /**
+   * Places addresses in the followed clouds' published ranges (the traffic map's peers): the
+   * cloud, the smallest published range holding the address, and the data centre's city when
+   * the CENR feed puts it in exactly one. The ranges are parsed once per call of placer().
+   */
+  placer(): (ip: IpAddress) => { cloud: string; city?: string; range: string } | undefined {
+    const feeds = this.feeds;
+    const clouds = (this.settings?.clouds ?? []).map((cloud) => ({
+      cloud,
+      ranges: [...(zscalerRanges(feeds, cloud) ?? [])].sort((a: Cidr, b: Cidr) => b.prefix - a.prefix),
+      cenr: feeds?.current(cloud, "cenr") as CenrFeed | undefined,
+    }));
+    return (ip) => {
+      for (const { cloud, ranges, cenr } of clouds) {
+        const range = ranges.find((cidr) => cidrContainsIp(cidr, ip));
+        if (range === undefined) continue;
+        const centres = cenr ? centresOf(cenr, ip.text) : [];
+        return { cloud, range: range.text, ...(centres.length === 1 && centres[0] ? { city: centres[0].city } : {}) };
+      }
+      return undefined;
+    };
   }
 
   /** For an edge to a Zscaler target: the sentence saying which published ranges its source's egress leaves uncovered. */

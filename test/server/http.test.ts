@@ -28,10 +28,11 @@ describe("HTTP server", () => {
   new Gauge({ name: "netcanary_test_gauge", help: "A test gauge.", registers: [registry] }).set(7);
   let readiness: Readiness = { ready: false, reason: "first round: 2 of 3 edges not probed yet" };
   let results: unknown = { results: [{ probe: "web", status: "ok" }] };
+  let flows: unknown = undefined;
   let server: Awaited<ReturnType<typeof startServer>>;
 
   beforeAll(async () => {
-    server = await startServer({ registry, readiness: () => readiness, results: () => results }, { host: "127.0.0.1", port: 0 });
+    server = await startServer({ registry, readiness: () => readiness, results: () => results, flows: () => flows }, { host: "127.0.0.1", port: 0 });
   });
   afterAll(async () => {
     await server.close();
@@ -75,10 +76,20 @@ describe("HTTP server", () => {
     expect(JSON.parse(reply.body)).toEqual(results);
   });
 
-  it("/: an index of the endpoints", async () => {
+  it("/api/v1/flows: 404 saying so while traffic mapping is off, then the map as JSON", async () => {
+    flows = undefined;
+    const off = await call(server.address.port, "GET", "/api/v1/flows");
+    expect([off.status, off.body]).toEqual([404, "traffic mapping is off (traffic.enabled in the config, docs/traffic.md)\n"]);
+    flows = { apiVersion: "netcanary/v1", kind: "FlowMap", flows: [{ port: 443 }] };
+    const on = await call(server.address.port, "GET", "/api/v1/flows");
+    expect([on.status, on.headers["content-type"], on.headers["cache-control"]]).toEqual([200, "application/json", "no-store"]);
+    expect(JSON.parse(on.body)).toEqual(flows);
+  });
+
+  it("/: the status page, which links every endpoint (its policy and files: page.test.ts)", async () => {
     const reply = await call(server.address.port, "GET", "/");
-    expect(reply.status).toBe(200);
-    expect(reply.body.split("\n")).toEqual(expect.arrayContaining(["/metrics", "/healthz", "/readyz", "/api/v1/results"]));
+    expect([reply.status, reply.headers["content-type"]]).toEqual([200, "text/html; charset=utf-8"]);
+    for (const endpoint of ["/metrics", "/healthz", "/readyz", "/api/v1/results"]) expect(reply.body).toContain(`href="${endpoint}"`);
   });
 
   it("unknown paths: 404", async () => {

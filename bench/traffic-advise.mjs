@@ -1,0 +1,132 @@
+// Traffic map benchmark: what judging a recorded map, staging policies against it and writing
+// (and checking) the least-privilege suggestion cost, on a synthetic map of a cluster: 50
+// namespaces, 500 workloads, flows between them (each pod-to-pod flow recorded at both ends),
+// to Services with recorded backends, to external ranges and to Zscaler; a default-deny ingress
+// and a same-namespace allow per namespace in force; 10 staged default-deny egress policies.
+//
+//   make build && node --expose-gc bench/traffic-advise.mjs [--flows N] [--seed S]
+
+import { parseArgs } from "node:util";
+import { performance } from "node:perf_hooks";
+import { buildPolicyIndex } from "../dist/policy/engine.js";
+import { snapshotFromDocuments } from "../dist/cluster/manifests.js";
+import { parseDocuments } from "../dist/documents/located.js";
+import { advise, adviceYaml, checkAdvice } from "../dist/traffic/advise.js";
+import { judgeFlows } from "../dist/traffic/judge.js";
+import { stagedVerdicts } from "../dist/traffic/staged.js";
+import { fmt, reportHeader } from "./support.mjs";
+
+const { values } = parseArgs({
+  options: {
+    flows: { type: "string", default: "10000" },
+    seed: { type: "string", default: "42" },
+  },
+});
+const FLOWS = Number(values.flows);
+const NAMESPACES = 50;
+const WORKLOADS = 500;
+
+let state = Number(values.seed) >>> 0;
+function random() {
+  state = (state + 0x6d2b79f5) >>> 0;
+  let t = state;
+  t = Math.imul(t ^ (t >>> 15), t | 1);
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const pick = (list) => list[Math.floor(random() * list.length)];
+
+const namespaces = Array.from({ length: NAMESPACES }, (_, i) => `ns-${i}`);
+const workloads = Array.from({ length: WORKLOADS }, (_, i) => ({
+  namespace: namespaces[i % NAMESPACES],
+  kind: "deployment",
+  name: `app-${i}`,
+  labels: { app: `app-${i}`, team: `t-${i % 7}` },
+}));
+const address = (i) => `10.${(i >> 8) & 255}.${i & 255}.${(i % 200) + 10}`;
+const PORTS = [80, 443, 5432, 6379, 8080, 9090];
+const time = "2026-12-07T08:00:00Z";
+
+function flow(direction, local, peer, port, remote, localIp, protocol = "TCP") {
+  return { direction, protocol, local, peer, port, remoteAddresses: remote, localAddresses: [localIp], firstSeen: time, lastSeen: time, observations: 1, evidence: ["socket-table"] };
+}
+
+const flows = new Map();
+const add = (f) => flows.set(`${f.direction}|${f.protocol}|${f.local.namespace}/${f.local.name}|${JSON.stringify(f.peer)}|${f.port}`, f);
+while (flows.size < FLOWS) {
+  const li = Math.floor(random() * WORKLOADS);
+  const local = workloads[li];
+  const r = random();
+  if (r < 0.7) {
+    const pi = Math.floor(random() * WORKLOADS);
+    const peer = workloads[pi];
+    const port = pick(PORTS);
+    add(flow("outbound", local, { kind: "workload", workload: peer }, port, [address(pi)], address(li)));
+    add(flow("inbound", peer, { kind: "workload", workload: local }, port, [address(li)], address(pi)));
+  } else if (r < 0.8) {
+    const dns = workloads[0];
+    add(flow("outbound", local, { kind: "service", namespace: dns.namespace, name: "dns", backends: [{ workload: dns, port: 53 }] }, 53, ["10.96.0.10"], address(li), "UDP"));
+  } else if (r < 0.95) {
+    const host = Math.floor(random() * 4000);
+    add(flow("outbound", local, { kind: "external", range: `203.${host >> 8}.${host & 255}.7/32` }, 443, [`203.${host >> 8}.${host & 255}.7`], address(li)));
+  } else {
+    add(flow("outbound", local, { kind: "zscaler", cloud: "zscaler.net", range: "165.225.0.0/17" }, 443, [`165.225.${Math.floor(random() * 128)}.9`], address(li)));
+  }
+}
+const map = {
+  apiVersion: "netcanary/v1",
+  kind: "FlowMap",
+  from: time,
+  until: time,
+  namespaces: namespaces.map((name) => ({ name, labels: { "kubernetes.io/metadata.name": name } })),
+  flows: [...flows.values()].slice(0, FLOWS),
+  coverage: { podsSelected: WORKLOADS, podsObserved: WORKLOADS, missed: [], sources: [], droppedFlows: 0 },
+};
+
+function policies(text) {
+  const load = snapshotFromDocuments(parseDocuments(text, "bench.yaml").documents);
+  if (load.errors.length > 0) throw new Error(JSON.stringify(load.errors.slice(0, 3)));
+  return load.snapshot.policies;
+}
+const inForce = policies(
+  namespaces
+    .map((ns) => `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: same-namespace, namespace: ${ns}}\nspec:\n  podSelector: {}\n  policyTypes: [Ingress]\n  ingress: [{from: [{podSelector: {}}]}]\n`)
+    .join("---\n"),
+);
+const staged = policies(
+  namespaces
+    .slice(0, 10)
+    .map((ns) => `apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-egress, namespace: ${ns}}\nspec:\n  podSelector: {}\n  policyTypes: [Egress]\n`)
+    .join("---\n"),
+);
+const index = buildPolicyIndex({ namespaces: map.namespaces, pods: [], services: [], policies: inForce });
+const empty = buildPolicyIndex({ namespaces: [], pods: [], services: [], policies: [] });
+
+function timed(run) {
+  global.gc?.();
+  const start = performance.now();
+  const value = run();
+  return { value, ms: performance.now() - start };
+}
+
+const heapBefore = (global.gc?.(), process.memoryUsage().heapUsed);
+const judged = timed(() => judgeFlows(index, map));
+const stagedRun = timed(() => stagedVerdicts(index, map, staged));
+const input = { map, index: empty };
+const advised = timed(() => advise(input));
+const yaml = timed(() => adviceYaml(advised.value, map.flows.length));
+const checked = timed(() => checkAdvice(yaml.value, input, { namespaces: [], pods: [], services: [], policies: [] }));
+const heapAfter = process.memoryUsage().heapUsed;
+
+const denied = judged.value.filter((j) => j.verdict === "deny").length;
+for (const line of reportHeader("traffic map: judge, stage, advise")) console.log(line);
+console.log(`map:      ${map.flows.length} flows, ${WORKLOADS} workloads in ${NAMESPACES} namespaces; ${inForce.length} policies in force, ${staged.length} staged`);
+console.log(`judge:    ${fmt(judged.ms)} ms, ${fmt((judged.ms / map.flows.length) * 1000)} ms per 1,000 flows (${denied} denied by the policies in force)`);
+console.log(`staged:   ${fmt(stagedRun.ms)} ms for ${staged.length} policies alone and together, ${fmt(stagedRun.ms / (staged.length + 1))} ms per evaluation (all together: ${stagedRun.value.all.wouldDeny.length} flows would be denied)`);
+console.log(`advise:   ${fmt(advised.ms)} ms to write ${advised.value.policies.length} policies, ${fmt(yaml.ms)} ms to YAML (${(yaml.value.length / 1024).toFixed(0)} KiB)`);
+console.log(`check:    ${fmt(checked.ms)} ms (read back, every flow and the unobserved probes judged); failures: ${checked.value.length}`);
+console.log(`heap:     ${((heapAfter - heapBefore) / 1048576).toFixed(1)} MiB held after the run (map, judgements, suggestion)`);
+if (checked.value.length > 0) {
+  console.error(`the suggestion's check failed: ${checked.value.slice(0, 3).map((f) => f.flow).join("; ")}`);
+  process.exit(1);
+}
