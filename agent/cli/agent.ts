@@ -6,6 +6,8 @@ import { identityFromEnvironment } from "../daemon/identity.js";
 import { formatInputError } from "../documents/located.js";
 import { type ListenAddress, parseListen, startServer } from "../server/http.js";
 import { AgentMetrics } from "../metrics/registry.js";
+import { readDataplaneObservations } from "../inbound/dataplane-reader.js";
+import { InboundMonitor } from "../inbound/monitor.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, UsageError } from "./command.js";
 
@@ -42,6 +44,8 @@ and the declared intent, and serves:
                      (?probe=<name> and ?status=<status> narrow it down)
   /api/v1/status     each edge's status since when and its last observations; cluster
                      sync, config reloads, Zscaler feeds and the agent's own health
+  /api/v1/inbound    with --inbound: the dataplane and, per exposed Service, whether traffic
+                     from outside keeps its source address
 
 The config file (and the manifests) are watched: a valid change applies without a
 restart; an invalid one is logged and the last good one keeps running.
@@ -50,6 +54,8 @@ Options:
 ${PROBE_RUN_USAGE}
   --listen <host:port>   where to serve (default: ${DEFAULT_LISTEN}, all IPv4 interfaces;
                          [::]:9714 for IPv6 and IPv4)
+  --inbound              read which dataplane handles Services (kube-proxy, Cilium and Calico
+                         objects; needs the RBAC addition manifests/components/inbound-dataplane)
 
 Environment (the downward API in a pod): POD_NAMESPACE, POD_NAME, POD_IP, NODE_NAME.`;
 
@@ -58,7 +64,7 @@ export const agentCommand: Command = {
   summary: "run the probing agent and serve metrics (the DaemonSet's process)",
   usage: USAGE,
   async run(argv, out) {
-    const options = parseProbeRunArgs(argv, { listen: { type: "string", default: DEFAULT_LISTEN } });
+    const options = parseProbeRunArgs(argv, { listen: { type: "string", default: DEFAULT_LISTEN }, inbound: { type: "boolean", default: false } });
     const listen = parseListen(options.values["listen"] as string);
     if (!listen) throw new UsageError(`--listen must be host:port, :port or [v6]:port`);
     const metrics = new AgentMetrics();
@@ -91,6 +97,17 @@ export const agentCommand: Command = {
       return EXIT.unusable;
     }
     const agent = started.agent;
+    const kubeConfig = cluster.kubeConfig;
+    const inbound =
+      options.values["inbound"] === true && kubeConfig
+        ? new InboundMonitor({
+            read: () => readDataplaneObservations(kubeConfig),
+            snapshot: () => cluster.source.current(),
+            metrics: { dataplane: metrics.inboundDataplane, service: metrics.inboundService },
+            logger: options.logger,
+          })
+        : undefined;
+    if (options.values["inbound"] === true && !inbound) options.logger.warn({}, "--inbound needs a cluster (--kubeconfig or in-cluster): not enabled");
     let server;
     try {
       server = await startServer(
@@ -102,6 +119,7 @@ export const agentCommand: Command = {
           status: (filter) => agent.status(filter),
           flows: () => agent.flowMap(),
           coverage: () => agent.coverage(),
+          ...(inbound ? { inbound: () => inbound.document() } : {}),
         },
         listen,
       );
@@ -113,6 +131,7 @@ export const agentCommand: Command = {
       return EXIT.unusable;
     }
     await agent.start();
+    await inbound?.start();
     const where = `http://${server.address.family === "IPv6" ? `[${server.address.address}]` : server.address.address}:${server.address.port}`;
     options.logger.info(
       { config: options.configFile ?? "built-in", cluster: cluster.kind, edges: agent.edgeRecords().length, listen: where },
@@ -121,6 +140,7 @@ export const agentCommand: Command = {
     return new Promise<number>((resolve) => {
       const shutdown = (signal: string) => {
         options.logger.info({ signal }, "shutting down");
+        inbound?.stop();
         void Promise.all([agent.stop(), server.close()]).then(() => resolve(EXIT.ok));
       };
       process.once("SIGTERM", () => shutdown("SIGTERM"));

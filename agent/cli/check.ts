@@ -18,7 +18,14 @@ import {
 import { explainVerdict, summarizeVerdict } from "../policy/explain.js";
 import type { PolicyVerdict, Verdict } from "../policy/model.js";
 import { portNameProblem, portNumberProblem } from "../policy/normalize.js";
+import { parseCidrOrIp } from "../addresses/ip.js";
+import type { ClusterSnapshot } from "../cluster/snapshot.js";
+import type { Dataplane } from "../inbound/dataplanes.js";
+import { inboundReport, type NamedRanges } from "../inbound/paths.js";
+import { type InboundJudgement, type InboundTarget, judgeInbound, resolveInboundTarget } from "../inbound/query.js";
+import { allOutsideRanges, isOutsideSource, type OutsideSources, resolveOutsideSource } from "../inbound/sources.js";
 import { parseOptions } from "./args.js";
+import { INBOUND_HELP, INBOUND_USAGE, readClusterCidrs, readDataplane, readOutsideSources, renderInbound } from "./inbound.js";
 import { type Command, EXIT, type Output, UsageError } from "./command.js";
 import { listed, printTable } from "./table.js";
 import { printableJson } from "../text/printable.js";
@@ -32,8 +39,17 @@ export interface CheckQuery {
   readonly portName?: string;
   readonly protocol: Protocol;
   readonly expect: Verdict | null;
-  readonly connection: ConnectionQuery;
+  /** A connection between pods or addresses; absent for an inbound query, judged when read. */
+  readonly connection?: ConnectionQuery;
+  readonly inbound?: InboundJudgement;
   readonly notes: readonly string[];
+}
+
+/** What inbound queries need beyond the index: the snapshot's proxies, the outside sources, the dataplane. */
+export interface QueryContext {
+  readonly snapshot: ClusterSnapshot;
+  readonly sources: OutsideSources;
+  readonly dataplane?: Dataplane;
 }
 
 export interface CheckResult {
@@ -55,7 +71,7 @@ const QUERY_FIELDS = new Set(["from", "to", "port", "protocol", "expect"]);
 export const QUERIES_MAX_BYTES = 1024 * 1024;
 
 /** Reads the queries file into connection queries, or located errors. */
-export async function readQueries(file: string, index: PolicyIndex): Promise<{ queries: CheckQuery[]; errors: InputError[] }> {
+export async function readQueries(file: string, index: PolicyIndex, context?: QueryContext): Promise<{ queries: CheckQuery[]; errors: InputError[] }> {
   const read = await readDocuments(file, { maxBytes: QUERIES_MAX_BYTES });
   if (read.errors.length > 0) return { queries: [], errors: read.errors };
   const doc = read.documents[0];
@@ -68,7 +84,7 @@ export async function readQueries(file: string, index: PolicyIndex): Promise<{ q
   const errors: InputError[] = [];
   doc.value["queries"].forEach((raw: unknown, i: number) => {
     const issues = new IssueList();
-    const query = readQuery(raw, index, issues);
+    const query = isObject(raw) && isInbound(raw) ? readInboundQuery(raw, index, context, issues) : readQuery(raw, index, issues);
     for (const issue of issues.issues) errors.push(errorAt(doc, ["queries", i, ...issue.path], issue.message));
     if (query && issues.empty) queries.push(query);
   });
@@ -83,16 +99,7 @@ function readQuery(raw: unknown, index: PolicyIndex, issues: IssueList): CheckQu
   for (const key of Object.keys(raw)) if (!QUERY_FIELDS.has(key)) issues.add([key], `unknown field (expected ${[...QUERY_FIELDS].join(", ")})`);
   const from = readReference(raw, "from", index, issues);
   const to = readReference(raw, "to", index, issues);
-  let protocol: Protocol = "TCP";
-  if (raw["protocol"] !== undefined) {
-    if (PROTOCOLS.includes(raw["protocol"] as Protocol)) protocol = raw["protocol"] as Protocol;
-    else issues.add(["protocol"], `must be TCP, UDP or SCTP, got ${describeType(raw["protocol"])}`);
-  }
-  let expect: Verdict | null = null;
-  if (raw["expect"] !== undefined && raw["expect"] !== null) {
-    if (raw["expect"] === "allow" || raw["expect"] === "deny") expect = raw["expect"];
-    else issues.add(["expect"], `must be allow or deny, got ${describeType(raw["expect"])}`);
-  }
+  const { protocol, expect } = readProtocolAndExpect(raw, issues);
   const rawPort = raw["port"];
   let port: number | undefined;
   let portName: string | undefined;
@@ -128,6 +135,84 @@ function readQuery(raw: unknown, index: PolicyIndex, issues: IssueList): CheckQu
   };
 }
 
+/** A query's protocol (TCP when absent) and expectation (null when absent). */
+function readProtocolAndExpect(raw: Json, issues: IssueList): { protocol: Protocol; expect: Verdict | null } {
+  let protocol: Protocol = "TCP";
+  if (raw["protocol"] !== undefined) {
+    if (PROTOCOLS.includes(raw["protocol"] as Protocol)) protocol = raw["protocol"] as Protocol;
+    else issues.add(["protocol"], `must be TCP, UDP or SCTP, got ${describeType(raw["protocol"])}`);
+  }
+  let expect: Verdict | null = null;
+  if (raw["expect"] !== undefined && raw["expect"] !== null) {
+    if (raw["expect"] === "allow" || raw["expect"] === "deny") expect = raw["expect"];
+    else issues.add(["expect"], `must be allow or deny, got ${describeType(raw["expect"])}`);
+  }
+  return { protocol, expect };
+}
+
+/** An inbound query comes from outside (zscaler:..., zpa) or goes to a Service or a host from outside. */
+function isInbound(raw: Json): boolean {
+  const from = raw["from"];
+  const to = raw["to"];
+  return (typeof from === "string" && isOutsideSource(from.trim())) || (typeof to === "string" && /^(service|host)\//.test(to.trim()));
+}
+
+function readInboundTarget(text: string): InboundTarget | undefined {
+  const parts = text.split("/");
+  if (parts[0] === "service" && parts.length === 3 && parts[1] && parts[2]) return { kind: "service", namespace: parts[1], name: parts[2] };
+  if (parts[0] === "host" && parts.length === 2 && parts[1]) return { kind: "host", host: parts[1] };
+  return undefined;
+}
+
+function readInboundQuery(raw: Json, index: PolicyIndex, context: QueryContext | undefined, issues: IssueList): CheckQuery | undefined {
+  for (const key of Object.keys(raw)) if (!QUERY_FIELDS.has(key)) issues.add([key], `unknown field (expected ${[...QUERY_FIELDS].join(", ")})`);
+  const from = typeof raw["from"] === "string" ? raw["from"].trim() : undefined;
+  const to = typeof raw["to"] === "string" ? raw["to"].trim() : undefined;
+  const snapshot = context?.snapshot;
+  let source: NamedRanges | undefined;
+  if (from === undefined) issues.add(["from"], "is required (a string)");
+  else if (isOutsideSource(from)) {
+    const resolved = context ? resolveOutsideSource(context.sources, from) : { ok: false as const, reason: "outside sources are not available here" };
+    if (resolved.ok) source = resolved.ranges;
+    else issues.add(["from"], resolved.reason);
+  } else {
+    const ip = parseCidrOrIp(from);
+    if (ip.ok && !index.podsByIp.has(from)) source = { label: from, cidrs: [ip.value] };
+    else issues.add(["from"], "a query to a Service or a host from outside comes from zscaler:<cloud>, zscaler:<cloud>/<city>, zpa, or an address or CIDR outside the cluster");
+  }
+  const target = to === undefined ? undefined : readInboundTarget(to);
+  if (to !== undefined && !target) issues.add(["to"], "a query from outside goes to service/<namespace>/<name> or host/<host name>");
+  else if (to === undefined) issues.add(["to"], "is required (a string)");
+  const { protocol, expect } = readProtocolAndExpect(raw, issues);
+  const resolved = target && snapshot ? resolveInboundTarget(snapshot, target) : undefined;
+  if (resolved && !resolved.ok) issues.add(["to"], resolved.reason);
+  const services = resolved?.ok ? resolved.services : [];
+  const rawPort = raw["port"];
+  let port: number | undefined;
+  let portName: string | undefined;
+  if (typeof rawPort === "number") {
+    const problem = portNumberProblem(rawPort);
+    if (problem) issues.add(["port"], problem);
+    else port = rawPort;
+  } else if (typeof rawPort === "string" && target?.kind === "service") {
+    const named = services[0]?.ports.find((p) => p.name === rawPort && p.protocol === protocol);
+    if (named) {
+      port = named.port;
+      portName = rawPort;
+    } else if (services.length > 0) issues.add(["port"], `Service ${target.namespace}/${target.name} has no ${protocol} port named "${rawPort}"`);
+  } else issues.add(["port"], rawPort === undefined ? "is required (a number; for a Service also one of its port names)" : `must be a port number, got ${describeType(rawPort)}`);
+  if (port !== undefined && target?.kind === "service" && services.length > 0 && !services.some((s) => s.ports.some((p) => p.port === port && p.protocol === protocol))) {
+    issues.add(["port"], `Service ${target.namespace}/${target.name} has no ${protocol} port ${port}`);
+  }
+  if (!source || !target || !snapshot || port === undefined || services.length === 0 || !issues.empty) return undefined;
+  const judged = judgeInbound(index, snapshot, source, target, services, port, protocol, context?.dataplane);
+  if ("error" in judged) {
+    issues.add(["to"], judged.error);
+    return undefined;
+  }
+  return { from: from ?? "", to: to ?? "", port, ...(portName !== undefined ? { portName } : {}), protocol, expect, inbound: judged, notes: [] };
+}
+
 function readReference(raw: Json, key: "from" | "to", index: PolicyIndex, issues: IssueList) {
   const value = raw[key];
   if (typeof value !== "string") {
@@ -143,7 +228,8 @@ function readReference(raw: Json, key: "from" | "to", index: PolicyIndex, issues
 }
 
 export function judge(query: CheckQuery, index: PolicyIndex): CheckResult {
-  const verdict = evaluateConnection(index, query.connection);
+  const verdict = query.inbound?.verdict ?? evaluateConnection(index, query.connection as ConnectionQuery);
+  const references = query.inbound ? [...query.notes, ...query.inbound.lines] : query.notes;
   const ok = query.expect === null || !verdict.determinate ? null : verdict.verdict === query.expect;
   return {
     from: query.from,
@@ -154,7 +240,7 @@ export function judge(query: CheckQuery, index: PolicyIndex): CheckResult {
     verdict: verdict.verdict,
     expect: query.expect,
     ok,
-    explanation: { ...verdict, summary: summarizeVerdict(verdict), references: query.notes },
+    explanation: { ...verdict, summary: summarizeVerdict(verdict), references },
   };
 }
 
@@ -234,11 +320,13 @@ export function unevaluatedWarnings(policies: readonly UnevaluatedPolicy[], stri
 
 const USAGE = `Usage: netcanary check --manifests <file|dir>... [--queries <file>] [--output table|json] [--strict] [--verbose]
                        [--min-rule-coverage <percent>]
+                       [--dataplane <name>] [--cluster-cidr <cidr>]...
 
 Judges connections offline against the NetworkPolicies in the manifests, with the
 same engine the agent uses. Manifests: YAML (multi-document) or JSON, kind: List
 included; Namespaces, Pods, Services, NetworkPolicies, and workloads (Deployment,
-StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) standing for their pods.
+StatefulSet, DaemonSet, ReplicaSet, Job, CronJob) standing for their pods; Ingresses
+(networking.k8s.io/v1), Gateways and routes (gateway.networking.k8s.io) for inbound paths.
 
 Queries file:
   queries:
@@ -247,6 +335,9 @@ Queries file:
       port: http                # a number, or a named port of the destination
       protocol: TCP             # TCP (default), UDP or SCTP
       expect: allow             # optional: allow or deny
+    - from: zscaler:zscaler.net # from outside: zscaler:<cloud>[/<city>], zpa, or an address
+      to: service/shop/web      # service/<namespace>/<name> or host/<host name>
+      port: 443                 # judged through the way in (see Inbound paths below)
 
 Without --queries, prints how every pod and workload is isolated (at most three of the
 policies isolating it named per cell, the rest counted).
@@ -255,12 +346,17 @@ Options:
   --manifests <path>...  manifest files or directories (repeatable)
   --queries <file>       the connections to judge
   --output table|json    output format (default: table)
-  --strict               fail (exit 1) when an expectation's verdict is undetermined, or when
-                         the manifests hold policies netcanary does not evaluate
+  --strict               fail (exit 1) when an expectation's verdict is undetermined, when
+                         the manifests hold policies netcanary does not evaluate, or on an
+                         inbound finding
   --verbose              list the objects skipped in the manifests
 ${MIN_RULE_COVERAGE_USAGE}
                          (every rule of every policy in the manifests counts; the queries
                          exercise the rules their verdicts name)
+
+${INBOUND_USAGE}
+
+${INBOUND_HELP}
 
 Policies of other kinds (CiliumNetworkPolicy, CiliumClusterwideNetworkPolicy, Calico's
 projectcalico.org NetworkPolicy and GlobalNetworkPolicy, Antrea's, ...) are not evaluated:
@@ -287,6 +383,10 @@ export const checkCommand: Command = {
         strict: { type: "boolean", default: false },
         verbose: { type: "boolean", default: false },
         "min-rule-coverage": { type: "string" },
+        dataplane: { type: "string" },
+        "cluster-cidr": { type: "string", multiple: true },
+        "zscaler-feeds": { type: "string" },
+        "zpa-connectors": { type: "string" },
       },
     });
     const minRuleCoverage = parseMinRuleCoverage(values["min-rule-coverage"]);
@@ -295,25 +395,33 @@ export const checkCommand: Command = {
     const paths = [...(values.manifests ?? []), ...positionals];
     if (paths.length === 0) throw new UsageError("--manifests is required");
     if (values.output !== "table" && values.output !== "json") throw new UsageError(`--output must be table or json, got "${values.output}"`);
+    const dataplane = readDataplane(values.dataplane);
+    const clusterCidrs = readClusterCidrs(values["cluster-cidr"]);
 
+    const outside = await readOutsideSources(values["zscaler-feeds"], values["zpa-connectors"]);
     const load = await loadManifests(paths);
-    if (load.errors.length > 0) {
-      for (const error of load.errors) out.stderr(formatInputError(error));
+    if (load.errors.length > 0 || outside.errors.length > 0) {
+      for (const error of [...outside.errors, ...load.errors]) out.stderr(formatInputError(error));
       return EXIT.unusable;
     }
     if (values.verbose) for (const line of load.skipped) out.stderr(`note: ${line}`);
     for (const line of unevaluatedWarnings(load.unevaluated, values.strict)) out.stderr(line);
     const unevaluatedFails = values.strict && load.unevaluated.length > 0;
     const index = buildPolicyIndex(load.snapshot);
+    const inbound = inboundReport(index, load.snapshot, { clusterCidrs, ranges: allOutsideRanges(outside.sources), ...(dataplane ? { dataplane } : {}) });
+    const inboundFails = values.strict && inbound.findings > 0;
 
     if (!values.queries) {
       if (values.output === "json") {
-        const report = { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated };
+        const report = { pods: [...index.podsByKey.keys()].sort(), policies: load.snapshot.policies.map((p) => `${p.namespace}/${p.name}`), unevaluated: load.unevaluated, inbound };
         for (const line of printableJson(report)) out.stdout(line);
-      } else renderIsolation(index, out);
-      return unevaluatedFails ? EXIT.failed : EXIT.ok;
+      } else {
+        renderIsolation(index, out);
+        renderInbound(inbound, out.stdout);
+      }
+      return unevaluatedFails || inboundFails ? EXIT.failed : EXIT.ok;
     }
-    const { queries, errors } = await readQueries(values.queries, index);
+    const { queries, errors } = await readQueries(values.queries, index, { snapshot: load.snapshot, sources: outside.sources, ...(dataplane ? { dataplane } : {}) });
     if (errors.length > 0) {
       for (const error of errors) out.stderr(formatInputError(error));
       return EXIT.unusable;
@@ -321,14 +429,15 @@ export const checkCommand: Command = {
     const results = queries.map((query) => judge(query, index));
     const coverage = minRuleCoverage === undefined ? undefined : queryCoverage(index, results.map((r) => ({ query: `${r.from} -> ${r.to}:${r.port}/${r.protocol}`, verdict: r.explanation })));
     if (values.output === "json") {
-      for (const line of printableJson({ results, summary: summarize(results), unevaluated: load.unevaluated, ...(coverage ? { coverage } : {}) })) out.stdout(line);
+      for (const line of printableJson({ results, summary: summarize(results), unevaluated: load.unevaluated, inbound, ...(coverage ? { coverage } : {}) })) out.stdout(line);
     } else {
       renderResults(results, out);
+      renderInbound(inbound, out.stdout);
       if (coverage) out.stdout(describeCoverage(coverage));
     }
     const gate = coverage ? coverageExit(coverage, minRuleCoverage) : {};
     if (gate.message !== undefined) out.stderr(`netcanary check: ${gate.message}`);
     const failed = results.some((r) => r.ok === false || (values.strict && r.expect !== null && r.ok === null));
-    return failed || unevaluatedFails || gate.exit === EXIT.failed ? EXIT.failed : (gate.exit ?? EXIT.ok);
+    return failed || unevaluatedFails || inboundFails || gate.exit === EXIT.failed ? EXIT.failed : (gate.exit ?? EXIT.ok);
   },
 };

@@ -19,7 +19,9 @@ import { CLOUD_NAME, type FeedData, type FeedKind, parseFeed } from "../zscaler/
 import { createFeedDispatcher, DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, dispatcherFromEnvironment, feedUrl, fetchFeedText } from "../zscaler/fetch.js";
 import { printableJson } from "../text/printable.js";
 import { redactUrl } from "../text/url-credentials.js";
-import { hashRanges, objectNameProblem, toYaml, ZSCALER_GATEWAY_PORTS, zscalerNetworkPolicy } from "../zscaler/policy.js";
+import { hashRanges, objectNameProblem, toYaml, ZSCALER_GATEWAY_PORTS, zscalerIngressPolicy, zscalerNetworkPolicy } from "../zscaler/policy.js";
+import { inboundPaths } from "../inbound/paths.js";
+import { readZpaConnectors } from "./inbound.js";
 import { parseOptions } from "./args.js";
 import { type Command, EXIT, type Output, printLines, UsageError } from "./command.js";
 import { nearest, suggestion } from "./suggest.js";
@@ -47,6 +49,10 @@ const USAGE = `Usage:
                            [--base-url <url>] [--timeout <duration>]
   netcanary zscaler policy --cloud <cloud> --namespace <ns> --pod-selector k=v[,k=v]
                            [--feeds <list>] [--ports <list>] --check <file|dir>...
+  netcanary zscaler policy --direction ingress [--source zia] --cloud <cloud> --ports <list>
+                           --namespace <ns> --pod-selector k=v[,k=v] [--check <file|dir>...]
+  netcanary zscaler policy --direction ingress --source zpa --zpa-connectors <list> --ports <list>
+                           --namespace <ns> --pod-selector k=v[,k=v] [--check <file|dir>...]
 
 Fetches Zscaler's published IP ranges (config.zscaler.com) for one cloud and turns them
 into an egress allowlist.
@@ -65,6 +71,12 @@ into an egress allowlist.
            port, with the same policy engine (NetworkPolicy, AdminNetworkPolicy,
            BaselineAdminNetworkPolicy). Lists the ranges that are not allowed, and on
            which ports.
+  policy --direction ingress
+           inbound from Zscaler: a NetworkPolicy (Ingress) admitting ZIA's published
+           ranges (--source zia, the default) or the ZPA App Connectors (--source zpa,
+           --zpa-connectors), one source per policy, on --ports. With --check, audits the
+           pods' ingress against them and notes each way in (Service, Ingress, Gateway
+           route) where the pods would not see those addresses.
 
 Options:
   --cloud <cloud>           the ZIA cloud, e.g. zscaler.net, zscalerthree.net (required)
@@ -78,6 +90,9 @@ Options:
   --name <name>             the policy's name (default: allow-zscaler-<cloud, dots as dashes>)
   --no-dns                  leave out the rule to the cluster DNS
   --check <file|dir>...     audit these manifests instead of printing a policy (repeatable)
+  --direction egress|ingress  egress (default): pods reaching Zscaler; ingress: Zscaler reaching pods
+  --source zia|zpa          ingress only: ZIA's published ranges (default) or ZPA App Connectors
+  --zpa-connectors <list>   the App Connectors' addresses or CIDRs, comma-separated (--source zpa)
   --base-url <url>          where the feeds are (default: ${DEFAULT_BASE_URL});
                             HTTPS_PROXY / HTTP_PROXY and NO_PROXY are honoured
   --timeout <duration>      deadline of each feed request, 1s to 5m, e.g. 15s (default: ${DEFAULT_TIMEOUT})
@@ -309,6 +324,9 @@ async function runPolicy(argv: readonly string[], out: Output): Promise<number> 
       name: { type: "string" },
       "no-dns": { type: "boolean", default: false },
       check: { type: "string", multiple: true },
+      direction: { type: "string", default: "egress" },
+      source: { type: "string" },
+      "zpa-connectors": { type: "string" },
     },
   });
   const checkPaths = [...(values.check ?? [])];
@@ -317,14 +335,17 @@ async function runPolicy(argv: readonly string[], out: Output): Promise<number> 
     if (checkPaths.length === 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     checkPaths.push(...positionals);
   }
-  const options = feedOptions(values);
-  const namespace = readNamespace(values.namespace);
-  const selector = readSelector(values["pod-selector"] ?? []);
-  const ports = values.ports === undefined ? [...ZSCALER_GATEWAY_PORTS].sort((a, b) => a - b) : readPorts(values.ports);
+  if (values.direction !== "egress" && values.direction !== "ingress") throw new UsageError(`--direction must be egress or ingress, got "${values.direction}"`);
   if (values.name !== undefined) {
     const problem = objectNameProblem(values.name);
     if (problem) throw new UsageError(`--name: ${problem}`);
   }
+  if (values.direction === "ingress") return runIngressPolicy(values, checkPaths, out);
+  if (values.source !== undefined || values["zpa-connectors"] !== undefined) throw new UsageError("--source and --zpa-connectors go with --direction ingress");
+  const options = feedOptions(values);
+  const namespace = readNamespace(values.namespace);
+  const selector = readSelector(values["pod-selector"] ?? []);
+  const ports = values.ports === undefined ? [...ZSCALER_GATEWAY_PORTS].sort((a, b) => a - b) : readPorts(values.ports);
   if (checkPaths.length > 0) {
     if (values.name !== undefined || values["no-dns"]) throw new UsageError("--name and --no-dns shape a generated policy; they do not go with --check");
     return runCheck(options, namespace, selector, ports, checkPaths, out);
@@ -346,6 +367,94 @@ async function runPolicy(argv: readonly string[], out: Output): Promise<number> 
   // toYaml ends with a newline; stdout() adds one to each line.
   printLines(out.stdout, toYaml(policy.value).replace(/\n$/, ""));
   return EXIT.ok;
+}
+
+interface IngressValues {
+  cloud?: string | undefined;
+  feeds?: string | undefined;
+  "base-url"?: string | undefined;
+  timeout?: string | undefined;
+  namespace?: string | undefined;
+  "pod-selector"?: string[] | undefined;
+  ports?: string | undefined;
+  name?: string | undefined;
+  "no-dns"?: boolean | undefined;
+  source?: string | undefined;
+  "zpa-connectors"?: string | undefined;
+}
+
+/**
+ * --direction ingress: a policy admitting ZIA's published ranges (fetched) or the ZPA App
+ * Connectors (--zpa-connectors), never both; with --check, an audit of the pods' ingress
+ * against them, and the ways in where the pods would not see those addresses.
+ */
+async function runIngressPolicy(values: IngressValues, checkPaths: readonly string[], out: Output): Promise<number> {
+  const source = values.source ?? "zia";
+  if (source !== "zia" && source !== "zpa") throw new UsageError(`--source must be zia or zpa, got "${source}"`);
+  if (values["no-dns"]) throw new UsageError("--no-dns shapes an egress policy; an ingress policy has no DNS rule");
+  if (values.ports === undefined) throw new UsageError("--ports is required with --direction ingress (the TCP ports the pods serve)");
+  const ports = readPorts(values.ports);
+  const namespace = readNamespace(values.namespace);
+  const selector = readSelector(values["pod-selector"] ?? []);
+  let cidrs: readonly Cidr[];
+  let feeds: readonly string[] = [];
+  let what: string;
+  if (source === "zpa") {
+    if (values.cloud !== undefined || values.feeds !== undefined) throw new UsageError("--cloud and --feeds name ZIA's ranges; ZPA traffic comes from the App Connectors (--zpa-connectors)");
+    cidrs = readZpaConnectors(values["zpa-connectors"]);
+    if (cidrs.length === 0) throw new UsageError("--zpa-connectors is required with --source zpa (the App Connectors' addresses, comma-separated)");
+    what = `the ZPA App Connectors (${cidrs.length})`;
+  } else {
+    if (values["zpa-connectors"] !== undefined) throw new UsageError("--zpa-connectors goes with --source zpa: ZIA and ZPA sources are kept apart, one policy each");
+    const options = feedOptions(values);
+    const ranges = await fetchRanges(options, out);
+    if (!ranges.ok) return ranges.exitCode;
+    cidrs = ranges.value.cidrs;
+    feeds = options.feeds;
+    what = `the ${cidrs.length} ranges of ${options.cloud} (${options.feeds.join(", ")})`;
+  }
+  if (checkPaths.length > 0) {
+    if (values.name !== undefined) throw new UsageError("--name shapes a generated policy; it does not go with --check");
+    return runIngressCheck(namespace, selector, ports, cidrs, what, checkPaths, out);
+  }
+  const policy = zscalerIngressPolicy({
+    source,
+    ...(values.cloud !== undefined ? { cloud: values.cloud } : {}),
+    namespace,
+    podSelector: selector,
+    ...(values.name !== undefined ? { name: values.name } : {}),
+    cidrs,
+    ports,
+    feeds,
+  });
+  if (!policy.ok) throw new UsageError(policy.reason);
+  printLines(out.stdout, toYaml(policy.value).replace(/\n$/, ""));
+  return EXIT.ok;
+}
+
+async function runIngressCheck(namespace: string, selector: Record<string, string>, ports: readonly number[], cidrs: readonly Cidr[], what: string, paths: readonly string[], out: Output): Promise<number> {
+  const load = await loadManifests(paths);
+  if (load.errors.length > 0) {
+    for (const error of load.errors) out.stderr(formatInputError(error));
+    out.stderr("netcanary zscaler: the manifests are unusable; nothing was checked");
+    return EXIT.unusable;
+  }
+  const index = buildPolicyIndex(load.snapshot);
+  const pod: PodInfo = { namespace, name: "netcanary-zscaler-check", labels: selector, ips: [], ports: [], hostNetwork: false };
+  const audit = auditCoverage(index, { kind: "pod", pod }, cidrs, ports, "TCP", "ingress");
+  const who = `pods ${describeSelector(selector)} in namespace ${namespace}`;
+  const ways = inboundPaths(load.snapshot, pod);
+  for (const path of ways.filter((p) => p.outcome !== "preserved")) {
+    out.stderr(`note: through ${path.via} the pods see ${path.sourceSeen}: an ipBlock for ${what} ${path.outcome === "rewritten" ? "never matches" : "may not match"} that traffic (netcanary check explains)`);
+  }
+  const missing = audit.ranges.filter((r) => !r.covered);
+  if (missing.length === 0) {
+    out.stdout(`ok: ${what} are admitted on TCP ${ports.join(", ")} to ${who}`);
+    return EXIT.ok;
+  }
+  out.stdout(`FAIL: ${missing.length} of ${what} are not admitted on every port to ${who}:`);
+  for (const entry of missing) out.stdout(`  ${entry.range.text}  denied on TCP ${entry.uncoveredPorts.join(", ")}`);
+  return EXIT.failed;
 }
 
 function describeSelector(selector: Readonly<Record<string, string>>): string {

@@ -88,6 +88,34 @@ export const CRON_JOB_SPEC = fields("concurrencyPolicy failedJobsHistoryLimit jo
   jobTemplate: fields("metadata spec", { metadata: OBJECT_META, spec: JOB_SPEC }),
 });
 
+const INGRESS_BACKEND = fields("resource service", { service: fields("name port", { port: fields("name number") }) });
+export const INGRESS_SPEC = fields("defaultBackend ingressClassName rules tls", {
+  defaultBackend: INGRESS_BACKEND,
+  rules: [fields("host http", { http: fields("paths", { paths: [fields("backend path pathType", { backend: INGRESS_BACKEND })] }) })],
+  tls: [fields("hosts secretName")],
+});
+
+// Gateway API (gateway.networking.k8s.io, a CRD set, not in Kubernetes' schemas): the route
+// fields of its v1.3 release, standard and experimental channels. Only what the inbound check
+// reads is walked (parent and backend references); a Gateway's spec is not checked, as its
+// listeners grow with every release.
+export const PARENT_REFERENCE = fields("group kind name namespace port sectionName");
+export const BACKEND_REF = fields("group kind name namespace port weight");
+const HTTP_BACKEND_REF = fields("filters group kind name namespace port weight");
+export const ROUTE_SPECS = {
+  HTTPRoute: fields("hostnames parentRefs rules", {
+    parentRefs: [PARENT_REFERENCE],
+    rules: [fields("backendRefs filters matches name retry sessionPersistence timeouts", { backendRefs: [HTTP_BACKEND_REF] })],
+  }),
+  GRPCRoute: fields("hostnames parentRefs rules", {
+    parentRefs: [PARENT_REFERENCE],
+    rules: [fields("backendRefs filters matches name sessionPersistence", { backendRefs: [HTTP_BACKEND_REF] })],
+  }),
+  TLSRoute: fields("hostnames parentRefs rules", { parentRefs: [PARENT_REFERENCE], rules: [fields("backendRefs name", { backendRefs: [BACKEND_REF] })] }),
+  TCPRoute: fields("parentRefs rules", { parentRefs: [PARENT_REFERENCE], rules: [fields("backendRefs name", { backendRefs: [BACKEND_REF] })] }),
+  UDPRoute: fields("parentRefs rules", { parentRefs: [PARENT_REFERENCE], rules: [fields("backendRefs name", { backendRefs: [BACKEND_REF] })] }),
+} as const;
+
 /** An object with apiVersion, kind, metadata, spec and status. */
 function object(spec: Shape, status: Shape = null): Shape {
   return fields("apiVersion kind metadata spec status", { metadata: OBJECT_META, spec, status });
@@ -111,6 +139,13 @@ export const OBJECT_SHAPES: Readonly<Record<string, Shape>> = {
   ReplicationController: object(REPLICATION_CONTROLLER_SPEC),
   Job: object(JOB_SPEC),
   CronJob: object(CRON_JOB_SPEC),
+  Ingress: object(INGRESS_SPEC, fields("loadBalancer")),
+  Gateway: object(null),
+  HTTPRoute: object(ROUTE_SPECS.HTTPRoute),
+  GRPCRoute: object(ROUTE_SPECS.GRPCRoute),
+  TLSRoute: object(ROUTE_SPECS.TLSRoute),
+  TCPRoute: object(ROUTE_SPECS.TCPRoute),
+  UDPRoute: object(ROUTE_SPECS.UDPRoute),
 };
 
 /** kind: List and typed lists (PodList...): their items are checked one by one, as objects. */

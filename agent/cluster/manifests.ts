@@ -23,6 +23,8 @@ import { LIST_SHAPE, OBJECT_SHAPES, unknownFields } from "./known-fields.js";
 import { readLabels } from "./labels.js";
 import { namespaceNameProblem, objectNameProblem } from "./names.js";
 import { readPod, readService, readTemplate } from "./objects.js";
+import { type GatewayInfo, type IngressInfo, ROUTE_KINDS, type RouteInfo, type RouteKind } from "../inbound/model.js";
+import { readGateway, readIngress, readRoute, readServiceExposure } from "../inbound/objects.js";
 import { formatBytes, problemOf } from "../files/read.js";
 import { printable } from "../text/printable.js";
 import { type ClusterSnapshot, EMPTY_SNAPSHOT, type NamespaceInfo, namespaceLabels, type PodInfo, type ServiceInfo } from "./snapshot.js";
@@ -71,6 +73,17 @@ export function isUnevaluatedPolicy(apiVersion: string | undefined, kind: string
     return !evaluated.includes(slash < 0 ? "" : apiVersion.slice(0, slash));
   }
   return kind.includes("NetworkPolicy") || OTHER_POLICY_KINDS.has(kind);
+}
+
+/**
+ * The kinds that put a proxy in front of pods, read only in the API version whose schema the
+ * reader knows: Ingress of networking.k8s.io/v1 (v1beta1 named backends otherwise), the Gateway
+ * API's Gateway and routes (not Istio's Gateway, of another group and shape).
+ */
+export function inboundKind(apiVersion: string | undefined, kind: string): "Ingress" | "Gateway" | RouteKind | undefined {
+  if (kind === "Ingress") return apiVersion === "networking.k8s.io/v1" ? "Ingress" : undefined;
+  if (kind !== "Gateway" && !ROUTE_KINDS.includes(kind as RouteKind)) return undefined;
+  return apiVersion?.startsWith("gateway.networking.k8s.io/") ? (kind as "Gateway" | RouteKind) : undefined;
 }
 
 const MANIFEST_EXTENSIONS = new Set([".yaml", ".yml", ".json"]);
@@ -212,6 +225,9 @@ interface Collected {
   policies: NetworkPolicy[];
   services: ServiceInfo[];
   adminPolicies: AdminNetworkPolicy[];
+  ingresses: IngressInfo[];
+  gateways: GatewayInfo[];
+  routes: RouteInfo[];
   baselinePolicy: BaselineAdminNetworkPolicy | undefined;
   referencedNamespaces: Set<string>;
   seen: Map<string, string>;
@@ -227,6 +243,9 @@ function collected(errors: InputErrors): Collected {
     policies: [],
     services: [],
     adminPolicies: [],
+    ingresses: [],
+    gateways: [],
+    routes: [],
     baselinePolicy: undefined,
     referencedNamespaces: new Set(),
     seen: new Map(),
@@ -249,6 +268,9 @@ function finished(state: Collected): ManifestLoad {
       services: state.services,
       ...(state.adminPolicies.length > 0 ? { adminPolicies: state.adminPolicies } : {}),
       ...(state.baselinePolicy ? { baselinePolicy: state.baselinePolicy } : {}),
+      ...(state.ingresses.length + state.gateways.length + state.routes.length > 0
+        ? { inbound: { ingresses: state.ingresses, gateways: state.gateways, routes: state.routes } }
+        : {}),
     },
     skipped: state.skipped,
     unevaluated: state.unevaluated,
@@ -289,8 +311,11 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     return;
   }
   const issues = new IssueList();
-  // Unknown fields first; a normaliser that also notices one of them is not repeated.
-  const shape = OBJECT_SHAPES[kind];
+  const apiVersion = typeof value["apiVersion"] === "string" ? value["apiVersion"] : undefined;
+  const inbound = inboundKind(apiVersion, kind);
+  // Unknown fields first; a normaliser that also notices one of them is not repeated. An
+  // Ingress or a Gateway of another API is not checked against these shapes (nor read).
+  const shape = inbound === undefined && (kind === "Ingress" || kind === "Gateway" || ROUTE_KINDS.includes(kind as RouteKind)) ? undefined : OBJECT_SHAPES[kind];
   const unknown = shape === undefined ? [] : unknownFields(value, shape);
   for (const field of unknown) issues.add(field.path, field.message);
   const reported = new Set(unknown.map((field) => formatFieldPath(field.path)));
@@ -302,7 +327,6 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
   const where = line === undefined ? doc.file : `${doc.file}:${line}`;
 
   // Before the duplicate check: a Calico NetworkPolicy may share its name with a Kubernetes one.
-  const apiVersion = typeof value["apiVersion"] === "string" ? value["apiVersion"] : undefined;
   if (isUnevaluatedPolicy(apiVersion, kind)) {
     const rawNamespace = metadata["namespace"];
     state.unevaluated.push({
@@ -323,7 +347,7 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     else state.seen.set(key, where);
   }
 
-  if (ENGINE_KINDS.has(kind) || TEMPLATE_PATHS[kind]) {
+  if (ENGINE_KINDS.has(kind) || TEMPLATE_PATHS[kind] || inbound !== undefined) {
     if (name) {
       const problem = objectNameProblem(kind, name);
       if (problem) issues.add(["metadata", "name"], problem);
@@ -375,11 +399,29 @@ function addObject(doc: LocatedDocument, value: unknown, path: FieldPath, state:
     case "Service": {
       if (!name) issues.add(["metadata", "name"], "is required");
       const service = readService(value, namespace, name ?? "", issues);
+      // The exposure fields as strictly as the API server takes them (readService is lenient: it also reads live objects).
+      readServiceExposure(value, issues, true);
       if (service && issues.empty) state.services.push(service);
       state.referencedNamespaces.add(namespace);
       break;
     }
     default: {
+      if (inbound !== undefined) {
+        if (!name) issues.add(["metadata", "name"], "is required");
+        const definedName = name ?? "";
+        if (inbound === "Ingress") {
+          const ingress = readIngress(value, namespace, definedName, issues);
+          if (issues.empty) state.ingresses.push({ ...ingress, definedAt });
+        } else if (inbound === "Gateway") {
+          const gateway = readGateway(value, namespace, definedName, issues);
+          if (issues.empty) state.gateways.push({ ...gateway, definedAt });
+        } else {
+          const route = readRoute(inbound, value, namespace, definedName, issues);
+          if (issues.empty) state.routes.push({ ...route, definedAt });
+        }
+        state.referencedNamespaces.add(namespace);
+        break;
+      }
       const templatePath = TEMPLATE_PATHS[kind];
       if (!templatePath) {
         state.skipped.push(printable(`${where}: ${kind} ${name ?? "(unnamed)"} skipped (not used by the policy engine)`));

@@ -6,6 +6,7 @@ import { type IpAddress, parseIp } from "../addresses/ip.js";
 import { booleanAt, describeType, type IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
 import type { FieldPath } from "../documents/located.js";
 import { portNameProblem, portNumberProblem, readProtocol } from "../policy/normalize.js";
+import { readServiceExposure } from "../inbound/objects.js";
 import { readLabels } from "./labels.js";
 import {
   type ContainerPort,
@@ -185,12 +186,14 @@ export function readService(value: Json, namespace: string, name: string, issues
     const portName = stringAt(raw, "name", at, issues);
     ports.push({ ...(portName !== undefined ? { name: portName } : {}), port, protocol: readProtocol(raw, at, issues), targetPort });
   });
+  const exposure = readServiceExposure(value, issues);
   return {
     namespace,
     name,
     clusterIps,
     ...(selectorValue !== undefined && selectorValue !== null ? { selector: readLabels(selectorValue, ["spec", "selector"], issues) } : {}),
     ports,
+    ...(exposure ? { exposure } : {}),
   };
 }
 

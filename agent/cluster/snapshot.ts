@@ -2,6 +2,7 @@
 // manifest files (static mode) or kept current from the API (live mode).
 
 import type { IpAddress } from "../addresses/ip.js";
+import type { InboundObjects, ServiceExposure } from "../inbound/model.js";
 import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "../policy/admin-model.js";
 import type { NetworkPolicy } from "../policy/model.js";
 
@@ -68,6 +69,8 @@ export interface ServiceInfo {
   /** Absent for Services without a selector (endpoints managed by hand). */
   readonly selector?: Labels;
   readonly ports: readonly ServicePort[];
+  /** Set when traffic from outside can address it (NodePort, LoadBalancer, externalIPs). */
+  readonly exposure?: ServiceExposure;
 }
 
 export interface EndpointInfo {
@@ -97,6 +100,8 @@ export interface ClusterSnapshot {
   /** The BaselineAdminNetworkPolicy singleton ("default"), evaluated when NetworkPolicies do not isolate. */
   readonly baselinePolicy?: BaselineAdminNetworkPolicy;
   readonly endpointSlices?: readonly EndpointSliceInfo[];
+  /** Ingresses, Gateways and routes (manifests only): the proxies in front of pods. */
+  readonly inbound?: InboundObjects;
 }
 
 export const EMPTY_SNAPSHOT: ClusterSnapshot = { namespaces: [], pods: [], policies: [], services: [] };

@@ -390,6 +390,18 @@ export class AgentMetrics implements ClusterMetricsSink {
     labelNames: ["source", "cloud", "feed"],
     registers: [this.registry],
   });
+  readonly inboundDataplane = new Gauge({
+    name: "netcanary_inbound_dataplane_info",
+    help: "The dataplane handling Services, as read from the cluster (agent --inbound; unknown when not settled), value always 1.",
+    labelNames: ["dataplane"],
+    registers: [this.registry],
+  });
+  readonly inboundService = new Gauge({
+    name: "netcanary_inbound_service_source_address",
+    help: "Per exposed Service the agent holds: whether traffic from outside keeps its source address (outcome preserved, rewritten or dataplane), value always 1.",
+    labelNames: ["service", "outcome"],
+    registers: [this.registry],
+  });
   private readonly zscalerHashes = new Map<string, string>();
 
   /** Where the Zscaler feeds report (the updater's metrics sink). */

@@ -110,6 +110,12 @@ export type NoteCode =
   | "ipblock_matches_pod_ip"
   | "ipblock_unknown_ip"
   | "source_may_be_rewritten"
+  /** Inbound queries (inbound/query.ts): no way in from outside in the manifests. */
+  | "inbound_no_path"
+  /** Inbound: the dataplane decides whether the client's address survives (externalTrafficPolicy: Cluster). */
+  | "inbound_dataplane"
+  /** Inbound: a node, a load balancer or a proxy replaces the client's address before the policy. */
+  | "inbound_source_rewritten"
 
   /** Two AdminNetworkPolicies of equal priority match the connection and disagree. */
   | "admin_same_priority"

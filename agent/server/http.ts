@@ -60,6 +60,8 @@ export interface ServerSources {
   flows?(): unknown;
   /** The /api/v1/coverage document (derive/coverage.ts); without it, 404. */
   coverage?(): unknown;
+  /** The /api/v1/inbound document (agent --inbound); absent: not enabled. */
+  inbound?(): unknown;
 }
 
 export interface ResultsFilter {
@@ -210,6 +212,11 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       else send(response, 404, "text/plain; charset=utf-8", "not found\n");
       return;
     }
+    case "/api/v1/inbound":
+      // Small (the dataplane and the exposed Services the agent holds): sent in one piece.
+      if (sources.inbound) send(response, 200, "application/json", `${JSON.stringify(sources.inbound())}\n`);
+      else send(response, 404, "text/plain; charset=utf-8", "not enabled (netcanary agent --inbound)\n");
+      return;
     case "/api/v1/status": {
       const status = sources.status?.bind(sources);
       if (!status) break;

@@ -1,5 +1,7 @@
 // The Zscaler coverage audit: does a source pod's egress, as the cluster's policies say,
-// reach every address of Zscaler's published ranges on every port it needs?
+// reach every address of Zscaler's published ranges on every port it needs? And inbound
+// (direction "ingress"): does a pod's ingress admit every address of ZIA's ranges, or of the
+// ZPA App Connectors, on every port it serves?
 // Pure: the policy index, the source, the ranges and the ports in; sets of addresses out.
 //
 // The audit does not re-implement policy semantics: it asks the engine (evaluateConnection)
@@ -40,6 +42,7 @@ import { type Cidr, formatIp, type IpFamily } from "../addresses/ip.js";
 import { type AddressSet, cidrToInterval, type Interval, normalizeSet, setToCidrs } from "../addresses/ranges.js";
 import type { Protocol } from "../cluster/snapshot.js";
 import { type Endpoint, evaluateConnection, type PolicyIndex } from "../policy/engine.js";
+import type { Direction } from "../policy/model.js";
 
 export interface RangeCoverage {
   /** The range as given (as published). */
@@ -69,13 +72,18 @@ export interface CoverageAudit {
   readonly evaluations: number;
 }
 
-/** Every CIDR whose boundaries can change the verdict for egress from this source to an address. */
-export function verdictBoundaries(index: PolicyIndex, source: Endpoint): Cidr[] {
+/**
+ * Every CIDR whose boundaries can change the verdict for egress from this source to an address,
+ * or (direction "ingress") for an address connecting to this pod. The argument above holds for
+ * ingress alike, with the roles swapped: the pod's ingress ipBlocks decide, and AdminNetworkPolicy
+ * ingress peers are namespaces and pods only, never networks.
+ */
+export function verdictBoundaries(index: PolicyIndex, source: Endpoint, direction: Direction = "egress"): Cidr[] {
   const cidrs: Cidr[] = [];
   // NetworkPolicies select pods of their own namespace only.
   if (source.kind === "pod") {
     for (const policy of index.policiesByNamespace.get(source.pod.namespace) ?? []) {
-      for (const rule of policy.egress) {
+      for (const rule of direction === "egress" ? policy.egress : policy.ingress) {
         for (const peer of rule.peers ?? []) {
           if (peer.kind === "ipBlock") cidrs.push(peer.cidr, ...peer.except);
         }
@@ -83,7 +91,7 @@ export function verdictBoundaries(index: PolicyIndex, source: Endpoint): Cidr[] 
     }
   }
   const tiers = index.admin;
-  if (tiers !== undefined) {
+  if (tiers !== undefined && direction === "egress") {
     for (const policy of [...tiers.admin, ...(tiers.baseline ? [tiers.baseline] : [])]) {
       for (const rule of policy.egress) {
         for (const peer of rule.peers) if (peer.kind === "networks") cidrs.push(...peer.networks);
@@ -164,20 +172,22 @@ export function auditCoverage(
   ranges: readonly Cidr[],
   ports: readonly number[],
   protocol: Protocol = "TCP",
+  direction: Direction = "egress",
 ): CoverageAudit {
   const portList = [...new Set(ports)].sort((a, b) => a - b);
-  const intervals = verdictIntervals(ranges, verdictBoundaries(index, source));
+  const intervals = verdictIntervals(ranges, verdictBoundaries(index, source, direction));
   const deniedByPort = new Map<number, Interval[]>(portList.map((port) => [port, []]));
   const undetermined: Interval[] = [];
   const allowedEverywhere: Interval[] = [];
   let evaluations = 0;
   for (const interval of intervals) {
     // The interval's first address stands for all of it (see the argument at the top).
-    const to: Endpoint = { kind: "ip", ip: { family: interval.family, value: interval.start, text: formatIp(interval.family, interval.start) } };
+    const address: Endpoint = { kind: "ip", ip: { family: interval.family, value: interval.start, text: formatIp(interval.family, interval.start) } };
     let determinate = true;
     let allowed = true;
     for (const port of portList) {
-      const verdict = evaluateConnection(index, { from: source, to, port, protocol });
+      // Ingress: the address connects to the pod ("source" is then the pod the traffic comes to).
+      const verdict = evaluateConnection(index, direction === "egress" ? { from: source, to: address, port, protocol } : { from: address, to: source, port, protocol });
       evaluations++;
       if (verdict.verdict !== "allow") {
         allowed = false;

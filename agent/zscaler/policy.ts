@@ -1,6 +1,9 @@
 // A NetworkPolicy that lets selected pods reach one Zscaler cloud: egress to every published
-// range on the gateway's ports, plus DNS to the cluster's resolver. Pure: the allowlist in, a
-// Kubernetes object and its YAML text out.
+// range on the gateway's ports, plus DNS to the cluster's resolver. Or, inbound, one that
+// admits traffic from Zscaler: from ZIA's published ranges (users on ZIA reaching a published
+// service) or from the ZPA App Connectors (configured addresses; ZPA traffic never comes from
+// ZIA's ranges), kept apart, one source per policy. Pure: the allowlist in, a Kubernetes object
+// and its YAML text out.
 //
 // The output is meant for GitOps: the same ranges give byte-identical YAML (fixed key order,
 // CIDRs in address order, no timestamp), so a commit appears only when Zscaler's ranges change.
@@ -25,7 +28,12 @@ export const ANNOTATIONS = {
   cloud: "netcanary.io/zscaler-cloud",
   feeds: "netcanary.io/zscaler-feeds",
   rangesHash: "netcanary.io/zscaler-ranges-hash",
+  /** Inbound policies: zia or zpa. */
+  source: "netcanary.io/zscaler-source",
 } as const;
+
+/** Where inbound traffic from Zscaler comes from: ZIA's published egress ranges, or the ZPA App Connectors. */
+export type InboundSource = "zia" | "zpa";
 
 export interface ClusterDns {
   readonly namespace: string;
@@ -90,6 +98,39 @@ export interface NetworkPolicyObject {
   };
 }
 
+export interface IngressRuleObject {
+  readonly from: readonly IpBlockPeer[];
+  readonly ports: readonly PortObject[];
+}
+
+/** An Ingress NetworkPolicy admitting one Zscaler source (keys in the order they are emitted). */
+export interface IngressNetworkPolicyObject {
+  readonly apiVersion: typeof NETWORK_POLICY_API_VERSION;
+  readonly kind: "NetworkPolicy";
+  readonly metadata: NetworkPolicyObject["metadata"];
+  readonly spec: {
+    readonly podSelector: LabelSelectorObject;
+    readonly policyTypes: readonly ["Ingress"];
+    readonly ingress: readonly IngressRuleObject[];
+  };
+}
+
+export interface ZscalerIngressInput {
+  readonly source: InboundSource;
+  /** The ZIA cloud (source zia); for zpa, the name it goes by in the annotation (default "zpa"). */
+  readonly cloud?: string;
+  readonly namespace: string;
+  readonly podSelector: Readonly<Record<string, string>>;
+  /** Default: allow-from-zscaler-<cloud, dots as dashes>, or allow-from-zpa-connectors. */
+  readonly name?: string;
+  readonly cidrs: readonly Cidr[];
+  /** TCP ports the pods serve (no default: inbound ports are the application's). */
+  readonly ports: readonly number[];
+  readonly feeds?: readonly string[];
+}
+
+export type IngressPolicyResult = { readonly ok: true; readonly value: IngressNetworkPolicyObject } | { readonly ok: false; readonly reason: string };
+
 export type PolicyResult = { readonly ok: true; readonly value: NetworkPolicyObject } | { readonly ok: false; readonly reason: string };
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -141,20 +182,9 @@ export function zscalerNetworkPolicy(input: ZscalerPolicyInput): PolicyResult {
   if (!DNS_SUBDOMAIN.test(cloud) || !cloud.includes(".") || cloud.length > 253) {
     return fail(`cloud: "${input.cloud}" is not a cloud name such as zscaler.net`);
   }
-  if (!DNS_LABEL.test(input.namespace) || input.namespace.length > 63) {
-    return fail(`namespace: "${input.namespace}" is not a valid namespace name (a DNS label: lower-case letters, digits and "-", at most 63)`);
-  }
   const name = input.name ?? defaultPolicyName(cloud);
-  const nameProblem = objectNameProblem(name);
-  if (nameProblem) return fail(`name: ${nameProblem}`);
-  const podProblem = selectorProblem(input.podSelector, "podSelector");
-  if (podProblem) return fail(podProblem);
-  if (input.cidrs.length === 0) return fail("cidrs: no ranges to allow");
-  if (input.ports.length === 0) return fail("ports: no ports to allow");
-  for (const port of input.ports) {
-    const problem = portNumberProblem(port);
-    if (problem) return fail(`ports: ${problem}`);
-  }
+  const problem = commonProblem(input, name);
+  if (problem) return fail(problem);
   const dns = input.dns === undefined ? DEFAULT_CLUSTER_DNS : input.dns;
   if (dns !== false) {
     if (!DNS_LABEL.test(dns.namespace) || dns.namespace.length > 63) return fail(`dns.namespace: "${dns.namespace}" is not a valid namespace name`);
@@ -163,9 +193,6 @@ export function zscalerNetworkPolicy(input: ZscalerPolicyInput): PolicyResult {
     if (Object.keys(dns.podSelector).length === 0) return fail("dns.podSelector: must select the DNS pods (an empty selector would allow port 53 to every pod of the namespace)");
   }
   const feeds = [...new Set(input.feeds ?? [])];
-  for (const feed of feeds) {
-    if (!/^[a-z0-9][a-z0-9-]*$/.test(feed)) return fail(`feeds: "${feed}" is not a feed name`);
-  }
 
   // Collapsing again is harmless on collapsed input and puts the CIDRs in address order.
   const cidrs = collapseCidrs(input.cidrs).sort(compareCidrs);
@@ -213,15 +240,73 @@ export function zscalerNetworkPolicy(input: ZscalerPolicyInput): PolicyResult {
   };
 }
 
+/** Checks shared by both directions; the reason names the field. */
+function commonProblem(input: { namespace: string; podSelector: Readonly<Record<string, string>>; cidrs: readonly Cidr[]; ports: readonly number[]; feeds?: readonly string[] }, name: string): string | undefined {
+  if (!DNS_LABEL.test(input.namespace) || input.namespace.length > 63) {
+    return `namespace: "${input.namespace}" is not a valid namespace name (a DNS label: lower-case letters, digits and "-", at most 63)`;
+  }
+  const nameProblem = objectNameProblem(name);
+  if (nameProblem) return `name: ${nameProblem}`;
+  const podProblem = selectorProblem(input.podSelector, "podSelector");
+  if (podProblem) return podProblem;
+  if (input.cidrs.length === 0) return "cidrs: no ranges to allow";
+  if (input.ports.length === 0) return "ports: no ports to allow";
+  for (const port of input.ports) {
+    const problem = portNumberProblem(port);
+    if (problem) return `ports: ${problem}`;
+  }
+  for (const feed of input.feeds ?? []) {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(feed)) return `feeds: "${feed}" is not a feed name`;
+  }
+  return undefined;
+}
+
+/**
+ * An Ingress policy admitting one Zscaler source to the selected pods on the given TCP ports:
+ * one rule, an ipBlock peer for every CIDR (IPv4 then IPv6, address order). It works only where
+ * the pods see the client's address (netcanary check reports the ways in where they do not).
+ */
+export function zscalerIngressPolicy(input: ZscalerIngressInput): IngressPolicyResult {
+  const fail = (reason: string): IngressPolicyResult => ({ ok: false, reason });
+  let cloud = "zpa";
+  if (input.source === "zia") {
+    cloud = (input.cloud ?? "").trim().toLowerCase().replace(/\.$/, "");
+    if (!DNS_SUBDOMAIN.test(cloud) || !cloud.includes(".") || cloud.length > 253) return fail(`cloud: "${input.cloud ?? ""}" is not a cloud name such as zscaler.net`);
+  }
+  const name = input.name ?? (input.source === "zia" ? `allow-from-zscaler-${cloud.replace(/\./g, "-")}` : "allow-from-zpa-connectors");
+  const problem = commonProblem(input, name);
+  if (problem) return fail(problem);
+  const cidrs = collapseCidrs(input.cidrs).sort(compareCidrs);
+  const ports = [...new Set(input.ports)].sort((a, b) => a - b);
+  const feeds = [...new Set(input.feeds ?? [])];
+  const annotations: Record<string, string> = { [ANNOTATIONS.source]: input.source, [ANNOTATIONS.cloud]: cloud };
+  if (feeds.length > 0) annotations[ANNOTATIONS.feeds] = feeds.join(",");
+  annotations[ANNOTATIONS.rangesHash] = hashRanges(cidrs);
+  return {
+    ok: true,
+    value: {
+      apiVersion: NETWORK_POLICY_API_VERSION,
+      kind: "NetworkPolicy",
+      metadata: { name, namespace: input.namespace, labels: { "app.kubernetes.io/managed-by": "netcanary" }, annotations },
+      spec: {
+        podSelector: { matchLabels: sortedLabels(input.podSelector) },
+        policyTypes: ["Ingress"],
+        ingress: [{ from: cidrs.map((cidr) => ({ ipBlock: { cidr: cidr.text } })), ports: ports.map((port) => ({ protocol: "TCP", port })) }],
+      },
+    },
+  };
+}
+
 /**
  * The policy as YAML: a header comment (cloud, feeds, ranges and their hash; no timestamp), then
  * the object with its keys in a fixed order. Scalars that YAML 1.1 readers would take for
  * booleans or numbers ("yes", "on", "1") are quoted, so kubectl and every YAML library read
  * back the same strings.
  */
-export function toYaml(policy: NetworkPolicyObject): string {
+export function toYaml(policy: NetworkPolicyObject | IngressNetworkPolicyObject): string {
   const annotations = policy.metadata.annotations;
-  const cidrs = policy.spec.egress[0]?.to.filter((peer): peer is IpBlockPeer => "ipBlock" in peer) ?? [];
+  const peers = "egress" in policy.spec ? (policy.spec.egress[0]?.to ?? []) : (policy.spec.ingress[0]?.from ?? []);
+  const cidrs = peers.filter((peer): peer is IpBlockPeer => "ipBlock" in peer);
   const ipv6 = cidrs.filter((peer) => peer.ipBlock.cidr.includes(":")).length;
   const header = [
     "# Generated by netcanary (netcanary zscaler policy); do not edit by hand, regenerate.",
@@ -229,6 +314,9 @@ export function toYaml(policy: NetworkPolicyObject): string {
     `# feeds: ${(annotations[ANNOTATIONS.feeds] ?? "unknown").split(",").join(", ")}`,
     `# ranges: ${cidrs.length} (${cidrs.length - ipv6} IPv4, ${ipv6} IPv6), generated from ${annotations[ANNOTATIONS.rangesHash] ?? "unknown"}`,
   ];
+  if ("ingress" in policy.spec) {
+    header.splice(1, 0, `# inbound from ${annotations[ANNOTATIONS.source] === "zpa" ? "the ZPA App Connectors" : "ZIA's published ranges"}: it admits them only where the pods see the client's address (check the ways in with netcanary check)`);
+  }
   const body = stringify(policy, { version: "1.1", lineWidth: 0, indentSeq: true });
   return `${header.join("\n")}\n${body}`;
 }

@@ -7,6 +7,7 @@ import {
   CRON_JOB_SPEC,
   DAEMON_SET_SPEC,
   DEPLOYMENT_SPEC,
+  INGRESS_SPEC,
   JOB_SPEC,
   LABEL_SELECTOR,
   LIST_META,
@@ -100,6 +101,16 @@ describe("the field lists equal Kubernetes' schemas", () => {
     ["CronJobSpec", CRON_JOB_SPEC, `${BATCH}/CronJobSpec`],
     ["JobTemplateSpec", at(CRON_JOB_SPEC, "jobTemplate"), `${BATCH}/JobTemplateSpec`],
     ["List", LIST_SHAPE, `${CORE}/PodList`],
+    ["Ingress", OBJECT_SHAPES["Ingress"] ?? null, `${NET}/Ingress`],
+    ["IngressSpec", INGRESS_SPEC, `${NET}/IngressSpec`],
+    ["IngressBackend (default)", at(INGRESS_SPEC, "defaultBackend"), `${NET}/IngressBackend`],
+    ["IngressServiceBackend", at(INGRESS_SPEC, "defaultBackend", "service"), `${NET}/IngressServiceBackend`],
+    ["ServiceBackendPort", at(INGRESS_SPEC, "defaultBackend", "service", "port"), `${NET}/ServiceBackendPort`],
+    ["IngressRule", at(INGRESS_SPEC, "rules"), `${NET}/IngressRule`],
+    ["HTTPIngressRuleValue", at(INGRESS_SPEC, "rules", "http"), `${NET}/HTTPIngressRuleValue`],
+    ["HTTPIngressPath", at(INGRESS_SPEC, "rules", "http", "paths"), `${NET}/HTTPIngressPath`],
+    ["IngressBackend (path)", at(INGRESS_SPEC, "rules", "http", "paths", "backend"), `${NET}/IngressBackend`],
+    ["IngressTLS", at(INGRESS_SPEC, "tls"), `${NET}/IngressTLS`],
   ])("%s", (_name, shape, module) => {
     expect(names(shape)).toEqual(upstreamFields(module));
   });

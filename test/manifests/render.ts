@@ -33,7 +33,7 @@ export interface KubeObject {
 /** Every kustomization a user may apply, relative to manifests/. */
 export const KUSTOMIZATIONS = ["base", "variants/self-only", "variants/pod-mode", "examples/pod-mode-monitored"] as const;
 /** Components, rendered on top of the base (a component cannot be built alone). */
-export const COMPONENTS = ["components/prometheus-operator", "components/grafana"] as const;
+export const COMPONENTS = ["components/prometheus-operator", "components/grafana", "components/inbound-dataplane"] as const;
 
 export function parseYamlStream(text: string): KubeObject[] {
   return parseAllDocuments(text)

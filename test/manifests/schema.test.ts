@@ -32,7 +32,10 @@ describeWith({ commands: ["kubectl"] }, "rendered manifests against the Kubernet
     const added = objects.filter((o) => !base.some((b) => b.kind === o.kind && b.metadata.name === o.metadata.name));
     expect(added.length).toBeGreaterThanOrEqual(1);
     expect(problemsOf(objects)).toEqual([]);
-    for (const object of added) expect(object.metadata.namespace, objectName(object)).toBe("netcanary");
+    for (const object of added) {
+      if (["ClusterRole", "ClusterRoleBinding"].includes(object.kind)) expect(object.metadata.namespace, objectName(object)).toBeUndefined();
+      else expect(object.metadata.namespace, objectName(object)).toBe("netcanary");
+    }
   });
 
   it("the example overlay is pod mode plus both components, with the image set by kustomize", () => {

@@ -250,6 +250,8 @@ const RESOURCE_TYPES: readonly ResourceType[] = [
   resourceType({ group: "", version: "v1", resource: "pods", singular: "pod", kind: "Pod", namespaced: true, shortNames: ["po"], categories: ["all"], fields: POD_FIELDS }),
   resourceType({ group: "", version: "v1", resource: "services", singular: "service", kind: "Service", namespaced: true, shortNames: ["svc"], categories: ["all"], fields: { "spec.clusterIP": (o) => str(at(o, "spec", "clusterIP")), "spec.type": (o) => str(at(o, "spec", "type")) } }),
   resourceType({ group: "", version: "v1", resource: "events", singular: "event", kind: "Event", namespaced: true, shortNames: ["ev"], fields: CORE_EVENT_FIELDS }),
+  resourceType({ group: "", version: "v1", resource: "configmaps", singular: "configmap", kind: "ConfigMap", namespaced: true, shortNames: ["cm"] }),
+  resourceType({ group: "crd.projectcalico.org", version: "v1", resource: "felixconfigurations", singular: "felixconfiguration", kind: "FelixConfiguration", namespaced: false, builtin: false }),
   resourceType({ group: "networking.k8s.io", version: "v1", resource: "networkpolicies", singular: "networkpolicy", kind: "NetworkPolicy", namespaced: true, shortNames: ["netpol"] }),
   resourceType({ group: "discovery.k8s.io", version: "v1", resource: "endpointslices", singular: "endpointslice", kind: "EndpointSlice", namespaced: true }),
   resourceType({ group: "events.k8s.io", version: "v1", resource: "events", singular: "event", kind: "Event", namespaced: true, shortNames: ["ev"], storage: "events", fields: EVENTS_V1_FIELDS }),
