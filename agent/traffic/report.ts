@@ -24,6 +24,8 @@ export interface FlowReportEntry {
   readonly reason: string;
   /** Denied by the policies in force, and seen: they are not enforced for it. */
   readonly unexpectedAllow: boolean;
+  /** Allowed by the policies in force, yet only unanswered attempts were seen: a possible unexpected block. */
+  readonly possibleBlock: boolean;
   readonly cases: readonly { readonly target: string; readonly verdict: string; readonly determinate: boolean; readonly summary: string }[];
   /** Staged policies ("namespace/name") that would deny it, each applied alone; only when policies are staged. */
   readonly wouldDeny?: readonly string[];
@@ -40,7 +42,7 @@ export interface TrafficReport {
   readonly from: string;
   readonly until: string;
   readonly flows: readonly FlowReportEntry[];
-  readonly summary: { readonly flows: number; readonly allowed: number; readonly denied: number; readonly mixed: number; readonly unknown: number; readonly unexpectedAllows: number };
+  readonly summary: { readonly flows: number; readonly allowed: number; readonly denied: number; readonly mixed: number; readonly unknown: number; readonly unexpectedAllows: number; readonly possibleBlocks: number };
   readonly staged?: { readonly policies: readonly StagedSummary[]; readonly all: StagedSummary; readonly unjudged: number };
   readonly coverage: FlowCoverage;
 }
@@ -68,6 +70,7 @@ function entry(flow: ObservedFlow, judgement: FlowJudgement, wouldDeny: readonly
     allowedBy: judgement.allowedBy.map(formatRule),
     reason: judgement.reason,
     unexpectedAllow: judgement.unexpectedAllow,
+    possibleBlock: judgement.possibleBlock,
     cases: judgement.cases.map(({ target, verdict, determinate, summary }) => ({ target, verdict, determinate, summary })),
     ...(wouldDeny ? { wouldDeny } : {}),
   };
@@ -88,7 +91,7 @@ export function trafficReport(index: PolicyIndex, map: FlowMap, staged: readonly
     from: map.from,
     until: map.until,
     flows,
-    summary: { flows: flows.length, allowed: count("allow"), denied: count("deny"), mixed: count("mixed"), unknown: count("unknown"), unexpectedAllows: flows.filter((f) => f.unexpectedAllow).length },
+    summary: { flows: flows.length, allowed: count("allow"), denied: count("deny"), mixed: count("mixed"), unknown: count("unknown"), unexpectedAllows: flows.filter((f) => f.unexpectedAllow).length, possibleBlocks: flows.filter((f) => f.possibleBlock).length },
     ...(stagedResult ? { staged: { policies: stagedResult.policies.map(stagedSummary), all: stagedSummary(stagedResult.all), unjudged: stagedResult.unjudged } } : {}),
     coverage: map.coverage,
   };
