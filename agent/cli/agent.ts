@@ -94,7 +94,7 @@ export const agentCommand: Command = {
     let server;
     try {
       server = await startServer(
-        { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter), status: (filter) => agent.status(filter), flows: () => agent.flowMap() },
+        { registry: agent.metrics.registry, readiness: () => agent.readiness(), results: (filter) => agent.results(filter), status: (filter) => agent.status(filter), flows: (view) => (view === "judged" ? agent.judgedFlowMap() : agent.flowMap()) },
         listen,
       );
     } catch (error) {

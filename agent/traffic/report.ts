@@ -1,7 +1,7 @@
 // The judged traffic map as one plain document: every flow with its verdict, the rules that
 // allowed it or the reason it is denied or unknown, and which staged policies would deny it;
 // totals; per staged policy the flows it would deny. `netcanary map --output json` prints it,
-// and the agent's /api/v1/flows can serve the same shape. Pure.
+// and the agent's /api/v1/flows?judged serves it for its own map (judgedFlowMap). Pure.
 
 import type { PolicyIndex } from "../policy/engine.js";
 import { formatRule } from "../policy/explain.js";
@@ -96,4 +96,39 @@ export function trafficReport(index: PolicyIndex, map: FlowMap, staged: readonly
     coverage: map.coverage,
   };
   return { report, judgements, ...(stagedResult ? { staged: stagedResult } : {}) };
+}
+
+/** The staged set the agent evaluates: where it is read from, and why the files as they are now were refused. */
+export interface StagedSetState {
+  readonly directory: string;
+  readonly policies: readonly NetworkPolicy[];
+  /** Empty when the files loaded; else the last good set (policies) is what is evaluated. */
+  readonly errors: readonly string[];
+  readonly errorCount: number;
+}
+
+/**
+ * What the agent serves at /api/v1/flows?judged: the judged report of its map at the last
+ * sample, the node, and the staged set's state (where it is read from, how many policies, the
+ * errors that refused its latest files). The raw map stays at /api/v1/flows: the recorded-map
+ * format `netcanary map` reads.
+ */
+export interface JudgedFlowMap extends TrafficReport {
+  readonly apiVersion: "netcanary/v1";
+  readonly kind: "JudgedFlowMap";
+  readonly node?: string;
+  readonly stagedSet?: { readonly directory: string; readonly policies: number; readonly errors: readonly string[]; readonly errorCount: number };
+}
+
+/** The agent's judged map (and the judgements and staged result its metrics are built from). */
+export function judgedFlowMap(index: PolicyIndex, map: FlowMap, staged: StagedSetState | undefined): { document: JudgedFlowMap; judgements: readonly FlowJudgement[]; staged?: StagedResult } {
+  const judged = trafficReport(index, map, staged?.policies ?? []);
+  const document: JudgedFlowMap = {
+    apiVersion: "netcanary/v1",
+    kind: "JudgedFlowMap",
+    ...(map.node !== undefined ? { node: map.node } : {}),
+    ...judged.report,
+    ...(staged ? { stagedSet: { directory: staged.directory, policies: staged.policies.length, errors: staged.errors, errorCount: staged.errorCount } } : {}),
+  };
+  return { document, judgements: judged.judgements, ...(judged.staged ? { staged: judged.staged } : {}) };
 }
