@@ -244,7 +244,7 @@ export class Agent {
     if (wanted === undefined) return;
     const staged = new StagedSource(wanted, this.log);
     this.staged = staged;
-    void staged.start(this.options.watchIntervalMs ?? 1000);
+    staged.start(this.options.watchIntervalMs ?? 1000).catch((error: unknown) => this.log.error({ file: wanted, err: error }, "staged policies not read; none is evaluated"));
   }
 
   /** The traffic map now (/api/v1/flows); undefined while traffic mapping is off. */
