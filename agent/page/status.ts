@@ -1,4 +1,3 @@
-/// <reference lib="dom" />
 // The status page's script (served as /status.js, compiled by the agent's own build; no
 // framework): it polls the agent's /api/v1/status, draws the edges as a source-by-target
 // matrix coloured by status, opens a cell's explanation (its probes' /api/v1/results and
