@@ -117,7 +117,7 @@ export const agentCommand: Command = {
           readiness: () => agent.readiness(),
           results: (filter) => agent.results(filter),
           status: (filter) => agent.status(filter),
-          flows: () => agent.flowMap(),
+          flows: (view) => (view === "judged" ? agent.judgedFlowMap() : agent.flowMap()),
           coverage: () => agent.coverage(),
           ...(inbound ? { inbound: () => inbound.document() } : {}),
         },

@@ -22,7 +22,9 @@ Reads traffic maps recorded by the agent (several are merged: one per node, or o
 over time) and judges every observed flow with the policy engine: the verdict the
 NetworkPolicies in force give it (from --manifests, read as 'netcanary check' reads them),
 the rule that allowed it, or why it is denied or unknown. A flow the policies deny that was
-seen all the same is an unexpected allow: the policies are not enforced for it.
+seen all the same is an unexpected allow: the policies are not enforced for it. A flow
+seen only as unanswered connection attempts is not: denied, it is the block at work;
+allowed, it is a possible unexpected block (shown, not counted in the exit status).
 
 With --staged, the NetworkPolicies in those files are evaluated as if applied (never
 applied): the WOULD DENY column names the staged policies that would deny each flow, each
@@ -41,7 +43,8 @@ inconclusive).`;
 
 function verdictCell(flow: FlowReportEntry): string {
   const head = flow.determinate || flow.verdict === "unknown" ? flow.verdict : `${flow.verdict} (undetermined)`;
-  return flow.unexpectedAllow ? `${head}, seen: not enforced` : head;
+  if (flow.unexpectedAllow) return `${head}, seen: not enforced`;
+  return flow.possibleBlock ? `${head}, unanswered: blocked?` : head;
 }
 
 function ruleOrReason(flow: FlowReportEntry): string {
@@ -73,7 +76,8 @@ function renderTable(report: TrafficReport, out: Output): void {
   out.stdout("");
   out.stdout(
     `${totals.flows} flows: ${totals.allowed} allowed, ${totals.denied} denied, ${totals.mixed} mixed, ${totals.unknown} unknown; ` +
-      `${totals.unexpectedAllows} denied by policy but seen (not enforced)`,
+      `${totals.unexpectedAllows} denied by policy but seen (not enforced)` +
+      (totals.possibleBlocks > 0 ? `; ${totals.possibleBlocks} allowed by policy but only unanswered attempts seen (possibly blocked)` : ""),
   );
   if (report.staged) {
     for (const one of [...report.staged.policies, report.staged.all]) out.stdout(`staged ${one.policy}: would deny ${one.wouldDeny.length} observed flow(s)`);

@@ -28,10 +28,11 @@ import { type EdgeRecord, type StatusChange, withOutcome } from "../verdicts/edg
 import { type EdgePolicy, namedByWorkload, policyForEdge, type SourceIdentity, unknownPolicy } from "../verdicts/policy.js";
 import { type LiveFeeds, ZscalerSeam } from "../zscaler/seam.js";
 import type { FlowMap } from "../traffic/flow.js";
-import { judgeFlows } from "../traffic/judge.js";
 import { TrafficMetrics, trafficSeries } from "../traffic/metrics.js";
 import { ObserverMetrics } from "../traffic/observer-metrics.js";
 import { TrafficObserver } from "../traffic/observer.js";
+import { judgedFlowMap, type JudgedFlowMap } from "../traffic/report.js";
+import { StagedSource } from "../traffic/staged-source.js";
 import { EdgeTable } from "./edge-table.js";
 import type { SelfIdentity } from "./identity.js";
 import type { Logger } from "../log/log.js";
@@ -109,6 +110,10 @@ export class Agent {
   private unfilled: readonly DerivedGap[] = [];
   /** The scope last given to the cluster source. */
   private scopeKey = "";
+  /** The staged policies `traffic.staged` names, followed while the map is on (traffic/staged-source.ts). */
+  private staged: StagedSource | undefined;
+  /** The map as judged at the last sample (/api/v1/flows?judged). */
+  private judged: JudgedFlowMap | undefined;
 
   private constructor(
     private readonly options: AgentOptions,
@@ -201,6 +206,7 @@ export class Agent {
 
   /** Starts or stops the traffic map as the config says (while the agent runs on schedule). */
   private followTraffic(): void {
+    this.followStaged();
     if (this.config.traffic && !this.traffic && this.scheduling && !this.stopped) {
       const metrics = (this.trafficMetrics ??= { observer: new ObserverMetrics(this.metrics.registry), map: new TrafficMetrics(this.metrics.registry) });
       const lookupAddress = this.cluster.lookupAddress?.bind(this.cluster);
@@ -208,12 +214,16 @@ export class Agent {
         nodeName: this.options.identity.nodeName,
         logger: this.log,
         metrics: {
-          // Each sample: the observer's figures, and the map judged by the policies in force now.
+          // Each sample: the observer's figures, and the map judged by the policies in force now and the staged ones.
           sampled: (report, map) => {
             metrics.observer.sampled(report);
             const index = this.index;
             const current = index ? map() : undefined;
-            metrics.map.publishFlows(index && current ? trafficSeries(current.flows, judgeFlows(index, current)) : []);
+            const staged = this.staged?.state();
+            const judged = index && current ? judgedFlowMap(index, current, staged ? { directory: this.staged?.directory ?? "", ...staged } : undefined) : undefined;
+            this.judged = judged?.document;
+            metrics.map.publishFlows(current && judged ? trafficSeries(current.flows, judged.judgements) : []);
+            metrics.map.publishStaged(judged?.staged);
           },
         },
         ...(lookupAddress ? { lookupAddress } : {}),
@@ -227,14 +237,33 @@ export class Agent {
     } else if (!this.config.traffic && this.traffic) {
       void this.traffic.stop();
       this.traffic = undefined;
+      this.judged = undefined;
       this.trafficMetrics?.map.publishFlows([]);
+      this.trafficMetrics?.map.publishStaged(undefined);
       this.log.info({}, "traffic map off");
     }
+  }
+
+  /** Follows the staged policies' directory while the map is on and one is configured; a new path, a new set. */
+  private followStaged(): void {
+    const wanted = this.scheduling && !this.stopped ? this.config.traffic?.staged : undefined;
+    if (this.staged && this.staged.directory === wanted) return;
+    this.staged?.stop();
+    this.staged = undefined;
+    if (wanted === undefined) return;
+    const staged = new StagedSource(wanted, this.log);
+    this.staged = staged;
+    staged.start(this.options.watchIntervalMs ?? 1000).catch((error: unknown) => this.log.error({ file: wanted, err: error }, "staged policies not read; none is evaluated"));
   }
 
   /** The traffic map now (/api/v1/flows); undefined while traffic mapping is off. */
   flowMap(): FlowMap | undefined {
     return this.traffic?.map();
+  }
+
+  /** The traffic map as judged at the last sample (/api/v1/flows?judged); undefined while off or before a sample. */
+  judgedFlowMap(): JudgedFlowMap | undefined {
+    return this.traffic ? this.judged : undefined;
   }
 
   /** For one round (netcanary once): the Zscaler data as fresh as the deadline allows. */
@@ -253,6 +282,8 @@ export class Agent {
     for (const watch of this.watches) watch.close();
     this.watches.length = 0;
     this.scheduling = false;
+    this.staged?.stop();
+    this.staged = undefined;
     await this.traffic?.stop();
     this.scheduler.stop();
     this.starvation.stop();

@@ -4,7 +4,7 @@
 // matrix coloured by status, opens a cell's explanation (its probes' /api/v1/results and
 // /api/v1/status?probe=, for the observations) on a click or Enter, and shows what the
 // verdicts rest on. The poll slows down when the agent is slow to answer or the page to draw. It draws the traffic map when the agent serves
-// /api/v1/flows, and never waits for it. Everything from the agent is written as text (never
+// /api/v1/flows (judged, with staged verdicts, from /api/v1/flows?judged), and never waits for it. Everything from the agent is written as text (never
 // as HTML): names come from the cluster. It only reads: no request it makes changes anything.
 
 import type { Observation, StatusDocument, StatusEdge } from "../daemon/status-book.js";
@@ -345,22 +345,29 @@ class StatusPage {
     byId("state").replaceChildren(cluster, config, feeds, health);
   }
 
-  /** The traffic map, when the agent serves one; otherwise the section stays hidden. */
+  /**
+   * The traffic map, when the agent serves one (otherwise the section stays hidden): as judged
+   * at the agent's last sample (/api/v1/flows?judged: each flow's verdict, and with staged
+   * policies, which would deny it), or as recorded until it has been judged.
+   */
   private async drawFlows(): Promise<void> {
-    let flows: readonly ObservedFlow[];
+    let flows: readonly DrawnFlow[];
+    let staged = false;
     try {
-      const reply = await fetch("/api/v1/flows", { cache: "no-store" });
+      let reply = await fetch("/api/v1/flows?judged", { cache: "no-store" });
+      if (reply.status === 404) reply = await fetch("/api/v1/flows", { cache: "no-store" });
       if (!reply.ok) return;
-      const body = (await reply.json()) as { flows?: unknown } | unknown[];
-      const list = Array.isArray(body) ? body : Array.isArray(body.flows) ? body.flows : [];
-      flows = list.slice(0, 200) as ObservedFlow[];
+      const body = (await reply.json()) as { flows?: unknown; staged?: unknown };
+      const list = Array.isArray(body.flows) ? body.flows : [];
+      flows = list.slice(0, MAX_FLOWS_DRAWN) as DrawnFlow[];
+      staged = typeof body.staged === "object" && body.staged !== null;
     } catch {
       return;
     }
     const table = element("table");
-    table.append(element("caption", "Observed flows (up to 200)"));
+    table.append(element("caption", `Observed flows (up to ${MAX_FLOWS_DRAWN})`));
     const head = element("tr");
-    for (const title of ["direction", "local", "peer", "port", "verdict"]) {
+    for (const title of ["direction", "local", "peer", "port", "verdict", ...(staged ? ["staged: would deny"] : [])]) {
       const th = element("th", title);
       th.scope = "col";
       head.append(th);
@@ -368,19 +375,33 @@ class StatusPage {
     table.append(head);
     for (const flow of flows) {
       const row = element("tr");
-      const verdict = (flow as unknown as { verdict?: unknown }).verdict;
+      row.className = "flow";
       row.append(
         element("td", String(flow.direction)),
         element("td", flow.local ? `${flow.local.namespace}/${flow.local.kind}/${flow.local.name}` : "?"),
         element("td", peerName(flow.peer)),
         element("td", `${flow.port}/${flow.protocol}`),
-        element("td", typeof verdict === "string" ? verdict : verdict && typeof verdict === "object" ? JSON.stringify(verdict) : ""),
+        element("td", verdictText(flow)),
+        ...(staged ? [element("td", Array.isArray(flow.wouldDeny) && flow.wouldDeny.length > 0 ? flow.wouldDeny.map(String).join(", ") : "-")] : []),
       );
       table.append(row);
     }
     byId("flows-body").replaceChildren(flows.length === 0 ? element("p", "No flows observed yet.") : table);
     byId("flows").hidden = false;
   }
+}
+
+/** Flows drawn at most (the agent's map can hold thousands; the page is for a glance). */
+const MAX_FLOWS_DRAWN = 200;
+
+/** A flow as served: recorded (ObservedFlow), or judged (traffic/report.ts FlowReportEntry adds these). */
+type DrawnFlow = ObservedFlow & { readonly verdict?: unknown; readonly unexpectedAllow?: unknown; readonly possibleBlock?: unknown; readonly wouldDeny?: unknown };
+
+function verdictText(flow: DrawnFlow): string {
+  if (typeof flow.verdict !== "string") return "not judged yet";
+  if (flow.unexpectedAllow === true) return `${flow.verdict}, seen: not enforced`;
+  if (flow.possibleBlock === true) return `${flow.verdict}, unanswered: blocked?`;
+  return flow.verdict;
 }
 
 function peerName(peer: ObservedFlow["peer"] | undefined): string {

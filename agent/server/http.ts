@@ -28,6 +28,13 @@ import { PAGE_HEADERS, pageFile } from "./page.js";
  * asks only for what is there (a route added below is added here).
  */
 export const JSON_ENDPOINTS: readonly string[] = ["/api/v1/results", "/api/v1/status", "/api/v1/coverage"];
+/** Listed beside them while it answers (traffic mapping on), so the page draws the map only then. */
+export const FLOWS_ENDPOINT = "/api/v1/flows";
+
+/** The JSON endpoints that answer now. */
+export function jsonEndpoints(sources: Pick<ServerSources, "flows">): readonly string[] {
+  return sources.flows?.("map") !== undefined ? [...JSON_ENDPOINTS, FLOWS_ENDPOINT] : JSON_ENDPOINTS;
+}
 
 /** Results documents written at once; more requests wait their turn. */
 export const RESULTS_AT_ONCE = 2;
@@ -56,13 +63,19 @@ export interface ServerSources {
   results(filter?: ResultsFilter): unknown;
   /** The /api/v1/status document (the status page's), optionally one probe's; absent, the endpoint answers 404. */
   status?(filter: { readonly probe?: string }): unknown;
-  /** The /api/v1/flows document (traffic/flow.ts FlowMap); undefined while traffic mapping is off. */
-  flows?(): unknown;
+  /**
+   * The /api/v1/flows document: the map as recorded (traffic/flow.ts FlowMap), or with
+   * ?judged, as judged at the last sample (traffic/report.ts JudgedFlowMap); undefined while
+   * traffic mapping is off (or, judged, before its first sample).
+   */
+  flows?(view: FlowsView): unknown;
   /** The /api/v1/coverage document (derive/coverage.ts); without it, 404. */
   coverage?(): unknown;
   /** The /api/v1/inbound document (agent --inbound); absent: not enabled. */
   inbound?(): unknown;
 }
+
+export type FlowsView = "map" | "judged";
 
 export interface ResultsFilter {
   readonly probe?: string;
@@ -221,14 +234,16 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       const status = sources.status?.bind(sources);
       if (!status) break;
       const probe = url.searchParams.get("probe");
-      const document = () => ({ ...(status(probe !== null ? { probe } : {}) as object), endpoints: JSON_ENDPOINTS });
+      const document = () => ({ ...(status(probe !== null ? { probe } : {}) as object), endpoints: jsonEndpoints(sources) });
       answerTurn(await results.run(response, () => sendDocument(handlers, document, response, gone)), response, results, "documents");
       return;
     }
-    case "/api/v1/flows": {
-      const map = sources.flows?.();
+    case FLOWS_ENDPOINT: {
+      const view: FlowsView = url.searchParams.has("judged") ? "judged" : "map";
+      const map = sources.flows?.(view);
       if (map === undefined) {
-        send(response, 404, "text/plain; charset=utf-8", "traffic mapping is off (traffic.enabled in the config, docs/traffic.md)\n");
+        const why = view === "judged" && sources.flows?.("map") !== undefined ? "the traffic map has not been judged yet (after its first sample)" : "traffic mapping is off (traffic.enabled in the config, docs/traffic.md)";
+        send(response, 404, "text/plain; charset=utf-8", `${why}\n`);
         return;
       }
       answerTurn(await results.run(response, () => sendDocument(handlers, () => map, response, gone)), response, results, "documents");

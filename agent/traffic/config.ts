@@ -27,6 +27,8 @@ export interface TrafficSettings {
   readonly expireAfterMs: number;
   /** Named ranges that group external peers (the smallest holding an address wins). */
   readonly ranges: readonly TrafficRange[];
+  /** A directory of staged NetworkPolicies (staged-source.ts), evaluated against the map, never applied; absent: none. */
+  readonly staged?: string;
 }
 
 /** Sampling every second is cheap for a few pods; every 10 minutes still catches long connections. */
@@ -63,6 +65,8 @@ export const trafficSchema = z.strictObject({
     .array(z.strictObject({ name: z.string().regex(RANGE_NAME, { message: "must be lower-case letters, digits, '-', '_' or '.' (63 at most)" }), cidr: z.string() }))
     .max(MAX_TRAFFIC_RANGES, { message: `must list at most ${MAX_TRAFFIC_RANGES} ranges` })
     .optional(),
+  /** A directory (or file) of staged NetworkPolicy manifests, a mounted ConfigMap for instance. */
+  staged: z.string({ error: "must be a path to a directory of NetworkPolicy manifests" }).min(1, { message: "must be a path to a directory of NetworkPolicy manifests" }).max(4096, { message: "must be a path of at most 4096 characters" }).optional(),
 });
 
 export type RawTraffic = z.infer<typeof trafficSchema>;
@@ -84,5 +88,5 @@ export function readTrafficSettings(raw: RawTraffic | undefined, add: (path: Fie
     names.add(range.name);
   });
   const pods: TrafficPods = raw.pods === undefined || raw.pods === "sources" ? { kind: "sources" } : raw.pods === "all" ? { kind: "all" } : { kind: "namespaces", namespaces: [...new Set(raw.pods.namespaces)] };
-  return { pods, intervalMs, maxFlows: raw.maxFlows ?? TRAFFIC_DEFAULTS.maxFlows, expireAfterMs, ranges };
+  return { pods, intervalMs, maxFlows: raw.maxFlows ?? TRAFFIC_DEFAULTS.maxFlows, expireAfterMs, ranges, ...(raw.staged !== undefined ? { staged: raw.staged } : {}) };
 }

@@ -10,7 +10,10 @@
 // no verdict: "unknown", with the observer's reason, never a guess.
 //
 // A flow that happened although the policies deny it is evidence that they are not enforced
-// for it (an unexpected allow, seen in real traffic).
+// for it (an unexpected allow, seen in real traffic). A flow seen only as connection attempts
+// (TCP SYN_SENT, never answered: ObservedFlow.attemptOnly) is not proof that traffic got
+// through: denied, it is what the block looks like; allowed, it is a possible unexpected block
+// (or a peer that did not answer), said so and never counted as non-enforcement.
 
 import { type IpAddress, parseIp } from "../addresses/ip.js";
 import { namespaceLabels, type PodInfo, type ServiceInfo } from "../cluster/snapshot.js";
@@ -42,8 +45,13 @@ export interface FlowJudgement {
   readonly allowedBy: readonly RuleRef[];
   /** One sentence: the deciding reason, or why the flow has no verdict. */
   readonly reason: string;
-  /** The policies deny (a case of) this flow, and it happened: they are not enforced for it. */
+  /** The policies deny (a case of) this flow, and it happened: they are not enforced for it. Never for an attempt-only flow. */
   readonly unexpectedAllow: boolean;
+  /**
+   * The policies allow (a case of) this flow, yet only unanswered attempts were seen: something
+   * may block what policy allows (or the peer did not answer). Only for attempt-only flows.
+   */
+  readonly possibleBlock: boolean;
   /** The judged cases (empty for "unknown"). */
   readonly cases: readonly FlowCase[];
 }
@@ -80,7 +88,7 @@ export function withMapNamespaces(index: PolicyIndex, map: Pick<FlowMap, "namesp
 }
 
 function unknown(key: string, reason: string): FlowJudgement {
-  return { key, verdict: "unknown", determinate: false, allowedBy: [], reason, unexpectedAllow: false, cases: [] };
+  return { key, verdict: "unknown", determinate: false, allowedBy: [], reason, unexpectedAllow: false, possibleBlock: false, cases: [] };
 }
 
 function caseOf(target: string, verdict: PolicyVerdict): FlowCase {
@@ -181,7 +189,20 @@ export function describePeer(flow: Pick<ObservedFlow, "peer">): string {
   }
 }
 
-function combine(key: string, cases: readonly FlowCase[]): FlowJudgement {
+/** What an attempt-only flow adds to the reason: what its verdict means when nothing was seen getting through. */
+function attemptNote(verdict: FlowVerdict): string {
+  switch (verdict) {
+    case "deny":
+      return "only unanswered connection attempts were seen: consistent with the block, not evidence it is unenforced";
+    case "allow":
+    case "mixed":
+      return "only unanswered connection attempts were seen although policy allows it: a possible unexpected block (or a peer that did not answer)";
+    case "unknown":
+      return "only unanswered connection attempts were seen";
+  }
+}
+
+function combine(key: string, cases: readonly FlowCase[], attemptOnly: boolean): FlowJudgement {
   const verdicts = new Set(cases.map((c) => c.verdict));
   const verdict: FlowVerdict = verdicts.size > 1 ? "mixed" : (cases[0]?.verdict ?? "allow");
   const allowedBy = new Map<string, RuleRef>();
@@ -193,13 +214,15 @@ function combine(key: string, cases: readonly FlowCase[]): FlowJudgement {
       : summaries.length === 1
         ? (summaries[0] ?? "")
         : summaries.join("; ");
+  const seen = (v: Verdict) => cases.some((c) => c.verdict === v && c.determinate);
   return {
     key,
     verdict,
     determinate: cases.every((c) => c.determinate),
     allowedBy: [...allowedBy.values()],
-    reason,
-    unexpectedAllow: cases.some((c) => c.verdict === "deny" && c.determinate),
+    reason: attemptOnly ? `${reason}; ${attemptNote(verdict)}` : reason,
+    unexpectedAllow: !attemptOnly && seen("deny"),
+    possibleBlock: attemptOnly && seen("allow"),
     cases,
   };
 }
@@ -208,6 +231,7 @@ function combine(key: string, cases: readonly FlowCase[]): FlowJudgement {
 export function judgeFlow(index: PolicyIndex, flow: ObservedFlow): FlowJudgement {
   const key = flowKey(flow);
   if (flow.peer.kind === "unnamed") return unknown(key, `peer ${flow.peer.address} is not named (${flow.peer.reason})`);
+  const attemptOnly = flow.attemptOnly === true;
   const local: Endpoint = { kind: "pod", pod: workloadPod(index, flow.local, flow.localAddresses) };
   const query = (other: Endpoint) =>
     flow.direction === "outbound"
@@ -215,11 +239,11 @@ export function judgeFlow(index: PolicyIndex, flow: ObservedFlow): FlowJudgement
       : evaluateConnection(index, { from: other, to: local, port: flow.port, protocol: flow.protocol });
   if (flow.peer.kind === "service" && flow.direction === "outbound") {
     const cases = serviceCases(index, flow, local);
-    return typeof cases === "string" ? unknown(key, cases) : combine(key, cases);
+    return typeof cases === "string" ? unknown(key, cases) : combine(key, cases, attemptOnly);
   }
   const peers = peerEndpoints(index, flow);
   if (typeof peers === "string") return unknown(key, peers);
-  return combine(key, peers.map(({ target, endpoint }) => caseOf(target, query(endpoint))));
+  return combine(key, peers.map(({ target, endpoint }) => caseOf(target, query(endpoint))), attemptOnly);
 }
 
 /** Every flow of a map judged, in the map's order, against the index with the map's namespaces. */

@@ -1,7 +1,7 @@
 // The judged traffic map as one plain document: every flow with its verdict, the rules that
 // allowed it or the reason it is denied or unknown, and which staged policies would deny it;
 // totals; per staged policy the flows it would deny. `netcanary map --output json` prints it,
-// and the agent's /api/v1/flows can serve the same shape. Pure.
+// and the agent's /api/v1/flows?judged serves it for its own map (judgedFlowMap). Pure.
 
 import type { PolicyIndex } from "../policy/engine.js";
 import { formatRule } from "../policy/explain.js";
@@ -24,6 +24,8 @@ export interface FlowReportEntry {
   readonly reason: string;
   /** Denied by the policies in force, and seen: they are not enforced for it. */
   readonly unexpectedAllow: boolean;
+  /** Allowed by the policies in force, yet only unanswered attempts were seen: a possible unexpected block. */
+  readonly possibleBlock: boolean;
   readonly cases: readonly { readonly target: string; readonly verdict: string; readonly determinate: boolean; readonly summary: string }[];
   /** Staged policies ("namespace/name") that would deny it, each applied alone; only when policies are staged. */
   readonly wouldDeny?: readonly string[];
@@ -40,7 +42,7 @@ export interface TrafficReport {
   readonly from: string;
   readonly until: string;
   readonly flows: readonly FlowReportEntry[];
-  readonly summary: { readonly flows: number; readonly allowed: number; readonly denied: number; readonly mixed: number; readonly unknown: number; readonly unexpectedAllows: number };
+  readonly summary: { readonly flows: number; readonly allowed: number; readonly denied: number; readonly mixed: number; readonly unknown: number; readonly unexpectedAllows: number; readonly possibleBlocks: number };
   readonly staged?: { readonly policies: readonly StagedSummary[]; readonly all: StagedSummary; readonly unjudged: number };
   readonly coverage: FlowCoverage;
 }
@@ -68,6 +70,7 @@ function entry(flow: ObservedFlow, judgement: FlowJudgement, wouldDeny: readonly
     allowedBy: judgement.allowedBy.map(formatRule),
     reason: judgement.reason,
     unexpectedAllow: judgement.unexpectedAllow,
+    possibleBlock: judgement.possibleBlock,
     cases: judgement.cases.map(({ target, verdict, determinate, summary }) => ({ target, verdict, determinate, summary })),
     ...(wouldDeny ? { wouldDeny } : {}),
   };
@@ -88,9 +91,44 @@ export function trafficReport(index: PolicyIndex, map: FlowMap, staged: readonly
     from: map.from,
     until: map.until,
     flows,
-    summary: { flows: flows.length, allowed: count("allow"), denied: count("deny"), mixed: count("mixed"), unknown: count("unknown"), unexpectedAllows: flows.filter((f) => f.unexpectedAllow).length },
+    summary: { flows: flows.length, allowed: count("allow"), denied: count("deny"), mixed: count("mixed"), unknown: count("unknown"), unexpectedAllows: flows.filter((f) => f.unexpectedAllow).length, possibleBlocks: flows.filter((f) => f.possibleBlock).length },
     ...(stagedResult ? { staged: { policies: stagedResult.policies.map(stagedSummary), all: stagedSummary(stagedResult.all), unjudged: stagedResult.unjudged } } : {}),
     coverage: map.coverage,
   };
   return { report, judgements, ...(stagedResult ? { staged: stagedResult } : {}) };
+}
+
+/** The staged set the agent evaluates: where it is read from, and why the files as they are now were refused. */
+export interface StagedSetState {
+  readonly directory: string;
+  readonly policies: readonly NetworkPolicy[];
+  /** Empty when the files loaded; else the last good set (policies) is what is evaluated. */
+  readonly errors: readonly string[];
+  readonly errorCount: number;
+}
+
+/**
+ * What the agent serves at /api/v1/flows?judged: the judged report of its map at the last
+ * sample, the node, and the staged set's state (where it is read from, how many policies, the
+ * errors that refused its latest files). The raw map stays at /api/v1/flows: the recorded-map
+ * format `netcanary map` reads.
+ */
+export interface JudgedFlowMap extends TrafficReport {
+  readonly apiVersion: "netcanary/v1";
+  readonly kind: "JudgedFlowMap";
+  readonly node?: string;
+  readonly stagedSet?: { readonly directory: string; readonly policies: number; readonly errors: readonly string[]; readonly errorCount: number };
+}
+
+/** The agent's judged map (and the judgements and staged result its metrics are built from). */
+export function judgedFlowMap(index: PolicyIndex, map: FlowMap, staged: StagedSetState | undefined): { document: JudgedFlowMap; judgements: readonly FlowJudgement[]; staged?: StagedResult } {
+  const judged = trafficReport(index, map, staged?.policies ?? []);
+  const document: JudgedFlowMap = {
+    apiVersion: "netcanary/v1",
+    kind: "JudgedFlowMap",
+    ...(map.node !== undefined ? { node: map.node } : {}),
+    ...judged.report,
+    ...(staged ? { stagedSet: { directory: staged.directory, policies: staged.policies.length, errors: staged.errors, errorCount: staged.errorCount } } : {}),
+  };
+  return { document, judgements: judged.judgements, ...(judged.staged ? { staged: judged.staged } : {}) };
 }

@@ -65,7 +65,7 @@ describe("netcanary map", () => {
     const run = await runCli(["map", mapA, mapB, "--manifests", inForce, "--staged", staged, "--output", "json"]);
     expect(run.code).toBe(1);
     const doc = JSON.parse(run.stdout) as { flows: { key: string; verdict: string; unexpectedAllow: boolean; allowedBy: string[]; wouldDeny: string[] }[]; summary: Record<string, number>; staged: { all: { wouldDeny: string[] } } };
-    expect(doc.summary).toEqual({ flows: 9, allowed: 8, denied: 1, mixed: 0, unknown: 0, unexpectedAllows: 1 });
+    expect(doc.summary).toEqual({ flows: 9, allowed: 8, denied: 1, mixed: 0, unknown: 0, unexpectedAllows: 1, possibleBlocks: 0 });
     expect(doc.flows.filter((f) => f.unexpectedAllow).map((f) => f.key)).toEqual(["inbound|TCP|deployment/shop/api|workload:statefulset/payments/ledger|8080"]);
     expect(doc.staged.all.wouldDeny).toHaveLength(5);
   });

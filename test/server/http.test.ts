@@ -29,10 +29,11 @@ describe("HTTP server", () => {
   let readiness: Readiness = { ready: false, reason: "first round: 2 of 3 edges not probed yet" };
   let results: unknown = { results: [{ probe: "web", status: "ok" }] };
   let flows: unknown = undefined;
+  let judged: unknown = undefined;
   let server: Awaited<ReturnType<typeof startServer>>;
 
   beforeAll(async () => {
-    server = await startServer({ registry, readiness: () => readiness, results: () => results, flows: () => flows }, { host: "127.0.0.1", port: 0 });
+    server = await startServer({ registry, readiness: () => readiness, results: () => results, flows: (view) => (view === "judged" ? judged : flows) }, { host: "127.0.0.1", port: 0 });
   });
   afterAll(async () => {
     await server.close();
@@ -84,6 +85,21 @@ describe("HTTP server", () => {
     const on = await call(server.address.port, "GET", "/api/v1/flows");
     expect([on.status, on.headers["content-type"], on.headers["cache-control"]]).toEqual([200, "application/json", "no-store"]);
     expect(JSON.parse(on.body)).toEqual(flows);
+  });
+
+  it("/api/v1/flows?judged: the map as judged, 404 saying why before the first judgement and while mapping is off", async () => {
+    flows = undefined;
+    judged = undefined;
+    const off = await call(server.address.port, "GET", "/api/v1/flows?judged");
+    expect([off.status, off.body]).toEqual([404, "traffic mapping is off (traffic.enabled in the config, docs/traffic.md)\n"]);
+    flows = { apiVersion: "netcanary/v1", kind: "FlowMap", flows: [] };
+    const early = await call(server.address.port, "GET", "/api/v1/flows?judged");
+    expect([early.status, early.body]).toEqual([404, "the traffic map has not been judged yet (after its first sample)\n"]);
+    judged = { apiVersion: "netcanary/v1", kind: "JudgedFlowMap", flows: [], summary: { flows: 0 } };
+    const on = await call(server.address.port, "GET", "/api/v1/flows?judged");
+    expect([on.status, on.headers["content-type"]]).toEqual([200, "application/json"]);
+    expect(JSON.parse(on.body)).toEqual(judged);
+    expect(JSON.parse((await call(server.address.port, "GET", "/api/v1/flows")).body)).toEqual(flows);
   });
 
   it("/: the status page, which links every endpoint (its policy and files: page.test.ts)", async () => {

@@ -144,6 +144,18 @@ describe("the status page over HTTP", () => {
     expect(JSON_ENDPOINTS).toContain("/api/v1/status");
   });
 
+  it("/api/v1/status lists /api/v1/flows while the traffic map answers, and not while it is off (404)", async () => {
+    let map: unknown = undefined;
+    const server = await startServer({ registry: new Registry(), readiness: () => ({ ready: true }), results: () => ({ results: [] }), status: () => STATUS, flows: () => map }, { host: "127.0.0.1", port: 0 });
+    running.push(server);
+    const endpoints = async () => (JSON.parse((await call(server.address.port, "GET", "/api/v1/status")).body) as { endpoints: string[] }).endpoints;
+    expect(await endpoints()).toEqual([...JSON_ENDPOINTS]);
+    expect((await call(server.address.port, "GET", "/api/v1/flows")).status).toBe(404);
+    map = { apiVersion: "netcanary/v1", kind: "FlowMap", flows: [] };
+    expect(await endpoints()).toEqual([...JSON_ENDPOINTS, "/api/v1/flows"]);
+    expect((await call(server.address.port, "GET", "/api/v1/flows")).status).toBe(200);
+  });
+
   it("/api/v1/status is not found on a server given no status source", async () => {
     const server = await startServer({ registry: new Registry(), readiness: () => ({ ready: true }), results: () => ({ results: [] }) }, { host: "127.0.0.1", port: 0 });
     running.push(server);

@@ -14,7 +14,7 @@
 // another node, whose probes exercise an egress rule the first agent's probes never cross,
 // and reach the first agent's pod: ingress rules only the second agent sees.
 
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -141,6 +141,54 @@ const sourcePod = (podIP: string, uid: string) => ({
   spec: { nodeName: NODE, containers: [{ name: "checkout", image: "checkout" }] },
   status: { phase: "Running", podIP, podIPs: [{ ip: podIP }] },
 });
+
+const BACKEND_PORT = 9000;
+
+/** A pod of shop on another node, which checkout connects to (the API names its address). */
+const backendPod = (podIP: string) => ({
+  apiVersion: "v1",
+  kind: "Pod",
+  metadata: {
+    namespace: "shop",
+    name: "backend-0",
+    labels: { app: "backend", "statefulset.kubernetes.io/pod-name": "backend-0" },
+    uid: "u-backend-0",
+    ownerReferences: [{ apiVersion: "apps/v1", kind: "StatefulSet", name: "backend", uid: "u-sts", controller: true }],
+  },
+  spec: { nodeName: "node-b", containers: [{ name: "backend", image: "backend" }] },
+  status: { phase: "Running", podIP, podIPs: [{ ip: podIP }] },
+});
+
+/** backend admits nobody: checkout's connection, seen all the same, is evidence the policy is not enforced. */
+const BACKEND_INGRESS = {
+  apiVersion: "networking.k8s.io/v1",
+  kind: "NetworkPolicy",
+  metadata: { namespace: "shop", name: "backend-ingress" },
+  spec: { podSelector: { matchLabels: { app: "backend" } }, policyTypes: ["Ingress"] },
+};
+
+/** Staged (never applied): checkout may send nothing. */
+const STAGED_CHECKOUT_EGRESS = `apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: {name: checkout-egress, namespace: shop}
+spec: {podSelector: {matchLabels: {app: checkout}}, policyTypes: [Egress]}
+`;
+
+/** Listens on (host, port) and holds every connection it accepts open until stdin closes. */
+const HOLDING_SERVER = `
+const held = [];
+require("node:net").createServer((socket) => held.push(socket)).listen(Number(process.argv[2]), process.argv[1], () => process.stdout.write("listening\\n"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
+
+/** Holds one TCP connection open (host, port) until stdin closes. */
+const HOLDING_CLIENT = `
+const socket = require("node:net").connect({ host: process.argv[1], port: Number(process.argv[2]) }, () => process.stdout.write("connected\\n"));
+socket.on("error", (error) => process.stdout.write("failed " + error.message + "\\n"));
+process.stdin.on("end", () => process.exit(0));
+process.stdin.resume();
+`;
 
 /**
  * The agents' egress: loopback, except the addresses listed (denied); then the second agent's
@@ -309,9 +357,9 @@ const unexercisedRules = (outcomes: ReadonlyMap<string, Outcome>): string[] =>
 // ---------------------------------------------------------------------------------------
 // The files themselves (no Prometheus needed)
 
-const PANEL_TYPES = new Set(["row", "timeseries", "stat", "table", "state-timeline", "heatmap", "bargauge"]);
+const PANEL_TYPES = new Set(["row", "timeseries", "stat", "table", "state-timeline", "heatmap", "bargauge", "nodeGraph"]);
 /** Panels Grafana asks for one value (instant); the others draw a range. */
-const INSTANT_TYPES = new Set(["stat", "table", "bargauge"]);
+const INSTANT_TYPES = new Set(["stat", "table", "bargauge", "nodeGraph"]);
 
 /** Every {type, uid} datasource reference anywhere in a dashboard. */
 function datasourceRefs(value: unknown): { type?: unknown; uid?: unknown }[] {
@@ -510,9 +558,17 @@ scrape_configs:
     dir = await mkdtemp(join(tmpdir(), "netcanary-dashboards-"));
 
     // The source pod: a namespace held by a "pause" process, a listener on its own loopback.
-    lab = await Lab.create((at) => ({ pods: [{ name: "checkout", ip: at.ip(2) }] }));
+    lab = await Lab.create((at) => ({ pods: [{ name: "checkout", ip: at.ip(2) }, { name: "backend", ip: at.ip(3) }] }));
     lab.startProcess(lab.pod("checkout"), "sleep", ["3600"], { name: "pause checkout" });
     await lab.tcpListener(lab.pod("checkout"), "127.0.0.1", [8080]);
+    // The traffic map's flow: checkout holds a connection to backend's pod, which a policy in
+    // force denies (the lab enforces none: seen although denied).
+    await lab
+      .startProcess(lab.pod("backend"), process.execPath, ["-e", HOLDING_SERVER, lab.pod("backend").ip, String(BACKEND_PORT)], { name: "backend's listener" })
+      .waitForOutput(/^listening$/m);
+    await lab
+      .startProcess(lab.pod("checkout"), process.execPath, ["-e", HOLDING_CLIENT, lab.pod("backend").ip, String(BACKEND_PORT)], { name: "checkout's connection to backend" })
+      .waitForOutput(/^connected$/m);
 
     const web = await acceptingEndpoint("127.0.0.2");
     const leaky = await acceptingEndpoint("127.0.0.5");
@@ -534,6 +590,10 @@ scrape_configs:
     api.apply(AGENT_POD);
     api.apply(AGENT_POD_B);
     api.apply(sourcePod(lab.pod("checkout").ip, lab.pod("checkout").uid));
+    api.apply(backendPod(lab.pod("backend").ip));
+    api.apply(BACKEND_INGRESS);
+    await mkdir(join(dir, "staged"));
+    await writeFile(join(dir, "staged", "checkout-egress.yaml"), STAGED_CHECKOUT_EGRESS);
     // web, backend and the DNS server allowed; leaky and flip denied (both get through: unexpected_allow).
     api.apply(egressPolicy(["127.0.0.5", "127.0.0.6"], second.port));
     const kubeconfig = join(dir, "kubeconfig");
@@ -543,6 +603,7 @@ scrape_configs:
     await writeFile(
       config,
       `defaults: {interval: 500ms, timeout: 400ms, failureThreshold: 2, successThreshold: 1}
+traffic: {enabled: true, interval: 1s, staged: ${join(dir, "staged")}}
 zscaler:
   clouds: [zscaler.net]
   baseUrl: ${zscaler.baseUrl}
@@ -612,6 +673,12 @@ probes:
     zscaler.setPayload(ZSCALER_PATHS.future, fixturePayload(ZSCALER_PATHS.future).replace("58.220.95.0/24", "58.220.96.0/24"));
     await untilPrometheus("a feed change in Prometheus", "netcanary_zscaler_feed_changes_total", (s) => s.length > 0);
     await untilPrometheus("a feed failure in Prometheus", "netcanary_zscaler_feed_failures_total", (s) => s.length > 0);
+    // The traffic map: checkout's connection named (looked up through the API) and judged.
+    await untilPrometheus("the observed flow, judged, in Prometheus", 'netcanary_traffic_flows{verdict="deny"}', (s) => s.length === 1, 30_000).catch(async (error: unknown) => {
+      const judged = await fetch(`http://${agentAddress}/api/v1/flows?judged`).then((r) => r.text(), (e: unknown) => String(e));
+      throw new Error(`${String(error)}\njudged map: ${judged.slice(0, 3000)}`);
+    });
+    await untilPrometheus("the staged policy's would-deny count in Prometheus", "netcanary_staged_policy_would_deny_flows", (s) => s.length === 1);
 
     // The second agent (started last: the faults above are for the first): its own node, a
     // probe to the destination only rule [1] names, and one to the first agent's pod.
@@ -724,6 +791,12 @@ probes:
     expect(uncovered["checkout future"]).toBe(0); // no policy in shop: not isolated
     expect(seriesOf(outcomes, "Feed age").map((s) => s.metric["feed"]).sort()).toEqual(["cenr", "future", "hubs-recommended", "hubs-required"]);
     expect(seriesOf(outcomes, "Feed failures and changes").map((s) => `${s.metric["feed"]} ${s.metric["reason"]}`)).toContain("svpn http_status");
+    // The traffic map: the two workloads as nodes, checkout's connection as the edge between them.
+    expect(seriesOf(outcomes, "Traffic map: observed flows", "nodes").map((s) => s.metric["id"]).sort()).toEqual(["deployment/shop/checkout", "statefulset/shop/backend"]);
+    expect(seriesOf(outcomes, "Traffic map: observed flows", "edges").map((s) => s.metric["id"])).toEqual(["deployment/shop/checkout -> statefulset/shop/backend"]);
+    expect(seriesOf(outcomes, "Flows the policies deny that were seen (not enforced)").map((s) => [s.metric["client"], s.metric["server"], s.metric["verdict"], lastValue(s)])).toEqual([["deployment/shop/checkout", "statefulset/shop/backend", "deny", 1]]);
+    // Staged: it would deny nothing more (the one flow is denied in force already).
+    expect(seriesOf(outcomes, "Staged policies: observed flows they would deny").map((s) => [s.metric["policy_namespace"], s.metric["policy"], lastValue(s)])).toEqual([["shop", "checkout-egress", 0]]);
 
     // Rule coverage, this agent alone: its probes cross the first of the three rules.
     expect(seriesOf(outcomes, "Rule coverage by policy (cluster)").map((s) => [s.metric["policy"], lastValue(s)])).toEqual([["netcanary/agent-egress", 1 / 3]]);

@@ -16,6 +16,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Browser, Page } from "playwright-core";
+import { loadManifests } from "../../agent/cluster/manifests.js";
+import { buildPolicyIndex } from "../../agent/policy/engine.js";
+import { mergeFlowMaps, parseFlowMap } from "../../agent/traffic/map-file.js";
+import { judgedFlowMap, type JudgedFlowMap } from "../../agent/traffic/report.js";
+import { loadStagedPolicies } from "../../agent/traffic/staged-files.js";
 import { cliPath, repoRoot } from "../support/cli.js";
 import { type LabProcess, startProcess } from "../support/lab.js";
 import { acceptingEndpoint, closedPort, type Endpoint } from "../support/listeners.js";
@@ -46,7 +51,8 @@ spec:
   - to: [{ipBlock: {cidr: ${OK}/32}}, {ipBlock: {cidr: ${BLOCKED}/32}}]
 `;
 
-const config = (ports: { ok: number; blocked: number; denied: number }) => `defaults: {interval: 300ms, timeout: 250ms, failureThreshold: 1, successThreshold: 1}
+const config = (ports: { ok: number; blocked: number; denied: number }) => `traffic: {enabled: true, interval: 1s}
+defaults: {interval: 300ms, timeout: 250ms, failureThreshold: 1, successThreshold: 1}
 sources: [{name: self, self: true}]
 probes:
   - {name: web, sources: [self], tcp: {ip: ${OK}, port: ${ports.ok}}}
@@ -215,7 +221,7 @@ describeWith({ commands: ["chromium"], found: { "playwright-core and axe-core in
     await writeFile(configFile, `${config(ports)}  - {name: stray, sources: [nobody], tcp: {ip: ${OK}, port: 1}}\n`);
     await page.waitForFunction(() => document.querySelector("#state")?.textContent?.includes("The last reload was refused"), undefined, { timeout: 15_000 });
     const state = (await page.textContent("#state")) ?? "";
-    expect(state).toMatch(new RegExp(`${configFile.replaceAll(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:7 probes\\[3\\]\\.sources\\[0\\]: `));
+    expect(state).toMatch(new RegExp(`${configFile.replaceAll(/[.*+?^${}()|[\]\\/]/g, "\\$&")}:8 probes\\[3\\]\\.sources\\[0\\]: `));
     expect(await page.$$eval("button.cell", (buttons) => buttons.length)).toBe(3);
     await page.click(cell(DENIED));
     await page.waitForSelector("#detail-body ul.lines li");
@@ -223,4 +229,35 @@ describeWith({ commands: ["chromium"], found: { "playwright-core and axe-core in
     expect(consoleErrors).toEqual([]);
     expect(foreignRequests).toEqual([]);
   }, 40_000);
+
+  it("draws the traffic map the agent serves: empty as this agent observes no pod, then each flow's verdict and staged would-deny as the judged map gives them", async () => {
+    await page.goto(`${origin}/`);
+    // The real agent: traffic mapping on, no pod of its node selected, so no flow (the section shows, saying so).
+    await page.waitForFunction(() => document.querySelector("#flows")?.hasAttribute("hidden") === false, undefined, { timeout: 15_000 });
+    expect(await page.textContent("#flows-body")).toBe("No flows observed yet.");
+    // A judged map from recorded ones (the bundled example's two nodes), made by the agent's own code, served in its place.
+    const judged = await exampleJudgedMap();
+    await page.route(`${origin}/api/v1/flows?judged`, (route) => route.fulfill({ status: 200, contentType: "application/json", body: JSON.stringify(judged) }));
+    await page.waitForSelector("#flows-body tr.flow", { timeout: 15_000 });
+    const rows = await page.$$eval("#flows-body tr.flow", (trs) => trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent ?? "")));
+    expect(rows.length).toBe(judged.flows.length);
+    expect(await page.$$eval("#flows-body th", (ths) => ths.map((th) => th.textContent))).toEqual(["direction", "local", "peer", "port", "verdict", "staged: would deny"]);
+    expect(rows).toContainEqual(["inbound", "shop/deployment/api", "payments/statefulset/ledger", "8080/TCP", "deny, seen: not enforced", "-"]);
+    const wouldDeny = judged.flows.filter((flow) => (flow.wouldDeny ?? []).length > 0);
+    expect(wouldDeny.length).toBeGreaterThan(0);
+    for (const flow of wouldDeny) expect(rows.map((row) => row[5])).toContain((flow.wouldDeny ?? []).join(", "));
+    await page.unroute(`${origin}/api/v1/flows?judged`);
+    expect(consoleErrors).toEqual([]);
+  }, 40_000);
 });
+
+/** The bundled example map, judged against its policies in force and staged ones as the agent judges its own. */
+async function exampleJudgedMap(): Promise<JudgedFlowMap> {
+  const examples = join(repoRoot, "examples", "traffic");
+  const reads = ["shop-node-a.json", "shop-node-b.json"].map((name) => parseFlowMap(readFileSync(join(examples, name), "utf8"), join(examples, name)));
+  const inForce = await loadManifests([join(examples, "in-force")]);
+  const staged = await loadStagedPolicies([join(examples, "staged")]);
+  const maps = reads.flatMap((read) => (read.ok ? [read.map] : []));
+  if (maps.length !== reads.length || inForce.errors.length > 0 || !staged.ok) throw new Error("the bundled traffic example does not load");
+  return judgedFlowMap(buildPolicyIndex(inForce.snapshot), mergeFlowMaps(maps), { directory: join(examples, "staged"), policies: staged.policies, errors: [], errorCount: 0 }).document;
+}

@@ -172,9 +172,16 @@ traffic:
   pods: {namespaces: [shop]}
   interval: 1s
   ranges: [{name: partner, cidr: ${partnerRange}}]
+  staged: ${join(lab.dir, "agent", "staged")}
 sources: [{name: self, self: true}]
 probes: []
 `,
+      );
+      // Staged, never applied: the client may reach web's pods on TCP 8080 only.
+      mkdirSync(join(lab.dir, "agent", "staged"));
+      writeFileSync(
+        join(lab.dir, "agent", "staged", "client-egress.yaml"),
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: client-egress, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: client}}\n  policyTypes: [Egress]\n  egress: [{to: [{podSelector: {matchLabels: {app: web}}}], ports: [{port: 8080}]}]\n",
       );
       // The connections the map must show, held open by a process in the client pod's cgroup.
       const targets = [`${at.web}:8080`, `${service}:80`, `${at.gateway}:443`, `${partner}:443`, `once:${partner}:8443`, `udp:${at.web}:5353`];
@@ -281,5 +288,29 @@ probes: []
     expect(judged.code, judged.stderr).toBe(0);
     const report = JSON.parse(judged.stdout) as { flows: unknown[]; summary: { flows: number; allowed: number } };
     expect(report.summary).toMatchObject({ flows: expected.length, allowed: expected.length });
+  }, 60_000);
+
+  it("evaluates the staged policy against the observed flows: what it would deny in the judged map, in the metrics, and the same as netcanary map says from the served map", async () => {
+    interface Judged { flows: { key: string; direction: string; protocol: string; port: number; peer: { kind: string }; wouldDeny?: string[] }[]; staged?: { policies: { policy: string; wouldDeny: string[] }[]; all: { wouldDeny: string[] } } }
+    let judged: Judged | undefined;
+    await waitFor("the judged map with every flow", async () => {
+      const reply = await get("/api/v1/flows?judged");
+      judged = reply.status === 200 ? (JSON.parse(reply.body) as Judged) : undefined;
+      return judged && judged.flows.length === 8 ? true : undefined;
+    }, { timeoutMs: 15_000, intervalMs: 500 });
+    const denied = (judged?.flows ?? []).filter((flow) => (flow.wouldDeny ?? []).includes("shop/client-egress")).map((flow) => `${flow.direction} ${flow.protocol} ${flow.port} ${flow.peer.kind}`).sort();
+    // Everything but web's pods on 8080 (directly, or behind the Service's targetPort): the inbound side on port 80 too.
+    expect(denied).toEqual(["inbound TCP 80 workload", "outbound TCP 443 external", "outbound TCP 443 zscaler", "outbound TCP 8443 external", "outbound UDP 5353 workload"]);
+    const samples = parseSamples((await get("/metrics")).body);
+    expect(samplesOf(samples, "netcanary_staged_policy_would_deny_flows", { policy_namespace: "shop", policy: "client-egress" })[0]?.value).toBe(5);
+    expect(samplesOf(samples, "netcanary_staged_policies_would_deny_flows")[0]?.value).toBe(5);
+
+    // The raw map the agent serves, judged offline with the same staged file, gives the same flows.
+    const recorded = join(lab.dir, "node-map-staged.json");
+    writeFileSync(recorded, (await get("/api/v1/flows")).body);
+    const offline = await runCli(["map", recorded, "--manifests", join(lab.dir, "agent", "cluster.yaml"), "--staged", join(lab.dir, "agent", "staged"), "--output", "json"], { timeoutMs: 30_000 });
+    expect(offline.code, offline.stderr).toBe(1);
+    const report = JSON.parse(offline.stdout) as Judged;
+    expect(report.staged?.policies.map((p) => [p.policy, [...p.wouldDeny].sort()])).toEqual(judged?.staged?.policies.map((p) => [p.policy, [...p.wouldDeny].sort()]));
   }, 60_000);
 });

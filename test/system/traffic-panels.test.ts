@@ -1,4 +1,4 @@
-// The traffic map's Grafana panels (dashboards/panels/traffic-map.json), their queries run
+// The traffic map's Grafana panels (the overview dashboard's "Traffic map" row), their queries run
 // against a real Prometheus scraping the traffic metric families. The families are filled
 // from the recorded shop maps, judged against the policies in force and the staged ones, and
 // served over HTTP on loopback as the agent serves /metrics. The node graph's two frames must
@@ -57,7 +57,7 @@ function renamed(title: string, column: string): string {
 describeWith({ commands: ["prometheus"] }, "the traffic map panels against real Prometheus", () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), "netcanary-traffic-panels-"));
-    panels = (JSON.parse(await readFile(join(dashboardsDir, "panels", "traffic-map.json"), "utf8")) as { panels: Panel[] }).panels;
+    panels = (JSON.parse(await readFile(join(dashboardsDir, "netcanary-overview.json"), "utf8")) as { panels: Panel[] }).panels;
 
     const map = mergeFlowMaps([fixtureMap("shop-node-a.json"), fixtureMap("shop-node-b.json")]);
     const load = await loadManifests([join(fixtureDir, "in-force")]);

@@ -7,6 +7,13 @@ import { CONFIG_FILE as FILE, errors, load } from "../support/config-text.js";
 const BASE = "sources: [{name: self, self: true}]\nprobes: []\n";
 
 describe("the traffic block", () => {
+  it("names a directory of staged policies, and refuses an empty path at its line and field", () => {
+    expect(load(`traffic: {enabled: true, staged: /etc/netcanary/staged}\n${BASE}`).traffic?.staged).toBe("/etc/netcanary/staged");
+    expect(load(`traffic: {enabled: true}\n${BASE}`).traffic?.staged).toBeUndefined();
+    expect(errors(`traffic:\n  enabled: true\n  staged: ""\n${BASE}`)).toEqual([`${FILE}:3:3: traffic.staged: must be a path to a directory of NetworkPolicy manifests`]);
+    expect(errors(`traffic:\n  enabled: true\n  staged: 3\n${BASE}`)).toEqual([`${FILE}:3:3: traffic.staged: must be a path to a directory of NetworkPolicy manifests`]);
+  });
+
   it("is off without the block, and off with enabled: false", () => {
     expect(load(BASE).traffic).toBeUndefined();
     expect(load(`traffic: {enabled: false, interval: 5s}\n${BASE}`).traffic).toBeUndefined();

@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { formatRule } from "../../agent/policy/explain.js";
 import { judgeFlow, judgeFlows } from "../../agent/traffic/judge.js";
+import { trafficReport } from "../../agent/traffic/report.js";
 import { cluster, deployment, namespace, netpol } from "../policy/helpers.js";
 import { flow, flowMap, toWorkload, workload } from "./helpers.js";
 
@@ -166,5 +167,45 @@ describe("judging inbound and unnamed flows", () => {
     const j = judgeFlow(shop.index, flow(web, { kind: "unnamed", address: "10.0.9.9", reason: "address lookup pending" }, 8080));
     expect(j).toMatchObject({ verdict: "unknown", determinate: false, unexpectedAllow: false, cases: [] });
     expect(j.reason).toBe("peer 10.0.9.9 is not named (address lookup pending)");
+  });
+});
+
+describe("judging a flow seen only as unanswered connection attempts (attemptOnly)", () => {
+  const service = { kind: "service", namespace: "shop", name: "api" } as const;
+  const partner = { kind: "external", range: "203.0.113.0/24" } as const;
+  // verdict, answered (established seen) or attempts only -> non-enforcement evidence, possible block
+  const table = [
+    { name: "an allowed flow that got through", flow: flow(web, toWorkload(api), 8080), verdict: "allow", unexpectedAllow: false, possibleBlock: false },
+    { name: "an allowed flow only attempted", flow: flow(web, toWorkload(api), 8080, { attemptOnly: true }), verdict: "allow", unexpectedAllow: false, possibleBlock: true },
+    { name: "a denied flow that got through", flow: flow(ledger, toWorkload(api), 8080), verdict: "deny", unexpectedAllow: true, possibleBlock: false },
+    { name: "a denied flow only attempted", flow: flow(ledger, toWorkload(api), 8080, { attemptOnly: true }), verdict: "deny", unexpectedAllow: false, possibleBlock: false },
+    { name: "an allowed flow to a Service only attempted", flow: flow(web, service, 80, { attemptOnly: true }), verdict: "allow", unexpectedAllow: false, possibleBlock: true },
+    { name: "a denied flow to a Service only attempted", flow: flow(ledger, service, 80, { attemptOnly: true }), verdict: "deny", unexpectedAllow: false, possibleBlock: false },
+    { name: "a mixed flow that got through", flow: flow(web, partner, 443, { remoteAddresses: ["203.0.113.10", "203.0.113.200"] }), verdict: "mixed", unexpectedAllow: true, possibleBlock: false },
+    { name: "a mixed flow only attempted", flow: flow(web, partner, 443, { remoteAddresses: ["203.0.113.10", "203.0.113.200"], attemptOnly: true }), verdict: "mixed", unexpectedAllow: false, possibleBlock: true },
+    { name: "an unnamed peer only attempted", flow: flow(web, { kind: "unnamed", address: "10.0.9.9", reason: "address lookup pending" }, 8080, { attemptOnly: true }), verdict: "unknown", unexpectedAllow: false, possibleBlock: false },
+  ] as const;
+
+  for (const row of table) {
+    it(`judges ${row.name}: ${row.verdict}, ${row.unexpectedAllow ? "" : "not "}evidence of non-enforcement, ${row.possibleBlock ? "" : "not "}a possible block`, () => {
+      const j = judgeFlow(shop.index, row.flow);
+      expect({ verdict: j.verdict, unexpectedAllow: j.unexpectedAllow, possibleBlock: j.possibleBlock }).toEqual({ verdict: row.verdict, unexpectedAllow: row.unexpectedAllow, possibleBlock: row.possibleBlock });
+    });
+  }
+
+  it("says why a denied attempt is not evidence, and why an allowed one may be a block", () => {
+    expect(judgeFlow(shop.index, flow(ledger, toWorkload(api), 8080, { attemptOnly: true })).reason).toContain("consistent with the block, not evidence it is unenforced");
+    expect(judgeFlow(shop.index, flow(web, toWorkload(api), 8080, { attemptOnly: true })).reason).toContain("a possible unexpected block");
+    expect(judgeFlow(shop.index, flow(web, toWorkload(api), 8080)).reason).not.toContain("attempts");
+  });
+
+  it("counts attempt-only flows in the report apart from the unenforced ones", () => {
+    const { report } = trafficReport(shop.index, flowMap([
+      flow(ledger, toWorkload(api), 8080, { attemptOnly: true }),
+      flow(web, toWorkload(api), 8080, { attemptOnly: true }),
+      flow(web, toWorkload(api), 9090),
+    ]));
+    expect(report.summary).toMatchObject({ flows: 3, denied: 2, allowed: 1, unexpectedAllows: 1, possibleBlocks: 1 });
+    expect(report.flows.filter((f) => f.unexpectedAllow).map((f) => f.port)).toEqual([9090]);
   });
 });
