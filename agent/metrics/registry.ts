@@ -336,6 +336,13 @@ export class AgentMetrics implements ClusterMetricsSink {
     labelNames: ["policy", "direction", "rule"],
     registers: [this.registry],
   });
+  /** The other half: with it, Prometheus tells a rule another agent exercised from one outside this agent's view. */
+  readonly ruleExercised = new Gauge({
+    name: "netcanary_rule_exercised_info",
+    help: "A rule a probe of this agent exercised in the coverage window (value always 1).",
+    labelNames: ["policy", "direction", "rule"],
+    registers: [this.registry],
+  });
   private coverage: (() => Coverage) | undefined;
 
   setCoverageSource(source: () => Coverage): void {
@@ -347,10 +354,11 @@ export class AgentMetrics implements ClusterMetricsSink {
     const coverage = this.coverage();
     this.ruleCoverage.reset();
     this.ruleUnexercised.reset();
+    this.ruleExercised.reset();
     // A series budget: policies beyond it are left out (their rules are in /api/v1/coverage).
     for (const policy of coverage.policies.slice(0, MAX_COVERAGE_POLICIES)) {
       this.ruleCoverage.set({ policy: policy.policy }, policy.ratio);
-      for (const rule of policy.rules) if (!rule.exercised) this.ruleUnexercised.set({ policy: policy.policy, direction: rule.direction, rule: rule.rule }, 1);
+      for (const rule of policy.rules) (rule.exercised ? this.ruleExercised : this.ruleUnexercised).set({ policy: policy.policy, direction: rule.direction, rule: rule.rule }, 1);
     }
   }
 

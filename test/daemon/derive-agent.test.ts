@@ -112,6 +112,7 @@ describe("a running agent with a deriving source", () => {
     const samples = parseSamples(await get("/metrics"));
     expect(samplesOf(samples, "netcanary_rule_coverage_ratio", { policy: "shop/agent-egress" })).toEqual([expect.objectContaining({ value: 1 })]);
     expect(samplesOf(samples, "netcanary_rule_unexercised_info")).toEqual([]);
+    expect(samplesOf(samples, "netcanary_rule_exercised_info").map((s) => s.labels["rule"])).toEqual([RULE(0), RULE(1), RULE(2)]);
   });
 
   it("drops the edge and the coverage when a rule's only destination disappears, and derives a new rule's edge without a restart", async () => {
@@ -124,6 +125,7 @@ describe("a running agent with a deriving source", () => {
     const samples = await waitFor(async () => parseSamples(await get("/metrics")), (s) => ratio(s) !== 1, "the ratio to drop");
     expect(ratio(samples)).toBeCloseTo(2 / 3, 5);
     expect(samplesOf(samples, "netcanary_rule_unexercised_info").map((s) => s.labels)).toEqual([{ policy: "shop/agent-egress", direction: "egress", rule: RULE(2) }]);
+    expect(samplesOf(samples, "netcanary_rule_exercised_info").map((s) => s.labels["rule"])).toEqual([RULE(0), RULE(1)]);
 
     await writeFile(cluster, manifests({ cache: false, dbAgain: true }));
     await waitFor(derivedTargets, (t) => t.includes(`${RULE(3)} ok`), "the new rule's edge, probed");

@@ -10,6 +10,9 @@
 // failure and change counters series. Each panel query, interpolated the way Grafana does
 // (variables at All, and at the agent's own values), must come back without error and with
 // data: from a Prometheus that labels the target with a cluster, and from one that does not.
+// Rule coverage adds up across agents: a third Prometheus also scrapes a second agent, on
+// another node, whose probes exercise an egress rule the first agent's probes never cross,
+// and reach the first agent's pod: ingress rules only the second agent sees.
 
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -45,6 +48,12 @@ import { fixturePayload, ZSCALER_PATHS, ZscalerServer } from "../support/zscaler
 const NODE = "node-a";
 const CLUSTER = "lab-cluster";
 const AGENT_IP = "127.0.0.10";
+const NODE_B = "node-b";
+const AGENT_B_IP = "127.0.0.11";
+/** The agent policy's egress rules: [0] exercised by the first agent, [1] only by the second, [2] by none. */
+const RULE = (i: number) => `netcanary/agent-egress spec.egress[${i}]`;
+/** Its ingress rules, seen only by the second agent (its probe reaches the first agent's pod): [0] exercised, [1] not. */
+const INGRESS = (i: number) => `netcanary/agent-egress spec.ingress[${i}]`;
 
 
 // ---------------------------------------------------------------------------------------
@@ -101,19 +110,22 @@ class PrometheusApi {
 // ---------------------------------------------------------------------------------------
 // The cluster the agent sees
 
-const AGENT_POD = {
+/** An agent pod of the DaemonSet, on a node. */
+const agentPod = (name: string, node: string, ip: string) => ({
   apiVersion: "v1",
   kind: "Pod",
   metadata: {
     namespace: "netcanary",
-    name: "netcanary-x1b2c",
+    name,
     labels: { app: "netcanary" },
-    uid: "u-agent",
+    uid: `u-${name}`,
     ownerReferences: [{ apiVersion: "apps/v1", kind: "DaemonSet", name: "netcanary", uid: "u-ds", controller: true }],
   },
-  spec: { nodeName: NODE, containers: [{ name: "agent", image: "netcanary" }] },
-  status: { phase: "Running", podIP: AGENT_IP, podIPs: [{ ip: AGENT_IP }] },
-};
+  spec: { nodeName: node, containers: [{ name: "agent", image: "netcanary" }] },
+  status: { phase: "Running", podIP: ip, podIPs: [{ ip }] },
+});
+const AGENT_POD = agentPod("netcanary-x1b2c", NODE, AGENT_IP);
+const AGENT_POD_B = agentPod("netcanary-k7m4p", NODE_B, AGENT_B_IP);
 
 /** The labeled source pod, at its address in the test's lab, with the UID its processes' cgroup names. */
 const sourcePod = (podIP: string, uid: string) => ({
@@ -178,16 +190,26 @@ process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();
 `;
 
-/** The agent's egress: loopback, except the addresses listed (denied). */
-function egressPolicy(denied: readonly string[]): Record<string, unknown> {
+/**
+ * The agents' egress: loopback, except the addresses listed (denied); then the second agent's
+ * own destination on its port (its probe crosses [0] and [1]); then a database nobody probes.
+ * Their ingress: from loopback (the second agent's probe of the first agent's pod), and from a
+ * range nothing probes from.
+ */
+function egressPolicy(denied: readonly string[], secondPort: number): Record<string, unknown> {
   return {
     apiVersion: "networking.k8s.io/v1",
     kind: "NetworkPolicy",
     metadata: { namespace: "netcanary", name: "agent-egress" },
     spec: {
       podSelector: { matchLabels: { app: "netcanary" } },
-      policyTypes: ["Egress"],
-      egress: [{ to: [{ ipBlock: { cidr: "127.0.0.0/8", except: denied.map((ip) => `${ip}/32`) } }] }],
+      policyTypes: ["Egress", "Ingress"],
+      egress: [
+        { to: [{ ipBlock: { cidr: "127.0.0.0/8", except: denied.map((ip) => `${ip}/32`) } }] },
+        { to: [{ ipBlock: { cidr: "127.0.0.7/32" } }], ports: [{ protocol: "TCP", port: secondPort }] },
+        { to: [{ ipBlock: { cidr: "10.99.0.0/16" } }], ports: [{ protocol: "TCP", port: 5432 }] },
+      ],
+      ingress: [{ from: [{ ipBlock: { cidr: "127.0.0.0/8" } }] }, { from: [{ ipBlock: { cidr: "10.98.0.0/16" } }] }],
     },
   };
 }
@@ -322,6 +344,15 @@ function seriesOf(outcomes: ReadonlyMap<string, Outcome>, panel: string, refId =
 }
 
 const lastValue = (series: PromSeries): number => Number(series.value?.[1] ?? series.values?.at(-1)?.[1]);
+
+/** The overview's table of rules no probe exercised: "rule agents", sorted. */
+const unexercisedRules = (outcomes: ReadonlyMap<string, Outcome>): string[] =>
+  seriesOf(outcomes, "Rules no probe exercised (cluster)")
+    .map((s) => {
+      expect(s.metric).toMatchObject({ policy: "netcanary/agent-egress", direction: String(s.metric["rule"]).includes("ingress") ? "ingress" : "egress" });
+      return `${s.metric["rule"]} ${lastValue(s)}`;
+    })
+    .sort();
 
 // ---------------------------------------------------------------------------------------
 // The files themselves (no Prometheus needed)
@@ -458,10 +489,18 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "prometheus", "nsenter"] 
   const processes: LabProcess[] = [];
   let agentAddress: string;
   let agent: LabProcess;
+  /** The second agent, on NODE_B: scraped, with the first, only by `pair`. */
+  let agentB: LabProcess;
+  let agentBAddress: string;
+  let second: Endpoint;
+  /** A listener on the first agent's pod address, which the second agent probes. */
+  let agentPodListener: Endpoint;
   /** Scrapes the agent with a cluster label on the target. */
   let labelled: PrometheusApi;
   /** Scrapes the same agent without one (a single-cluster Prometheus). */
   let plain: PrometheusApi;
+  /** Scrapes both agents, with a cluster label: the cluster-wide view of rule coverage. */
+  let pair: PrometheusApi;
   let since: number;
   let refusedPort: number;
 
@@ -470,7 +509,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "prometheus", "nsenter"] 
     return ((await response.json()) as { results: { probe: string; status: string; policy: { verdict: string } }[] }).results;
   }
 
-  async function startPrometheus(name: string, labels: Record<string, string>): Promise<PrometheusApi> {
+  async function startPrometheus(name: string, labels: Record<string, string>, targets = [agentAddress]): Promise<PrometheusApi> {
     const home = join(dir, name);
     const port = await closedPort();
     const configFile = join(dir, `${name}.yml`);
@@ -480,7 +519,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "prometheus", "nsenter"] 
       `global: {scrape_interval: 1s, scrape_timeout: 900ms, evaluation_interval: 1s}
 scrape_configs:
   - job_name: netcanary
-    static_configs: [{targets: ["${agentAddress}"]${targetLabels}}]
+    static_configs: [{targets: ${JSON.stringify(targets)}${targetLabels}}]
 `,
     );
     const server = startProcess(name, ["prometheus", `--config.file=${configFile}`, `--storage.tsdb.path=${home}`, `--web.listen-address=127.0.0.1:${port}`, "--log.level=warn"]);
@@ -491,7 +530,7 @@ scrape_configs:
       async () => {
         if (!server.running) throw new Error(`${name} exited:\n${server.output()}`);
         const up = await prom.vector("up");
-        return up.some((s) => s.value?.[1] === "1") ? true : undefined;
+        return up.filter((s) => s.value?.[1] === "1").length === targets.length ? true : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 250 },
     );
@@ -534,7 +573,9 @@ scrape_configs:
     const web = await acceptingEndpoint("127.0.0.2");
     const leaky = await acceptingEndpoint("127.0.0.5");
     const flip = await acceptingEndpoint("127.0.0.6");
-    listeners.push(web, leaky, flip);
+    second = await acceptingEndpoint("127.0.0.7");
+    agentPodListener = await acceptingEndpoint(AGENT_IP);
+    listeners.push(web, leaky, flip, second, agentPodListener);
     refusedPort = await closedPort();
 
     dns = await startDnsServer({ rules: [{ name: "api.partner.test", type: "A", answers: [{ type: "A", value: "192.0.2.80" }] }] });
@@ -547,13 +588,14 @@ scrape_configs:
     api.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "netcanary", labels: { "kubernetes.io/metadata.name": "netcanary" } } });
     api.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "shop", labels: { "kubernetes.io/metadata.name": "shop" } } });
     api.apply(AGENT_POD);
+    api.apply(AGENT_POD_B);
     api.apply(sourcePod(lab.pod("checkout").ip, lab.pod("checkout").uid));
     api.apply(backendPod(lab.pod("backend").ip));
     api.apply(BACKEND_INGRESS);
     await mkdir(join(dir, "staged"));
     await writeFile(join(dir, "staged", "checkout-egress.yaml"), STAGED_CHECKOUT_EGRESS);
     // web, backend and the DNS server allowed; leaky and flip denied (both get through: unexpected_allow).
-    api.apply(egressPolicy(["127.0.0.5", "127.0.0.6"]));
+    api.apply(egressPolicy(["127.0.0.5", "127.0.0.6"], second.port));
     const kubeconfig = join(dir, "kubeconfig");
     await writeFile(kubeconfig, api.kubeconfigYaml());
 
@@ -614,11 +656,11 @@ probes:
     // second sample).
     await untilPrometheus("flip's unexpected_allow in Prometheus", 'netcanary_edge_status{probe="flip", status="unexpected_allow"}', (s) => s.length === 1);
     await untilPrometheus("egress-path's unexpected_path in Prometheus", 'netcanary_edge_status{probe="egress-path", status="unexpected_path"}', (s) => s.length === 1);
-    api.apply(egressPolicy(["127.0.0.5"]));
+    api.apply(egressPolicy(["127.0.0.5"], second.port));
     await untilPrometheus("the first propagation sample in both Prometheus servers", 'netcanary_policy_propagation_seconds_count{probe="flip"}', (s) => s.some((one) => lastValue(one) >= 1));
-    api.apply(egressPolicy(["127.0.0.5", "127.0.0.6"]));
+    api.apply(egressPolicy(["127.0.0.5", "127.0.0.6"], second.port));
     await waitFor("flip denied again", async () => ((await results()).find((r) => r.probe === "flip")?.policy.verdict === "deny" ? true : undefined), { timeoutMs: 10_000, intervalMs: 100 });
-    api.apply(egressPolicy(["127.0.0.5"]));
+    api.apply(egressPolicy(["127.0.0.5"], second.port));
     await untilPrometheus("the second propagation sample in both Prometheus servers", 'netcanary_policy_propagation_seconds_count{probe="flip"}', (s) => s.some((one) => lastValue(one) >= 2));
 
     // A watch that expires (410 Gone): the agent relists, and counts the failure. (Namespaces:
@@ -637,6 +679,36 @@ probes:
       throw new Error(`${String(error)}\njudged map: ${judged.slice(0, 3000)}`);
     });
     await untilPrometheus("the staged policy's would-deny count in Prometheus", "netcanary_staged_policy_would_deny_flows", (s) => s.length === 1);
+
+    // The second agent (started last: the faults above are for the first): its own node, a
+    // probe to the destination only rule [1] names, and one to the first agent's pod.
+    const configB = join(dir, "netcanary-b.yaml");
+    await writeFile(
+      configB,
+      `defaults: {interval: 500ms, timeout: 400ms, failureThreshold: 2, successThreshold: 1}
+sources:
+  - {name: self, self: true}
+probes:
+  - {name: second, sources: [self], tcp: {ip: 127.0.0.7, port: ${second.port}}}
+  - {name: first-agent, sources: [self], tcp: {ip: ${AGENT_IP}, port: ${agentPodListener.port}}}
+`,
+    );
+    agentBAddress = `127.0.0.1:${await closedPort()}`;
+    agentB = startProcess("netcanary agent b", [process.execPath, cliPath, "agent", "--config", configB, "--kubeconfig", kubeconfig, "--listen", agentBAddress, "--log-level", "info"], {
+      env: { NODE_NAME: NODE_B, POD_NAMESPACE: "netcanary", POD_NAME: AGENT_POD_B.metadata.name, POD_IP: AGENT_B_IP, KUBERNETES_SERVICE_HOST: "", KUBECONFIG: "" },
+    });
+    processes.push(agentB);
+    await waitFor(
+      "the second agent's /readyz",
+      async () => {
+        if (!agentB.running) throw new Error(`the second agent exited:\n${agentB.output()}`);
+        const response = await fetch(`http://${agentBAddress}/readyz`, { signal: AbortSignal.timeout(1000) });
+        return response.status === 200 ? true : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 200 },
+    );
+
+    pair = await startPrometheus("prometheus-pair", { cluster: CLUSTER }, [agentAddress, agentBAddress]);
   }, 180_000);
 
   afterAll(async () => {
@@ -725,6 +797,31 @@ probes:
     expect(seriesOf(outcomes, "Flows the policies deny that were seen (not enforced)").map((s) => [s.metric["client"], s.metric["server"], s.metric["verdict"], lastValue(s)])).toEqual([["deployment/shop/checkout", "statefulset/shop/backend", "deny", 1]]);
     // Staged: it would deny nothing more (the one flow is denied in force already).
     expect(seriesOf(outcomes, "Staged policies: observed flows they would deny").map((s) => [s.metric["policy_namespace"], s.metric["policy"], lastValue(s)])).toEqual([["shop", "checkout-egress", 0]]);
+
+    // Rule coverage, this agent alone: its probes cross the first of the three rules.
+    expect(seriesOf(outcomes, "Rule coverage by policy (cluster)").map((s) => [s.metric["policy"], lastValue(s)])).toEqual([["netcanary/agent-egress", 1 / 3]]);
+    expect(unexercisedRules(outcomes)).toEqual([`${RULE(1)} 1`, `${RULE(2)} 1`]);
+  }, 90_000);
+
+  it("adds rule coverage up across agents: a rule one agent exercised is exercised, whatever the others report", async () => {
+    // Each agent on its own: the first reports [1] unexercised, the second exercised it; only
+    // the second sees the ingress rules (the first agent's probes reach no pod).
+    await waitFor("both agents' coverage in the pair's Prometheus", async () => ((await pair.vector("netcanary_rule_coverage_ratio")).length === 2 ? true : undefined), { timeoutMs: 20_000, intervalMs: 250 });
+    /** "a <rule>" (a rule series) or "b 0.667" (a ratio), by agent: a (the first) or b. */
+    const perAgent = async (metric: string) => (await pair.vector(metric)).map((s) => `${s.metric["instance"] === agentAddress ? "a" : "b"} ${s.metric["rule"] ?? lastValue(s).toFixed(3)}`).sort();
+    expect(await perAgent("netcanary_rule_unexercised_info")).toEqual([`a ${RULE(1)}`, `a ${RULE(2)}`, `b ${RULE(2)}`, `b ${INGRESS(1)}`]);
+    expect(await perAgent("netcanary_rule_exercised_info")).toEqual([`a ${RULE(0)}`, `b ${RULE(0)}`, `b ${RULE(1)}`, `b ${INGRESS(0)}`]);
+    expect(await perAgent("netcanary_rule_coverage_ratio")).toEqual(["a 0.333", "b 0.600"]);
+
+    // The cluster: egress [0] and [1] and ingress [0] exercised; egress [2] by nobody (both
+    // agents see it), ingress [1] by nobody (only the second sees it: still listed, though
+    // the first agent reports the policy too).
+    const overview = byFile("netcanary-overview.json");
+    const coverageRow = overview.panels.findIndex((p) => p.type === "row" && p.title === "Rule coverage");
+    const coverageOnly: Dashboard = { ...overview, panels: overview.panels.slice(coverageRow).filter((p, i) => i === 0 || p.type !== "row") };
+    const outcomes = await everyPanelWithData(pair, "netcanary-overview.json", coverageOnly, {}, since);
+    expect(seriesOf(outcomes, "Rule coverage by policy (cluster)").map((s) => [s.metric["cluster"], s.metric["policy"], lastValue(s)])).toEqual([[CLUSTER, "netcanary/agent-egress", 3 / 5]]);
+    expect(unexercisedRules(outcomes)).toEqual([`${RULE(2)} 2`, `${INGRESS(1)} 1`]);
   }, 90_000);
 
   it("every panel of the node view has data for the agent's node, and shows that agent", async () => {
