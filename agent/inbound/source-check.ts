@@ -10,6 +10,7 @@
 // one round at a time, every SOURCE_ECHO_INTERVAL_MS, each ask within SOURCE_ECHO_TIMEOUT_MS.
 
 import type { Gauge } from "prom-client";
+import { parseIp } from "../addresses/ip.js";
 import type { Logger } from "../log/log.js";
 import { startTimer, type Timer } from "../schedule/timers.js";
 import { chooseByRendezvous } from "../targets/rendezvous.js";
@@ -59,14 +60,22 @@ export interface EchoResult {
   readonly checkedAt: string;
 }
 
+/** An address in parseIp's spelling; anything else (a host name) as it is. */
+function canonical(text: string): string {
+  const ip = parseIp(text);
+  return ip.ok ? ip.value.text : text;
+}
+
 /** Pure: one reply judged. */
 export function judgeEcho(target: EchoTarget, reply: EchoReply, at: Date): EchoResult {
   const base = { service: target.service, target: `${target.host.includes(":") ? `[${target.host}]` : target.host}:${target.port}`, checkedAt: at.toISOString() };
   if (!reply.answer.ok) return { ...base, outcome: "failed", sent: reply.sent || null, seen: null, rewrittenTo: null, reason: reply.answer.reason };
   const seen = reply.answer.ip.text;
-  if (seen === reply.sent) return { ...base, outcome: "preserved", sent: reply.sent, seen, rewrittenTo: null, reason: null };
-  const rewrittenTo: RewrittenTo = seen === target.host ? "the-node-asked" : "another-address";
-  return { ...base, outcome: "rewritten", sent: reply.sent, seen, rewrittenTo, reason: null };
+  // Both sides in one spelling (2001:db8:0::5 is 2001:db8::5).
+  const sent = canonical(reply.sent);
+  if (seen === sent) return { ...base, outcome: "preserved", sent, seen, rewrittenTo: null, reason: null };
+  const rewrittenTo: RewrittenTo = seen === canonical(target.host) ? "the-node-asked" : "another-address";
+  return { ...base, outcome: "rewritten", sent, seen, rewrittenTo, reason: null };
 }
 
 /** Per Service, the one address this node asks: rendezvous on the node name, its own node left out. */

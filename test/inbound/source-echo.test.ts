@@ -144,6 +144,11 @@ describe("judging the echo", () => {
   it("is rewritten to the node asked when the echo saw that node's address (a NodePort's SNAT)", () => {
     expect(judgeEcho(target, { sent: "10.244.1.5", answer: { ok: true, ip: ip("10.0.0.12"), port: 40000 } }, at)).toMatchObject({ outcome: "rewritten", seen: "10.0.0.12", rewrittenTo: "the-node-asked" });
   });
+  it("compares addresses, not their spelling", () => {
+    const v6 = { ...target, host: "2001:db8:0:0::12" };
+    expect(judgeEcho(v6, { sent: "2001:DB8:0:0::5", answer: { ok: true, ip: ip("2001:db8::5"), port: 40000 } }, at)).toMatchObject({ outcome: "preserved", sent: "2001:db8::5" });
+    expect(judgeEcho(v6, { sent: "2001:db8::5", answer: { ok: true, ip: ip("2001:db8::12"), port: 40000 } }, at)).toMatchObject({ outcome: "rewritten", rewrittenTo: "the-node-asked", target: "[2001:db8:0:0::12]:30971" });
+  });
   it("is rewritten to another address when the echo saw neither", () => {
     expect(judgeEcho(target, { sent: "10.244.1.5", answer: { ok: true, ip: ip("10.244.3.1"), port: 40000 } }, at)).toMatchObject({ outcome: "rewritten", rewrittenTo: "another-address" });
   });
