@@ -31,7 +31,7 @@ export const PROBE_RUN_USAGE = `  --config <file>        configuration file (def
 
 export function parseProbeRunArgs(
   argv: readonly string[],
-  extra: Record<string, { type: "string" | "boolean"; default?: string | boolean }>,
+  extra: Record<string, { type: "string" | "boolean"; multiple?: boolean; default?: string | boolean }>,
   logDestination?: NodeJS.WritableStream,
   defaultLogLevel: LogLevel = "info",
 ): ProbeRunOptions {

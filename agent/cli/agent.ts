@@ -8,6 +8,8 @@ import { type ListenAddress, parseListen, startServer } from "../server/http.js"
 import { AgentMetrics } from "../metrics/registry.js";
 import { readDataplaneObservations } from "../inbound/dataplane-reader.js";
 import { InboundMonitor } from "../inbound/monitor.js";
+import { type EchoTarget, MAX_ECHO_TARGETS, parseEchoTarget, SourceCheck } from "../inbound/source-check.js";
+import { type SourceEcho, startSourceEcho } from "../inbound/source-echo.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
 import { type Command, EXIT, UsageError } from "./command.js";
 
@@ -31,6 +33,7 @@ export function listenProblem(error: unknown, listen: ListenAddress): string | u
 }
 
 const USAGE = `Usage: netcanary agent [--config <file>] [--manifests <path>... | --kubeconfig <file>] [--listen <host:port>]
+                       [--inbound] [--source-echo-port <port>] [--source-echo-target <ns/svc=host:port>]...
                        [--log-level <level>] [--log-format <format>]
 
 Runs the probes on schedule, judges each outcome against the NetworkPolicy verdict
@@ -45,7 +48,8 @@ and the declared intent, and serves:
   /api/v1/status     each edge's status since when and its last observations; cluster
                      sync, config reloads, Zscaler feeds and the agent's own health
   /api/v1/inbound    with --inbound: the dataplane and, per exposed Service, whether traffic
-                     from outside keeps its source address
+                     from outside keeps its source address; with --source-echo-target: what
+                     the peer's source echo saw (sourceEcho)
 
 The config file (and the manifests) are watched: a valid change applies without a
 restart; an invalid one is logged and the last good one keeps running.
@@ -56,17 +60,51 @@ ${PROBE_RUN_USAGE}
                          [::]:9714 for IPv6 and IPv4)
   --inbound              read which dataplane handles Services (kube-proxy, Cilium and Calico
                          objects; needs the RBAC addition manifests/components/inbound-dataplane)
+  --source-echo-port <port>
+                         answer TCP connections on this port (on the --listen host) with the
+                         address and port the connection came from, one line, then close
+                         (at most 32 at once; nothing read); peers test Services with it
+  --source-echo-target <namespace/service>=<host>:<port>
+                         test that Service's path: connect to a peer's source echo through
+                         it (a node address and NodePort, a LoadBalancer address) every
+                         minute and compare the address it saw with this agent's own
+                         (repeatable, at most ${MAX_ECHO_TARGETS}; per Service one address is asked,
+                         chosen by node name, not this node's own: HOST_IP)
 
-Environment (the downward API in a pod): POD_NAMESPACE, POD_NAME, POD_IP, NODE_NAME.`;
+Environment (the downward API in a pod): POD_NAMESPACE, POD_NAME, POD_IP, NODE_NAME, HOST_IP.`;
+
+/** The --source-echo-* options, checked. */
+export function sourceEchoOptions(values: Record<string, unknown>): { port?: number; targets: EchoTarget[] } {
+  const portText = values["source-echo-port"];
+  let port: number | undefined;
+  if (typeof portText === "string") {
+    port = /^\d{1,5}$/.test(portText) ? Number(portText) : NaN;
+    if (!(port >= 1 && port <= 65535)) throw new UsageError(`--source-echo-port must be a port number (1-65535), not "${portText}"`);
+  }
+  const texts = (values["source-echo-target"] as string[] | undefined) ?? [];
+  if (texts.length > MAX_ECHO_TARGETS) throw new UsageError(`--source-echo-target: at most ${MAX_ECHO_TARGETS}, not ${texts.length}`);
+  const targets = texts.map((text) => {
+    const parsed = parseEchoTarget(text);
+    if (!parsed.ok) throw new UsageError(parsed.reason);
+    return parsed.target;
+  });
+  return { ...(port !== undefined ? { port } : {}), targets };
+}
 
 export const agentCommand: Command = {
   name: "agent",
   summary: "run the probing agent and serve metrics (the DaemonSet's process)",
   usage: USAGE,
   async run(argv, out) {
-    const options = parseProbeRunArgs(argv, { listen: { type: "string", default: DEFAULT_LISTEN }, inbound: { type: "boolean", default: false } });
+    const options = parseProbeRunArgs(argv, {
+      listen: { type: "string", default: DEFAULT_LISTEN },
+      inbound: { type: "boolean", default: false },
+      "source-echo-port": { type: "string" },
+      "source-echo-target": { type: "string", multiple: true },
+    });
     const listen = parseListen(options.values["listen"] as string);
     if (!listen) throw new UsageError(`--listen must be host:port, :port or [v6]:port`);
+    const echoOptions = sourceEchoOptions(options.values);
     const metrics = new AgentMetrics();
     const identity = identityFromEnvironment();
     const cluster = await clusterSourceFor(options, metrics, identity);
@@ -108,8 +146,27 @@ export const agentCommand: Command = {
           })
         : undefined;
     if (options.values["inbound"] === true && !inbound) options.logger.warn({}, "--inbound needs a cluster (--kubeconfig or in-cluster): not enabled");
+    const sourceCheck =
+      echoOptions.targets.length > 0
+        ? new SourceCheck({
+            targets: echoOptions.targets,
+            nodeName: identity.nodeName,
+            ...(process.env["HOST_IP"] ? { ownNodeAddress: process.env["HOST_IP"] } : {}),
+            gauge: metrics.inboundSourceEcho,
+            logger: options.logger,
+          })
+        : undefined;
+    const inboundDocument =
+      inbound || sourceCheck
+        ? () => ({
+            ...(inbound?.document() ?? { dataplane: "unknown", evidence: ["not read: --inbound is off"], checkedAt: null, services: [] }),
+            ...(sourceCheck ? { sourceEcho: sourceCheck.document() } : {}),
+          })
+        : undefined;
     let server;
+    let echo: SourceEcho | undefined;
     try {
+      if (echoOptions.port !== undefined) echo = await startSourceEcho(listen.host, echoOptions.port);
       server = await startServer(
         {
           registry: agent.metrics.registry,
@@ -119,19 +176,21 @@ export const agentCommand: Command = {
           status: (filter) => agent.status(filter),
           flows: (view) => (view === "judged" ? agent.judgedFlowMap() : agent.flowMap()),
           coverage: () => agent.coverage(),
-          ...(inbound ? { inbound: () => inbound.document() } : {}),
+          ...(inboundDocument ? { inbound: inboundDocument } : {}),
         },
         listen,
       );
     } catch (error) {
-      const problem = listenProblem(error, listen);
+      const echoFailed = echoOptions.port !== undefined && echo === undefined;
+      const problem = listenProblem(error, echoFailed ? { ...listen, port: echoOptions.port as number } : listen);
       if (problem === undefined) throw error;
-      await agent.stop();
+      await Promise.all([agent.stop(), echo?.close()]);
       out.stderr(`netcanary agent: ${problem}`);
       return EXIT.unusable;
     }
     await agent.start();
     await inbound?.start();
+    await sourceCheck?.start();
     const where = `http://${server.address.family === "IPv6" ? `[${server.address.address}]` : server.address.address}:${server.address.port}`;
     options.logger.info(
       { config: options.configFile ?? "built-in", cluster: cluster.kind, edges: agent.edgeRecords().length, listen: where },
@@ -141,7 +200,8 @@ export const agentCommand: Command = {
       const shutdown = (signal: string) => {
         options.logger.info({ signal }, "shutting down");
         inbound?.stop();
-        void Promise.all([agent.stop(), server.close()]).then(() => resolve(EXIT.ok));
+        sourceCheck?.stop();
+        void Promise.all([agent.stop(), server.close(), echo?.close()]).then(() => resolve(EXIT.ok));
       };
       process.once("SIGTERM", () => shutdown("SIGTERM"));
       process.once("SIGINT", () => shutdown("SIGINT"));

@@ -410,6 +410,12 @@ export class AgentMetrics implements ClusterMetricsSink {
     labelNames: ["service", "outcome"],
     registers: [this.registry],
   });
+  readonly inboundSourceEcho = new Gauge({
+    name: "netcanary_inbound_source_echo",
+    help: "Per Service path tested (agent --source-echo-target): whether a peer agent's source echo saw this agent's own address (outcome preserved, rewritten or failed), value always 1.",
+    labelNames: ["service", "outcome"],
+    registers: [this.registry],
+  });
   private readonly zscalerHashes = new Map<string, string>();
 
   /** Where the Zscaler feeds report (the updater's metrics sink). */
