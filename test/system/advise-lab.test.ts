@@ -14,27 +14,9 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FlowMap, FlowPeer, FlowWorkload, ObservedFlow } from "../../agent/traffic/flow.js";
 import { runCli } from "../support/cli.js";
 import { Lab, LAB_COMMANDS, type LabProcess } from "../support/lab.js";
+import { attemptFrom } from "../support/lab-connect.js";
 import { type NftPod, type PolicyObject, podRuleset } from "../support/policy-nft.js";
 import { describeWith } from "../support/prerequisites.js";
-
-/** Connects from inside a namespace: TCP to host:port, or a DNS query over UDP to host:53; prints "ok" or why not. */
-const CONNECT = `
-const [kind, host, port, timeout] = process.argv.slice(1);
-const done = (text) => { process.stdout.write(text + "\\n"); process.exit(0); };
-if (kind === "tcp") {
-  const socket = require("node:net").connect({ host, port: Number(port), timeout: Number(timeout) });
-  socket.on("connect", () => { socket.destroy(); done("ok"); });
-  socket.on("timeout", () => done("timeout"));
-  socket.on("error", (error) => done(error.code || String(error)));
-} else {
-  const { Resolver } = require("node:dns").promises;
-  const resolver = new Resolver({ timeout: Number(timeout), tries: 1 });
-  resolver.setServers([host + ":" + port]);
-  resolver.resolve4("api.shop.lab").then((answers) => done(answers.length > 0 ? "ok" : "empty"), (error) => done(error.code || String(error)));
-}
-`;
-
-const TIMEOUT_MS = 1500;
 
 describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq"] }, "advise's suggestion enforced in the lab", () => {
   let lab: Lab;
@@ -52,10 +34,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft", "dnsmasq"] }, "adv
     dns: { namespace: "kube-system", kind: "deployment", name: "coredns", labels: { "app.kubernetes.io/name": "coredns" } },
   };
 
-  async function attempt(from: string, kind: "tcp" | "dns", host: string, port: number): Promise<string> {
-    const run = await lab.exec(lab.pod(from), [process.execPath, "-e", CONNECT, kind, host, String(port), String(TIMEOUT_MS)], { timeoutMs: TIMEOUT_MS + 5000 });
-    return run.stdout.trim() || `exit ${run.code}: ${run.stderr.trim().slice(0, 200)}`;
-  }
+  const attempt = (from: string, kind: "tcp" | "dns", host: string, port: number) => attemptFrom(lab, lab.pod(from), kind, host, port);
 
   /** The connections the shop makes, and the flows the map records for them (both ends where both are pods). */
   const observed = () =>

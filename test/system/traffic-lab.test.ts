@@ -4,14 +4,20 @@
 // configured range; the agent, run as the pod-mode DaemonSet runs it (root with only
 // CAP_SYS_ADMIN and CAP_SYS_PTRACE), reads the pods' socket tables through /proc and
 // /api/v1/flows shows each flow with the right names, both ends of the in-cluster ones, and
-// its coverage; /metrics counts flows by workload and peer kind, never by address.
+// its coverage; /metrics counts flows by workload and peer kind, never by address. The map as
+// served goes to `netcanary advise`, and what it prints is enforced by nftables in the pods
+// (support/policy-nft.ts, written apart from netcanary's engine): every observed connection made
+// again works, connections never observed are blocked.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { FlowMap, ObservedFlow } from "../../agent/traffic/flow.js";
 import { cliPath, runCli } from "../support/cli.js";
 import { samplesOf, parseSamples } from "../support/exposition.js";
 import { Lab, LAB_COMMANDS, type LabProcess, waitFor } from "../support/lab.js";
+import { attemptFrom, type ConnectKind } from "../support/lab-connect.js";
+import { type NftPod, type PolicyObject, podRuleset } from "../support/policy-nft.js";
 import { labFeeds, podLabAddresses } from "../support/pod-lab.js";
 import { describeWith } from "../support/prerequisites.js";
 
@@ -19,7 +25,7 @@ const NODE = "lab-node";
 const PORT = 9714;
 const FEED_PORT = 8081;
 
-/** Accepts on host:ports and keeps every connection open (a server whose clients stay connected); "udp:port" binds a UDP socket. */
+/** Accepts on host:ports and keeps every connection open (a server whose clients stay connected); "udp:port" binds a UDP socket that echoes each datagram. */
 const HOLDING_SERVER = `
 const net = require("node:net");
 const dgram = require("node:dgram");
@@ -29,6 +35,7 @@ const held = [];
 for (const port of ports) {
   if (port.startsWith("udp:")) {
     const socket = dgram.createSocket("udp4");
+    socket.on("message", (message, from) => socket.send(message, from.port, from.address));
     socket.bind(Number(port.slice(4)), host, () => { if (--pending === 0) process.stdout.write("listening\\n"); });
     held.push(socket);
     continue;
@@ -104,7 +111,7 @@ status: {phase: Running, podIP: ${ip}, podIPs: [{ip: ${ip}}]}
 `;
 }
 
-describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv"] }, "the traffic map in the lab", () => {
+describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv", "nft"] }, "the traffic map in the lab", () => {
   let lab: Lab;
   let agent: LabProcess;
   let at: ReturnType<typeof podLabAddresses>;
@@ -144,7 +151,7 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nsenter", "setpriv"] }, 
       const start = (pod: string, script: string, args: string[], name: string) => lab.startProcess(lab.pod(pod), process.execPath, ["-e", script, ...args], { name });
       await start("zscaler", FEED_SERVER, [at.zscaler, String(FEED_PORT), feedDir], "zscaler feeds").waitForOutput(/^listening$/m);
       await start("zscaler", HOLDING_SERVER, ["0.0.0.0", "443", "8443"], "zscaler and partner 443, 8443").waitForOutput(/^listening$/m);
-      await start("web", HOLDING_SERVER, ["0.0.0.0", "8080", "80", "udp:5353"], "web").waitForOutput(/^listening$/m);
+      await start("web", HOLDING_SERVER, ["0.0.0.0", "8080", "80", "9090", "udp:5353"], "web").waitForOutput(/^listening$/m);
 
       mkdirSync(join(lab.dir, "agent"));
       const clusterFile = join(lab.dir, "agent", "cluster.yaml");
@@ -313,4 +320,63 @@ probes: []
     const report = JSON.parse(offline.stdout) as Judged;
     expect(report.staged?.policies.map((p) => [p.policy, [...p.wouldDeny].sort()])).toEqual(judged?.staged?.policies.map((p) => [p.policy, [...p.wouldDeny].sort()]));
   }, 60_000);
+
+  it("enforces what netcanary advise prints for the served map: every observed connection made again works, unobserved ones are blocked", async () => {
+    // The raw map as the agent serves it, straight to the CLI (with the cluster's objects, which say which pods stand behind the Service).
+    const served = join(lab.dir, "node-map-advise.json");
+    writeFileSync(served, (await get("/api/v1/flows")).body);
+    const advised = await runCli(["advise", served, "--manifests", join(lab.dir, "agent", "cluster.yaml")], { timeoutMs: 30_000 });
+    expect(advised.code, advised.stderr).toBe(0);
+    expect(advised.stderr).toContain("checked: every observed flow allowed");
+    const policies = parseAllDocuments(advised.stdout).map((doc) => doc.toJS() as PolicyObject);
+    expect(policies.map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual(["shop/netcanary-default-deny", "shop/netcanary-client", "shop/netcanary-web"]);
+
+    const attempt = (from: string, kind: ConnectKind, host: string, port: number) => attemptFrom(lab, lab.pod(from), kind, host, port);
+    const attempts = async (connections: readonly (readonly [string, ConnectKind, string, number])[]) => {
+      const results: string[] = [];
+      for (const [from, kind, host, port] of connections) results.push(`${from} ${kind} ${host}:${port} ${await attempt(from, kind, host, port)}`);
+      return results;
+    };
+    const all = (connections: readonly (readonly [string, ConnectKind, string, number])[], result: string) => connections.map(([from, kind, host, port]) => `${from} ${kind} ${host}:${port} ${result}`);
+    // Every connection the map shows, made again from the client (the inbound flows at web are their other ends).
+    const observed = [
+      ["client", "tcp", at.web, 8080],
+      ["client", "tcp", service, 80],
+      ["client", "tcp", at.gateway, 443],
+      ["client", "tcp", partner, 443],
+      ["client", "tcp", partner, 8443],
+      ["client", "udp", at.web, 5353],
+    ] as const;
+    // Never observed: another port to the Zscaler gateway, another port to web's pod, a peer the
+    // client never reached, and a peer web never accepted from.
+    const unobserved = [
+      ["client", "tcp", at.gateway, 8443],
+      ["client", "tcp", at.web, 9090],
+      ["client", "tcp", at.agent, PORT],
+      ["agent", "tcp", at.web, 8080],
+    ] as const;
+    // The lab has no dataplane for the Service: from here on the client's namespace translates
+    // its address to web's pod on the targetPort, before the policies see the packet, as
+    // kube-proxy does in a cluster (advise allows the Service by its backends and targetPort).
+    await lab.nft(lab.pod("client"), `table ip nc_service {\n  chain out { type nat hook output priority -100;\n    ip daddr ${service} tcp dport 80 dnat to ${at.web}:8080\n  }\n}\n`);
+    // Without policies everything connects: a blocked one below is blocked by them.
+    expect(await attempts([...observed, ...unobserved])).toEqual(all([...observed, ...unobserved], "ok"));
+
+    const pods: NftPod[] = [
+      { name: "client", ip: at.client, namespace: "shop", labels: { app: "client", "pod-template-hash": "7d9f8c6b5" } },
+      { name: "web", ip: at.web, namespace: "shop", labels: { app: "web", "statefulset.kubernetes.io/pod-name": "web-0" } },
+      { name: "agent", ip: at.agent, namespace: "netcanary", labels: { app: "netcanary" } },
+    ];
+    const isolated: string[] = [];
+    for (const pod of pods) {
+      const rules = podRuleset(policies, pod, pods);
+      if (rules === undefined) continue;
+      await lab.nft(lab.pod(pod.name), rules);
+      isolated.push(pod.name);
+    }
+    expect(isolated).toEqual(["client", "web"]);
+
+    expect(await attempts(observed)).toEqual(all(observed, "ok"));
+    expect(await attempts(unobserved)).toEqual(all(unobserved, "timeout"));
+  }, 90_000);
 });
