@@ -175,6 +175,7 @@ export const agentCommand: Command = {
           results: (filter) => agent.results(filter),
           status: (filter) => agent.status(filter),
           flows: (view) => (view === "judged" ? agent.judgedFlowMap() : agent.flowMap()),
+          trafficOn: () => agent.trafficOn(),
           coverage: () => agent.coverage(),
           ...(inboundDocument ? { inbound: inboundDocument } : {}),
         },

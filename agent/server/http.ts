@@ -31,9 +31,9 @@ export const JSON_ENDPOINTS: readonly string[] = ["/api/v1/results", "/api/v1/st
 /** Listed beside them while it answers (traffic mapping on), so the page draws the map only then. */
 export const FLOWS_ENDPOINT = "/api/v1/flows";
 
-/** The JSON endpoints that answer now. */
-export function jsonEndpoints(sources: Pick<ServerSources, "flows">): readonly string[] {
-  return sources.flows?.("map") !== undefined ? [...JSON_ENDPOINTS, FLOWS_ENDPOINT] : JSON_ENDPOINTS;
+/** The JSON endpoints that answer now (asked without building the map: the page polls this). */
+export function jsonEndpoints(sources: Pick<ServerSources, "trafficOn">): readonly string[] {
+  return sources.trafficOn?.() === true ? [...JSON_ENDPOINTS, FLOWS_ENDPOINT] : JSON_ENDPOINTS;
 }
 
 /** Results documents written at once; more requests wait their turn. */
@@ -69,6 +69,8 @@ export interface ServerSources {
    * traffic mapping is off (or, judged, before its first sample).
    */
   flows?(view: FlowsView): unknown;
+  /** Whether traffic mapping is on: cheap, unlike flows() (which copies and sorts every flow). */
+  trafficOn?(): boolean;
   /** The /api/v1/coverage document (derive/coverage.ts); without it, 404. */
   coverage?(): unknown;
   /** The /api/v1/inbound document (agent --inbound); absent: not enabled. */
@@ -225,11 +227,13 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
       else send(response, 404, "text/plain; charset=utf-8", "not found\n");
       return;
     }
-    case "/api/v1/inbound":
-      // Small (the dataplane and the exposed Services the agent holds): sent in one piece.
-      if (sources.inbound) send(response, 200, "application/json", `${JSON.stringify(sources.inbound())}\n`);
+    case "/api/v1/inbound": {
+      // Grows with the exposed Services the agent holds: in its turn and paced, as the other documents.
+      const inbound = sources.inbound?.bind(sources);
+      if (inbound) answerTurn(await results.run(response, () => sendDocument(handlers, inbound, response, gone)), response, results, "documents");
       else send(response, 404, "text/plain; charset=utf-8", "not enabled (netcanary agent --inbound)\n");
       return;
+    }
     case "/api/v1/status": {
       const status = sources.status?.bind(sources);
       if (!status) break;
@@ -240,13 +244,19 @@ async function handle(handlers: Handlers, request: IncomingMessage, response: Se
     }
     case FLOWS_ENDPOINT: {
       const view: FlowsView = url.searchParams.has("judged") ? "judged" : "map";
-      const map = sources.flows?.(view);
-      if (map === undefined) {
-        const why = view === "judged" && sources.flows?.("map") !== undefined ? "the traffic map has not been judged yet (after its first sample)" : "traffic mapping is off (traffic.enabled in the config, docs/traffic.md)";
-        send(response, 404, "text/plain; charset=utf-8", `${why}\n`);
+      const flows = sources.flows?.bind(sources);
+      if (!flows || sources.trafficOn?.() !== true) {
+        send(response, 404, "text/plain; charset=utf-8", "traffic mapping is off (traffic.enabled in the config, docs/traffic.md)\n");
         return;
       }
-      answerTurn(await results.run(response, () => sendDocument(handlers, () => map, response, gone)), response, results, "documents");
+      // The map is built (every flow copied and sorted) only in its turn, never for a request turned away.
+      const outcome = await results.run(response, async () => {
+        if (gone()) return;
+        const map = flows(view);
+        if (map === undefined) send(response, 404, "text/plain; charset=utf-8", "the traffic map has not been judged yet (after its first sample)\n");
+        else await sendDocument(handlers, () => map, response, gone);
+      });
+      answerTurn(outcome, response, results, "documents");
       return;
     }
   }

@@ -33,7 +33,7 @@ describe("HTTP server", () => {
   let server: Awaited<ReturnType<typeof startServer>>;
 
   beforeAll(async () => {
-    server = await startServer({ registry, readiness: () => readiness, results: () => results, flows: (view) => (view === "judged" ? judged : flows) }, { host: "127.0.0.1", port: 0 });
+    server = await startServer({ registry, readiness: () => readiness, results: () => results, flows: (view) => (view === "judged" ? judged : flows), trafficOn: () => flows !== undefined }, { host: "127.0.0.1", port: 0 });
   });
   afterAll(async () => {
     await server.close();

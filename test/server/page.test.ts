@@ -146,14 +146,22 @@ describe("the status page over HTTP", () => {
 
   it("/api/v1/status lists /api/v1/flows while the traffic map answers, and not while it is off (404)", async () => {
     let map: unknown = undefined;
-    const server = await startServer({ registry: new Registry(), readiness: () => ({ ready: true }), results: () => ({ results: [] }), status: () => STATUS, flows: () => map }, { host: "127.0.0.1", port: 0 });
+    // Building the map copies and sorts every flow: the page's poll of /api/v1/status never does it.
+    let built = 0;
+    const flows = () => {
+      built++;
+      return map;
+    };
+    const server = await startServer({ registry: new Registry(), readiness: () => ({ ready: true }), results: () => ({ results: [] }), status: () => STATUS, flows, trafficOn: () => map !== undefined }, { host: "127.0.0.1", port: 0 });
     running.push(server);
     const endpoints = async () => (JSON.parse((await call(server.address.port, "GET", "/api/v1/status")).body) as { endpoints: string[] }).endpoints;
     expect(await endpoints()).toEqual([...JSON_ENDPOINTS]);
     expect((await call(server.address.port, "GET", "/api/v1/flows")).status).toBe(404);
     map = { apiVersion: "netcanary/v1", kind: "FlowMap", flows: [] };
     expect(await endpoints()).toEqual([...JSON_ENDPOINTS, "/api/v1/flows"]);
+    expect(built).toBe(0);
     expect((await call(server.address.port, "GET", "/api/v1/flows")).status).toBe(200);
+    expect(built).toBe(1);
   });
 
   it("/api/v1/status is not found on a server given no status source", async () => {
