@@ -216,6 +216,8 @@ export class Agent {
         metrics: {
           // Each sample: the observer's figures, and the map judged by the policies in force now and the staged ones.
           sampled: (report, map) => {
+            // A sample that was still reading when the map was turned off (or replaced) publishes nothing.
+            if (this.traffic !== observer) return;
             metrics.observer.sampled(report);
             const index = this.index;
             const current = index ? map() : undefined;
@@ -254,6 +256,11 @@ export class Agent {
     const staged = new StagedSource(wanted, this.log);
     this.staged = staged;
     staged.start(this.options.watchIntervalMs ?? 1000).catch((error: unknown) => this.log.error({ file: wanted, err: error }, "staged policies not read; none is evaluated"));
+  }
+
+  /** Whether the traffic map is on (cheap: for the endpoints list the status page polls). */
+  trafficOn(): boolean {
+    return this.traffic !== undefined;
   }
 
   /** The traffic map now (/api/v1/flows); undefined while traffic mapping is off. */

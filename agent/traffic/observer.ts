@@ -231,7 +231,8 @@ export class TrafficObserver {
       expired,
       malformedLines,
     };
-    this.options.metrics?.sampled(report, () => this.map());
+    // Stopped while it read: the map is off, and its series were withdrawn; publish nothing.
+    if (!this.stopped) this.options.metrics?.sampled(report, () => this.map());
     return report;
   }
 
@@ -243,7 +244,8 @@ export class TrafficObserver {
       named.add(flow.local.namespace);
       if (flow.peer.kind === "workload") named.add(flow.peer.workload.namespace);
     }
-    const namespaces = [...named].sort().map((name) => ({ name, labels: this.namespaces.find((namespace) => namespace.name === name)?.labels ?? { "kubernetes.io/metadata.name": name } }));
+    const labelsOf = new Map(this.namespaces.map((namespace) => [namespace.name, namespace.labels]));
+    const namespaces = [...named].sort().map((name) => ({ name, labels: labelsOf.get(name) ?? { "kubernetes.io/metadata.name": name } }));
     return {
       apiVersion: "netcanary/v1",
       kind: "FlowMap",
