@@ -8,7 +8,7 @@
 // (an "unnamed" peer, an external /32 or /128 without a range name) their current name and
 // folds them into that flow, so such changes leave no trail of stale flows.
 
-import { type FlowEvidence, flowKey, type FlowPeer, type FlowWorkload, MAX_SAMPLE_ADDRESSES, type ObservedFlow } from "./flow.js";
+import { type FlowEvidence, flowKey, type FlowPeer, type FlowWorkload, MAX_SAMPLE_ADDRESSES, type ObservedFlow, workloadKey } from "./flow.js";
 import { commonLabels } from "./naming.js";
 
 /** One connection of one sample, named. */
@@ -62,8 +62,23 @@ function addBounded(list: string[], value: string): void {
   if (list.length < MAX_SAMPLE_ADDRESSES && !list.includes(value)) list.push(value);
 }
 
+/**
+ * One local workload holds at most a quarter of the budget, but never fewer than 100 flows (or
+ * the whole budget, when it is smaller): a pod that opens thousands of connections (a scanner,
+ * or a tenant's UDP sockets to as many addresses) cannot keep every other workload's new flows
+ * out of the map.
+ */
+export const WORKLOAD_SHARE = 4;
+export const WORKLOAD_FLOOR = 100;
+
+export function workloadBudget(maxFlows: number): number {
+  return Math.max(Math.ceil(maxFlows / WORKLOAD_SHARE), Math.min(maxFlows, WORKLOAD_FLOOR));
+}
+
 export class FlowAggregator {
   private readonly flows = new Map<string, FlowState>();
+  /** Flows held per local workload (workloadKey), for the share. */
+  private readonly perWorkload = new Map<string, number>();
   private samples = 0;
   private lastDropped = 0;
 
@@ -91,10 +106,13 @@ export class FlowAggregator {
       const key = flowKey(observation);
       let flow = this.flows.get(key);
       if (flow === undefined) {
-        if (this.flows.size >= this.maxFlows) {
+        const owner = workloadKey(observation.local);
+        const held = this.perWorkload.get(owner) ?? 0;
+        if (this.flows.size >= this.maxFlows || held >= workloadBudget(this.maxFlows)) {
           dropped.add(key);
           continue;
         }
+        this.perWorkload.set(owner, held + 1);
         flow = {
           key,
           direction: observation.direction,
@@ -144,11 +162,22 @@ export class FlowAggregator {
       if (next === key) continue;
       this.flows.delete(key);
       const into = this.flows.get(next);
-      if (into) this.fold(into, flow);
+      if (into) {
+        this.fold(into, flow);
+        this.release(flow);
+      }
       else this.flows.set(next, { ...flow, key: next, peer, evidence: new Set(flow.evidence), remoteAddresses: [...flow.remoteAddresses], localAddresses: [...flow.localAddresses] });
       renamed++;
     }
     return renamed;
+  }
+
+  /** A flow left the map: its workload's share has room for one more. */
+  private release(flow: FlowState): void {
+    const owner = workloadKey(flow.local);
+    const held = (this.perWorkload.get(owner) ?? 1) - 1;
+    if (held > 0) this.perWorkload.set(owner, held);
+    else this.perWorkload.delete(owner);
   }
 
   private fold(into: FlowState, from: FlowState): void {
@@ -167,6 +196,7 @@ export class FlowAggregator {
     for (const [key, flow] of this.flows) {
       if (flow.lastSeen >= before) continue;
       this.flows.delete(key);
+      this.release(flow);
       gone++;
     }
     return gone;

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "vitest";
 import { type Cidr, type IpAddress, parseCidr, parseIp } from "../../agent/addresses/ip.js";
 import type { PodInfo, ServiceInfo } from "../../agent/cluster/snapshot.js";
-import { FlowAggregator, type FlowObservation } from "../../agent/traffic/aggregate.js";
+import { FlowAggregator, type FlowObservation, workloadBudget } from "../../agent/traffic/aggregate.js";
 import { flowKey, MAX_SAMPLE_ADDRESSES, type FlowWorkload } from "../../agent/traffic/flow.js";
 import { namePeer, type NamingContext, nodeAddresses, type PeerLookup, sortRanges, workloadOfPod } from "../../agent/traffic/naming.js";
 
@@ -115,14 +115,28 @@ describe("FlowAggregator", () => {
 
   it("keeps at most maxFlows flows and counts the distinct ones it could not record", () => {
     const flows = new FlowAggregator(2);
-    const ports = [1, 2, 3, 4, 4].map((port) => observation({ port }));
+    // Each port's flow from its own workload: the node-wide budget binds, not one workload's share.
+    const ports = [1, 2, 3, 4, 4].map((port) => observation({ port, local: { ...CLIENT, name: `client-${port}` } }));
     expect(flows.record(1000, ports)).toEqual({ added: 2, dropped: 2 });
     expect(flows.size).toBe(2);
     expect(flows.droppedLastSample).toBe(2);
     // Known flows are still counted when the budget is full.
-    flows.record(2000, [observation({ port: 1 })]);
+    flows.record(2000, [observation({ port: 1, local: { ...CLIENT, name: "client-1" } })]);
     expect(flows.flowsNow().find((flow) => flow.port === 1)?.observations).toBe(2);
     expect(flows.droppedLastSample).toBe(0);
+  });
+
+  it("gives one workload at most a quarter of the budget (never fewer than 100 flows), so a noisy pod cannot keep the others' flows out; expiry gives its share back", () => {
+    const flows = new FlowAggregator(1000);
+    expect([workloadBudget(1000), workloadBudget(200), workloadBudget(40)]).toEqual([250, 100, 40]);
+    const noisy = Array.from({ length: 1000 }, (_, i) => observation({ port: 1000 + i }));
+    expect(flows.record(1000, noisy)).toEqual({ added: 250, dropped: 750 });
+    const other = { ...CLIENT, name: "quiet" };
+    expect(flows.record(2000, [observation({ port: 443, local: other })])).toEqual({ added: 1, dropped: 0 });
+    expect(flows.flowsNow().filter((flow) => flow.local.name === CLIENT.name)).toHaveLength(250);
+    // The noisy workload's flows expire: its share is free again.
+    expect(flows.expire(1500)).toBe(250);
+    expect(flows.record(3000, noisy.slice(250, 260))).toEqual({ added: 10, dropped: 0 });
   });
 
   it("expires flows not seen within the window, and marks flows only ever attempted", () => {

@@ -217,7 +217,7 @@ describe("the traffic observer over a fake /proc and the API test server", () =>
       },
     });
     const snapshot = cluster.current() as ClusterSnapshot;
-    const wide = (): TrafficInputs => ({ ...inputs(snapshot), settings: { ...settings, maxFlows: 1000 } });
+    const wide = (): TrafficInputs => ({ ...inputs(snapshot), settings: { ...settings, maxFlows: 2000 } });
     await observer.sample(wide());
     const reasons = (map: ReturnType<TrafficObserver["map"]>) => map.flows.flatMap((flow) => (flow.peer.kind === "unnamed" ? [flow.peer.reason.replace(/198\.18\.\d+\.\d+/, "<address>")] : []));
     const first = reasons(observer.map());
