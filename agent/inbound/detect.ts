@@ -42,6 +42,18 @@ function kubeProxyMode(data: Readonly<Record<string, string>>): string | undefin
   }
 }
 
+/**
+ * A value read from the cluster as the evidence says it: one of the values that mean something,
+ * or "unrecognised" (a ConfigMap's value can be a megabyte of anything: never echoed).
+ */
+function known(value: string, meaningful: readonly string[]): string {
+  return meaningful.includes(value) ? value : `unrecognised (${value.length} characters)`;
+}
+
+const CILIUM_REPLACEMENT = ["true", "strict", "false", "disabled", "partial", "probe"] as const;
+const CILIUM_LB_MODE = ["snat", "dsr", "hybrid"] as const;
+const KUBE_PROXY_MODE = ["iptables", "ipvs", "nftables", "kernelspace", "userspace"] as const;
+
 function describe(name: string, observed: Observed<unknown>): string | undefined {
   if (observed.state === "absent") return `${name}: absent`;
   if (observed.state === "forbidden") return `${name}: not readable (RBAC: the opt-in role is not bound)`;
@@ -52,13 +64,21 @@ function describe(name: string, observed: Observed<unknown>): string | undefined
 export function detectDataplane(seen: DataplaneObservations): DataplaneDetection {
   const evidence: string[] = [];
   let dataplane: Dataplane | undefined;
+  /** Something may handle Services that the values read do not say: kube-proxy is then not assumed. */
+  let undecided = false;
   // Cilium first: with its kube-proxy replacement on, it handles Services whatever else runs.
   if (seen.cilium.state === "found") {
-    const replacement = (seen.cilium.value["kube-proxy-replacement"] ?? "false").toLowerCase();
-    const mode = (seen.cilium.value["bpf-lb-mode"] ?? "snat").toLowerCase();
+    const replacement = known((seen.cilium.value["kube-proxy-replacement"] ?? "false").toLowerCase(), CILIUM_REPLACEMENT);
+    const mode = known((seen.cilium.value["bpf-lb-mode"] ?? "snat").toLowerCase(), CILIUM_LB_MODE);
     evidence.push(`cilium-config: kube-proxy-replacement ${replacement}, bpf-lb-mode ${mode}`);
     if (replacement === "true" || replacement === "strict") {
-      dataplane = mode === "dsr" ? "cilium-dsr" : mode === "hybrid" ? "cilium-hybrid" : "cilium-snat";
+      if (mode === "dsr") dataplane = "cilium-dsr";
+      else if (mode === "hybrid") dataplane = "cilium-hybrid";
+      else if (mode === "snat") dataplane = "cilium-snat";
+      else undecided = true;
+    } else if (replacement !== "false" && replacement !== "disabled") {
+      // partial/probe (older Cilium) may take NodePort over from kube-proxy, or a value we do not know: never guessed.
+      undecided = true;
     }
   } else evidence.push(describe("cilium-config", seen.cilium) ?? "");
   if (seen.felix.state === "found") {
@@ -68,11 +88,11 @@ export function detectDataplane(seen: DataplaneObservations): DataplaneDetection
   } else evidence.push(describe("FelixConfiguration default", seen.felix) ?? "");
   if (seen.kubeProxy.state === "found") {
     const mode = kubeProxyMode(seen.kubeProxy.value);
-    evidence.push(`kube-proxy: mode ${mode ?? "unreadable config.conf"}`);
+    evidence.push(`kube-proxy: mode ${mode === undefined ? "unreadable config.conf" : known(mode, KUBE_PROXY_MODE)}`);
     // Only when nothing that could replace kube-proxy went unseen: an unreadable cilium-config
     // or FelixConfiguration may hide a kube-proxy replacement.
     const unseen = [seen.cilium, seen.felix].some((o) => o.state === "forbidden" || o.state === "failed");
-    if (mode !== undefined && !unseen) dataplane ??= seen.felix.state === "found" ? "calico-iptables" : "kube-proxy";
+    if (mode !== undefined && !unseen && !undecided) dataplane ??= seen.felix.state === "found" ? "calico-iptables" : "kube-proxy";
   } else evidence.push(describe("kube-proxy", seen.kubeProxy) ?? "");
   return { ...(dataplane ? { dataplane } : {}), evidence: evidence.filter((line) => line !== "") };
 }

@@ -9,6 +9,7 @@
 import type { Gauge } from "prom-client";
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import type { Logger } from "../log/log.js";
+import { startTimer, type Timer } from "../schedule/timers.js";
 import { type DataplaneDetection, type DataplaneObservations, detectDataplane } from "./detect.js";
 import { type InboundPath, servicePath } from "./paths.js";
 
@@ -40,8 +41,9 @@ export interface InboundMonitorOptions {
 export class InboundMonitor {
   private detection: DataplaneDetection = { evidence: [] };
   private checkedAt: Date | undefined;
-  private timer: NodeJS.Timeout | undefined;
-  private publisher: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
+  private publisher: Timer | undefined;
+  private stopped = false;
   private reading: Promise<void> | undefined;
 
   constructor(private readonly options: InboundMonitorOptions) {}
@@ -49,15 +51,25 @@ export class InboundMonitor {
   /** Reads now, then every interval. */
   async start(): Promise<void> {
     await this.refresh();
-    this.timer = setInterval(() => void this.refresh(), this.options.intervalMs ?? INBOUND_INTERVAL_MS);
-    this.timer.unref();
-    this.publisher = setInterval(() => this.publish(), INBOUND_PUBLISH_MS);
-    this.publisher.unref();
+    this.stopped = false;
+    this.every(this.options.intervalMs ?? INBOUND_INTERVAL_MS, () => void this.refresh(), (timer) => (this.timer = timer));
+    this.every(INBOUND_PUBLISH_MS, () => this.publish(), (timer) => (this.publisher = timer));
+  }
+
+  /** Calls `task` every `intervalMs` until stop(), each turn armed through schedule/timers.ts. */
+  private every(intervalMs: number, task: () => void, keep: (timer: Timer) => void): void {
+    const turn = (): void => {
+      if (this.stopped) return;
+      task();
+      keep(startTimer(turn, intervalMs, { unref: true }));
+    };
+    keep(startTimer(turn, intervalMs, { unref: true }));
   }
 
   stop(): void {
-    clearInterval(this.timer);
-    clearInterval(this.publisher);
+    this.stopped = true;
+    this.timer?.cancel();
+    this.publisher?.cancel();
     this.timer = undefined;
     this.publisher = undefined;
   }

@@ -121,7 +121,11 @@ export class SourceCheck {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = startTimer(() => void this.round().then(() => this.schedule()), this.options.intervalMs ?? SOURCE_ECHO_INTERVAL_MS, { unref: true });
+    const turn = (): void =>
+      void this.round()
+        .catch((error: unknown) => this.options.logger.warn({ err: error }, "source echo: a round failed; the next one follows"))
+        .finally(() => this.schedule());
+    this.timer = startTimer(turn, this.options.intervalMs ?? SOURCE_ECHO_INTERVAL_MS, { unref: true });
   }
 
   /** Asks every chosen echo (at most one per Service, all at once), publishes the results. */

@@ -41,6 +41,18 @@ describe("reading the dataplane from the cluster", () => {
     expect((await detect()).dataplane).toBe("kube-proxy");
   });
 
+  it("does not guess under Cilium's partial replacement or a value it does not know, and never echoes such a value", async () => {
+    server.apply(configMap("kube-proxy", { "config.conf": KUBE_PROXY_CONFIG("iptables") }));
+    server.apply(configMap("cilium-config", { "kube-proxy-replacement": "partial" }));
+    expect((await detect()).dataplane).toBeUndefined();
+    const junk = "x".repeat(5000);
+    server.apply(configMap("cilium-config", { "kube-proxy-replacement": "true", "bpf-lb-mode": junk }));
+    const result = await detect();
+    expect(result.dataplane).toBeUndefined();
+    expect(result.evidence[0]).toBe("cilium-config: kube-proxy-replacement true, bpf-lb-mode unrecognised (5000 characters)");
+    expect(result.evidence.join("\n")).not.toContain("xxxx");
+  });
+
   it("Calico: eBPF when FelixConfiguration enables it, else its iptables dataplane with kube-proxy", async () => {
     server.apply(configMap("kube-proxy", { "config.conf": KUBE_PROXY_CONFIG("iptables") }));
     server.apply(felix({ bpfEnabled: true }));
