@@ -203,8 +203,10 @@ function attemptNote(verdict: FlowVerdict): string {
 }
 
 function combine(key: string, cases: readonly FlowCase[], attemptOnly: boolean): FlowJudgement {
+  // Nothing was judged: never a verdict by default.
+  if (cases.length === 0) return unknown(key, "nothing to judge (no address of either end)");
   const verdicts = new Set(cases.map((c) => c.verdict));
-  const verdict: FlowVerdict = verdicts.size > 1 ? "mixed" : (cases[0]?.verdict ?? "allow");
+  const verdict: FlowVerdict = verdicts.size > 1 ? "mixed" : (cases[0]?.verdict ?? "unknown");
   const allowedBy = new Map<string, RuleRef>();
   for (const c of cases) for (const ref of c.allowedBy) allowedBy.set(formatRule(ref), ref);
   const summaries = [...new Set(cases.map((c) => c.summary))];

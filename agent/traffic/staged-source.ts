@@ -38,7 +38,13 @@ export class StagedSource {
 
   /** Loads the set once, then follows its files (pollMs 0: no following). */
   async start(pollMs: number): Promise<void> {
-    await this.reload();
+    // A first read that fails (a directory not there yet, a mount still arriving) is said, and
+    // the files are followed all the same: the set appears when they do.
+    const first = await this.reload().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    if (first !== undefined) this.log.error({ file: this.directory, err: first }, "staged policies not read yet; following the directory");
     if (pollMs <= 0 || this.closed) return;
     const watch = await watchFiles(
       async () => [this.directory, ...(await manifestFiles([this.directory])).files],
