@@ -22,6 +22,7 @@ import { mergeFlowMaps, parseFlowMap } from "../../agent/traffic/map-file.js";
 import { judgedFlowMap, type JudgedFlowMap } from "../../agent/traffic/report.js";
 import { loadStagedPolicies } from "../../agent/traffic/staged-files.js";
 import { cliPath, repoRoot } from "../support/cli.js";
+import { AGENT_POD } from "../support/deny-cluster.js";
 import { type LabProcess, startProcess } from "../support/lab.js";
 import { acceptingEndpoint, closedPort, type Endpoint } from "../support/listeners.js";
 import { describeWith } from "../support/prerequisites.js";
@@ -33,14 +34,7 @@ const ARTIFACTS = join(repoRoot, ".cache", "test-artifacts");
 /** The agent's pod may reach OK and BLOCKED (any port), nothing else; DENIED is outside. */
 const [OK, BLOCKED, DENIED] = ["127.0.0.61", "127.0.0.62", "127.0.0.63"];
 
-const CLUSTER = `kind: Namespace
-metadata: {name: ns}
----
-kind: Pod
-metadata: {name: agent, namespace: ns, labels: {app: netcanary}}
-spec: {nodeName: test, containers: [{name: agent}]}
-status: {phase: Running, podIP: 127.0.0.1, podIPs: [{ip: 127.0.0.1}]}
----
+const CLUSTER = `${AGENT_POD}---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
 metadata: {name: egress-to-two, namespace: ns}
