@@ -69,28 +69,24 @@ export class JudgementCache {
     let previous = this.entries;
     if (!last || last.index !== inputs.index || last.namespaces !== inputs.namespaces) previous = new Map();
     else if (last.staged !== inputs.staged) for (const entry of previous.values()) entry.staged = [];
+    // Each flow's entry, by its position in the map: held from the last sample when its judged inputs are the same.
     const next = new Map<string, Entry>();
-    const byFlow = new Map<ObservedFlow, Entry>();
-    const entryOf = (flow: ObservedFlow): Entry => {
-      let entry = byFlow.get(flow);
-      if (!entry) {
-        const key = judgedInputs(flow);
-        entry = next.get(key) ?? previous.get(key) ?? { staged: [] };
-        next.set(key, entry);
-        byFlow.set(flow, entry);
-      }
+    const entries = map.flows.map((flow) => {
+      const key = judgedInputs(flow);
+      const entry = next.get(key) ?? previous.get(key) ?? { staged: [] };
+      next.set(key, entry);
       return entry;
-    };
+    });
     const memo: JudgementMemo = {
-      base: (flow, judge) => {
-        const entry = entryOf(flow);
+      base: (position, judge) => {
+        const entry = entries[position] as Entry;
         if (entry.base) return entry.base;
         this.counts.base += 1;
         entry.base = judge();
         return entry.base;
       },
-      staged: (slot, flow, judge) => {
-        const entry = entryOf(flow);
+      staged: (slot, position, judge) => {
+        const entry = entries[position] as Entry;
         const held = entry.staged[slot];
         if (held !== undefined) return held ?? undefined;
         this.counts.staged += 1;

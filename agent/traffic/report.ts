@@ -7,7 +7,7 @@
 import type { PolicyIndex } from "../policy/engine.js";
 import { formatRule } from "../policy/explain.js";
 import type { NetworkPolicy } from "../policy/model.js";
-import { type FlowCoverage, flowKey, type FlowMap, type FlowPeer, type FlowWorkload, type ObservedFlow, workloadKey } from "./flow.js";
+import { type FlowCoverage, type FlowMap, type FlowPeer, type FlowWorkload, type ObservedFlow, workloadKey } from "./flow.js";
 import { describePeer, type FlowJudgement, type FlowVerdict, judgeFlows, type JudgementMemo, NO_MEMO } from "./judge.js";
 import { type StagedReport, type StagedResult, stagedVerdicts } from "./staged.js";
 
@@ -94,7 +94,7 @@ export function trafficReport(
   const flows = map.flows
     .map((flow, i) => ({ flow, judgement: judgements[i] as FlowJudgement, sortKey: sortKey(flow) }))
     .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0))
-    .map(({ flow, judgement }) => entry(flow, judgement, stagedResult ? (denials.get(flowKey(flow)) ?? []) : undefined));
+    .map(({ flow, judgement }) => entry(flow, judgement, stagedResult ? (denials.get(judgement.key) ?? []) : undefined));
   const count = (verdict: FlowVerdict) => flows.filter((f) => f.verdict === verdict).length;
   const report: TrafficReport = {
     from: map.from,

@@ -79,7 +79,7 @@ function evaluate(index: PolicyIndex, map: Pick<FlowMap, "flows">, base: readonl
   map.flows.forEach((flow, i) => {
     const before = base[i];
     if (!before || !touches(namespaces, flow)) return;
-    const denied = memo.staged(slot, flow, () => newlyDenied(before, judgeFlow((staged ??= policies.reduce(withPolicy, index)), flow)));
+    const denied = memo.staged(slot, i, () => newlyDenied(before, judgeFlow((staged ??= policies.reduce(withPolicy, index)), flow)));
     if (denied) out.push(denied);
   });
   return out;
