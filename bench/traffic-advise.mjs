@@ -156,6 +156,13 @@ const summarize = (runs) => ({ ms: median(runs.map((r) => r.ms)), base: median(r
 const unchanged = summarize(unchangedRuns);
 const onePercent = summarize(onePercentRuns);
 const same = isDeepStrictEqual(unchangedRuns.at(-1).value, judgedFlowMap(index, last, stagedSet));
+// What the cache holds between samples (the judgements and each flow's judged inputs), the map aside.
+global.gc?.();
+const heapBeforeCache = process.memoryUsage().heapUsed;
+const held = new JudgementCache();
+held.judgedFlowMap(index, map, stagedSet);
+global.gc?.();
+const cacheHeap = process.memoryUsage().heapUsed - heapBeforeCache;
 
 
 const denied = judged.value.filter((j) => j.verdict === "deny").length;
@@ -172,6 +179,7 @@ judgedLine("cached, first sample:", first);
 judgedLine(`cached, the same flows (median of ${ROUNDS}):`, unchanged);
 judgedLine(`cached, ${NEW} new flows (1%, median of ${ROUNDS}):`, onePercent);
 console.log(`  the cached document equals the map judged afresh: ${same}`);
+console.log(`  the cache holds ${(cacheHeap / 1048576).toFixed(1)} MiB of heap for ${held.size} flows${global.gc ? "" : " (run with --expose-gc for this figure)"}`);
 if (!same) {
   console.error("the cached judgement differs from the map judged afresh");
   process.exit(1);
