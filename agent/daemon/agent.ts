@@ -211,7 +211,7 @@ export class Agent {
     if (this.config.traffic && !this.traffic && this.scheduling && !this.stopped) {
       const metrics = (this.trafficMetrics ??= { observer: new ObserverMetrics(this.metrics.registry), map: new TrafficMetrics(this.metrics.registry) });
       const lookupAddress = this.cluster.lookupAddress?.bind(this.cluster);
-      // Judgements of flows unchanged since the last sample are reused (traffic/judge-cache.ts); the map's own, dropped with it.
+      // Judgements of flows unchanged since the last sample are reused (traffic/judge-cache.ts); dropped when the map is turned off.
       const judgements = new JudgementCache();
       const observer = new TrafficObserver({
         nodeName: this.options.identity.nodeName,

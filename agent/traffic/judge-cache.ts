@@ -32,6 +32,9 @@ function addedNamespaces(index: PolicyIndex, map: Pick<FlowMap, "namespaces">): 
   return JSON.stringify(map.namespaces.filter((ns) => !index.namespaces.has(ns.name)).map((ns) => [ns.name, ns.labels]));
 }
 
+/** No staged set: the same array at every sample, so that it is never taken for a new set. */
+const NO_STAGED: readonly NetworkPolicy[] = [];
+
 interface Entry {
   base?: FlowJudgement;
   /** Per staged slot (judge.ts JudgementMemo.staged): the newly denying judgement, or null for none. */
@@ -64,7 +67,7 @@ export class JudgementCache {
 
   /** judgedFlowMap (report.ts), reusing the judgements of flows unchanged since the last call. */
   judgedFlowMap(index: PolicyIndex, map: FlowMap, staged: StagedSetState | undefined): { document: JudgedFlowMap; judgements: readonly FlowJudgement[]; staged?: StagedResult } {
-    const inputs: Inputs = { index, namespaces: addedNamespaces(index, map), staged: staged?.policies ?? [] };
+    const inputs: Inputs = { index, namespaces: addedNamespaces(index, map), staged: staged?.policies ?? NO_STAGED };
     const last = this.inputs;
     let previous = this.entries;
     if (!last || last.index !== inputs.index || last.namespaces !== inputs.namespaces) previous = new Map();
