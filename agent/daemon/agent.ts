@@ -31,7 +31,8 @@ import type { FlowMap } from "../traffic/flow.js";
 import { TrafficMetrics, trafficSeries } from "../traffic/metrics.js";
 import { ObserverMetrics } from "../traffic/observer-metrics.js";
 import { TrafficObserver } from "../traffic/observer.js";
-import { judgedFlowMap, type JudgedFlowMap } from "../traffic/report.js";
+import { JudgementCache } from "../traffic/judge-cache.js";
+import type { JudgedFlowMap } from "../traffic/report.js";
 import { StagedSource } from "../traffic/staged-source.js";
 import { EdgeTable } from "./edge-table.js";
 import type { SelfIdentity } from "./identity.js";
@@ -210,6 +211,8 @@ export class Agent {
     if (this.config.traffic && !this.traffic && this.scheduling && !this.stopped) {
       const metrics = (this.trafficMetrics ??= { observer: new ObserverMetrics(this.metrics.registry), map: new TrafficMetrics(this.metrics.registry) });
       const lookupAddress = this.cluster.lookupAddress?.bind(this.cluster);
+      // Judgements of flows unchanged since the last sample are reused (traffic/judge-cache.ts); dropped when the map is turned off.
+      const judgements = new JudgementCache();
       const observer = new TrafficObserver({
         nodeName: this.options.identity.nodeName,
         logger: this.log,
@@ -222,7 +225,7 @@ export class Agent {
             const index = this.index;
             const current = index ? map() : undefined;
             const staged = this.staged?.state();
-            const judged = index && current ? judgedFlowMap(index, current, staged ? { directory: this.staged?.directory ?? "", ...staged } : undefined) : undefined;
+            const judged = index && current ? judgements.judgedFlowMap(index, current, staged ? { directory: this.staged?.directory ?? "", ...staged } : undefined) : undefined;
             this.judged = judged?.document;
             metrics.map.publishFlows(current && judged ? trafficSeries(current.flows, judged.judgements) : []);
             metrics.map.publishStaged(judged?.staged);

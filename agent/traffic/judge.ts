@@ -248,8 +248,27 @@ export function judgeFlow(index: PolicyIndex, flow: ObservedFlow): FlowJudgement
   return combine(key, peers.map(({ target, endpoint }) => caseOf(target, query(endpoint))), attemptOnly);
 }
 
+/**
+ * Where a judgement already made for the same inputs may be reused (judge-cache.ts), or none
+ * (NO_MEMO): each call answers what `judge` would, either from before or by running it. Only a
+ * memo that knows the index, the map's namespaces and the staged set are unchanged may reuse.
+ */
+export interface JudgementMemo {
+  /** The judgement by the policies in force of the flow at that position of the map. */
+  base(position: number, judge: () => FlowJudgement): FlowJudgement;
+  /**
+   * The judgement of the flow at that position with staged policies applied when it newly denies
+   * a case, else undefined. slot: the staged policy's position in the set sorted by namespace and
+   * name; the set's length for all together.
+   */
+  staged(slot: number, position: number, judge: () => FlowJudgement | undefined): FlowJudgement | undefined;
+}
+
+/** Every judgement made afresh. */
+export const NO_MEMO: JudgementMemo = { base: (_position, judge) => judge(), staged: (_slot, _position, judge) => judge() };
+
 /** Every flow of a map judged, in the map's order, against the index with the map's namespaces. */
-export function judgeFlows(index: PolicyIndex, map: Pick<FlowMap, "namespaces" | "flows">): FlowJudgement[] {
+export function judgeFlows(index: PolicyIndex, map: Pick<FlowMap, "namespaces" | "flows">, memo: JudgementMemo = NO_MEMO): FlowJudgement[] {
   const withNamespaces = withMapNamespaces(index, map);
-  return map.flows.map((flow) => judgeFlow(withNamespaces, flow));
+  return map.flows.map((flow, position) => memo.base(position, () => judgeFlow(withNamespaces, flow)));
 }

@@ -1,13 +1,14 @@
 // The judged traffic map as one plain document: every flow with its verdict, the rules that
 // allowed it or the reason it is denied or unknown, and which staged policies would deny it;
 // totals; per staged policy the flows it would deny. `netcanary map --output json` prints it,
-// and the agent's /api/v1/flows?judged serves it for its own map (judgedFlowMap). Pure.
+// and the agent's /api/v1/flows?judged serves it for its own map (judgedFlowMap, through
+// judge-cache.ts, which reuses the judgements of flows unchanged since the last sample). Pure.
 
 import type { PolicyIndex } from "../policy/engine.js";
 import { formatRule } from "../policy/explain.js";
 import type { NetworkPolicy } from "../policy/model.js";
-import { type FlowCoverage, flowKey, type FlowMap, type FlowPeer, type FlowWorkload, type ObservedFlow, workloadKey } from "./flow.js";
-import { describePeer, type FlowJudgement, type FlowVerdict, judgeFlows } from "./judge.js";
+import { type FlowCoverage, type FlowMap, type FlowPeer, type FlowWorkload, type ObservedFlow, workloadKey } from "./flow.js";
+import { describePeer, type FlowJudgement, type FlowVerdict, judgeFlows, type JudgementMemo, NO_MEMO } from "./judge.js";
 import { type StagedReport, type StagedResult, stagedVerdicts } from "./staged.js";
 
 export interface FlowReportEntry {
@@ -76,16 +77,24 @@ function entry(flow: ObservedFlow, judgement: FlowJudgement, wouldDeny: readonly
   };
 }
 
-/** The judged map, and (with staged policies) what each would deny; flows sorted for reading. */
-export function trafficReport(index: PolicyIndex, map: FlowMap, staged: readonly NetworkPolicy[] = []): { report: TrafficReport; judgements: readonly FlowJudgement[]; staged?: StagedResult } {
-  const judgements = judgeFlows(index, map);
-  const stagedResult = staged.length > 0 ? stagedVerdicts(index, map, staged) : undefined;
+/**
+ * The judged map, and (with staged policies) what each would deny; flows sorted for reading.
+ * memo: where judgements may be reused from (judge-cache.ts); the document is the same either way.
+ */
+export function trafficReport(
+  index: PolicyIndex,
+  map: FlowMap,
+  staged: readonly NetworkPolicy[] = [],
+  memo: JudgementMemo = NO_MEMO,
+): { report: TrafficReport; judgements: readonly FlowJudgement[]; staged?: StagedResult } {
+  const judgements = judgeFlows(index, map, memo);
+  const stagedResult = staged.length > 0 ? stagedVerdicts(index, map, staged, { base: judgements, memo }) : undefined;
   const denials = new Map<string, string[]>();
   for (const report of stagedResult?.policies ?? []) for (const key of report.wouldDeny) denials.set(key, [...(denials.get(key) ?? []), report.policy]);
   const flows = map.flows
-    .map((flow, i) => ({ flow, judgement: judgements[i] as FlowJudgement }))
-    .sort((a, b) => (sortKey(a.flow) < sortKey(b.flow) ? -1 : sortKey(a.flow) > sortKey(b.flow) ? 1 : 0))
-    .map(({ flow, judgement }) => entry(flow, judgement, stagedResult ? (denials.get(flowKey(flow)) ?? []) : undefined));
+    .map((flow, i) => ({ flow, judgement: judgements[i] as FlowJudgement, sortKey: sortKey(flow) }))
+    .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0))
+    .map(({ flow, judgement }) => entry(flow, judgement, stagedResult ? (denials.get(judgement.key) ?? []) : undefined));
   const count = (verdict: FlowVerdict) => flows.filter((f) => f.verdict === verdict).length;
   const report: TrafficReport = {
     from: map.from,
@@ -121,8 +130,13 @@ export interface JudgedFlowMap extends TrafficReport {
 }
 
 /** The agent's judged map (and the judgements and staged result its metrics are built from). */
-export function judgedFlowMap(index: PolicyIndex, map: FlowMap, staged: StagedSetState | undefined): { document: JudgedFlowMap; judgements: readonly FlowJudgement[]; staged?: StagedResult } {
-  const judged = trafficReport(index, map, staged?.policies ?? []);
+export function judgedFlowMap(
+  index: PolicyIndex,
+  map: FlowMap,
+  staged: StagedSetState | undefined,
+  memo: JudgementMemo = NO_MEMO,
+): { document: JudgedFlowMap; judgements: readonly FlowJudgement[]; staged?: StagedResult } {
+  const judged = trafficReport(index, map, staged?.policies ?? [], memo);
   const document: JudgedFlowMap = {
     apiVersion: "netcanary/v1",
     kind: "JudgedFlowMap",

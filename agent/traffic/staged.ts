@@ -8,12 +8,13 @@
 // policies in force ("test each rule in isolation"), and for all of them applied together.
 // A flow counts as one it would deny when a case of it (a sampled address, a Service backend)
 // that the policies in force allow is denied with the staged policy added. Pure: an index,
-// flows and policies in, reports out. Loading the files is staged-files.ts.
+// flows and policies in, reports out (judgements reused through a memo, judge-cache.ts, when the
+// caller keeps one). Loading the files is staged-files.ts.
 
 import { type PolicyIndex, withPolicy } from "../policy/engine.js";
 import type { NetworkPolicy } from "../policy/model.js";
 import type { FlowMap } from "./flow.js";
-import { type FlowJudgement, judgeFlow, withMapNamespaces } from "./judge.js";
+import { type FlowJudgement, judgeFlow, judgeFlows, type JudgementMemo, NO_MEMO, withMapNamespaces } from "./judge.js";
 
 export interface StagedReport {
   /** "namespace/name" of the staged policy, or "all staged" for them together. */
@@ -40,16 +41,11 @@ function deniedTargets(judgement: FlowJudgement): Set<string> {
   return new Set(judgement.cases.filter((c) => c.verdict === "deny").map((c) => c.target));
 }
 
-/** The flows whose judgement with the staged index denies a case the base allowed. */
-function newlyDenied(base: readonly FlowJudgement[], staged: readonly FlowJudgement[]): FlowJudgement[] {
-  const out: FlowJudgement[] = [];
-  staged.forEach((after, i) => {
-    const before = base[i];
-    if (!before || after.verdict === "unknown") return;
-    const was = deniedTargets(before);
-    if (after.cases.some((c) => c.verdict === "deny" && !was.has(c.target))) out.push(after);
-  });
-  return out;
+/** The judgement with the staged index when it denies a case the base allowed; undefined otherwise. */
+function newlyDenied(before: FlowJudgement, after: FlowJudgement): FlowJudgement | undefined {
+  if (after.verdict === "unknown") return undefined;
+  const was = deniedTargets(before);
+  return after.cases.some((c) => c.verdict === "deny" && !was.has(c.target)) ? after : undefined;
 }
 
 /** Does a policy of this namespace bear on the flow? Only policies of either end's namespace can. */
@@ -71,26 +67,44 @@ function report(policy: NetworkPolicy | undefined, judgements: readonly FlowJudg
   };
 }
 
-function evaluate(index: PolicyIndex, map: Pick<FlowMap, "flows">, base: readonly FlowJudgement[], policies: readonly NetworkPolicy[]): FlowJudgement[] {
-  const staged = policies.reduce(withPolicy, index);
+/**
+ * The flows the policies would newly deny, in the map's order. Only flows a policy's namespace
+ * touches can change (the others keep their base judgement, so deny nothing new); the staged
+ * index is built only when one of them is judged rather than taken from the memo.
+ */
+function evaluate(index: PolicyIndex, map: Pick<FlowMap, "flows">, base: readonly FlowJudgement[], policies: readonly NetworkPolicy[], slot: number, memo: JudgementMemo): FlowJudgement[] {
+  let staged: PolicyIndex | undefined;
   const namespaces = new Set(policies.map((p) => p.namespace));
-  const after = map.flows.map((flow, i) => (touches(namespaces, flow) ? judgeFlow(staged, flow) : (base[i] as FlowJudgement)));
-  return newlyDenied(base, after);
+  const out: FlowJudgement[] = [];
+  map.flows.forEach((flow, i) => {
+    const before = base[i];
+    if (!before || !touches(namespaces, flow)) return;
+    const denied = memo.staged(slot, i, () => newlyDenied(before, judgeFlow((staged ??= policies.reduce(withPolicy, index)), flow)));
+    if (denied) out.push(denied);
+  });
+  return out;
 }
 
 /**
  * What each staged policy would deny of the observed flows, applied alone and all together (a
- * staged policy named as one in force replaces it, as applying it would).
+ * staged policy named as one in force replaces it, as applying it would). base: the map's
+ * judgements by the policies in force when the caller has them (judgeFlows); memo: where
+ * judgements may be reused from (judge-cache.ts).
  */
-export function stagedVerdicts(index: PolicyIndex, map: Pick<FlowMap, "namespaces" | "flows">, staged: readonly NetworkPolicy[]): StagedResult {
+export function stagedVerdicts(
+  index: PolicyIndex,
+  map: Pick<FlowMap, "namespaces" | "flows">,
+  staged: readonly NetworkPolicy[],
+  options: { readonly base?: readonly FlowJudgement[]; readonly memo?: JudgementMemo } = {},
+): StagedResult {
+  const memo = options.memo ?? NO_MEMO;
   const withNamespaces = withMapNamespaces(index, map);
-  const base = map.flows.map((flow) => judgeFlow(withNamespaces, flow));
-  const policies = [...staged]
-    .sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name))
-    .map((policy) => report(policy, evaluate(withNamespaces, map, base, [policy])));
+  const base = options.base ?? judgeFlows(index, map, memo);
+  const sorted = [...staged].sort((a, b) => a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name));
+  const policies = sorted.map((policy, slot) => report(policy, evaluate(withNamespaces, map, base, [policy], slot, memo)));
   return {
     policies,
-    all: report(undefined, evaluate(withNamespaces, map, base, staged)),
+    all: report(undefined, evaluate(withNamespaces, map, base, staged, sorted.length, memo)),
     unjudged: base.filter((j) => j.verdict === "unknown").length,
   };
 }
