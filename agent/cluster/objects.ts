@@ -7,7 +7,7 @@ import { booleanAt, describeType, type IssueList, isObject, type Json, listAt, o
 import type { FieldPath } from "../documents/located.js";
 import { portNameProblem, portNumberProblem, readProtocol } from "../policy/normalize.js";
 import { readServiceExposure } from "../inbound/objects.js";
-import { readLabels } from "./labels.js";
+import { readLabels } from "../objects/labels.js";
 import {
   type ContainerPort,
   type Labels,

@@ -2,7 +2,7 @@
 // the engine's answer. Plain data: no behaviour lives here.
 
 import type { Cidr } from "../addresses/ip.js";
-import type { Protocol } from "../cluster/snapshot.js";
+import type { Protocol } from "../objects/model.js";
 
 export type SelectorOperator = "In" | "NotIn" | "Exists" | "DoesNotExist";
 
