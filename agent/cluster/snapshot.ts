@@ -3,7 +3,7 @@
 // are the vocabulary of objects/model.ts, re-exported here for the readers and analyses that
 // take a whole snapshot; the policy engine imports that leaf, never this file.
 
-import type { InboundObjects } from "../inbound/model.js";
+import type { InboundObjects } from "../objects/inbound.js";
 import type { EndpointSliceInfo } from "../objects/model.js";
 import type { PolicyInputs } from "../policy/engine.js";
 

@@ -10,6 +10,12 @@ export const PROTOCOLS: readonly Protocol[] = ["TCP", "UDP", "SCTP"];
 
 export type Labels = Readonly<Record<string, string>>;
 
+/** Where an object was read from: its manifest file and line (absent for objects from the API). */
+export interface SourceLocation {
+  readonly file: string;
+  readonly line?: number;
+}
+
 /** The API server sets this label on every namespace to the namespace's name. */
 export const NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name";
 

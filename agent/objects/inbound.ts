@@ -1,9 +1,10 @@
 // How traffic from outside the cluster reaches a pod, as plain data: the proxies that can
 // stand in front (Ingress, Gateway API routes and their Gateways). What a Service exposes
 // (type, externalTrafficPolicy, a cloud load balancer's targets) is part of the Service, in
-// objects/model.ts. A leaf: the manifest reader and the inbound analysis share it.
+// objects/model.ts. A leaf: the readers (cluster/inbound-objects.ts) and the inbound analysis
+// (inbound/) share it, so cluster/ need not import inbound/.
 
-import type { SourceLocation } from "../policy/model.js";
+import type { SourceLocation } from "./model.js";
 
 /** A Service a proxy sends traffic to: its namespace and name (port left out: any port counts). */
 export interface BackendService {

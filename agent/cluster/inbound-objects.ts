@@ -14,7 +14,7 @@ import {
   type ServiceExposure,
   type ServiceType,
 } from "../objects/model.js";
-import { type BackendService, type GatewayInfo, type IngressInfo, type RouteInfo, type RouteKind } from "./model.js";
+import { type BackendService, type GatewayInfo, type IngressInfo, type RouteInfo, type RouteKind } from "../objects/inbound.js";
 
 /** AWS annotations (in-tree cloud provider and the AWS Load Balancer Controller). */
 const AWS = {
