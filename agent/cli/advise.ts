@@ -7,10 +7,9 @@
 import { flowKey } from "../traffic/flow.js";
 import { advise, adviceYaml, type AdviseInput, checkAdvice, describeFlow } from "../traffic/advise.js";
 import { buildPolicyIndex } from "../policy/engine.js";
-import { printableJson } from "../text/printable.js";
-import { parseOptions } from "./args.js";
 import { type Command, EXIT, printLines, UsageError } from "./command.js";
-import { coverageNote, emptyMap, readInForce, readMaps } from "./flow-inputs.js";
+import { coverageNote, readFlowInputs } from "./flow-inputs.js";
+import { MANIFESTS_OPTION, parseFlowArgs, printResult } from "./flow-options.js";
 import { COMMON_OPTIONS, feedOptions, fetchRanges } from "./zscaler.js";
 
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -58,18 +57,7 @@ export const adviseCommand: Command = {
   summary: "write least-privilege NetworkPolicies from recorded traffic maps, checked before printing",
   usage: USAGE,
   async run(argv, out) {
-    const { values, positionals } = parseOptions({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        ...COMMON_OPTIONS,
-        manifests: { type: "string", multiple: true },
-        namespace: { type: "string", multiple: true },
-        output: { type: "string", default: "yaml" },
-      },
-    });
-    if (positionals.length === 0) throw new UsageError("a map file is required (the JSON the agent records)");
-    if (values.output !== "yaml" && values.output !== "json") throw new UsageError(`--output must be yaml or json, got "${values.output}"`);
+    const { values, positionals, output } = parseFlowArgs(argv, { ...COMMON_OPTIONS, ...MANIFESTS_OPTION, namespace: { type: "string", multiple: true } }, ["yaml", "json"]);
     for (const ns of values.namespace ?? []) {
       if (!NAMESPACE.test(ns) || ns.length > 63) throw new UsageError(`--namespace must be a namespace name, got "${ns}"`);
     }
@@ -77,14 +65,11 @@ export const adviseCommand: Command = {
     if (zscaler === undefined && (values.feeds ?? values["base-url"] ?? values.timeout) !== undefined) {
       throw new UsageError("--feeds, --base-url and --timeout go with --cloud");
     }
-    const map = await readMaps(positionals, out);
-    if (!map.ok) return map.exitCode;
-    const cluster = await readInForce(values.manifests ?? [], out);
-    if (!cluster.ok) return cluster.exitCode;
-    const empty = emptyMap(map.value, "advise", out);
-    if (empty !== undefined) return empty;
+    const inputs = await readFlowInputs("advise", { maps: positionals, manifests: values.manifests ?? [] }, out);
+    if (!inputs.ok) return inputs.exitCode;
+    const { map, inForce } = inputs.value;
     // A namespace no observed workload lives in would get a default-deny and nothing else.
-    const observed = new Set(map.value.flows.map((f) => f.local.namespace));
+    const observed = new Set(map.flows.map((f) => f.local.namespace));
     const unseen = (values.namespace ?? []).filter((ns) => !observed.has(ns));
     if (unseen.length > 0) {
       out.stderr(`netcanary advise: --namespace ${unseen.join(", ")}: no workload of it was observed: its default-deny would cut off everything in it`);
@@ -96,23 +81,23 @@ export const adviseCommand: Command = {
       if (!ranges.ok) return ranges.exitCode;
       zscalerRanges = ranges.value.cidrs;
     }
-    const note = coverageNote(map.value);
+    const note = coverageNote(map);
     if (note) out.stderr(note);
 
     const input: AdviseInput = {
-      map: map.value,
-      index: buildPolicyIndex({ namespaces: cluster.value.snapshot.namespaces, pods: cluster.value.snapshot.pods, services: cluster.value.snapshot.services, policies: [] }),
+      map,
+      index: buildPolicyIndex({ namespaces: inForce.snapshot.namespaces, pods: inForce.snapshot.pods, services: inForce.snapshot.services, policies: [] }),
       ...(zscalerRanges ? { zscalerRanges } : {}),
       ...(values.namespace ? { namespaces: values.namespace } : {}),
     };
     const advice = advise(input);
-    const yaml = adviceYaml(advice, map.value.flows.length);
-    const failures = checkAdvice(yaml, input, cluster.value.snapshot);
+    const yaml = adviceYaml(advice, map.flows.length);
+    const failures = checkAdvice(yaml, input, inForce.snapshot);
     for (const warning of advice.warnings) out.stderr(`warning: ${warning}`);
     const unwritable = new Set(advice.unwritable.map((u) => u.key));
     if (failures.length > 0 || advice.unwritable.length > 0) {
       for (const u of advice.unwritable) {
-        const flow = map.value.flows.find((f) => flowKey(f) === u.key);
+        const flow = map.flows.find((f) => flowKey(f) === u.key);
         out.stderr(`netcanary advise: no rule can be written for ${flow ? describeFlow(flow) : u.key}: ${u.reason}`);
       }
       for (const failure of failures) {
@@ -122,9 +107,8 @@ export const adviseCommand: Command = {
       out.stderr("netcanary advise: the suggestion does not hold; nothing printed");
       return EXIT.failed;
     }
-    if (values.output === "json") for (const line of printableJson({ policies: advice.policies, warnings: advice.warnings })) out.stdout(line);
-    else printLines(out.stdout, yaml.replace(/\n$/, ""));
-    out.stderr(`netcanary advise: ${advice.policies.length} policies for ${map.value.flows.length} observed flows; checked: every observed flow allowed, unobserved ones denied`);
+    printResult(out, output, { policies: advice.policies, warnings: advice.warnings }, () => printLines(out.stdout, yaml.replace(/\n$/, "")));
+    out.stderr(`netcanary advise: ${advice.policies.length} policies for ${map.flows.length} observed flows; checked: every observed flow allowed, unobserved ones denied`);
     return EXIT.ok;
   },
 };

@@ -1,6 +1,7 @@
 // What `netcanary map` and `netcanary advise` read: recorded traffic maps (merged into one),
 // the policies in force from manifests, and staged policies. Each reader prints its located
-// errors and answers with an exit code when the input is unusable.
+// errors and answers with an exit code when the input is unusable; readFlowInputs reads all
+// three in the one order both commands follow.
 
 import { loadManifests, type UnevaluatedPolicy } from "../cluster/manifests.js";
 import { type ClusterSnapshot, EMPTY_SNAPSHOT } from "../cluster/snapshot.js";
@@ -19,7 +20,7 @@ function unusable(errors: readonly InputError[], out: Output): { ok: false; exit
 }
 
 /** Every map file read and checked, then merged (one file: itself). */
-export async function readMaps(paths: readonly string[], out: Output): Promise<Read<FlowMap>> {
+async function readMaps(paths: readonly string[], out: Output): Promise<Read<FlowMap>> {
   const maps: FlowMap[] = [];
   const errors: InputError[] = [];
   for (const path of paths) {
@@ -43,7 +44,7 @@ export interface InForce {
 }
 
 /** The policies in force (and the Services, pods, namespaces) from manifests; none without paths. */
-export async function readInForce(paths: readonly string[], out: Output): Promise<Read<InForce>> {
+async function readInForce(paths: readonly string[], out: Output): Promise<Read<InForce>> {
   if (paths.length === 0) return { ok: true, value: { snapshot: EMPTY_SNAPSHOT, unevaluated: [], given: false } };
   const load = await loadManifests(paths);
   if (load.errors.length > 0) return unusable(load.errors, out);
@@ -51,17 +52,43 @@ export async function readInForce(paths: readonly string[], out: Output): Promis
 }
 
 /** The staged NetworkPolicies; none without paths. */
-export async function readStaged(paths: readonly string[], out: Output): Promise<Read<readonly NetworkPolicy[]>> {
+async function readStaged(paths: readonly string[], out: Output): Promise<Read<readonly NetworkPolicy[]>> {
   if (paths.length === 0) return { ok: true, value: [] };
   const load = await loadStagedPolicies(paths);
   return load.ok ? { ok: true, value: load.policies } : unusable(load.errors, out);
 }
 
 /** A map that holds no flow tested nothing: said on stderr, and the exit code is inconclusive. */
-export function emptyMap(map: FlowMap, command: string, out: Output): number | undefined {
+function emptyMap(map: FlowMap, command: string, out: Output): number | undefined {
   if (map.flows.length > 0) return undefined;
   out.stderr(`netcanary ${command}: the map holds no flow (${map.from} to ${map.until}): nothing was observed, nothing is judged`);
   return EXIT.inconclusive;
+}
+
+export interface FlowInputs {
+  readonly map: FlowMap;
+  readonly inForce: InForce;
+  readonly staged: readonly NetworkPolicy[];
+}
+
+/**
+ * The maps, the policies in force and the staged policies, read in that order (the first
+ * unusable one answers); then a map that holds no flow is inconclusive.
+ */
+export async function readFlowInputs(
+  command: string,
+  paths: { readonly maps: readonly string[]; readonly manifests?: readonly string[]; readonly staged?: readonly string[] },
+  out: Output,
+): Promise<Read<FlowInputs>> {
+  const map = await readMaps(paths.maps, out);
+  if (!map.ok) return map;
+  const inForce = await readInForce(paths.manifests ?? [], out);
+  if (!inForce.ok) return inForce;
+  const staged = await readStaged(paths.staged ?? [], out);
+  if (!staged.ok) return staged;
+  const empty = emptyMap(map.value, command, out);
+  if (empty !== undefined) return { ok: false, exitCode: empty };
+  return { ok: true, value: { map: map.value, inForce: inForce.value, staged: staged.value } };
 }
 
 /** One line on what the map could not see, when it missed pods or dropped flows. */

@@ -8,11 +8,10 @@ import { buildPolicyIndex } from "../policy/engine.js";
 import { workloadKey } from "../traffic/flow.js";
 import { describePeer } from "../traffic/judge.js";
 import { type FlowReportEntry, type TrafficReport, trafficReport } from "../traffic/report.js";
-import { printableJson } from "../text/printable.js";
-import { parseOptions } from "./args.js";
 import { unevaluatedWarnings } from "./check.js";
-import { type Command, EXIT, type Output, UsageError } from "./command.js";
-import { coverageNote, emptyMap, readInForce, readMaps, readStaged } from "./flow-inputs.js";
+import { type Command, EXIT, type Output } from "./command.js";
+import { coverageNote, readFlowInputs } from "./flow-inputs.js";
+import { MANIFESTS_OPTION, parseFlowArgs, printResult } from "./flow-options.js";
 import { listed, printTable } from "./table.js";
 
 const USAGE = `Usage: netcanary map <map.json>... [--manifests <file|dir>...] [--staged <file|dir>...]
@@ -90,34 +89,18 @@ export const mapCommand: Command = {
   summary: "show a recorded traffic map, each flow judged against the policies in force (and staged ones)",
   usage: USAGE,
   async run(argv, out) {
-    const { values, positionals } = parseOptions({
-      args: [...argv],
-      allowPositionals: true,
-      options: {
-        manifests: { type: "string", multiple: true },
-        staged: { type: "string", multiple: true },
-        output: { type: "string", default: "table" },
-      },
-    });
-    if (positionals.length === 0) throw new UsageError("a map file is required (the JSON the agent records)");
-    if (values.output !== "table" && values.output !== "json") throw new UsageError(`--output must be table or json, got "${values.output}"`);
-    const map = await readMaps(positionals, out);
-    if (!map.ok) return map.exitCode;
-    const inForce = await readInForce(values.manifests ?? [], out);
-    if (!inForce.ok) return inForce.exitCode;
-    const stagedPolicies = await readStaged(values.staged ?? [], out);
-    if (!stagedPolicies.ok) return stagedPolicies.exitCode;
-    const empty = emptyMap(map.value, "map", out);
-    if (empty !== undefined) return empty;
+    const { values, positionals, output } = parseFlowArgs(argv, { ...MANIFESTS_OPTION, staged: { type: "string", multiple: true } }, ["table", "json"]);
+    const inputs = await readFlowInputs("map", { maps: positionals, manifests: values.manifests ?? [], staged: values.staged ?? [] }, out);
+    if (!inputs.ok) return inputs.exitCode;
+    const { map, inForce, staged } = inputs.value;
 
-    for (const line of unevaluatedWarnings(inForce.value.unevaluated, false)) out.stderr(line);
-    if (!inForce.value.given) out.stderr("note: no --manifests: every flow is judged as if no NetworkPolicy were in force");
-    const note = coverageNote(map.value);
+    for (const line of unevaluatedWarnings(inForce.unevaluated, false)) out.stderr(line);
+    if (!inForce.given) out.stderr("note: no --manifests: every flow is judged as if no NetworkPolicy were in force");
+    const note = coverageNote(map);
     if (note) out.stderr(note);
 
-    const { report } = trafficReport(buildPolicyIndex(inForce.value.snapshot), map.value, stagedPolicies.value);
-    if (values.output === "json") for (const line of printableJson(report)) out.stdout(line);
-    else renderTable(report, out);
+    const { report } = trafficReport(buildPolicyIndex(inForce.snapshot), map, staged);
+    printResult(out, output, report, () => renderTable(report, out));
     const stagedDenies = report.staged !== undefined && [...report.staged.policies, report.staged.all].some((p) => p.wouldDeny.length > 0);
     return report.summary.unexpectedAllows > 0 || stagedDenies ? EXIT.failed : EXIT.ok;
   },

@@ -6,7 +6,7 @@
 // (bad options, a feed that cannot be fetched or is refused, manifests that do not load).
 
 import { type Cidr, parseCidr } from "../addresses/ip.js";
-import { labelKeyProblem, labelValueProblem } from "../cluster/labels.js";
+import { labelKeyProblem, labelValueProblem } from "../objects/labels.js";
 import { loadManifests } from "../cluster/manifests.js";
 import type { PodInfo } from "../cluster/snapshot.js";
 import { DURATION_RANGES, describeDurationRange, inDurationRange, parseDuration } from "../config/duration.js";

@@ -20,11 +20,11 @@ import { normalizeAdminNetworkPolicy, normalizeBaselineAdminNetworkPolicy } from
 import type { NetworkPolicy } from "../policy/model.js";
 import { normalizeNetworkPolicy } from "../policy/normalize.js";
 import { LIST_SHAPE, OBJECT_SHAPES, unknownFields } from "./known-fields.js";
-import { readLabels } from "./labels.js";
-import { namespaceNameProblem, objectNameProblem } from "./names.js";
+import { readLabels } from "../objects/labels.js";
+import { namespaceNameProblem, objectNameProblem } from "../objects/names.js";
 import { readPod, readService, readTemplate } from "./objects.js";
-import { type GatewayInfo, type IngressInfo, ROUTE_KINDS, type RouteInfo, type RouteKind } from "../inbound/model.js";
-import { readGateway, readIngress, readRoute, readServiceExposure } from "../inbound/objects.js";
+import { type GatewayInfo, type IngressInfo, ROUTE_KINDS, type RouteInfo, type RouteKind } from "../objects/inbound.js";
+import { readGateway, readIngress, readRoute, readServiceExposure } from "./inbound-objects.js";
 import { formatBytes, problemOf } from "../files/read.js";
 import { printable } from "../text/printable.js";
 import { type ClusterSnapshot, EMPTY_SNAPSHOT, type NamespaceInfo, namespaceLabels, type PodInfo, type ServiceInfo } from "./snapshot.js";

@@ -6,8 +6,8 @@ import { type IpAddress, parseIp } from "../addresses/ip.js";
 import { booleanAt, describeType, type IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
 import type { FieldPath } from "../documents/located.js";
 import { portNameProblem, portNumberProblem, readProtocol } from "../policy/normalize.js";
-import { readServiceExposure } from "../inbound/objects.js";
-import { readLabels } from "./labels.js";
+import { readServiceExposure } from "./inbound-objects.js";
+import { readLabels } from "../objects/labels.js";
 import {
   type ContainerPort,
   type Labels,

@@ -18,7 +18,7 @@ import type { PolicyVerdict } from "../policy/model.js";
 import { policyOfRule, type PortSlot, type RuleOf, rulesFor, slotHolds } from "../policy/rules.js";
 import { evaluateServiceConnection } from "../policy/services.js";
 import type { SourceIdentity } from "../sources/identity.js";
-import { cheapWeight } from "../targets/rendezvous.js";
+import { cheapWeight } from "../hashing/rendezvous.js";
 import { ZSCALER_GATEWAY_PORTS } from "../zscaler/policy.js";
 
 /** (candidate, port) verdicts one source's derivation may compute: a bound on its work. */

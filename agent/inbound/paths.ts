@@ -12,9 +12,9 @@ import { type Cidr, cidrContainsCidr } from "../addresses/ip.js";
 import type { ClusterSnapshot, PodInfo, Protocol, ServiceInfo } from "../cluster/snapshot.js";
 import { type PolicyIndex, selectingPolicies } from "../policy/engine.js";
 import { compileSelector } from "../policy/selectors.js";
-import type { SourceLocation } from "../policy/model.js";
 import { type Dataplane, dataplaneFacts, describeClusterPolicyOutcome } from "./dataplanes.js";
-import { type BackendService, NO_INBOUND_OBJECTS, type ServiceExposure } from "./model.js";
+import type { ServiceExposure, SourceLocation } from "../objects/model.js";
+import { type BackendService, NO_INBOUND_OBJECTS } from "../objects/inbound.js";
 
 /** preserved: the pod sees the client's address; rewritten: it does not; dataplane: it depends on which runs. */
 export type InboundOutcome = "preserved" | "rewritten" | "dataplane";

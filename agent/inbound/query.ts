@@ -15,7 +15,7 @@ import type { PolicyVerdict, VerdictNote } from "../policy/model.js";
 import { serviceBackends } from "../policy/services.js";
 import { verdictBoundaries, verdictIntervals } from "../zscaler/audit.js";
 import type { Dataplane } from "./dataplanes.js";
-import { NO_INBOUND_OBJECTS } from "./model.js";
+import { NO_INBOUND_OBJECTS } from "../objects/inbound.js";
 import { type InboundPath, inboundPaths, type NamedRanges } from "./paths.js";
 
 export type InboundTarget = { readonly kind: "service"; readonly namespace: string; readonly name: string } | { readonly kind: "host"; readonly host: string };

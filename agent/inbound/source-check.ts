@@ -13,7 +13,7 @@ import type { Gauge } from "prom-client";
 import { parseIp } from "../addresses/ip.js";
 import type { Logger } from "../log/log.js";
 import { startTimer, type Timer } from "../schedule/timers.js";
-import { chooseByRendezvous } from "../targets/rendezvous.js";
+import { chooseByRendezvous } from "../hashing/rendezvous.js";
 import { askEcho, type EchoReply } from "./source-echo.js";
 
 export const MAX_ECHO_TARGETS = 16;

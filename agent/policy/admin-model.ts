@@ -4,8 +4,8 @@
 // baselineadminnetworkpolicy_types.go, shared_types.go).
 
 import type { Cidr } from "../addresses/ip.js";
-import type { Protocol } from "../cluster/snapshot.js";
-import type { LabelSelector, SourceLocation } from "./model.js";
+import type { Protocol, SourceLocation } from "../objects/model.js";
+import type { LabelSelector } from "./model.js";
 
 export const ADMIN_API_VERSION = "policy.networking.k8s.io/v1alpha1";
 

@@ -9,7 +9,7 @@
 // Pure functions over the index, like the engine.
 
 import { type Cidr, cidrContainsIp, type IpAddress, type IpFamily } from "../addresses/ip.js";
-import type { PodInfo, Protocol } from "../cluster/snapshot.js";
+import type { PodInfo, Protocol } from "../objects/model.js";
 import type {
   AdminAction,
   AdminNetworkPolicy,

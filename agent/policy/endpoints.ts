@@ -1,7 +1,7 @@
 // The ends of a connection, as the engine and the admin tiers both see them.
 
 import type { IpAddress } from "../addresses/ip.js";
-import { type Labels, namespaceLabels, type PodInfo, type Protocol } from "../cluster/snapshot.js";
+import { type Labels, namespaceLabels, type PodInfo, type Protocol } from "../objects/model.js";
 import type { PolicyIndex } from "./engine.js";
 
 /** A pod of the cluster, or an address outside it. */

@@ -4,7 +4,7 @@
 // only NetworkPolicies changed.
 
 import { type Cidr, cidrContainsIp, type IpAddress, type IpFamily } from "../addresses/ip.js";
-import { type ClusterSnapshot, type NamespaceInfo, type PodInfo, podKey, type Protocol, type ServiceInfo } from "../cluster/snapshot.js";
+import { type NamespaceInfo, type PodInfo, podKey, type Protocol, type ServiceInfo } from "../objects/model.js";
 import type {
   Direction,
   DirectionVerdict,
@@ -14,6 +14,7 @@ import type {
   RuleRef,
   VerdictNote,
 } from "./model.js";
+import type { AdminNetworkPolicy, BaselineAdminNetworkPolicy } from "./admin-model.js";
 import { type AdminTiers, compileAdminTiers, evaluateTiers } from "./admin.js";
 import { describeEndpoint, type Endpoint, labelsOfNamespace, resolveNamedPort } from "./endpoints.js";
 import { compileSelector, type LabelMatcher } from "./selectors.js";
@@ -87,7 +88,19 @@ export function compilePolicy(policy: NetworkPolicy): CompiledPolicy {
   };
 }
 
-export function buildPolicyIndex(snapshot: ClusterSnapshot): PolicyIndex {
+/** What the engine reads of the cluster (a ClusterSnapshot is one). */
+export interface PolicyInputs {
+  readonly namespaces: readonly NamespaceInfo[];
+  readonly pods: readonly PodInfo[];
+  readonly policies: readonly NetworkPolicy[];
+  readonly services: readonly ServiceInfo[];
+  /** AdminNetworkPolicies (cluster-scoped), evaluated before NetworkPolicies. */
+  readonly adminPolicies?: readonly AdminNetworkPolicy[];
+  /** The BaselineAdminNetworkPolicy singleton ("default"), evaluated when NetworkPolicies do not isolate. */
+  readonly baselinePolicy?: BaselineAdminNetworkPolicy;
+}
+
+export function buildPolicyIndex(snapshot: PolicyInputs): PolicyIndex {
   const namespaces = new Map(snapshot.namespaces.map((ns) => [ns.name, ns]));
   const policiesByNamespace = new Map<string, CompiledPolicy[]>();
   for (const policy of snapshot.policies) {

@@ -2,7 +2,7 @@
 // the engine's answer. Plain data: no behaviour lives here.
 
 import type { Cidr } from "../addresses/ip.js";
-import type { Protocol } from "../cluster/snapshot.js";
+import type { Protocol, SourceLocation } from "../objects/model.js";
 
 export type SelectorOperator = "In" | "NotIn" | "Exists" | "DoesNotExist";
 
@@ -41,11 +41,6 @@ export interface PolicyRule {
   readonly peers: readonly PolicyPeer[] | null;
   /** null: the rule admits every port (ports empty or absent). */
   readonly ports: readonly PolicyPort[] | null;
-}
-
-export interface SourceLocation {
-  readonly file: string;
-  readonly line?: number;
 }
 
 export interface NetworkPolicy {

@@ -2,8 +2,8 @@
 // model: the API server's validation and defaults applied here, assuming none were.
 
 import { type Cidr, cidrContainsCidr, parseCidr } from "../addresses/ip.js";
-import { labelKeyProblem, labelValueProblem, readLabels } from "../cluster/labels.js";
-import { PROTOCOLS, type Protocol } from "../cluster/snapshot.js";
+import { labelKeyProblem, labelValueProblem, readLabels } from "../objects/labels.js";
+import { PROTOCOLS, type Protocol } from "../objects/model.js";
 import {
   describeType,
   type IssueList,

@@ -3,7 +3,7 @@
 // derivation (derive/derive.ts) fills with destinations and rule coverage (derive/coverage.ts)
 // counts. Pure, over the engine's index.
 
-import type { PodInfo, Protocol } from "../cluster/snapshot.js";
+import type { PodInfo, Protocol } from "../objects/model.js";
 import type { AdminPort } from "./admin-model.js";
 import { adminRulesFor } from "./admin.js";
 import { type Endpoint, type PolicyIndex, ruleAdmitsPeer, selectingPolicies } from "./engine.js";

@@ -1,7 +1,7 @@
 // Label selectors (metav1.LabelSelector): matchLabels and matchExpressions are ANDed;
 // an empty selector matches everything.
 
-import type { Labels } from "../cluster/snapshot.js";
+import type { Labels } from "../objects/model.js";
 import type { LabelSelector, SelectorRequirement } from "./model.js";
 
 export type LabelMatcher = (labels: Labels) => boolean;

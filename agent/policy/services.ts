@@ -1,7 +1,7 @@
 // Connections to a Service: NetworkPolicy acts after the Service address is translated
 // to a backend pod, so the verdict is the backends' verdicts, and they may disagree.
 
-import type { PodInfo, Protocol, ServiceInfo } from "../cluster/snapshot.js";
+import type { PodInfo, Protocol, ServiceInfo } from "../objects/model.js";
 import { type Endpoint, evaluateConnection, type PolicyIndex, resolveNamedPort } from "./engine.js";
 import type { PolicyVerdict } from "./model.js";
 import { compileSelector } from "./selectors.js";

@@ -6,8 +6,8 @@
 // and only when it is small enough for that reader's bounds.
 
 import { parseIp } from "../addresses/ip.js";
-import { labelKeyProblem, labelValueProblem } from "../cluster/labels.js";
-import { namespaceNameProblem, objectNameProblem } from "../cluster/names.js";
+import { labelKeyProblem, labelValueProblem } from "../objects/labels.js";
+import { namespaceNameProblem, objectNameProblem } from "../objects/names.js";
 import { describeType, IssueList, isObject, type Json } from "../documents/fields.js";
 import { errorAt, type FieldPath, formatFieldPath, type InputError, parseDocuments, readInputFile } from "../documents/located.js";
 import {

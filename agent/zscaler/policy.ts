@@ -12,7 +12,7 @@ import { createHash } from "node:crypto";
 import { stringify } from "yaml";
 import { type Cidr, compareCidrs } from "../addresses/ip.js";
 import { collapseCidrs } from "../addresses/ranges.js";
-import { labelKeyProblem, labelValueProblem } from "../cluster/labels.js";
+import { labelKeyProblem, labelValueProblem } from "../objects/labels.js";
 import { NAMESPACE_NAME_LABEL } from "../cluster/snapshot.js";
 import { portNumberProblem } from "../policy/normalize.js";
 

@@ -7,6 +7,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { agentEgressManifests, podManifest } from "../support/agent-egress.js";
 import { runCli } from "../support/cli.js";
 import { acceptingEndpoint, type Endpoint } from "../support/listeners.js";
 
@@ -33,36 +34,16 @@ async function file(name: string, text: string): Promise<string> {
 // The agent is pod shop/agent at 127.0.0.1; outside a cluster otherwise.
 const env = { ...process.env, KUBERNETES_SERVICE_HOST: "", KUBECONFIG: "", NODE_NAME: "node-a", POD_NAMESPACE: "shop", POD_NAME: "agent", POD_IP: "127.0.0.1" };
 
-function pod(name: string, app: string, ip: string, port: number): string {
-  return `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: shop, labels: {app: ${app}}}
-spec: {nodeName: node-a, containers: [{name: main, ports: [{name: serve, containerPort: ${port}}]}]}
-status: {phase: Running, podIP: ${ip}, podIPs: [{ip: ${ip}}]}
-`;
-}
+const SHOP = { namespace: "shop", node: "node-a" };
+const AGENT = { name: "agent", ip: "127.0.0.1", port: 1 };
 
 /** The agent's egress: rules to api (by named port) and db, and optionally to a cache no pod runs. */
 function manifests(withCache: boolean): string {
-  const cache = withCache ? `\n    - to: [{podSelector: {matchLabels: {app: cache}}}]\n      ports: [{port: 6379}]` : "";
-  return [
-    `apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n`,
-    pod("agent", "agent", "127.0.0.1", 1),
-    pod("api", "api", "127.0.0.2", api.port),
-    pod("db", "db", "127.0.0.3", db.port),
-    `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: agent-egress, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: agent}}
-  policyTypes: [Egress]
-  egress:
-    - to: [{podSelector: {matchLabels: {app: api}}}]
-      ports: [{port: serve}]
-    - to: [{podSelector: {matchLabels: {app: db}}}]
-      ports: [{port: ${db.port}}]${cache}
-`,
-  ].join("---\n");
+  return agentEgressManifests({
+    ...SHOP,
+    pods: [AGENT, { name: "api", ip: "127.0.0.2", port: api.port }, { name: "db", ip: "127.0.0.3", port: db.port }],
+    rules: [{ app: "api", port: "serve" }, { app: "db", port: db.port }, ...(withCache ? [{ app: "cache", port: 6379 }] : [])],
+  });
 }
 
 const config = `sources: [{name: self, self: true, derive: {deny: false}}]\nprobes: []\n`;
@@ -93,7 +74,7 @@ describe("netcanary once with derived probes", () => {
   });
 
   it("is inconclusive (exit 3) under a coverage gate when no policy selects the source", async () => {
-    const bare = [`apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n`, pod("agent", "agent", "127.0.0.1", 1)].join("---\n");
+    const bare = [`apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n`, podManifest(SHOP, AGENT)].join("---\n");
     const withProbe = `sources: [{name: self, self: true, derive: true}]\nprobes:\n  - {name: api, sources: [self], tcp: {ip: 127.0.0.2, port: ${api.port}}}\n`;
     const run = await runCli(["once", "--config", await file("bare.yaml", withProbe), "--manifests", await file("bare-shop.yaml", bare), "--min-rule-coverage", "0"], { env });
     expect(run.stdout).toContain("rule coverage: no policy selects a source or a probed pod: no rule to exercise");

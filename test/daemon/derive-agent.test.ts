@@ -12,6 +12,7 @@ import { Agent } from "../../agent/daemon/agent.js";
 import type { Coverage } from "../../agent/derive/coverage.js";
 import { createLogger } from "../../agent/log/log.js";
 import { startServer } from "../../agent/server/http.js";
+import { agentEgressManifests } from "../support/agent-egress.js";
 import { parseSamples, samplesOf } from "../support/exposition.js";
 import { acceptingEndpoint, type Endpoint } from "../support/listeners.js";
 
@@ -23,38 +24,23 @@ let agent: Agent;
 let server: Awaited<ReturnType<typeof startServer>>;
 let cluster: string;
 
-function pod(name: string, ip: string, port: number): string {
-  return `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: shop, labels: {app: ${name}}}
-spec: {nodeName: node-a, containers: [{name: main, ports: [{name: serve, containerPort: ${port}}]}]}
-status: {phase: Running, podIP: ${ip}, podIPs: [{ip: ${ip}}]}
-`;
-}
-
 function manifests(options: { cache: boolean; dbAgain?: boolean }): string {
-  const again = options.dbAgain ? `\n    - to: [{podSelector: {matchLabels: {app: db}}}]` : "";
-  return [
-    "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n",
-    pod("agent", "127.0.0.1", 1),
-    pod("api", "127.0.0.2", api.port),
-    pod("db", "127.0.0.3", db.port),
-    ...(options.cache ? [pod("cache", "127.0.0.4", cache.port)] : []),
-    `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: agent-egress, namespace: shop}
-spec:
-  podSelector: {matchLabels: {app: agent}}
-  policyTypes: [Egress]
-  egress:
-    - to: [{podSelector: {matchLabels: {app: api}}}]
-      ports: [{port: serve}]
-    - to: [{podSelector: {matchLabels: {app: db}}}]
-      ports: [{port: ${db.port}}]
-    - to: [{podSelector: {matchLabels: {app: cache}}}]
-      ports: [{port: ${cache.port}}]${again}
-`,
-  ].join("---\n");
+  return agentEgressManifests({
+    namespace: "shop",
+    node: "node-a",
+    pods: [
+      { name: "agent", ip: "127.0.0.1", port: 1 },
+      { name: "api", ip: "127.0.0.2", port: api.port },
+      { name: "db", ip: "127.0.0.3", port: db.port },
+      ...(options.cache ? [{ name: "cache", ip: "127.0.0.4", port: cache.port }] : []),
+    ],
+    rules: [
+      { app: "api", port: "serve" },
+      { app: "db", port: db.port },
+      { app: "cache", port: cache.port },
+      ...(options.dbAgain ? [{ app: "db" }] : []),
+    ],
+  });
 }
 
 async function waitFor<T>(read: () => Promise<T> | T, done: (value: T) => boolean, what: string, timeoutMs = 10_000): Promise<T> {

@@ -18,7 +18,7 @@ import { ClusterTrafficMetrics } from "../../agent/cluster/traffic-metrics.js";
 import { Agent, type ResultEntry } from "../../agent/daemon/agent.js";
 import { createLogger } from "../../agent/log/log.js";
 import { AgentMetrics } from "../../agent/metrics/registry.js";
-import { chooseByRendezvous } from "../../agent/targets/rendezvous.js";
+import { chooseByRendezvous } from "../../agent/hashing/rendezvous.js";
 import { KubeApiServer, type RequestRecord } from "../support/kube-api-server.js";
 import { waitFor } from "../support/wait.js";
 

@@ -9,6 +9,7 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, expect, it } from "vitest";
+import { agentEgressManifests } from "../support/agent-egress.js";
 import { cliPath } from "../support/cli.js";
 import { Lab, LAB_COMMANDS, type LabProcess } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
@@ -67,39 +68,26 @@ describeWith({ root: true, commands: [...LAB_COMMANDS, "nft"] }, "derived probes
 
   /** The lab as manifests: the pods (each declaring its listener's port) and the agent's egress policy. */
   async function manifests(options: { cache: boolean }): Promise<string> {
-    const pod = (name: string, ip: string, port: number) => `apiVersion: v1
-kind: Pod
-metadata: {name: ${name}, namespace: lab, labels: {app: ${name}}}
-spec:
-  nodeName: lab-node
-  containers: [{name: main, image: lab, ports: [{name: serve, containerPort: ${port}}]}]
-status: {phase: Running, podIP: ${ip}, podIPs: [{ip: ${ip}}]}
-`;
     const file = join(lab.dir, `cluster-${++runs}.yaml`);
     await writeFile(
       file,
-      [
-        "apiVersion: v1\nkind: Namespace\nmetadata: {name: lab}\n",
-        pod("agent", AGENT, 9714),
-        pod("api", API, 8080),
-        pod("db", DB, 5432),
-        ...(options.cache ? [pod("cache", CACHE, 6379)] : []),
-        pod("admin", ADMIN, 9000),
-        `apiVersion: networking.k8s.io/v1
-kind: NetworkPolicy
-metadata: {name: agent-egress, namespace: lab}
-spec:
-  podSelector: {matchLabels: {app: agent}}
-  policyTypes: [Egress]
-  egress:
-    - to: [{podSelector: {matchLabels: {app: api}}}]
-      ports: [{port: serve}]
-    - to: [{podSelector: {matchLabels: {app: db}}}]
-      ports: [{port: 5432}]
-    - to: [{podSelector: {matchLabels: {app: cache}}}]
-      ports: [{port: 6000, endPort: 6999}]
-`,
-      ].join("---\n"),
+      agentEgressManifests({
+        namespace: "lab",
+        node: "lab-node",
+        image: "lab",
+        pods: [
+          { name: "agent", ip: AGENT, port: 9714 },
+          { name: "api", ip: API, port: 8080 },
+          { name: "db", ip: DB, port: 5432 },
+          ...(options.cache ? [{ name: "cache", ip: CACHE, port: 6379 }] : []),
+          { name: "admin", ip: ADMIN, port: 9000 },
+        ],
+        rules: [
+          { app: "api", port: "serve" },
+          { app: "db", port: 5432 },
+          { app: "cache", port: 6000, endPort: 6999 },
+        ],
+      }),
     );
     return file;
   }

@@ -5,7 +5,7 @@ import type { IpAddress } from "../../addresses/ip.js";
 import type { ClusterSnapshot } from "../../cluster/snapshot.js";
 import type { AddressConfig } from "../../config/model.js";
 import type { FeedReader } from "../../zscaler/reader.js";
-import { chooseByRendezvous } from "../rendezvous.js";
+import { chooseByRendezvous } from "../../hashing/rendezvous.js";
 
 /** What edges need of published data (Zscaler's feeds): the current data per cloud and kind. */
 export type { FeedReader } from "../../zscaler/reader.js";

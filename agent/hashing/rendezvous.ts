@@ -3,7 +3,8 @@
 // key; the k heaviest are chosen. The same inputs always give the same choice, every node
 // gets its own share, and an endpoint coming or going changes a node's choice by at most that
 // endpoint (the others keep their weights), so edges and their history survive churn.
-// (goldpinger's --ping-number, kubenurse's neighbour limit.) Pure.
+// (goldpinger's --ping-number, kubenurse's neighbour limit.) Pure, and a leaf: targets/,
+// derive/ and the inbound source check share it without importing each other.
 
 import { createHash } from "node:crypto";
 

@@ -1,10 +1,10 @@
-// Which endpoints of a large target an agent probes (agent/targets/rendezvous.ts): the same
+// Which endpoints of a large target an agent probes (agent/hashing/rendezvous.ts): the same
 // inputs give the same choice, whatever their order; an endpoint coming or going changes a
 // node's choice by at most that endpoint; every endpoint is someone's choice.
 
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { cheapWeight, chooseByRendezvous } from "../../agent/targets/rendezvous.js";
+import { cheapWeight, chooseByRendezvous } from "../../agent/hashing/rendezvous.js";
 
 const keysArb = fc.uniqueArray(fc.stringMatching(/^[a-z]{1,6}\/[a-z0-9-]{1,10}$/), { minLength: 1, maxLength: 40 });
 const nodeArb = fc.stringMatching(/^node-[a-z0-9]{1,8}$/);

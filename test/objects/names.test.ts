@@ -1,6 +1,6 @@
 // Object names as the API server validates them: which names each kind accepts.
 import { describe, expect, it } from "vitest";
-import { namespaceNameProblem, objectNameProblem } from "../../agent/cluster/names.js";
+import { namespaceNameProblem, objectNameProblem } from "../../agent/objects/names.js";
 
 const valid = (kind: string, name: string) => objectNameProblem(kind, name) === undefined;
 

@@ -3,7 +3,7 @@
 import type { FieldPath } from "../documents/located.js";
 import { describeType, type IssueList, isObject } from "../documents/fields.js";
 import { DNS1123_SUBDOMAIN } from "./names.js";
-import type { Labels } from "./snapshot.js";
+import type { Labels } from "./model.js";
 
 const NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
 

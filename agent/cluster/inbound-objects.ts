@@ -5,20 +5,16 @@
 
 import { describeType, IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
 import type { FieldPath } from "../documents/located.js";
-import { namespaceNameProblem, objectNameProblem } from "../cluster/names.js";
+import { namespaceNameProblem, objectNameProblem } from "../objects/names.js";
 import { portNumberProblem } from "../policy/normalize.js";
 import {
   type AwsLoadBalancer,
-  type BackendService,
   type ExternalTrafficPolicy,
-  type GatewayInfo,
-  type IngressInfo,
-  type RouteInfo,
-  type RouteKind,
   SERVICE_TYPES,
   type ServiceExposure,
   type ServiceType,
-} from "./model.js";
+} from "../objects/model.js";
+import { type BackendService, type GatewayInfo, type IngressInfo, type RouteInfo, type RouteKind } from "../objects/inbound.js";
 
 /** AWS annotations (in-tree cloud provider and the AWS Load Balancer Controller). */
 const AWS = {
