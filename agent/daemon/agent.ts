@@ -11,7 +11,7 @@ import { targetScopeOf } from "../cluster/scope.js";
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import { ManifestCluster, NoCluster } from "../cluster/static.js";
 import { type Coverage, ruleCoverage } from "../derive/coverage.js";
-import { derivedPodScope } from "../derive/scope.js";
+import { type DerivedScope, derivedPodScope, MAX_DERIVED_WATCHES } from "../derive/scope.js";
 import { BUILTIN_CONFIG, BUILTIN_CONFIG_NAME } from "../config/builtin.js";
 import { type ConfigLoad, loadConfigFile, parseConfig } from "../config/load.js";
 import type { AgentConfig } from "../config/model.js";
@@ -111,6 +111,10 @@ export class Agent {
   private unfilled: readonly DerivedGap[] = [];
   /** The scope last given to the cluster source. */
   private scopeKey = "";
+  /** Rules whose pods are beyond the derived watches' limit (derive/scope.ts): derivation says so. */
+  private unwatched: ReadonlySet<string> = new Set();
+  /** How many derived watches were left out when it was last logged: a warning once per change, never per cycle. */
+  private watchesLeftOut = 0;
   /** The staged policies `traffic.staged` names, followed while the map is on (traffic/staged-source.ts). */
   private staged: StagedSource | undefined;
   /** The map as judged at the last sample (/api/v1/flows?judged). */
@@ -463,12 +467,29 @@ export class Agent {
   private updateScope(identities?: (sourceName: string) => SourceIdentity[]): void {
     const base = targetScopeOf(this.config);
     const deriving = identities && this.index && this.snapshot ? this.config.sources.filter((source) => source.derive).flatMap((source) => identities(source.name)) : [];
-    const derived = deriving.length > 0 && this.index && this.snapshot ? derivedPodScope(this.index, this.snapshot, deriving) : [];
+    const derivedScope = deriving.length > 0 && this.index && this.snapshot ? derivedPodScope(this.index, this.snapshot, deriving) : undefined;
+    const derived = derivedScope?.watches ?? [];
+    // Only a source holding part of the cluster watches: with the whole state (manifests), nothing is left unseen.
+    // Without a cluster state (not yet, or lost), what is left out is not known: the last word stands.
+    if (identities && this.index && this.snapshot) this.noteUnwatched(this.cluster.setTargets ? derivedScope : undefined);
     const scope = derived.length > 0 ? { ...base, pods: [...base.pods, ...derived] } : base;
     const key = JSON.stringify(scope);
     if (key === this.scopeKey) return;
     this.scopeKey = key;
     this.cluster.setTargets?.(scope);
+  }
+
+  /** Keeps the rules the derived watches' limit leaves unseen; warns when how many watches are left out changes. */
+  private noteUnwatched(derived: DerivedScope | undefined): void {
+    this.unwatched = derived?.unwatchedRules ?? new Set();
+    const leftOut = derived?.leftOut ?? 0;
+    if (leftOut === this.watchesLeftOut) return;
+    this.watchesLeftOut = leftOut;
+    if (leftOut > 0) {
+      this.log.warn({ leftOut, limit: MAX_DERIVED_WATCHES, rules: this.unwatched.size }, `derived pod watches beyond the limit of ${MAX_DERIVED_WATCHES} are not opened: ${leftOut} left out; the rules they serve show "not watched" in rule coverage`);
+    } else {
+      this.log.info({ limit: MAX_DERIVED_WATCHES }, "every derived pod watch is open again");
+    }
   }
 
   /** The coverage audit (zscaler/seam.ts) over every identity of every source. */
@@ -499,7 +520,7 @@ export class Agent {
   }
 
   private rebuildEdges(identities: (sourceName: string) => SourceIdentity[]): void {
-    const { edges, dropped, unfilled } = expandEdges(this.config, identities, this.snapshot, this.feeds, this.options.identity.nodeName, this.index);
+    const { edges, dropped, unfilled } = expandEdges(this.config, identities, this.snapshot, this.feeds, this.options.identity.nodeName, this.index, this.unwatched);
     this.unfilled = unfilled;
     this.metrics.edgesDropped.set(dropped);
     if (dropped > 0) this.log.warn({ dropped, maxEdges: this.config.agent.maxEdges }, "more edges than agent.maxEdges: the excess is not probed");

@@ -17,6 +17,7 @@ import { formatRule } from "../policy/explain.js";
 import type { PolicyVerdict } from "../policy/model.js";
 import { policyOfRule, type PortSlot, type RuleOf, rulesFor, slotHolds } from "../policy/rules.js";
 import { evaluateServiceConnection } from "../policy/services.js";
+import { NOT_WATCHED_REASON } from "./scope.js";
 import type { SourceIdentity } from "../sources/identity.js";
 import { cheapWeight } from "../hashing/rendezvous.js";
 import { ZSCALER_GATEWAY_PORTS } from "../zscaler/policy.js";
@@ -31,6 +32,8 @@ export interface DeriveInput {
   readonly settings: DeriveSettings;
   /** The configured Zscaler clouds' published ranges (used when settings.zscalerRanges). */
   readonly zscalerRanges?: readonly Cidr[];
+  /** Rules whose pods a live agent does not watch (scope.ts: beyond its limit): no destination found says so. */
+  readonly unwatched?: ReadonlySet<string>;
 }
 
 export interface DerivedTarget {
@@ -290,7 +293,8 @@ export function deriveTargets(input: DeriveInput): Derivation {
     slots.forEach((slot, slotIndex) => {
       const pick = fillSlot(rule, slot, candidates, keys, verdicts, `${seed}|${rule.name}|${slotIndex}`);
       if (!pick) {
-        unfilled.push({ rule: rule.name, reason: `no destination the cluster state or the config names is ${rule.action === "Deny" ? "denied" : "admitted"} by it on ${describeSlot(slot)}` });
+        const reason = input.unwatched?.has(rule.name) ? NOT_WATCHED_REASON : `no destination the cluster state or the config names is ${rule.action === "Deny" ? "denied" : "admitted"} by it on ${describeSlot(slot)}`;
+        unfilled.push({ rule: rule.name, reason });
         return;
       }
       const key = `${pick.candidate.endpoint}|${pick.port}`;

@@ -1,5 +1,10 @@
 // Knows when the agent itself was starved (its event loop blocked), so that a probe
 // that failed during such a stall is not blamed on the network.
+//
+// It reads a clock (wall time, epoch milliseconds, unless told otherwise): a tick later than
+// expected by more than the threshold is a stall. A test that asks whether some work blocks
+// the loop gives it the thread's CPU time instead, so that the machine running other work
+// (which delays every tick in wall time) does not read as the work's own stall.
 
 export interface StarvationMonitorOptions {
   /** Delay beyond the tick that counts as starvation. */
@@ -7,6 +12,8 @@ export interface StarvationMonitorOptions {
   readonly tickMs?: number;
   /** How long stall records are kept (longer than the longest probe). */
   readonly memoryMs?: number;
+  /** The clock, in milliseconds (default: Date.now); starvedDuring takes times on it. */
+  readonly now?: () => number;
 }
 
 interface Stall {
@@ -21,6 +28,7 @@ export class StarvationMonitor {
   private readonly stalls: Stall[] = [];
   private readonly tickMs: number;
   private readonly memoryMs: number;
+  private readonly now: () => number;
   private timer: NodeJS.Timeout | undefined;
   private expected = 0;
   private worstMs = 0;
@@ -34,6 +42,7 @@ export class StarvationMonitor {
     this.thresholdMs = options.thresholdMs;
     this.tickMs = options.tickMs ?? 50;
     this.memoryMs = options.memoryMs ?? 10 * 60_000;
+    this.now = options.now ?? Date.now;
   }
 
   /** Applies from the next tick (a config reload). */
@@ -43,7 +52,7 @@ export class StarvationMonitor {
 
   start(): void {
     if (this.timer) return;
-    this.expected = Date.now() + this.tickMs;
+    this.expected = this.now() + this.tickMs;
     this.timer = setInterval(() => this.tick(), this.tickMs);
     this.timer.unref();
   }
@@ -65,14 +74,14 @@ export class StarvationMonitor {
     return { lastMs: this.lastMs, recentWorstMs: this.recent.ms, thresholdMs: this.thresholdMs };
   }
 
-  /** Was the agent starved at any time in [start, end] (epoch milliseconds)? */
+  /** Was the agent starved at any time in [start, end] (on the monitor's clock: epoch milliseconds by default)? */
   starvedDuring(start: number, end: number): boolean {
     if (this.timer) this.tick(); // account for a stall still in progress (a stopped monitor measures nothing)
     return this.stalls.some((stall) => stall.start <= end && stall.end >= start);
   }
 
   private tick(): void {
-    const now = Date.now();
+    const now = this.now();
     const delay = now - this.expected;
     if (delay > this.worstMs) this.worstMs = delay;
     this.lastMs = Math.max(0, delay);

@@ -167,7 +167,8 @@ export function edgeFor(probe: ProbeConfig, source: SourceIdentity, concrete: Co
  * Every edge the config asks for, given the identities each source stands for on this
  * node and the cluster state. Sorted by id so that the budget (maxEdges) always keeps the
  * same ones. With nodeName, targets of many endpoints give this node's share
- * (agent.maxEndpointsPerTarget).
+ * (agent.maxEndpointsPerTarget). unwatched: the rules whose pods a live agent does not watch
+ * (derive/scope.ts), for derivation to say so.
  */
 export function expandEdges(
   config: AgentConfig,
@@ -176,6 +177,7 @@ export function expandEdges(
   feeds?: FeedReader,
   nodeName?: string,
   index?: PolicyIndex,
+  unwatched?: ReadonlySet<string>,
 ): { edges: Edge[]; dropped: number; unfilled: DerivedGap[] } {
   const edges: Edge[] = [];
   const fanOut = nodeName !== undefined ? { max: config.agent.maxEndpointsPerTarget, node: nodeName } : undefined;
@@ -186,7 +188,7 @@ export function expandEdges(
     }
   }
   const unfilled: DerivedGap[] = [];
-  if (snapshot && index) edges.push(...derivedEdges(config, identities, snapshot, index, feeds, unfilled));
+  if (snapshot && index) edges.push(...derivedEdges(config, identities, snapshot, index, feeds, unfilled, unwatched));
   edges.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const kept = edges.slice(0, config.agent.maxEdges);
   return { edges: kept, dropped: edges.length - kept.length, unfilled };
@@ -214,6 +216,7 @@ function derivedEdges(
   index: PolicyIndex,
   feeds: FeedReader | undefined,
   unfilled: DerivedGap[],
+  unwatched: ReadonlySet<string> | undefined,
 ): Edge[] {
   const edges: Edge[] = [];
   const ranges = (config.zscaler?.clouds ?? []).flatMap((cloud) => zscalerRanges(feeds, cloud) ?? []);
@@ -221,7 +224,7 @@ function derivedEdges(
   for (const source of config.sources) {
     if (!source.derive) continue;
     for (const identity of identities(source.name)) {
-      const derivation = deriveTargets({ index, snapshot, source: identity, settings: source.derive, zscalerRanges: ranges });
+      const derivation = deriveTargets({ index, snapshot, source: identity, settings: source.derive, zscalerRanges: ranges, ...(unwatched ? { unwatched } : {}) });
       for (const gap of derivation.unfilled) unfilled.push({ source: source.name, ...gap });
       for (const { address } of derivation.targets) {
         const probe: ProbeConfig = { name: DERIVED_PROBE, sources: [source.name], expect: null, schedule: { kind: "interval", intervalMs }, ...timings, target: address };

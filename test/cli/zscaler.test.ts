@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { parseCidr } from "../../agent/addresses/ip.js";
 import { SMALLEST_ZIA_ALLOWLIST, zscalerAllowlist } from "../../agent/zscaler/allowlist.js";
 import { hashRanges } from "../../agent/zscaler/policy.js";
-import { runCli } from "../support/cli.js";
+import { CLI_CASE_TIMEOUT_MS, type CliRun, cliCasesTimeoutMs, runCli, runCliCases } from "../support/cli.js";
 import { type ForwardProxy, fixturePayload, startForwardProxy, ZSCALER_PATHS, ZscalerServer } from "../support/zscaler-server.js";
 import { cenrCities, cenrPayload, realFeeds, rebuildCenr, shuffled } from "../zscaler/helpers.js";
 
@@ -31,11 +31,33 @@ afterEach(() => {
 });
 
 function zscaler(args: readonly string[], env: NodeJS.ProcessEnv = {}) {
-  return runCli(["zscaler", ...args], { env: { ...DIRECT, ...env }, timeoutMs: 20_000 });
+  return runCli(["zscaler", ...args], { env: { ...DIRECT, ...env }, timeoutMs: CLI_CASE_TIMEOUT_MS });
 }
 
-const cloud = () => ["--cloud", "zscaler.net", "--base-url", server.baseUrl];
-const forWeb = () => [...cloud(), "--namespace", "shop", "--pod-selector", "app=web"];
+const cloud = (base = server.baseUrl) => ["--cloud", "zscaler.net", "--base-url", base];
+const forWeb = (base = server.baseUrl) => [...cloud(base), "--namespace", "shop", "--pod-selector", "app=web"];
+
+/** Invocations with a bad or missing option, and what each must say (with exit 2 and the usage). */
+function badOptions(base: string): [string[], RegExp][] {
+  return [
+    [[], /a subcommand is required/],
+    [["frobnicate"], /unknown subcommand "frobnicate"/],
+    [["ranges"], /--cloud is required/],
+    [["ranges", "--cloud", "not a cloud"], /--cloud must be a Zscaler cloud name/],
+    [["ranges", ...cloud(base), "--feeds", "future,zpa"], /unknown feed "zpa"/],
+    [["ranges", ...cloud(base), "--output", "yaml"], /--output must be text or json/],
+    [["ranges", ...cloud(base), "--timeout", "soon"], /--timeout must be a duration/],
+    [["ranges", "--cloud", "zscaler.net", "--base-url", "ftp://example.test/"], /--base-url must be an http or https URL/],
+    [["policy", ...cloud(base), "--pod-selector", "app=web"], /--namespace is required/],
+    [["policy", ...cloud(base), "--namespace", "shop"], /--pod-selector must name at least one label/],
+    [["policy", ...cloud(base), "--namespace", "shop", "--pod-selector", "app"], /expected key=value, got "app"/],
+    [["policy", ...cloud(base), "--namespace", "shop", "--pod-selector", "app=not valid"], /label value "not valid" is invalid/],
+    [["policy", ...forWeb(base), "--ports", "443,99999"], /--ports: 99999 is not a valid port/],
+    [["policy", ...forWeb(base), "--name", "Bad_Name"], /--name: "Bad_Name" is not a valid object name/],
+    [["policy", ...forWeb(base), "--check", "x.yaml", "--no-dns"], /do not go with --check/],
+    [["policy", ...forWeb(base), "--frobnicate"], /unknown option --frobnicate\n/],
+  ];
+}
 
 async function file(name: string, text: string): Promise<string> {
   const path = join(dir, name);
@@ -69,31 +91,15 @@ describe("netcanary zscaler: help and usage", () => {
   });
 
   it("refuses bad or missing options with exit 2 and the usage", async () => {
-    const cases: [string[], RegExp][] = [
-      [[], /a subcommand is required/],
-      [["frobnicate"], /unknown subcommand "frobnicate"/],
-      [["ranges"], /--cloud is required/],
-      [["ranges", "--cloud", "not a cloud"], /--cloud must be a Zscaler cloud name/],
-      [["ranges", ...cloud(), "--feeds", "future,zpa"], /unknown feed "zpa"/],
-      [["ranges", ...cloud(), "--output", "yaml"], /--output must be text or json/],
-      [["ranges", ...cloud(), "--timeout", "soon"], /--timeout must be a duration/],
-      [["ranges", "--cloud", "zscaler.net", "--base-url", "ftp://example.test/"], /--base-url must be an http or https URL/],
-      [["policy", ...cloud(), "--pod-selector", "app=web"], /--namespace is required/],
-      [["policy", ...cloud(), "--namespace", "shop"], /--pod-selector must name at least one label/],
-      [["policy", ...cloud(), "--namespace", "shop", "--pod-selector", "app"], /expected key=value, got "app"/],
-      [["policy", ...cloud(), "--namespace", "shop", "--pod-selector", "app=not valid"], /label value "not valid" is invalid/],
-      [["policy", ...forWeb(), "--ports", "443,99999"], /--ports: 99999 is not a valid port/],
-      [["policy", ...forWeb(), "--name", "Bad_Name"], /--name: "Bad_Name" is not a valid object name/],
-      [["policy", ...forWeb(), "--check", "x.yaml", "--no-dns"], /do not go with --check/],
-      [["policy", ...forWeb(), "--frobnicate"], /unknown option --frobnicate\n/],
-    ];
-    for (const [args, message] of cases) {
-      const run = await zscaler(args);
+    const cases = badOptions(server.baseUrl);
+    const runs = await runCliCases(cases, ([args]) => zscaler(args));
+    cases.forEach(([args, message], index) => {
+      const run = runs[index] as CliRun;
       expect(run.code, args.join(" ")).toBe(2);
       expect(run.stderr, args.join(" ")).toMatch(message);
-      expect(run.stderr).toContain("Usage:");
-    }
-  });
+      expect(run.stderr, args.join(" ")).toContain("Usage:");
+    });
+  }, cliCasesTimeoutMs(badOptions("").length));
 
   it("refuses a --timeout outside 1s to 5m (a longer one would overflow the request's timers)", async () => {
     const run = await zscaler(["ranges", ...cloud(), "--timeout", "1000h"]);

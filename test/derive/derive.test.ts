@@ -9,6 +9,7 @@ import { parseCidr, parseIp } from "../../agent/addresses/ip.js";
 import type { ClusterSnapshot } from "../../agent/cluster/snapshot.js";
 import type { DeriveSettings } from "../../agent/config/model.js";
 import { type DerivedTarget, deriveTargets, firstHost } from "../../agent/derive/derive.js";
+import { NOT_WATCHED_REASON } from "../../agent/derive/scope.js";
 import type { Json } from "../../agent/documents/fields.js";
 import { evaluateConnection, endpointForIp } from "../../agent/policy/engine.js";
 import { formatRule } from "../../agent/policy/explain.js";
@@ -190,6 +191,21 @@ describe("deriving from NetworkPolicy peers", () => {
     const derivation = derive(cluster, "shop/web");
     expect(derivation.targets).toEqual([]);
     expect(derivation.unfilled).toEqual([{ rule: "shop/dns spec.egress[0]", reason: "it admits no TCP port (only TCP is probed)" }]);
+  });
+
+  it("says a rule whose pods the agent does not watch (beyond its limit) was not looked at, instead of that it has no destination; other reasons stand", () => {
+    const cluster = adminCluster(
+      ns("shop"),
+      web,
+      egress("out", [{ to: [{ podSelector: { matchLabels: { app: "api" } } }], ports: [{ port: 8080 }] }, { to: [{ podSelector: { matchLabels: { app: "dns" } } }], ports: [{ port: 53, protocol: "UDP" }] }, { to: [{ podSelector: { matchLabels: { app: "db" } } }], ports: [{ port: 5432 }] }]),
+    );
+    const unwatched = new Set(["shop/out spec.egress[0]", "shop/out spec.egress[1]"]);
+    const derivation = deriveTargets({ index: cluster.index, snapshot: cluster.snapshot, source: sourceIn(cluster, "shop/web"), settings: SETTINGS, unwatched });
+    expect(derivation.unfilled).toEqual([
+      { rule: "shop/out spec.egress[0]", reason: NOT_WATCHED_REASON },
+      { rule: "shop/out spec.egress[1]", reason: "it admits no TCP port (only TCP is probed)" },
+      { rule: "shop/out spec.egress[2]", reason: "no destination the cluster state or the config names is admitted by it on 5432" },
+    ]);
   });
 
   it("gives an isolated source one destination its policies deny that declares the port, named by the isolating policy", () => {

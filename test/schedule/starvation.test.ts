@@ -1,6 +1,7 @@
 // The starvation monitor: a blocked event loop is noticed, a quiet one is not.
 import { afterEach, describe, expect, it } from "vitest";
 import { StarvationMonitor } from "../../agent/schedule/starvation.js";
+import { busyCpu, threadCpuMs } from "../support/thread-clock.js";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -12,8 +13,8 @@ function busy(ms: number): void {
 }
 
 const monitors: StarvationMonitor[] = [];
-function monitor(thresholdMs: number, tickMs?: number): StarvationMonitor {
-  const m = new StarvationMonitor({ thresholdMs, ...(tickMs !== undefined ? { tickMs } : {}) });
+function monitor(thresholdMs: number, tickMs?: number, now?: () => number): StarvationMonitor {
+  const m = new StarvationMonitor({ thresholdMs, ...(tickMs !== undefined ? { tickMs } : {}), ...(now !== undefined ? { now } : {}) });
   monitors.push(m);
   return m;
 }
@@ -74,5 +75,30 @@ describe("StarvationMonitor", () => {
     stopped.stop();
     await sleep(200);
     expect(stopped.starvedDuring(Date.now() - 50, Date.now())).toBe(false);
+  });
+
+  it("reads the clock it is given: that clock running ahead is a stall, wall time passing while it stands still is not", async () => {
+    let clock = 1_000;
+    const m = monitor(100, 20, () => clock);
+    m.start();
+    await sleep(300); // many ticks late in wall time, none on this clock
+    expect(m.starvedDuring(0, clock)).toBe(false);
+    clock += 400;
+    await sleep(30);
+    expect(m.starvedDuring(1_000, clock)).toBe(true);
+    expect(m.takeWorstDelayMs()).toBeGreaterThanOrEqual(300);
+  });
+
+  it("on the thread's CPU time, a busy loop is a stall and a quiet wait is not", async () => {
+    const m = monitor(100, 20, threadCpuMs);
+    m.start();
+    await sleep(60);
+    const quietStart = threadCpuMs();
+    await sleep(200);
+    expect(m.starvedDuring(quietStart, threadCpuMs())).toBe(false);
+    const t0 = threadCpuMs();
+    busyCpu(400);
+    await sleep(30);
+    expect(m.starvedDuring(t0, threadCpuMs())).toBe(true);
   });
 });
