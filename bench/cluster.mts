@@ -38,7 +38,7 @@ import { parseArgs } from "node:util";
 import { KubeApiServer } from "../test/support/kube-api-server.ts";
 import { parseSamples, type Sample } from "../test/support/exposition.ts";
 // @ts-expect-error: a plain .mjs helper
-import { cpuSeconds, reportHeader, sleep, startAgent, startProcess, tempFile } from "./support.mjs";
+import { allocatorSettings, cpuSeconds, IMAGE_ENV, reportHeader, sleep, startAgent, startProcess, tempFile } from "./support.mjs";
 
 // ---------------------------------------------------------------------------------
 // Options
@@ -596,7 +596,7 @@ async function standalone(config: string): Promise<Reference> {
 }
 
 async function bareNode(): Promise<ProcMemory> {
-  const bare = startProcess(process.execPath, [...NODE_ARGS, "-e", "setInterval(() => {}, 1000)"], { name: "bare node" }) as { pid: number; stop(graceMs?: number): Promise<void> };
+  const bare = startProcess(process.execPath, [...NODE_ARGS, "-e", "setInterval(() => {}, 1000)"], { name: "bare node", env: { ...IMAGE_ENV, ...process.env } }) as { pid: number; stop(graceMs?: number): Promise<void> };
   try {
     await sleep(2000);
     return procMemory(bare.pid);
@@ -676,7 +676,7 @@ const listeners: Server[] = [];
 try {
   for (const line of reportHeader("bench/cluster.mts: the agent against clusters of growing size") as string[]) console.log(line);
   console.log(
-    `agent process: ${MEMORY_LIMIT !== undefined ? `memory limit ${MEMORY_LIMIT} MiB (a cgroup of its own)` : "no memory limit"}, node ${NODE_ARGS.length ? NODE_ARGS.join(" ") : "without flags"}; ${EDGES} edges from its own pod at a 10 s interval`,
+    `agent process: ${MEMORY_LIMIT !== undefined ? `memory limit ${MEMORY_LIMIT} MiB (a cgroup of its own)` : "no memory limit"}, node ${NODE_ARGS.length ? NODE_ARGS.join(" ") : "without flags"}, ${allocatorSettings()}; ${EDGES} edges from its own pod at a 10 s interval`,
   );
   // The edges: 10 listeners on 127.0.0.2, EDGES probes spread over them (distinct names).
   const ports: number[] = [];

@@ -10,13 +10,14 @@
 //
 //   make build && node bench/memory-parts.mjs [--node-options "..."]
 //
-// The default flags are the shipped ones (--max-semi-space-size=2 --max-old-space-size=160).
+// The default flags are the shipped ones (--max-semi-space-size=2 --max-old-space-size=160),
+// and the allocator settings the image's (bench/support.mjs, IMAGE_ENV).
 // Each step is read three times a second apart, and the last read is kept.
 
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { reportHeader } from "./support.mjs";
+import { allocatorSettings, IMAGE_ENV, reportHeader } from "./support.mjs";
 
 const { values } = parseArgs({ options: { "node-options": { type: "string", default: "--max-semi-space-size=2 --max-old-space-size=160" } } });
 const ROOT = join(import.meta.dirname, "..");
@@ -66,11 +67,11 @@ console.log(JSON.stringify(out));
 
 for (const line of reportHeader("bench/memory-parts.mjs: the agent's parts, loaded one after another")) console.log(line);
 const flags = values["node-options"].split(/\s+/).filter(Boolean);
-console.log(`process: node ${flags.join(" ")} --expose-gc, no memory limit; each read 3 s after the step, the heap collected\n`);
+console.log(`process: node ${flags.join(" ")} --expose-gc, ${allocatorSettings()}, no memory limit; each read 3 s after the step, the heap collected\n`);
 const run = spawnSync(process.execPath, [...flags, "--expose-gc", "--input-type=module", "-e", child], {
   cwd: ROOT,
   encoding: "utf8",
-  env: { ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "" },
+  env: { ...IMAGE_ENV, ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "" },
   timeout: 120_000,
 });
 if (run.status !== 0) throw new Error(`the measured process failed (${run.status ?? run.signal}):\n${run.stderr}`);

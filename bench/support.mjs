@@ -16,6 +16,27 @@ export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "
 export const AGENT_MAIN = path.join(ROOT, "dist", "cli", "main.js");
 export const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim());
 
+/**
+ * The allocator settings the image gives the agent (the Dockerfile's `ENV MALLOC_...` lines),
+ * so that every agent a benchmark starts runs as the shipped one does. A variable set in the
+ * benchmark's own environment wins (to measure another setting).
+ */
+export const IMAGE_ENV = Object.freeze(
+  Object.fromEntries(
+    readFileSync(path.join(ROOT, "Dockerfile"), "utf8")
+      .split("\n")
+      .filter((line) => line.startsWith("ENV "))
+      .flatMap((line) => [...line.matchAll(/\b(MALLOC_[A-Z_]+)=(\d+)/g)].map((m) => [m[1], m[2]])),
+  ),
+);
+
+/** The allocator settings an agent started here runs with, as one line for a report. */
+export function allocatorSettings() {
+  const env = { ...IMAGE_ENV, ...process.env };
+  const names = Object.keys(env).filter((name) => name.startsWith("MALLOC_")).sort();
+  return names.length ? names.map((name) => `${name}=${env[name]}`).join(" ") : "the allocator's defaults";
+}
+
 const children = new Set();
 /** Run after the children are killed (removing their cgroups); each must be synchronous. */
 const cleanups = new Set();
@@ -259,7 +280,7 @@ export async function startAgent(configFile, { logLevel = "info", nodeArgs = [],
   let url;
   const limited = memoryLimitMiB === undefined ? undefined : inMemoryLimit(memoryLimitMiB, process.execPath, args);
   const proc = startProcess(limited?.command ?? process.execPath, limited?.args ?? args, {
-    env,
+    env: { ...IMAGE_ENV, ...process.env, ...env },
     cwd,
     name: "netcanary agent",
     onLine: (line) => {

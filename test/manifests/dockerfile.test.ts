@@ -90,6 +90,7 @@ function imageProblems(text: string): string[] {
   }
   const env = ofKind(final, "ENV").map((e) => e.getArgumentsContent() ?? "").join("\n");
   if (!env.includes('NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=160"')) problems.push("final stage: NODE_OPTIONS are not the measured V8 flags");
+  if (!env.includes("MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072")) problems.push("final stage: the allocator settings are not the measured ones");
   return problems;
 }
 
@@ -129,7 +130,7 @@ describe("the Dockerfile", () => {
     expect(found).toMatch(/MAINTAINER has been deprecated/);
   });
 
-  it("builds Node 24 on bookworm, ships production dependencies only, asserts nsenter, runs the CLI as non-root", () => {
+  it("builds Node 24 on bookworm, ships production dependencies only, asserts nsenter, runs the CLI as non-root with the measured V8 and allocator settings", () => {
     expect(imageProblems(DOCKERFILE)).toEqual([]);
   });
 
@@ -142,6 +143,7 @@ describe("the Dockerfile", () => {
     ]);
     expect(imageProblems(DOCKERFILE.replace('"/app/dist/cli/main.js"]', '"/app/dist/daemon/agent.js"]'))).toEqual(["final stage: the entrypoint is not the CLI in exec form"]);
     expect(imageProblems(`${DOCKERFILE}COPY README.md /app/\n`)).toEqual(["final stage copies from the build context: README.md"]);
+    expect(imageProblems(DOCKERFILE.replace("MALLOC_MMAP_THRESHOLD_=131072 ", ""))).toEqual(["final stage: the allocator settings are not the measured ones"]);
   });
 
   it("exposes the port the DaemonSet declares", () => {
