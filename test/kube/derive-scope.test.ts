@@ -55,6 +55,17 @@ async function listen(host: string): Promise<number> {
   return (listener.address() as { port: number }).port;
 }
 
+/** The agent on node-a, as the pod client/agent, reading the test API server. */
+async function startAgent(config: string, logger: ReturnType<typeof createLogger>): Promise<LiveCluster> {
+  const metrics = new AgentMetrics({ defaultMetrics: false });
+  const cluster = new LiveCluster({ kubeConfig: server.kubeConfig(), nodeName: "node-a", logger, metrics, debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
+  const started = await Agent.create({ configFile: config, cluster, identity: { podNamespace: "client", podName: "agent", nodeName: "node-a" }, logger, metrics, watchIntervalMs: 0 });
+  if (!started.ok) throw new Error(JSON.stringify(started.errors));
+  agent = started.agent;
+  await agent.start();
+  return cluster;
+}
+
 const derived = () => (agent?.results({ probe: "derived" }).results ?? []).map((r) => `${r.target} ${r.endpoint ?? ""} ${r.status}`);
 const podWatches = () => server.requests.filter((r) => r.resource === "pods" && r.watch).map((r) => `${r.namespace ?? "*"} ${r.query["labelSelector"] ?? ""} ${r.query["fieldSelector"] ?? ""}`.trim());
 
@@ -84,13 +95,7 @@ describe("a deriving source on a live cluster", () => {
     server.apply(egressTo("api"));
     const config = join(dir, "config.yaml");
     await writeFile(config, "defaults: {interval: 200ms, timeout: 150ms, failureThreshold: 1, successThreshold: 1}\nsources: [{name: self, self: true, derive: {deny: false}}]\nprobes: []\n");
-    const logger = createLogger("silent");
-    const metrics = new AgentMetrics({ defaultMetrics: false });
-    const cluster = new LiveCluster({ kubeConfig: server.kubeConfig(), nodeName: "node-a", logger, metrics, debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
-    const started = await Agent.create({ configFile: config, cluster, identity: { podNamespace: "client", podName: "agent", nodeName: "node-a" }, logger, metrics, watchIntervalMs: 0 });
-    if (!started.ok) throw new Error(JSON.stringify(started.errors));
-    agent = started.agent;
-    await agent.start();
+    await startAgent(config, createLogger("silent"));
 
     await waitFor(() => derived().includes("client/agent-egress spec.egress[0] shop/api-0 ok"), 8000, "the derived edge to shop/api-0, ok");
     // One watch for the peer, in the namespace its selector picks, by its pod selector; never every pod.
@@ -119,13 +124,7 @@ describe("a deriving source on a live cluster", () => {
     const lines: string[] = [];
     const sink = new PassThrough();
     sink.on("data", (chunk: Buffer) => lines.push(...chunk.toString().split("\n").filter((line) => line !== "")));
-    const logger = createLogger("warn", sink, "json");
-    const metrics = new AgentMetrics({ defaultMetrics: false });
-    const cluster = new LiveCluster({ kubeConfig: server.kubeConfig(), nodeName: "node-a", logger, metrics, debounceMs: 20, reflector: { backoffBaseMs: 50, backoffMaxMs: 200 } });
-    const started = await Agent.create({ configFile: config, cluster, identity: { podNamespace: "client", podName: "agent", nodeName: "node-a" }, logger, metrics, watchIntervalMs: 0 });
-    if (!started.ok) throw new Error(JSON.stringify(started.errors));
-    agent = started.agent;
-    await agent.start();
+    const cluster = await startAgent(config, createLogger("warn", sink, "json"));
 
     const kept = apps.slice(0, MAX_DERIVED_WATCHES);
     const leftOut = apps.slice(MAX_DERIVED_WATCHES);
