@@ -8,38 +8,11 @@ import type { NetworkPolicy } from "../../agent/policy/model.js";
 import type { FlowMap, FlowPeer, FlowWorkload, ObservedFlow } from "../../agent/traffic/flow.js";
 import { JudgementCache } from "../../agent/traffic/judge-cache.js";
 import { judgedFlowMap, type StagedSetState } from "../../agent/traffic/report.js";
-import { cluster, deployment, namespace, netpol } from "../policy/helpers.js";
+import { cluster, netpol } from "../policy/helpers.js";
 import { flow, flowMap, toWorkload, workload } from "./helpers.js";
+import { shopCluster } from "./shop.js";
 
-const apiService = JSON.stringify({
-  apiVersion: "v1",
-  kind: "Service",
-  metadata: { name: "api", namespace: "shop" },
-  spec: { clusterIP: "10.96.0.20", selector: { app: "api" }, ports: [{ port: 80, targetPort: 8080 }] },
-});
-
-const shop = cluster(
-  namespace("shop"),
-  namespace("payments", { team: "pay" }),
-  deployment("shop/api", { labels: { app: "api" }, ports: [{ port: 8080, name: "http" }] }),
-  apiService,
-  netpol("shop/api-ingress", `
-    podSelector: {matchLabels: {app: api}}
-    policyTypes: [Ingress]
-    ingress:
-      - from: [{podSelector: {matchLabels: {app: web}}}, {namespaceSelector: {matchLabels: {team: pay}}}]
-        ports: [{port: 8080}]
-  `),
-  netpol("shop/web-egress", `
-    podSelector: {matchLabels: {app: web}}
-    policyTypes: [Egress]
-    egress:
-      - to: [{podSelector: {matchLabels: {app: api}}}]
-        ports: [{port: 8080}]
-      - to: [{ipBlock: {cidr: 203.0.113.0/24, except: [203.0.113.128/25]}}]
-        ports: [{port: 443}]
-  `),
-);
+const shop = shopCluster({ payments: true });
 
 /** The same cluster with api's ingress opened to anyone on any port: other verdicts for many flows. */
 const opened = shop.with(

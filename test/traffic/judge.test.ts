@@ -4,43 +4,16 @@ import { describe, expect, it } from "vitest";
 import { formatRule } from "../../agent/policy/explain.js";
 import { judgeFlow, judgeFlows } from "../../agent/traffic/judge.js";
 import { trafficReport } from "../../agent/traffic/report.js";
-import { cluster, deployment, namespace, netpol } from "../policy/helpers.js";
+import { cluster, namespace, netpol } from "../policy/helpers.js";
 import { flow, flowMap, toWorkload, workload } from "./helpers.js";
+import { shopCluster } from "./shop.js";
 
 const web = workload("shop/web", { app: "web" });
 const api = workload("shop/api", { app: "api" });
 const ledger = workload("payments/ledger", { app: "ledger" }, "statefulset");
 const coredns = workload("kube-system/coredns", { "app.kubernetes.io/name": "coredns" });
 
-const apiService = JSON.stringify({
-  apiVersion: "v1",
-  kind: "Service",
-  metadata: { name: "api", namespace: "shop" },
-  spec: { clusterIP: "10.96.0.20", selector: { app: "api" }, ports: [{ port: 80, targetPort: 8080 }] },
-});
-
-const shop = cluster(
-  namespace("shop"),
-  namespace("payments"),
-  deployment("shop/api", { labels: { app: "api" }, ports: [{ port: 8080, name: "http" }] }),
-  apiService,
-  netpol("shop/api-ingress", `
-    podSelector: {matchLabels: {app: api}}
-    policyTypes: [Ingress]
-    ingress:
-      - from: [{podSelector: {matchLabels: {app: web}}}]
-        ports: [{port: 8080}]
-  `),
-  netpol("shop/web-egress", `
-    podSelector: {matchLabels: {app: web}}
-    policyTypes: [Egress]
-    egress:
-      - to: [{podSelector: {matchLabels: {app: api}}}]
-        ports: [{port: 8080}]
-      - to: [{ipBlock: {cidr: 203.0.113.0/24, except: [203.0.113.128/25]}}]
-        ports: [{port: 443}]
-  `),
-);
+const shop = shopCluster();
 
 const rules = (j: { allowedBy: readonly Parameters<typeof formatRule>[0][] }) => j.allowedBy.map(formatRule);
 
