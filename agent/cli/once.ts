@@ -179,8 +179,6 @@ function render(results: readonly ResultEntry[], gaps: readonly Untested[], out:
 const MAX_SYNC_SECONDS = 3600;
 
 export const onceCommand: Command = {
-  name: "once",
-  summary: "probe every edge once, report; exit 1 on a signal, 3 if something went untested",
   usage: USAGE,
   async run(argv, out) {
     // Logs go to stderr so that stdout holds only the report.
