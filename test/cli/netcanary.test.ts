@@ -94,4 +94,12 @@ describe("what a start loads", () => {
     expect(loaded.packages).not.toContain("prom-client");
     expect(loaded.packages).not.toContain("pino");
   });
+
+  it.each([[["once", "--help"], 0], [["once", "--kube-config", "kc"], 2]])("%j loads neither the agent nor a cluster source: they come once the options are read", async (args, code) => {
+    const loaded = await loadedModules(args);
+    expect(loaded.run.code).toBe(code);
+    expect(loaded.dist).toContain("cli/once.js");
+    expect(loaded.dist.filter((file) => /^(daemon|metrics|cluster|config)\//.test(file))).toEqual([]);
+    for (const name of ["prom-client", "zod", "yaml", "@kubernetes/client-node"]) expect(loaded.packages).not.toContain(name);
+  });
 });
