@@ -1,6 +1,9 @@
-// Runs the compiled netcanary CLI as a user would; many runs at once, a few at a time.
+// Runs the compiled netcanary CLI as a user would; many runs at once, a few at a time; or one
+// run with every module it loads recorded (loadedModules).
 //
-// Each start of the CLI costs about half a CPU-second of module loading. A test that checks
+// Each start of the CLI costs CPU, most of it module loading: 0.1 to 0.35 CPU-seconds for
+// --help and the offline commands (a start loads only its command), about half a second for a
+// run of once or agent (docs/benchmarks.md, "CLI start"). A test that checks
 // many invocations one after the other takes N times that, and on a loaded machine (other
 // suites on the two cores) many times more: runCliCases starts them a few at a time instead,
 // each with its own deadline (which names the invocation), and says how long a test of that
