@@ -102,6 +102,7 @@ bench: build
 	$(NODE) --experimental-transform-types --no-warnings bench/cluster.mts --memory-limit 256 --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/memory-parts.mjs --node-options="$(AGENT_NODE_OPTIONS)"
 	$(NODE) bench/worker-cost.mjs
+	$(NODE) bench/cli-start.mjs
 	$(NODE) --expose-gc bench/traffic.mjs --pods 20 --connections 50
 	$(NODE) --expose-gc bench/traffic.mjs --pods 100 --connections 100
 	$(NODE) bench/time-to-alert.ts

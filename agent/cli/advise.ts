@@ -53,8 +53,6 @@ Exit status: 0 printed and checked, 1 the check failed (nothing printed), 2 unus
 3 the map holds no flow (nothing observed: inconclusive).`;
 
 export const adviseCommand: Command = {
-  name: "advise",
-  summary: "write least-privilege NetworkPolicies from recorded traffic maps, checked before printing",
   usage: USAGE,
   async run(argv, out) {
     const { values, positionals, output } = parseFlowArgs(argv, { ...COMMON_OPTIONS, ...MANIFESTS_OPTION, namespace: { type: "string", multiple: true } }, ["yaml", "json"]);

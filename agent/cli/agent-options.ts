@@ -1,9 +1,8 @@
-// Options shared by the commands that run probes (agent, once).
+// Options shared by the commands that run probes (agent, once). The cluster sources are
+// imported when one is chosen, not with the options: `once --help` does not load them.
 
 import type { KubeConfig } from "@kubernetes/client-node";
-import { type ClusterSource, kubeConfigFor, LiveCluster } from "../cluster/live.js";
-import { ManifestCluster, NoCluster } from "../cluster/static.js";
-import { ClusterTrafficMetrics } from "../cluster/traffic-metrics.js";
+import type { ClusterSource } from "../cluster/live.js";
 import type { SelfIdentity } from "../daemon/identity.js";
 import { redactUrl } from "../text/url-credentials.js";
 import { createLogger, LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type Logger } from "../log/log.js";
@@ -71,10 +70,12 @@ export async function clusterSourceFor(
   identity: SelfIdentity,
   pollMs?: number,
 ): Promise<{ ok: true; source: ClusterSource; kind: string; server?: string; kubeConfig?: KubeConfig } | { ok: false; errors: readonly InputError[] }> {
+  const { ManifestCluster, NoCluster } = await import("../cluster/static.js");
   if (options.manifests.length > 0) {
     const load = await ManifestCluster.load(options.manifests, options.logger, pollMs);
     return load.ok ? { ok: true, source: load.source, kind: "manifests" } : load;
   }
+  const [{ kubeConfigFor, LiveCluster }, { ClusterTrafficMetrics }] = await Promise.all([import("../cluster/live.js"), import("../cluster/traffic-metrics.js")]);
   const loaded = await kubeConfigFor(options.kubeconfig !== undefined ? { kubeconfig: options.kubeconfig } : {});
   if (!loaded.ok) return { ok: false, errors: [{ file: options.kubeconfig ?? process.env["KUBECONFIG"] ?? "kubeconfig", message: loaded.message }] };
   const { kubeConfig } = loaded;

@@ -92,8 +92,6 @@ export function sourceEchoOptions(values: Record<string, unknown>): { port?: num
 }
 
 export const agentCommand: Command = {
-  name: "agent",
-  summary: "run the probing agent and serve metrics (the DaemonSet's process)",
   usage: USAGE,
   async run(argv, out) {
     const options = parseProbeRunArgs(argv, {

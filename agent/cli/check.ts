@@ -369,8 +369,6 @@ undetermined verdict or a policy not evaluated; or rule coverage below --min-rul
 query included), 3 --min-rule-coverage with no rule in the manifests.`;
 
 export const checkCommand: Command = {
-  name: "check",
-  summary: "judge connections offline against NetworkPolicies in manifests (for CI)",
   usage: USAGE,
   async run(argv, out) {
     const { values, positionals } = parseOptions({

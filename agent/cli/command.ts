@@ -18,9 +18,11 @@ export interface Output {
   stderr(line: string): void;
 }
 
+/**
+ * A subcommand, as its module exports it. Its name and one-line summary are in netcanary.ts's
+ * list of commands, which loads a command's module only when that command runs.
+ */
 export interface Command {
-  readonly name: string;
-  readonly summary: string;
   readonly usage: string;
   /** Resolves to the process exit code. */
   run(argv: readonly string[], out: Output): Promise<number>;

@@ -85,8 +85,6 @@ function renderTable(report: TrafficReport, out: Output): void {
 }
 
 export const mapCommand: Command = {
-  name: "map",
-  summary: "show a recorded traffic map, each flow judged against the policies in force (and staged ones)",
   usage: USAGE,
   async run(argv, out) {
     const { values, positionals, output } = parseFlowArgs(argv, { ...MANIFESTS_OPTION, staged: { type: "string", multiple: true } }, ["table", "json"]);

@@ -1,16 +1,50 @@
-// netcanary's command line: one binary, a subcommand per job.
+// netcanary's command line: one binary, a subcommand per job. A start loads only the module
+// of the command it runs (none for --help and --version): loading every command's modules
+// costs most of a short run's CPU, and CI pipelines and tests start the CLI many times.
 
-import { adviseCommand } from "./advise.js";
-import { agentCommand } from "./agent.js";
-import { checkCommand } from "./check.js";
-import { mapCommand } from "./map.js";
-import { onceCommand } from "./once.js";
-import { zscalerCommand } from "./zscaler.js";
 import { type Command, consoleOutput, escapingOutput, EXIT, type Output, printLines, UsageError } from "./command.js";
 import { nearest, suggestion } from "./suggest.js";
 import { packageInfo } from "./version.js";
 
-const COMMANDS: readonly Command[] = [agentCommand, onceCommand, checkCommand, mapCommand, adviseCommand, zscalerCommand];
+/** A subcommand as the overview and the suggestions know it; load() imports its module. */
+interface CommandEntry {
+  readonly name: string;
+  readonly summary: string;
+  load(): Promise<Command>;
+}
+
+const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: "agent",
+    summary: "run the probing agent and serve metrics (the DaemonSet's process)",
+    load: async () => (await import("./agent.js")).agentCommand,
+  },
+  {
+    name: "once",
+    summary: "probe every edge once, report; exit 1 on a signal, 3 if something went untested",
+    load: async () => (await import("./once.js")).onceCommand,
+  },
+  {
+    name: "check",
+    summary: "judge connections offline against NetworkPolicies in manifests (for CI)",
+    load: async () => (await import("./check.js")).checkCommand,
+  },
+  {
+    name: "map",
+    summary: "show a recorded traffic map, each flow judged against the policies in force (and staged ones)",
+    load: async () => (await import("./map.js")).mapCommand,
+  },
+  {
+    name: "advise",
+    summary: "write least-privilege NetworkPolicies from recorded traffic maps, checked before printing",
+    load: async () => (await import("./advise.js")).adviseCommand,
+  },
+  {
+    name: "zscaler",
+    summary: "Zscaler's published ranges: print them, generate a NetworkPolicy, audit manifests (--check)",
+    load: async () => (await import("./zscaler.js")).zscalerCommand,
+  },
+];
 
 function overview(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -42,8 +76,8 @@ export async function main(argv: readonly string[], output: Output = consoleOutp
     out.stdout(`netcanary ${packageInfo().version}`);
     return EXIT.ok;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     const option = name.startsWith("-");
     const guess = option ? nearest(name.replace(/^-+/, ""), ["help", "version"]) : nearest(name, COMMANDS.map((c) => c.name));
     const hint = option ? suggestion(guess, "option") : suggestion(guess);
@@ -52,6 +86,7 @@ export async function main(argv: readonly string[], output: Output = consoleOutp
     printLines(out.stderr, overview());
     return EXIT.unusable;
   }
+  const command = await entry.load();
   if (rest.includes("--help") || rest.includes("-h")) {
     printLines(out.stdout, command.usage);
     return EXIT.ok;
@@ -62,7 +97,7 @@ export async function main(argv: readonly string[], output: Output = consoleOutp
     // parseArgs reports unknown or malformed options with ERR_PARSE_ARGS_* codes.
     const code = (error as NodeJS.ErrnoException).code ?? "";
     if (error instanceof UsageError || code.startsWith("ERR_PARSE_ARGS")) {
-      out.stderr(`netcanary ${command.name}: ${(error as Error).message}`);
+      out.stderr(`netcanary ${entry.name}: ${(error as Error).message}`);
       out.stderr("");
       printLines(out.stderr, command.usage);
       return EXIT.unusable;

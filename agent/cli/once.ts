@@ -5,10 +5,7 @@
 // A gate that passes on a run that tested nothing would be worse than no gate.
 
 import type { ClusterStatus } from "../cluster/live.js";
-import { Agent, type ResultEntry } from "../daemon/agent.js";
-import { identityFromEnvironment } from "../daemon/identity.js";
-import { formatInputError } from "../documents/located.js";
-import { AgentMetrics } from "../metrics/registry.js";
+import type { ResultEntry } from "../daemon/agent.js";
 import type { ProbeGap } from "../targets/empty.js";
 import { printableJson } from "../text/printable.js";
 import { clusterSourceFor, parseProbeRunArgs, PROBE_RUN_USAGE } from "./agent-options.js";
@@ -179,8 +176,6 @@ function render(results: readonly ResultEntry[], gaps: readonly Untested[], out:
 const MAX_SYNC_SECONDS = 3600;
 
 export const onceCommand: Command = {
-  name: "once",
-  summary: "probe every edge once, report; exit 1 on a signal, 3 if something went untested",
   usage: USAGE,
   async run(argv, out) {
     // Logs go to stderr so that stdout holds only the report.
@@ -188,6 +183,14 @@ export const onceCommand: Command = {
     const minRuleCoverage = parseMinRuleCoverage(options.values["min-rule-coverage"]);
     const output = options.values["output"];
     if (output !== "table" && output !== "json") throw new UsageError(`--output must be table or json`);
+    // The agent's modules (most of what a start loads) only once the options are read: --help
+    // and a mistyped option do not load them.
+    const [{ Agent }, { AgentMetrics }, { identityFromEnvironment }, { formatInputError }] = await Promise.all([
+      import("../daemon/agent.js"),
+      import("../metrics/registry.js"),
+      import("../daemon/identity.js"),
+      import("../documents/located.js"),
+    ]);
     const metrics = new AgentMetrics();
     const identity = identityFromEnvironment();
     const cluster = await clusterSourceFor(options, metrics, identity, 0);

@@ -501,8 +501,6 @@ async function runCheck(options: FeedOptions, namespace: string, selector: Recor
 }
 
 export const zscalerCommand: Command = {
-  name: "zscaler",
-  summary: "Zscaler's published ranges: print them, generate a NetworkPolicy, audit manifests (--check)",
   usage: USAGE,
   async run(argv, out) {
     const [sub, ...rest] = argv;

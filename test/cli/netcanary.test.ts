@@ -1,11 +1,12 @@
 // The command line's manners: --version, and a typo answered with the nearest known option or
-// command. The suggestion as a pure function, and the compiled CLI as a user runs it.
+// command. The suggestion as a pure function, and the compiled CLI as a user runs it. A start
+// loads only the command it runs: what it loaded is recorded by a preloaded hook.
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { editDistance, nearest } from "../../agent/cli/suggest.js";
-import { repoRoot, runCli } from "../support/cli.js";
+import { loadedModules, repoRoot, runCli } from "../support/cli.js";
 
 const version = (JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8")) as { version: string }).version;
 
@@ -66,5 +67,39 @@ describe("a mistyped option or command", () => {
     const run = await runCli(["check", "--frobnicate"]);
     expect(run.code).toBe(2);
     expect(run.stderr.split("\n")[0]).toBe("netcanary check: unknown option --frobnicate");
+  });
+});
+
+describe("what a start loads", () => {
+  // The dispatcher, the shared vocabulary it prints with, and the version: nothing else.
+  const DISPATCH = ["cli/command.js", "cli/main.js", "cli/netcanary.js", "cli/suggest.js", "cli/version.js", "text/printable.js"];
+  const COMMAND_MODULES = ["cli/advise.js", "cli/agent.js", "cli/check.js", "cli/map.js", "cli/once.js", "cli/zscaler.js"];
+
+  it.each([[["--version"]], [["--help"]], [["chek"]]])("%j loads the dispatcher only: no command and no package", async (args) => {
+    const loaded = await loadedModules(args);
+    expect(loaded.run.code).toBe(args[0] === "chek" ? 2 : 0);
+    expect(loaded.dist).toEqual(DISPATCH);
+    expect(loaded.packages).toEqual([]);
+  });
+
+  it.each([
+    [["zscaler", "--help"], "cli/zscaler.js"],
+    [["check", "--manifests", "examples/check/manifests", "--queries", "examples/check/queries.yaml"], "cli/check.js"],
+  ])("%j loads its own command and not the agent's modules", async (args, own) => {
+    const loaded = await loadedModules(args);
+    expect(loaded.run.code).toBe(0);
+    expect(loaded.dist).toContain(own);
+    expect(loaded.dist.filter((file) => COMMAND_MODULES.includes(file))).toEqual([own]);
+    expect(loaded.dist.filter((file) => file.startsWith("daemon/") || file.startsWith("metrics/"))).toEqual([]);
+    expect(loaded.packages).not.toContain("prom-client");
+    expect(loaded.packages).not.toContain("pino");
+  });
+
+  it.each([[["once", "--help"], 0], [["once", "--kube-config", "kc"], 2]])("%j loads neither the agent nor a cluster source: they come once the options are read", async (args, code) => {
+    const loaded = await loadedModules(args);
+    expect(loaded.run.code).toBe(code);
+    expect(loaded.dist).toContain("cli/once.js");
+    expect(loaded.dist.filter((file) => /^(daemon|metrics|cluster|config)\//.test(file))).toEqual([]);
+    for (const name of ["prom-client", "zod", "yaml", "@kubernetes/client-node"]) expect(loaded.packages).not.toContain(name);
   });
 });
