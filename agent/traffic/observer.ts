@@ -23,7 +23,7 @@ import type { SourceConfig } from "../config/model.js";
 import { readBoundedFile } from "../files/read.js";
 import type { Logger } from "../log/log.js";
 import type { PolicyIndex } from "../policy/engine.js";
-import { startTimer, type Timer } from "../schedule/timers.js";
+import { type Repeating, repeat } from "../schedule/timers.js";
 import { createNetnsLocator, type NetnsLocator } from "../sources/netns.js";
 import { type PodSourceConfig, sourceSelects } from "../sources/identities.js";
 import { FlowAggregator, type FlowObservation } from "./aggregate.js";
@@ -110,8 +110,7 @@ export class TrafficObserver {
   private readonly book: AddressBook | undefined;
   private readonly procRoot: string;
   private readonly now: () => number;
-  private timer: Timer | undefined;
-  private running: Promise<void> | undefined;
+  private loop: Repeating | undefined;
   private stopped = false;
   private startedAt: number;
   private lastAt: number | undefined;
@@ -130,26 +129,31 @@ export class TrafficObserver {
     this.book = lookup ? new AddressBook({ ...TRAFFIC_LOOKUP, lookup, onChange: () => undefined }) : undefined;
   }
 
-  /** Samples every interval until stop(); inputs() undefined (traffic off) skips a turn. */
+  /**
+   * Samples on the next turn, then the interval of the inputs that sample read (the default one
+   * when inputs() answered undefined: traffic off skips a turn) after each sample has ended; until stop().
+   */
   start(inputs: () => TrafficInputs | undefined): void {
-    const turn = (): void => {
-      if (this.stopped) return;
+    if (this.stopped) return;
+    let intervalMs: number = TRAFFIC_DEFAULTS.intervalMs;
+    const turn = async (): Promise<void> => {
       const now = inputs();
-      this.running = (now ? this.sample(now).then(() => undefined) : Promise.resolve())
-        .catch((error: unknown) => this.options.logger.error({ err: error }, "traffic sample failed"))
-        .finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.timer = startTimer(turn, now?.settings.intervalMs ?? TRAFFIC_DEFAULTS.intervalMs, { unref: true });
-        });
+      intervalMs = now?.settings.intervalMs ?? TRAFFIC_DEFAULTS.intervalMs;
+      if (now) await this.sample(now);
     };
-    this.timer = startTimer(turn, 0, { unref: true });
+    this.loop = repeat(() => intervalMs, turn, {
+      firstMs: 0,
+      unref: true,
+      onError: (error) => this.options.logger.error({ err: error }, "traffic sample failed"),
+    });
   }
 
+  /** No sample starts after this; resolves when one under way has ended. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.timer?.cancel();
+    const stopping = this.loop?.stop();
     this.book?.stop();
-    await this.running;
+    await stopping;
   }
 
   /** One sample: every selected pod's tables read, named, aggregated; old flows expired. */
