@@ -22,6 +22,7 @@ import type { ClusterSnapshot, PodInfo } from "../cluster/snapshot.js";
 import type { SourceConfig } from "../config/model.js";
 import { readBoundedFile } from "../files/read.js";
 import type { Logger } from "../log/log.js";
+import { namespaceLabels } from "../objects/model.js";
 import type { PolicyIndex } from "../policy/engine.js";
 import { type Repeating, repeat } from "../schedule/timers.js";
 import { createNetnsLocator, type NetnsLocator } from "../sources/netns.js";
@@ -249,7 +250,7 @@ export class TrafficObserver {
       if (flow.peer.kind === "workload") named.add(flow.peer.workload.namespace);
     }
     const labelsOf = new Map(this.namespaces.map((namespace) => [namespace.name, namespace.labels]));
-    const namespaces = [...named].sort().map((name) => ({ name, labels: labelsOf.get(name) ?? { "kubernetes.io/metadata.name": name } }));
+    const namespaces = [...named].sort().map((name) => ({ name, labels: labelsOf.get(name) ?? namespaceLabels(name) }));
     return {
       apiVersion: "netcanary/v1",
       kind: "FlowMap",
