@@ -6,7 +6,7 @@ import type { HttpCheck } from "../probes/http.js";
 import type { DnsServer } from "../probes/resolver.js";
 import type { LabelSelector, Verdict } from "../policy/model.js";
 import type { ZscalerSettings } from "../zscaler/settings.js";
-import type { TrafficSettings } from "../traffic/config.js";
+import type { TrafficSettings } from "./traffic.js";
 
 export type { ZscalerSettings } from "../zscaler/settings.js";
 
@@ -252,7 +252,7 @@ export interface AgentConfig {
   readonly metrics: MetricsSettings;
   /** null: nothing uses Zscaler's feeds. */
   readonly zscaler: ZscalerSettings | null;
-  /** Absent: traffic mapping is off (traffic/config.ts). */
+  /** Absent: traffic mapping is off (config/traffic.ts). */
   readonly traffic?: TrafficSettings;
   readonly sources: readonly SourceConfig[];
   readonly probes: readonly ProbeConfig[];

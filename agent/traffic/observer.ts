@@ -2,7 +2,7 @@
 // every observed pod on this node, name both ends, and fold the connections into the
 // aggregator; map() answers the FlowMap (flow.ts) for /api/v1/flows and the CLI.
 //
-// Which pods: those the traffic config selects (traffic/config.ts), Running, not being
+// Which pods: those the traffic config selects (config/traffic.ts), Running, not being
 // deleted, on this node. A pod's tables are read through a process of the pod, found the way
 // pod sources find one (sources/netns.ts: by the pod's UID in the process's cgroup, the pod's
 // IP checked local to the namespace), as /proc/<pid>/net/{tcp,tcp6,udp,udp6}: regular files of
@@ -28,7 +28,7 @@ import { type Repeating, repeat } from "../schedule/timers.js";
 import { createNetnsLocator, type NetnsLocator } from "../sources/netns.js";
 import { type PodSourceConfig, sourceSelects } from "../sources/identities.js";
 import { FlowAggregator, type FlowObservation } from "./aggregate.js";
-import { TRAFFIC_DEFAULTS, type TrafficSettings } from "./config.js";
+import { TRAFFIC_DEFAULTS, type TrafficSettings } from "../config/traffic.js";
 import type { FlowCoverage, FlowMap } from "./flow.js";
 import { namePeer, type NamingContext, nodeAddresses, type PeerLookup, sortRanges, workloadOfPod, type ZscalerPlace } from "./naming.js";
 import { connectionsOf, MAX_TABLE_BYTES, MAX_TABLE_LINES, parseSocketTable, SOCKET_TABLES, type SocketLine } from "./sockets.js";
