@@ -5,6 +5,7 @@ import type { Cidr, IpAddress } from "../addresses/ip.js";
 import type { HttpCheck } from "../probes/http.js";
 import type { DnsServer } from "../probes/resolver.js";
 import type { LabelSelector, Verdict } from "../policy/model.js";
+import type { Schedule } from "../schedule/scheduler.js";
 import type { ZscalerSettings } from "../zscaler/settings.js";
 import type { TrafficSettings } from "./traffic.js";
 
@@ -73,8 +74,6 @@ export interface DeriveSettings {
 
 /** The label that makes a pod a probe source when a source gives no selectors. */
 export const PROBE_LABEL = "netcanary.io/probe";
-
-export type Schedule = { readonly kind: "interval"; readonly intervalMs: number } | { readonly kind: "cron"; readonly expression: string };
 
 export interface TcpTargetConfig {
   readonly kind: "tcp";
