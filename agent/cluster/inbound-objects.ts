@@ -3,7 +3,7 @@
 // Every problem is reported at its path, as for the policy objects; a backend or parent of
 // another kind (a Service import, a custom backend) is left out, not an error.
 
-import { describeType, IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
+import { describeType, eachObjectAt, IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
 import type { FieldPath } from "../documents/located.js";
 import { namespaceNameProblem, objectNameProblem } from "../objects/names.js";
 import { portNumberProblem } from "../policy/normalize.js";
@@ -112,15 +112,12 @@ export function readIngress(value: Json, namespace: string, name: string, issues
   };
   const defaultBackend = objectAt(spec, "defaultBackend", ["spec"], issues);
   if (defaultBackend) add(ingressBackend(defaultBackend, ["spec", "defaultBackend"], namespace, issues));
-  (listAt(spec, "rules", ["spec"], issues) ?? []).forEach((rule, i) => {
-    const at = ["spec", "rules", i];
-    if (!isObject(rule)) return issues.add(at, `must be an object, got ${describeType(rule)}`);
+  eachObjectAt(spec, "rules", ["spec"], issues, (rule, at) => {
     const host = stringAt(rule, "host", at, issues);
     if (!hosts.includes(host ?? "*")) hosts.push(host ?? "*");
     const http = objectAt(rule, "http", at, issues);
-    (http ? (listAt(http, "paths", [...at, "http"], issues) ?? []) : []).forEach((entry, j) => {
-      const pathAt = [...at, "http", "paths", j];
-      if (!isObject(entry)) return issues.add(pathAt, `must be an object, got ${describeType(entry)}`);
+    if (!http) return;
+    eachObjectAt(http, "paths", [...at, "http"], issues, (entry, pathAt) => {
       const backend = objectAt(entry, "backend", pathAt, issues);
       if (!backend) return issues.add([...pathAt, "backend"], "is required");
       add(ingressBackend(backend, [...pathAt, "backend"], namespace, issues));
@@ -160,21 +157,15 @@ export function readRoute(kind: RouteKind, value: Json, namespace: string, name:
     return [];
   });
   const gateways: string[] = [];
-  (listAt(spec, "parentRefs", ["spec"], issues) ?? []).forEach((ref, i) => {
-    const at = ["spec", "parentRefs", i];
-    if (!isObject(ref)) return issues.add(at, `must be an object, got ${describeType(ref)}`);
+  eachObjectAt(spec, "parentRefs", ["spec"], issues, (ref, at) => {
     const parent = checkedName(stringAt(ref, "name", at, issues), [...at, "name"], issues);
     if (ref["name"] === undefined) issues.add([...at, "name"], "is required");
     const ns = referenceNamespace(ref, at, namespace, issues);
     if (parent !== undefined && refersTo(ref, at, "gateway.networking.k8s.io", "Gateway", issues) && !gateways.includes(`${ns}/${parent}`)) gateways.push(`${ns}/${parent}`);
   });
   const backends: BackendService[] = [];
-  (listAt(spec, "rules", ["spec"], issues) ?? []).forEach((rule, i) => {
-    const at = ["spec", "rules", i];
-    if (!isObject(rule)) return issues.add(at, `must be an object, got ${describeType(rule)}`);
-    (listAt(rule, "backendRefs", at, issues) ?? []).forEach((ref, j) => {
-      const refAt = [...at, "backendRefs", j];
-      if (!isObject(ref)) return issues.add(refAt, `must be an object, got ${describeType(ref)}`);
+  eachObjectAt(spec, "rules", ["spec"], issues, (rule, at) => {
+    eachObjectAt(rule, "backendRefs", at, issues, (ref, refAt) => {
       const backend = checkedName(stringAt(ref, "name", refAt, issues), [...refAt, "name"], issues);
       if (ref["name"] === undefined) issues.add([...refAt, "name"], "is required");
       const ns = referenceNamespace(ref, refAt, namespace, issues);

@@ -3,7 +3,7 @@
 // pod means the same thing wherever it came from. Every problem is reported at its path.
 
 import { type IpAddress, parseIp } from "../addresses/ip.js";
-import { booleanAt, describeType, type IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
+import { booleanAt, describeType, eachObjectAt, type IssueList, isObject, type Json, listAt, objectAt, stringAt } from "../documents/fields.js";
 import type { FieldPath } from "../documents/located.js";
 import { portNameProblem, portNumberProblem, readProtocol } from "../policy/normalize.js";
 import { readServiceExposure } from "./inbound-objects.js";
@@ -32,12 +32,7 @@ function readContainerPorts(podSpec: Json, path: FieldPath, issues: IssueList): 
       // Init containers only serve traffic when they are sidecars (restartPolicy: Always).
       if (sidecarsOnly && container["restartPolicy"] !== "Always") return;
       const at = [...path, field, i];
-      (listAt(container, "ports", at, issues) ?? []).forEach((raw, j) => {
-        const portPath = [...at, "ports", j];
-        if (!isObject(raw)) {
-          issues.add(portPath, `must be an object, got ${describeType(raw)}`);
-          return;
-        }
+      eachObjectAt(container, "ports", at, issues, (raw, portPath) => {
         const number = raw["containerPort"];
         if (typeof number !== "number" || portNumberProblem(number)) {
           issues.add([...portPath, "containerPort"], number === undefined ? "is required (1-65535)" : `must be a port number (1-65535), got ${describeType(number)}`);
@@ -167,12 +162,7 @@ export function readService(value: Json, namespace: string, name: string, issues
   }
   const selectorValue = spec["selector"];
   const ports: ServicePort[] = [];
-  (listAt(spec, "ports", ["spec"], issues) ?? []).forEach((raw, i) => {
-    const at = ["spec", "ports", i];
-    if (!isObject(raw)) {
-      issues.add(at, `must be an object, got ${describeType(raw)}`);
-      return;
-    }
+  eachObjectAt(spec, "ports", ["spec"], issues, (raw, at) => {
     const port = raw["port"];
     if (typeof port !== "number" || portNumberProblem(port)) {
       issues.add([...at, "port"], `must be a port number (1-65535), got ${describeType(port)}`);
@@ -219,22 +209,18 @@ export function readEndpointSlice(value: Json, namespace: string, name: string, 
     ports.push({ ...(portName ? { name: portName } : {}), port, protocol: readProtocol(raw, ["ports", i], issues) });
   });
   const endpoints: EndpointInfo[] = [];
-  (listAt(value, "endpoints", [], issues) ?? []).forEach((raw, i) => {
-    if (!isObject(raw)) {
-      issues.add(["endpoints", i], `must be an object, got ${describeType(raw)}`);
-      return;
-    }
+  eachObjectAt(value, "endpoints", [], issues, (raw, at) => {
     const addresses: IpAddress[] = [];
-    (listAt(raw, "addresses", ["endpoints", i], issues) ?? []).forEach((text, j) => {
+    (listAt(raw, "addresses", at, issues) ?? []).forEach((text, j) => {
       const parsed = typeof text === "string" ? parseIp(text) : undefined;
       if (parsed?.ok) addresses.push(parsed.value);
-      else issues.add(["endpoints", i, "addresses", j], `must be an IP address, got ${describeType(text)}`);
+      else issues.add([...at, "addresses", j], `must be an IP address, got ${describeType(text)}`);
     });
-    const conditions = objectAt(raw, "conditions", ["endpoints", i], issues) ?? {};
+    const conditions = objectAt(raw, "conditions", at, issues) ?? {};
     // An unset ready condition means ready (the API's documented default).
     const ready = conditions["ready"] !== false;
-    const target = objectAt(raw, "targetRef", ["endpoints", i], issues);
-    const node = stringAt(raw, "nodeName", ["endpoints", i], issues);
+    const target = objectAt(raw, "targetRef", at, issues);
+    const node = stringAt(raw, "nodeName", at, issues);
     const podName = target && target["kind"] === "Pod" && typeof target["name"] === "string" ? target["name"] : undefined;
     const podNamespace = target && typeof target["namespace"] === "string" ? target["namespace"] : namespace;
     endpoints.push({ addresses, ready, ...(podName ? { pod: `${podNamespace}/${podName}` } : {}), ...(node ? { node } : {}) });

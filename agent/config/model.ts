@@ -5,8 +5,9 @@ import type { Cidr, IpAddress } from "../addresses/ip.js";
 import type { HttpCheck } from "../probes/http.js";
 import type { DnsServer } from "../probes/resolver.js";
 import type { LabelSelector, Verdict } from "../policy/model.js";
+import type { Schedule } from "../schedule/scheduler.js";
 import type { ZscalerSettings } from "../zscaler/settings.js";
-import type { TrafficSettings } from "../traffic/config.js";
+import type { TrafficSettings } from "./traffic.js";
 
 export type { ZscalerSettings } from "../zscaler/settings.js";
 
@@ -73,8 +74,6 @@ export interface DeriveSettings {
 
 /** The label that makes a pod a probe source when a source gives no selectors. */
 export const PROBE_LABEL = "netcanary.io/probe";
-
-export type Schedule = { readonly kind: "interval"; readonly intervalMs: number } | { readonly kind: "cron"; readonly expression: string };
 
 export interface TcpTargetConfig {
   readonly kind: "tcp";
@@ -252,7 +251,7 @@ export interface AgentConfig {
   readonly metrics: MetricsSettings;
   /** null: nothing uses Zscaler's feeds. */
   readonly zscaler: ZscalerSettings | null;
-  /** Absent: traffic mapping is off (traffic/config.ts). */
+  /** Absent: traffic mapping is off (config/traffic.ts). */
   readonly traffic?: TrafficSettings;
   readonly sources: readonly SourceConfig[];
   readonly probes: readonly ProbeConfig[];

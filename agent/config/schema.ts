@@ -14,7 +14,8 @@ import { CLOUD_NAME, FEED_KINDS, type FeedKind } from "../zscaler/feeds.js";
 import { DEFAULT_BASE_URL, DEFAULT_FEED_MAX_BYTES, FEED_MAX_BYTES_LIMIT } from "../zscaler/fetch.js";
 import { ZSCALER_GATEWAY_PORTS } from "../zscaler/policy.js";
 import { gatewayProxyUrl, ZSCALER_PROXY_PORTS } from "../zscaler/signatures.js";
-import { readTrafficSettings, trafficSchema } from "../traffic/config.js";
+import type { Schedule } from "../schedule/scheduler.js";
+import { readTrafficSettings, trafficSchema } from "./traffic.js";
 import {
   type AgentConfig,
   type DeriveSettings,
@@ -24,7 +25,6 @@ import {
   PROBE_LABEL,
   type ProbeConfig,
   type ProbeTimings,
-  type Schedule,
   type SourceConfig,
   type TargetConfig,
   ZSCALER_ENDPOINTS,

@@ -6,6 +6,7 @@
 // sampled in the window names it (it admits the connection, or, an admin rule, denies it).
 // Pure: records, the index and the time in.
 
+import type { IpAddress } from "../addresses/ip.js";
 import type { PodInfo } from "../cluster/snapshot.js";
 import { type PolicyIndex } from "../policy/engine.js";
 import { formatRule } from "../policy/explain.js";
@@ -13,7 +14,6 @@ import type { Direction, PolicyVerdict } from "../policy/model.js";
 import { rulesFor } from "../policy/rules.js";
 import { serviceBackends } from "../policy/services.js";
 import type { SourceIdentity } from "../sources/identity.js";
-import type { EdgeRecord } from "../verdicts/edge-state.js";
 
 export interface RuleCoverage {
   /** "namespace/name spec.egress[0]", "AdminNetworkPolicy name spec.ingress[1]". */
@@ -45,11 +45,24 @@ export interface Coverage {
   readonly policies: readonly PolicyCoverage[];
 }
 
+/**
+ * What coverage reads of an edge's record (verdicts/edge-state.ts EdgeRecord, structurally:
+ * verdicts/ holds targets/' edges, and targets/ expands derive/'s).
+ */
+export interface CoveredRecord {
+  readonly edge: { readonly address?: IpAddress; readonly probe: { readonly name: string } };
+  /** The address last probed. */
+  readonly address?: IpAddress;
+  readonly policy: { readonly verdict?: PolicyVerdict };
+  /** The last sample: its outcome reason and ISO 8601 time. */
+  readonly observed?: { readonly reason: string; readonly at: string };
+}
+
 export interface CoverageInput {
   readonly index: PolicyIndex | undefined;
   /** Every identity of every configured source on this node. */
   readonly sources: readonly SourceIdentity[];
-  readonly records: readonly EdgeRecord[];
+  readonly records: readonly CoveredRecord[];
   readonly now: number;
   readonly windowMs: number;
   /** Rules derivation could not fill, and why. */
@@ -60,7 +73,7 @@ export interface CoverageInput {
 const MAX_BY = 5;
 
 /** The pods an edge's address reaches: the pod, or a Service's backends. */
-function reachedPods(index: PolicyIndex, record: EdgeRecord): PodInfo[] {
+function reachedPods(index: PolicyIndex, record: CoveredRecord): PodInfo[] {
   const address = record.address ?? record.edge.address;
   if (!address) return [];
   const pod = index.podsByIp.get(address.text);
@@ -79,7 +92,7 @@ function rulesNamed(verdict: PolicyVerdict): string[] {
   return named;
 }
 
-function inWindow(record: EdgeRecord, now: number, windowMs: number): boolean {
+function inWindow(record: CoveredRecord, now: number, windowMs: number): boolean {
   const observed = record.observed;
   // A sample that never tried (the prober failed) crossed nothing.
   if (!observed || observed.reason === "agent_error") return false;

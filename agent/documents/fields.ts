@@ -51,6 +51,19 @@ export function listAt(parent: Json, key: string, path: FieldPath, issues: Issue
   return undefined;
 }
 
+/**
+ * An optional list of objects: `visit` is called with each entry that is an object, its path
+ * (`path`, `key`, its index) and its index, in order; every other entry is reported at its path.
+ * Absent or null: nothing; not a list: reported as listAt does.
+ */
+export function eachObjectAt(parent: Json, key: string, path: FieldPath, issues: IssueList, visit: (entry: Json, at: FieldPath, index: number) => void): void {
+  (listAt(parent, key, path, issues) ?? []).forEach((entry, i) => {
+    const at = [...path, key, i];
+    if (isObject(entry)) visit(entry, at, i);
+    else issues.add(at, `must be an object, got ${describeType(entry)}`);
+  });
+}
+
 export function stringAt(parent: Json, key: string, path: FieldPath, issues: IssueList): string | undefined {
   const value = parent[key];
   if (value === undefined || value === null) return undefined;

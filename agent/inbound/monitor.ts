@@ -9,7 +9,7 @@
 import type { Gauge } from "prom-client";
 import type { ClusterSnapshot } from "../cluster/snapshot.js";
 import type { Logger } from "../log/log.js";
-import { startTimer, type Timer } from "../schedule/timers.js";
+import { type Repeating, repeat } from "../schedule/timers.js";
 import { type DataplaneDetection, type DataplaneObservations, detectDataplane } from "./detect.js";
 import { type InboundPath, servicePath } from "./paths.js";
 
@@ -41,37 +41,33 @@ export interface InboundMonitorOptions {
 export class InboundMonitor {
   private detection: DataplaneDetection = { evidence: [] };
   private checkedAt: Date | undefined;
-  private timer: Timer | undefined;
-  private publisher: Timer | undefined;
-  private stopped = false;
+  /** The reading and the publishing loops, while started. */
+  private loops: Repeating[] = [];
   private reading: Promise<void> | undefined;
 
   constructor(private readonly options: InboundMonitorOptions) {}
 
-  /** Reads now, then every interval. */
+  /** Reads now, then every interval; the gauges follow the snapshot every INBOUND_PUBLISH_MS. */
   async start(): Promise<void> {
     await this.refresh();
-    this.stopped = false;
-    this.every(this.options.intervalMs ?? INBOUND_INTERVAL_MS, () => void this.refresh(), (timer) => (this.timer = timer));
-    this.every(INBOUND_PUBLISH_MS, () => this.publish(), (timer) => (this.publisher = timer));
-  }
-
-  /** Calls `task` every `intervalMs` until stop(), each turn armed through schedule/timers.ts. */
-  private every(intervalMs: number, task: () => void, keep: (timer: Timer) => void): void {
-    const turn = (): void => {
-      if (this.stopped) return;
-      task();
-      keep(startTimer(turn, intervalMs, { unref: true }));
-    };
-    keep(startTimer(turn, intervalMs, { unref: true }));
+    const { logger } = this.options;
+    this.loops = [
+      // Not awaited: the next reading is armed an interval after this one began (refresh() shares
+      // a reading still under way, and reports its own failures).
+      repeat(this.options.intervalMs ?? INBOUND_INTERVAL_MS, () => void this.refresh(), {
+        unref: true,
+        onError: (error) => logger.warn({ err: error }, "inbound: starting a reading failed; the next one follows"),
+      }),
+      repeat(INBOUND_PUBLISH_MS, () => this.publish(), {
+        unref: true,
+        onError: (error) => logger.warn({ err: error }, "inbound: publishing the gauges failed; the next turn follows"),
+      }),
+    ];
   }
 
   stop(): void {
-    this.stopped = true;
-    this.timer?.cancel();
-    this.publisher?.cancel();
-    this.timer = undefined;
-    this.publisher = undefined;
+    for (const loop of this.loops) void loop.stop();
+    this.loops = [];
   }
 
   /** One read at a time; a caller arriving meanwhile shares it. */

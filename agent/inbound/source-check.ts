@@ -12,7 +12,7 @@
 import type { Gauge } from "prom-client";
 import { parseIp } from "../addresses/ip.js";
 import type { Logger } from "../log/log.js";
-import { startTimer, type Timer } from "../schedule/timers.js";
+import { type Repeating, repeat } from "../schedule/timers.js";
 import { chooseByRendezvous } from "../hashing/rendezvous.js";
 import { askEcho, type EchoReply } from "./source-echo.js";
 
@@ -101,31 +101,27 @@ export interface SourceCheckOptions {
 export class SourceCheck {
   private readonly chosen: EchoTarget[];
   private results: EchoResult[] = [];
-  private timer: Timer | undefined;
+  private loop: Repeating | undefined;
   private stopped = false;
 
   constructor(private readonly options: SourceCheckOptions) {
     this.chosen = chooseEchoTargets(options.targets, options.nodeName, options.ownNodeAddress);
   }
 
-  /** One round now, then every interval. */
+  /** One round now, then an interval after each round has ended. */
   async start(): Promise<void> {
     await this.round();
-    this.schedule();
+    if (this.stopped) return;
+    this.loop = repeat(this.options.intervalMs ?? SOURCE_ECHO_INTERVAL_MS, () => this.round(), {
+      unref: true,
+      onError: (error) => this.options.logger.warn({ err: error }, "source echo: a round failed; the next one follows"),
+    });
   }
 
+  /** No round starts after this; one under way finishes, and none follows it. */
   stop(): void {
     this.stopped = true;
-    this.timer?.cancel();
-  }
-
-  private schedule(): void {
-    if (this.stopped) return;
-    const turn = (): void =>
-      void this.round()
-        .catch((error: unknown) => this.options.logger.warn({ err: error }, "source echo: a round failed; the next one follows"))
-        .finally(() => this.schedule());
-    this.timer = startTimer(turn, this.options.intervalMs ?? SOURCE_ECHO_INTERVAL_MS, { unref: true });
+    void this.loop?.stop();
   }
 
   /** Asks every chosen echo (at most one per Service, all at once), publishes the results. */

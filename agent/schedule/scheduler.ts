@@ -6,8 +6,10 @@
 
 import { createHash } from "node:crypto";
 import cron, { type ScheduledTask } from "node-cron";
-import type { Schedule } from "../config/model.js";
 import { startTimer, type Timer } from "./timers.js";
+
+/** When a job runs: every interval, or on a cron expression (a probe's `interval:` or `schedule:`). */
+export type Schedule = { readonly kind: "interval"; readonly intervalMs: number } | { readonly kind: "cron"; readonly expression: string };
 
 export interface Job {
   readonly id: string;

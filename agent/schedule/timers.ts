@@ -9,6 +9,8 @@
 // - fires a negative delay on the next turn, as 0 (it is already due);
 // - waits one longest step, then fires, for NaN: a caller's bug never becomes a busy loop;
 // - never fires for Infinity.
+// A job that runs again and again (a reading, a sample) goes through repeat, built on startTimer:
+// each run re-armed when the last one has settled, a failure reported, stop() final.
 // A leaf module: the agent and the probe worker both use it.
 
 /** The largest delay setTimeout honours. */
@@ -73,4 +75,57 @@ export function sleepFor(delayMs: number, options: TimerOptions & { readonly sig
     const timer = startTimer(done, delayMs, options);
     signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+export interface RepeatOptions extends TimerOptions {
+  /** Delay before the first run (default: one interval; 0 runs it on the next turn). */
+  readonly firstMs?: number;
+  /**
+   * Told what a run threw or rejected with; the loop goes on. Must not throw itself (a
+   * reporter that throws leaves an unhandled rejection, as any broken handler would).
+   */
+  readonly onError: (error: unknown) => void;
+}
+
+export interface Repeating {
+  /**
+   * No run starts after this, and none is re-armed, a run in flight included; resolves when
+   * that run has settled (at once when none is). Calling it again does nothing more.
+   */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `run` after `firstMs`, then `everyMs` (or what `everyMs()` answers then) after each run
+ * has settled: never two runs at once, however long one takes. A run that throws or rejects is
+ * reported through onError and the next one follows. Every wait goes through startTimer.
+ * A run may return at once (not a promise): the next is then armed on the same turn's
+ * microtasks, an interval after the run began.
+ */
+export function repeat(everyMs: number | (() => number), run: () => void | Promise<void>, options: RepeatOptions): Repeating {
+  const interval = typeof everyMs === "number" ? () => everyMs : everyMs;
+  const timerOptions: TimerOptions = options.unref === undefined ? {} : { unref: options.unref };
+  let stopped = false;
+  let timer: Timer | undefined;
+  let inFlight: Promise<void> | undefined;
+  const turn = (): void => {
+    timer = undefined;
+    if (stopped) return;
+    // The executor calls run at once; a synchronous throw becomes a rejection like any other.
+    inFlight = new Promise<void>((resolve) => resolve(run()))
+      .catch((error: unknown) => options.onError(error))
+      .finally(() => {
+        inFlight = undefined;
+        if (!stopped) timer = startTimer(turn, interval(), timerOptions);
+      });
+  };
+  timer = startTimer(turn, options.firstMs ?? interval(), timerOptions);
+  return {
+    stop: () => {
+      stopped = true;
+      timer?.cancel();
+      timer = undefined;
+      return inFlight ?? Promise.resolve();
+    },
+  };
 }

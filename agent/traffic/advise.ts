@@ -262,13 +262,13 @@ function policyName(subject: Subject): string {
   return name.length <= NAME_MAX ? name : name.slice(0, NAME_MAX).replace(/[-.]+$/, "");
 }
 
+/** A suggested NetworkPolicy: the wrapper every suggestion shares, labelled as netcanary's. */
+function suggestion(namespace: string, name: string, spec: SuggestedPolicy["spec"]): SuggestedPolicy {
+  return { apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", metadata: { name, namespace, labels: { ...MANAGED_BY } }, spec };
+}
+
 function defaultDeny(namespace: string): SuggestedPolicy {
-  return {
-    apiVersion: "networking.k8s.io/v1",
-    kind: "NetworkPolicy",
-    metadata: { name: DEFAULT_DENY_NAME, namespace, labels: { ...MANAGED_BY } },
-    spec: { podSelector: { matchLabels: {} }, policyTypes: ["Ingress", "Egress"] },
-  };
+  return suggestion(namespace, DEFAULT_DENY_NAME, { podSelector: { matchLabels: {} }, policyTypes: ["Ingress", "Egress"] });
 }
 
 function subjectPolicy(subject: Subject, name: string): SuggestedPolicy {
@@ -277,17 +277,12 @@ function subjectPolicy(subject: Subject, name: string): SuggestedPolicy {
   const types: ("Ingress" | "Egress")[] = [];
   if (ingress.length > 0) types.push("Ingress");
   if (egress.length > 0) types.push("Egress");
-  return {
-    apiVersion: "networking.k8s.io/v1",
-    kind: "NetworkPolicy",
-    metadata: { name, namespace: subject.namespace, labels: { ...MANAGED_BY } },
-    spec: {
-      podSelector: { matchLabels: sorted(subject.labels) },
-      policyTypes: types,
-      ...(ingress.length > 0 ? { ingress } : {}),
-      ...(egress.length > 0 ? { egress } : {}),
-    },
-  };
+  return suggestion(subject.namespace, name, {
+    podSelector: { matchLabels: sorted(subject.labels) },
+    policyTypes: types,
+    ...(ingress.length > 0 ? { ingress } : {}),
+    ...(egress.length > 0 ? { egress } : {}),
+  });
 }
 
 /** The suggested policies for a map. */

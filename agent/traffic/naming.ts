@@ -15,7 +15,7 @@
 import { type Cidr, cidrContainsIp, type IpAddress, makeCidr } from "../addresses/ip.js";
 import type { LookupAnswer } from "../cluster/addresses.js";
 import type { Labels, PodInfo, ServiceInfo } from "../cluster/snapshot.js";
-import type { TrafficRange } from "./config.js";
+import type { TrafficRange } from "../config/traffic.js";
 import type { FlowLabels, FlowPeer, FlowWorkload } from "./flow.js";
 
 /** A Zscaler cloud's published range holding an address (zscaler/seam.ts places it). */

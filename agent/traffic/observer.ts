@@ -2,7 +2,7 @@
 // every observed pod on this node, name both ends, and fold the connections into the
 // aggregator; map() answers the FlowMap (flow.ts) for /api/v1/flows and the CLI.
 //
-// Which pods: those the traffic config selects (traffic/config.ts), Running, not being
+// Which pods: those the traffic config selects (config/traffic.ts), Running, not being
 // deleted, on this node. A pod's tables are read through a process of the pod, found the way
 // pod sources find one (sources/netns.ts: by the pod's UID in the process's cgroup, the pod's
 // IP checked local to the namespace), as /proc/<pid>/net/{tcp,tcp6,udp,udp6}: regular files of
@@ -22,12 +22,13 @@ import type { ClusterSnapshot, PodInfo } from "../cluster/snapshot.js";
 import type { SourceConfig } from "../config/model.js";
 import { readBoundedFile } from "../files/read.js";
 import type { Logger } from "../log/log.js";
+import { namespaceLabels } from "../objects/model.js";
 import type { PolicyIndex } from "../policy/engine.js";
-import { startTimer, type Timer } from "../schedule/timers.js";
+import { type Repeating, repeat } from "../schedule/timers.js";
 import { createNetnsLocator, type NetnsLocator } from "../sources/netns.js";
 import { type PodSourceConfig, sourceSelects } from "../sources/identities.js";
 import { FlowAggregator, type FlowObservation } from "./aggregate.js";
-import { TRAFFIC_DEFAULTS, type TrafficSettings } from "./config.js";
+import { TRAFFIC_DEFAULTS, type TrafficSettings } from "../config/traffic.js";
 import type { FlowCoverage, FlowMap } from "./flow.js";
 import { namePeer, type NamingContext, nodeAddresses, type PeerLookup, sortRanges, workloadOfPod, type ZscalerPlace } from "./naming.js";
 import { connectionsOf, MAX_TABLE_BYTES, MAX_TABLE_LINES, parseSocketTable, SOCKET_TABLES, type SocketLine } from "./sockets.js";
@@ -110,8 +111,7 @@ export class TrafficObserver {
   private readonly book: AddressBook | undefined;
   private readonly procRoot: string;
   private readonly now: () => number;
-  private timer: Timer | undefined;
-  private running: Promise<void> | undefined;
+  private loop: Repeating | undefined;
   private stopped = false;
   private startedAt: number;
   private lastAt: number | undefined;
@@ -130,26 +130,31 @@ export class TrafficObserver {
     this.book = lookup ? new AddressBook({ ...TRAFFIC_LOOKUP, lookup, onChange: () => undefined }) : undefined;
   }
 
-  /** Samples every interval until stop(); inputs() undefined (traffic off) skips a turn. */
+  /**
+   * Samples on the next turn, then the interval of the inputs that sample read (the default one
+   * when inputs() answered undefined: traffic off skips a turn) after each sample has ended; until stop().
+   */
   start(inputs: () => TrafficInputs | undefined): void {
-    const turn = (): void => {
-      if (this.stopped) return;
+    if (this.stopped) return;
+    let intervalMs: number = TRAFFIC_DEFAULTS.intervalMs;
+    const turn = async (): Promise<void> => {
       const now = inputs();
-      this.running = (now ? this.sample(now).then(() => undefined) : Promise.resolve())
-        .catch((error: unknown) => this.options.logger.error({ err: error }, "traffic sample failed"))
-        .finally(() => {
-          this.running = undefined;
-          if (!this.stopped) this.timer = startTimer(turn, now?.settings.intervalMs ?? TRAFFIC_DEFAULTS.intervalMs, { unref: true });
-        });
+      intervalMs = now?.settings.intervalMs ?? TRAFFIC_DEFAULTS.intervalMs;
+      if (now) await this.sample(now);
     };
-    this.timer = startTimer(turn, 0, { unref: true });
+    this.loop = repeat(() => intervalMs, turn, {
+      firstMs: 0,
+      unref: true,
+      onError: (error) => this.options.logger.error({ err: error }, "traffic sample failed"),
+    });
   }
 
+  /** No sample starts after this; resolves when one under way has ended. */
   async stop(): Promise<void> {
     this.stopped = true;
-    this.timer?.cancel();
+    const stopping = this.loop?.stop();
     this.book?.stop();
-    await this.running;
+    await stopping;
   }
 
   /** One sample: every selected pod's tables read, named, aggregated; old flows expired. */
@@ -245,7 +250,7 @@ export class TrafficObserver {
       if (flow.peer.kind === "workload") named.add(flow.peer.workload.namespace);
     }
     const labelsOf = new Map(this.namespaces.map((namespace) => [namespace.name, namespace.labels]));
-    const namespaces = [...named].sort().map((name) => ({ name, labels: labelsOf.get(name) ?? { "kubernetes.io/metadata.name": name } }));
+    const namespaces = [...named].sort().map((name) => ({ name, labels: labelsOf.get(name) ?? namespaceLabels(name) }));
     return {
       apiVersion: "netcanary/v1",
       kind: "FlowMap",

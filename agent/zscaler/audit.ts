@@ -40,7 +40,7 @@
 
 import { type Cidr, formatIp, type IpFamily } from "../addresses/ip.js";
 import { type AddressSet, cidrToInterval, type Interval, normalizeSet, setToCidrs } from "../addresses/ranges.js";
-import type { Protocol } from "../cluster/snapshot.js";
+import type { Protocol } from "../objects/model.js";
 import { type Endpoint, evaluateConnection, type PolicyIndex } from "../policy/engine.js";
 import type { Direction } from "../policy/model.js";
 

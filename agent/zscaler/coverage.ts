@@ -3,7 +3,7 @@
 // set arithmetic), and the sentence an edge's explanation gets for such a gap.
 
 import { type Cidr, parseCidr } from "../addresses/ip.js";
-import type { PodInfo } from "../cluster/snapshot.js";
+import type { PodInfo } from "../objects/model.js";
 import type { Endpoint, PolicyIndex } from "../policy/engine.js";
 import { uncoveredRanges } from "./audit.js";
 import type { CenrFeed, FeedKind } from "./feeds.js";

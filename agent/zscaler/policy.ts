@@ -13,7 +13,7 @@ import { stringify } from "yaml";
 import { type Cidr, compareCidrs } from "../addresses/ip.js";
 import { collapseCidrs } from "../addresses/ranges.js";
 import { labelKeyProblem, labelValueProblem } from "../objects/labels.js";
-import { NAMESPACE_NAME_LABEL } from "../cluster/snapshot.js";
+import { NAMESPACE_NAME_LABEL } from "../objects/model.js";
 import { portNumberProblem } from "../policy/normalize.js";
 
 export const NETWORK_POLICY_API_VERSION = "networking.k8s.io/v1";

@@ -6,13 +6,13 @@
 
 import type { Logger } from "../log/log.js";
 import type { PolicyIndex } from "../policy/engine.js";
-import type { ProbeOutcome } from "../probes/prober.js";
 import { type Cidr, cidrContainsIp, type IpAddress } from "../addresses/ip.js";
 import { zscalerRanges } from "./answers.js";
+import type { CheckPageResult } from "./check-page.js";
 import { centresOf, describeAnswerCities } from "./cities.js";
 import { type AuditedSource, auditCoverage, type CoverageFinding, describeGap } from "./coverage.js";
 import type { CenrFeed } from "./feeds.js";
-import { noPage, observePath, type PathExpectation } from "./path.js";
+import { noPage, observePath, type PathExpectation, type PathObservation } from "./path.js";
 import type { FeedReader, LiveFeeds } from "./reader.js";
 import { settingsKeyOf, ZscalerRuntime } from "./runtime.js";
 import type { ZscalerSettings } from "./settings.js";
@@ -42,6 +42,15 @@ export interface AnnotatedEdge {
   readonly zscalerClouds?: readonly string[];
   /** A path check: its outcomes get the path their page shows. */
   readonly pathExpect?: PathExpectation;
+}
+
+/** What the seam reads and writes of a probe's outcome (probes/prober.ts ProbeOutcome, structurally). */
+export interface AnnotatedOutcome {
+  readonly reason: string;
+  readonly answers?: readonly string[];
+  readonly detail?: string;
+  readonly checkPage?: CheckPageResult;
+  readonly path?: PathObservation;
 }
 
 export interface ZscalerSeamOptions {
@@ -190,20 +199,21 @@ export class ZscalerSeam {
    * An outcome's DNS answers with the data centre cities they belong to, in its detail; a path
    * check's page as a path, its egress placed in the clouds this agent follows.
    */
-  annotateOutcome(edge: AnnotatedEdge, outcome: ProbeOutcome): ProbeOutcome {
+  annotateOutcome<Outcome extends AnnotatedOutcome>(edge: AnnotatedEdge, outcome: Outcome): Outcome {
     if (edge.pathExpect !== undefined) return this.annotatePath(outcome);
     return this.annotateAnswers(edge, outcome);
   }
 
-  private annotatePath(outcome: ProbeOutcome): ProbeOutcome {
+  private annotatePath<Outcome extends AnnotatedOutcome>(outcome: Outcome): Outcome {
     const feeds = this.feeds;
     const published = { clouds: this.settings?.clouds ?? [], cenr: (cloud: string) => feeds?.current(cloud, "cenr") as CenrFeed | undefined };
     const { checkPage, ...rest } = outcome;
     const path = checkPage === undefined ? noPage(`no check page: ${outcome.reason}`) : observePath(checkPage, published);
-    return { ...rest, path };
+    // The outcome as it was, its page replaced by the path (both optional in AnnotatedOutcome).
+    return { ...rest, path } as Outcome;
   }
 
-  private annotateAnswers(edge: AnnotatedEdge, outcome: ProbeOutcome): ProbeOutcome {
+  private annotateAnswers<Outcome extends AnnotatedOutcome>(edge: AnnotatedEdge, outcome: Outcome): Outcome {
     if (!edge.zscalerClouds || !outcome.answers || outcome.answers.length === 0) return outcome;
     const cenr = edge.zscalerClouds.map((cloud) => this.feeds?.current(cloud, "cenr") as CenrFeed | undefined).find(Boolean);
     const cities = describeAnswerCities(cenr, outcome.answers).join("; ");

@@ -151,6 +151,35 @@ spec: {listeners: []}
     ]);
   });
 
+  it("reports each list entry that is not an object at its line, and goes on to the entries after it, in order", () => {
+    expect(
+      load(`apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: web, namespace: shop}
+spec:
+  rules:
+    - 7
+    - http: {paths: [shop, {path: /, backend: {}}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: web, namespace: shop}
+spec:
+  parentRefs: [[public], {namespace: edge}]
+  rules: [null, {backendRefs: [true, {name: api, port: 0}]}]
+`).messages,
+    ).toEqual([
+      "m.yaml:6:7: spec.rules[0]: must be an object, got number 7",
+      'm.yaml:7:22: spec.rules[1].http.paths[0]: must be an object, got string "shop"',
+      "m.yaml:7:38: spec.rules[1].http.paths[1].backend.service: is required (or resource)",
+      "m.yaml:13:16: spec.parentRefs[0]: must be an object, got a list",
+      "m.yaml:13:26: spec.parentRefs[1].name: is required",
+      "m.yaml:14:11: spec.rules[0]: must be an object, got null",
+      "m.yaml:14:32: spec.rules[1].backendRefs[0]: must be an object, got boolean true",
+      "m.yaml:14:50: spec.rules[1].backendRefs[1].port: must be a port number (1-65535), got number 0",
+    ]);
+  });
+
   it("leaves Istio's Gateway and a v1beta1 Ingress alone: another API, another shape", () => {
     const { snapshot, messages, skipped } = load(`apiVersion: networking.istio.io/v1
 kind: Gateway

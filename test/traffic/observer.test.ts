@@ -16,7 +16,7 @@ import { LiveCluster } from "../../agent/cluster/live.js";
 import type { ClusterSnapshot } from "../../agent/cluster/snapshot.js";
 import { createLogger } from "../../agent/log/log.js";
 import { buildPolicyIndex } from "../../agent/policy/engine.js";
-import type { TrafficSettings } from "../../agent/traffic/config.js";
+import type { TrafficSettings } from "../../agent/config/traffic.js";
 import { MAX_ASKED_PER_SAMPLE, SOCKET_TABLE_LIMITS, TRAFFIC_LOOKUP, type TrafficInputs, TrafficObserver } from "../../agent/traffic/observer.js";
 import { KubeApiServer } from "../support/kube-api-server.js";
 import { waitFor } from "../support/wait.js";

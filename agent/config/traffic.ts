@@ -1,13 +1,14 @@
 // The `traffic:` block of the configuration: whether the agent maps the connections its
 // node's pods make, which pods, how often, within what budget, and the named address ranges
 // that group external peers. Off by default: reading pods' socket tables is a choice the
-// operator makes (docs/traffic.md says what it needs). Kept here, beside the observer, so
-// the schema file only names the block.
+// operator makes (docs/traffic.md says what it needs). A file of its own so the schema file
+// only names the block; in config/, which owns the configuration, so the traffic map
+// (traffic/) reads its settings from here and config/ imports nothing of traffic/.
 
 import { z } from "zod";
 import { type Cidr, parseCidr } from "../addresses/ip.js";
 import type { FieldPath } from "../documents/located.js";
-import { describeDurationRange, type DurationRange, inDurationRange, parseDuration } from "../config/duration.js";
+import { describeDurationRange, type DurationRange, inDurationRange, parseDuration } from "./duration.js";
 
 /** Which pods of the node are observed. */
 export type TrafficPods = { readonly kind: "sources" } | { readonly kind: "all" } | { readonly kind: "namespaces"; readonly namespaces: readonly string[] };

@@ -1,7 +1,7 @@
 // The traffic: block: off unless enabled, defaults, and every rule reported at the file, line
 // and field of the offending value.
 import { describe, expect, it } from "vitest";
-import { MAX_FLOWS_LIMIT, TRAFFIC_DEFAULTS } from "../../agent/traffic/config.js";
+import { MAX_FLOWS_LIMIT, TRAFFIC_DEFAULTS } from "../../agent/config/traffic.js";
 import { CONFIG_FILE as FILE, errors, load } from "../support/config-text.js";
 
 const BASE = "sources: [{name: self, self: true}]\nprobes: []\n";
