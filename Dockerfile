@@ -34,11 +34,12 @@ ENV NODE_ENV=production
 # (2 MiB semi-spaces: 10-15 MiB less RSS than 8 MiB, CPU the same within the noise; see
 # "V8 flags" there).
 ENV NODE_OPTIONS="--max-semi-space-size=2 --max-old-space-size=160"
-# glibc's allocator: at most two arenas, and blocks of 128 KiB or more mapped on their own
-# and given back when freed (by default the threshold rises to the largest block freed, up to
-# 32 MiB, so the agent's large short-lived buffers stayed in the arenas): 8-13 MiB less RSS
-# after probing and up to 20 MiB less at the peak, CPU the same (docs/benchmarks.md,
-# "Allocator settings"). Inherited by pod mode's worker processes too.
+# glibc's allocator: at most two arenas, and a fixed 128 KiB threshold for mapping a block on
+# its own and giving free memory back (by default the threshold rises to the largest block
+# freed, up to 32 MiB, so the agent's large short-lived buffers stayed in the arenas): in the
+# median 12 MiB less RSS after probing and 15 MiB less at the peak, CPU the same
+# (docs/benchmarks.md, "Allocator settings"). The agent's own process only: pod mode's
+# workers are started with PATH alone.
 ENV MALLOC_ARENA_MAX=2 MALLOC_MMAP_THRESHOLD_=131072 MALLOC_TRIM_THRESHOLD_=131072
 WORKDIR /app
 COPY --from=build /src/package.json ./

@@ -19,16 +19,21 @@ export const CLK_TCK = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "
 /**
  * The allocator settings the image gives the agent (the Dockerfile's `ENV MALLOC_...` lines),
  * so that every agent a benchmark starts runs as the shipped one does. A variable set in the
- * benchmark's own environment wins (to measure another setting).
+ * benchmark's own environment wins (to measure another setting); BENCH_ALLOCATOR=default
+ * leaves them out (glibc's defaults).
  */
-export const IMAGE_ENV = Object.freeze(
-  Object.fromEntries(
+export const IMAGE_ENV = Object.freeze(process.env["BENCH_ALLOCATOR"] === "default" ? {} : imageAllocatorSettings());
+
+function imageAllocatorSettings() {
+  const settings = Object.fromEntries(
     readFileSync(path.join(ROOT, "Dockerfile"), "utf8")
       .split("\n")
       .filter((line) => line.startsWith("ENV "))
       .flatMap((line) => [...line.matchAll(/\b(MALLOC_[A-Z_]+)=(\d+)/g)].map((m) => [m[1], m[2]])),
-  ),
-);
+  );
+  if (Object.keys(settings).length === 0) throw new Error("the Dockerfile sets no MALLOC_ variable on an ENV line: the benchmarks would not run the agent as the image does (BENCH_ALLOCATOR=default to measure glibc's defaults)");
+  return settings;
+}
 
 /** The allocator settings an agent started here runs with, as one line for a report. */
 export function allocatorSettings() {

@@ -12,7 +12,9 @@
 // or policy gives a new one) or those namespaces differ. A staged set that is another array (a
 // reload, even of the same files) drops the staged part only. Conservative by construction:
 // any doubt is a fresh judgement, and the document is exactly what judgedFlowMap gives afresh.
-// Bounded: after each sample the cache holds the flows of that map and nothing else.
+// Bounded: after each sample the cache holds the flows of that map and nothing else (at most
+// traffic.maxFlows), each with one staged slot per staged policy (the staged set is read as
+// manifests are, within their size limits).
 
 import type { PolicyIndex } from "../policy/engine.js";
 import type { NetworkPolicy } from "../policy/model.js";
