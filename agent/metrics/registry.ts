@@ -20,6 +20,7 @@ import type { ProbeOutcome, ProbePhase } from "../probes/prober.js";
 import type { EdgeLabels } from "../targets/edges.js";
 import type { EdgeRecord } from "../verdicts/edge-state.js";
 import { EDGE_SIGNAL_KINDS, type EdgeStatus, SIGNAL_KINDS, type SignalKind } from "../verdicts/judge.js";
+import type { WorkerFailureKind } from "../sources/workers.js";
 import type { PathObservation } from "../zscaler/path.js";
 import { CounterFamily, GaugeFamily, HistogramFamily, type HistogramSeries, type LabelSet, labelSet, type NumberSeries } from "./series.js";
 
@@ -488,6 +489,12 @@ export class AgentMetrics implements ClusterMetricsSink {
     labelNames: ["result"],
     registers: [this.registry],
   });
+  readonly podWorkerFailures = new Counter({
+    name: "netcanary_pod_worker_failures_total",
+    help: "Probe worker runs that lost results, by kind (spawn, nsenter, wrong_namespace, invalid_input, exit, output, deadline).",
+    labelNames: ["kind"],
+    registers: [this.registry],
+  });
   readonly podWorkerDuration = new Histogram({
     name: "netcanary_pod_worker_duration_seconds",
     help: "From starting a probe worker in a pod's network namespace to its exit.",
@@ -498,8 +505,9 @@ export class AgentMetrics implements ClusterMetricsSink {
   /** Where the pod probe runner reports each worker it ran. */
   podWorkerSink() {
     return {
-      run: (result: "ok" | "failed" | "killed", seconds: number) => {
+      run: (result: "ok" | "failed" | "killed", seconds: number, failure?: WorkerFailureKind) => {
         this.podWorkerRuns.inc({ result });
+        if (failure !== undefined) this.podWorkerFailures.inc({ kind: failure });
         this.podWorkerDuration.observe(seconds);
       },
     };

@@ -8,20 +8,33 @@ import type { ProbeRequest } from "../probes/index.js";
 import { agentError, type ProbeOutcome } from "../probes/prober.js";
 import type { PodProbeRunner, PodProbeSettings, SourcePod } from "./batches.js";
 import { createNetnsLocator } from "./netns.js";
-import { WorkerPool, type WorkerLogger, type WorkerRunReport } from "./workers.js";
+import { type WorkerFailureKind, WorkerPool, type WorkerLogger, type WorkerRunReport } from "./workers.js";
 
 export interface PodProbeRunnerOptions extends PodProbeSettings {
   readonly logger?: WorkerLogger;
-  readonly sink?: { run(result: "ok" | "failed" | "killed", seconds: number): void };
+  readonly sink?: WorkerRunSink;
   /** Overrides for tests: a fake /proc, the built worker, another nsenter. */
   readonly procRoot?: string;
   readonly workerScript?: string | URL;
   readonly nsenterPath?: string;
 }
 
+/** Where each worker run is counted: its result, its spawn-to-exit time, and what failed (never a pool that stopped). */
+export interface WorkerRunSink {
+  run(result: "ok" | "failed" | "killed", seconds: number, failure?: WorkerFailureKind): void;
+}
+
 function resultOf(report: WorkerRunReport): "ok" | "failed" | "killed" {
   if (report.killed) return "killed";
   return report.failure !== undefined ? "failed" : "ok";
+}
+
+/** The pool's onRun for a sink: one count per run, and its failure's kind unless the pool was stopping. */
+export function recordWorkerRun(sink: WorkerRunSink): (report: WorkerRunReport) => void {
+  return (report) => {
+    const failure = report.failure !== undefined && report.failure.kind !== "stopped" ? report.failure.kind : undefined;
+    sink.run(resultOf(report), report.spawnToExitMs / 1000, failure);
+  };
 }
 
 export function createPodProbeRunner(options: PodProbeRunnerOptions): PodProbeRunner {
@@ -33,7 +46,7 @@ export function createPodProbeRunner(options: PodProbeRunnerOptions): PodProbeRu
     ...(options.logger ? { logger: options.logger } : {}),
     ...(options.workerScript !== undefined ? { workerScript: options.workerScript } : {}),
     ...(options.nsenterPath !== undefined ? { nsenterPath: options.nsenterPath } : {}),
-    onRun: (report) => options.sink?.run(resultOf(report), report.spawnToExitMs / 1000),
+    ...(options.sink ? { onRun: recordWorkerRun(options.sink) } : {}),
   });
 
   let starvationThresholdMs = options.starvationThresholdMs;

@@ -86,6 +86,8 @@ export interface WorkerRunReport {
 }
 
 /** What went wrong with a worker run: a kind to tell failures apart, and the text shown in the edge's detail. */
+export type WorkerFailureKind = WorkerFailure["kind"];
+
 export interface WorkerFailure {
   readonly kind: "spawn" | "deadline" | "stopped" | "output" | "nsenter" | "wrong_namespace" | "invalid_input" | "exit";
   readonly detail: string;

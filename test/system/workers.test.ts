@@ -10,7 +10,9 @@ import { parseFibTrieLocal } from "../../agent/procfs/network.js";
 import { readPodResolvers } from "../../agent/procfs/pod-resolvers.js";
 import { createNetnsLocator } from "../../agent/sources/netns.js";
 import type { ProbeRequest } from "../../agent/probes/index.js";
+import { recordWorkerRun } from "../../agent/sources/pods.js";
 import { WorkerPool, type WorkerPoolOptions, type WorkerRunReport } from "../../agent/sources/workers.js";
+import { AgentMetrics } from "../../agent/metrics/registry.js";
 import { Lab, LAB_COMMANDS, type LabPod, type LabProcess } from "../support/lab.js";
 import { describeWith } from "../support/prerequisites.js";
 import { waitFor } from "../support/wait.js";
@@ -326,6 +328,27 @@ process.stdin.on("end", () => {
     expect((await none.run(0, request)).get("x")).toMatchObject({ reason: "agent_error", detail: "no process 0 to enter" });
     expect((await none.run(sleepers.a.pid, [])).size).toBe(0);
     expect(none.stats().spawned).toBe(0);
+  });
+
+  it("counts every run by result and each failed one by its kind; a pool that stops is not a failure", async () => {
+    const metrics = new AgentMetrics({ defaultMetrics: false });
+    const onRun = recordWorkerRun(metrics.podWorkerSink());
+    const request = [tcpTo("x", B, 9999)];
+    expect((await pool({ onRun }).run(sleepers.a.pid, request)).get("x")).toMatchObject({ reason: "ok" });
+    await pool({ nsenterPath: "/nonexistent/nsenter", onRun }).run(sleepers.a.pid, request);
+    await pool({ workerScript: join(lab.dir, "no-such-worker.js"), onRun }).run(sleepers.a.pid, request);
+    await lab.dropTo(lab.pod("a"), B, 8080);
+    await pool({ marginMs: 0, onRun }).run(sleepers.a.pid, [tcpTo("stuck", B, 8080, 1500)]);
+    const stopping = pool({ onRun });
+    const inFlight = stopping.run(sleepers.a.pid, [tcpTo("long", B, 8080, 10_000)]);
+    await waitFor(() => children().some((child) => child.cmdline.includes(WORKER)), 3000, "the worker to start");
+    await stopping.stop();
+    expect((await inFlight).get("long")).toMatchObject({ detail: "worker pool stopped (0 of 1 results in)" });
+
+    const values = async (name: string) =>
+      Object.fromEntries(((await metrics.registry.getSingleMetric(name)?.get())?.values ?? []).map((v) => [Object.values(v.labels).join(","), v.value]));
+    expect(await values("netcanary_pod_worker_runs_total")).toEqual({ ok: 1, failed: 2, killed: 2 });
+    expect(await values("netcanary_pod_worker_failures_total")).toEqual({ spawn: 1, exit: 1, deadline: 1 });
   });
 
   it("keeps at most maxWorkers workers alive and queues the rest", async () => {
