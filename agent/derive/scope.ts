@@ -21,7 +21,7 @@ import type { SourceIdentity } from "../sources/identity.js";
 export const MAX_DERIVED_WATCHES = 64;
 
 /** Why a rule whose pods were left out of the watches got no derived edge (rule coverage says it). */
-export const NOT_WATCHED_REASON = `not watched: the agent's limit of ${MAX_DERIVED_WATCHES} derived pod watches is reached, so the pods this rule names were not looked at`;
+export const NOT_WATCHED_REASON = `not watched: the agent's limit of ${MAX_DERIVED_WATCHES} derived pod watches is reached, so some or all of the pods this rule names were not looked at`;
 
 export interface PodScope {
   readonly namespace: string;
