@@ -38,7 +38,7 @@ import { parseArgs } from "node:util";
 import { KubeApiServer } from "../test/support/kube-api-server.ts";
 import { parseSamples, type Sample } from "../test/support/exposition.ts";
 // @ts-expect-error: a plain .mjs helper
-import { allocatorSettings, cpuSeconds, IMAGE_ENV, reportHeader, sleep, startAgent, startProcess, tempFile } from "./support.mjs";
+import { allocatorSettings, cpuSeconds, imageEnv, reportHeader, sleep, startAgent, startProcess, tempFile } from "./support.mjs";
 
 // ---------------------------------------------------------------------------------
 // Options
@@ -596,7 +596,7 @@ async function standalone(config: string): Promise<Reference> {
 }
 
 async function bareNode(): Promise<ProcMemory> {
-  const bare = startProcess(process.execPath, [...NODE_ARGS, "-e", "setInterval(() => {}, 1000)"], { name: "bare node", env: { ...IMAGE_ENV, ...process.env } }) as { pid: number; stop(graceMs?: number): Promise<void> };
+  const bare = startProcess(process.execPath, [...NODE_ARGS, "-e", "setInterval(() => {}, 1000)"], { name: "bare node", env: imageEnv() }) as { pid: number; stop(graceMs?: number): Promise<void> };
   try {
     await sleep(2000);
     return procMemory(bare.pid);

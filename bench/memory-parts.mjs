@@ -11,13 +11,13 @@
 //   make build && node bench/memory-parts.mjs [--node-options "..."]
 //
 // The default flags are the shipped ones (--max-semi-space-size=2 --max-old-space-size=160),
-// and the allocator settings the image's (bench/support.mjs, IMAGE_ENV).
+// and the allocator settings the image's (bench/support.mjs, imageEnv).
 // Each step is read three times a second apart, and the last read is kept.
 
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { allocatorSettings, IMAGE_ENV, reportHeader } from "./support.mjs";
+import { allocatorSettings, imageEnv, reportHeader } from "./support.mjs";
 
 const { values } = parseArgs({ options: { "node-options": { type: "string", default: "--max-semi-space-size=2 --max-old-space-size=160" } } });
 const ROOT = join(import.meta.dirname, "..");
@@ -71,7 +71,7 @@ console.log(`process: node ${flags.join(" ")} --expose-gc, ${allocatorSettings()
 const run = spawnSync(process.execPath, [...flags, "--expose-gc", "--input-type=module", "-e", child], {
   cwd: ROOT,
   encoding: "utf8",
-  env: { ...IMAGE_ENV, ...process.env, KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "" },
+  env: imageEnv({ KUBECONFIG: "", KUBERNETES_SERVICE_HOST: "" }),
   timeout: 120_000,
 });
 if (run.status !== 0) throw new Error(`the measured process failed (${run.status ?? run.signal}):\n${run.stderr}`);

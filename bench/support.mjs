@@ -35,9 +35,14 @@ function imageAllocatorSettings() {
   return settings;
 }
 
+/** The environment of a process measured as the image runs it: the image's settings, then this process's, then `extra`. */
+export function imageEnv(extra = {}) {
+  return { ...IMAGE_ENV, ...process.env, ...extra };
+}
+
 /** The allocator settings an agent started here runs with, as one line for a report. */
 export function allocatorSettings() {
-  const env = { ...IMAGE_ENV, ...process.env };
+  const env = imageEnv();
   const names = Object.keys(env).filter((name) => name.startsWith("MALLOC_")).sort();
   return names.length ? names.map((name) => `${name}=${env[name]}`).join(" ") : "the allocator's defaults";
 }
@@ -285,7 +290,7 @@ export async function startAgent(configFile, { logLevel = "info", nodeArgs = [],
   let url;
   const limited = memoryLimitMiB === undefined ? undefined : inMemoryLimit(memoryLimitMiB, process.execPath, args);
   const proc = startProcess(limited?.command ?? process.execPath, limited?.args ?? args, {
-    env: { ...IMAGE_ENV, ...process.env, ...env },
+    env: imageEnv(env),
     cwd,
     name: "netcanary agent",
     onLine: (line) => {
