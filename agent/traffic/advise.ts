@@ -366,7 +366,22 @@ export function describeFlow(flow: ObservedFlow): string {
 
 /** Namespace and pod standing for traffic nobody observed: the default-deny must hold against it. */
 export const UNOBSERVED: FlowWorkload = { namespace: "netcanary-unobserved", kind: "deployment", name: "unobserved", labels: { "netcanary.io/unobserved": "true" } };
-const UNOBSERVED_ADDRESS = "192.0.2.77";
+/** Where the unobserved peer may stand: documentation addresses (RFC 5737), never routed. */
+const UNOBSERVED_CANDIDATES = ["192.0.2.0", "198.51.100.0", "203.0.113.0"].flatMap((base) => Array.from({ length: 254 }, (_, i) => base.replace(/0$/, String(i + 1))));
+
+/**
+ * The unobserved peer's address: one that no ipBlock of the policies holds, so that only the
+ * peer's being unobserved decides its verdict (a fixed address could fall inside a range the
+ * observed flows opened). When every candidate is held, the first: the check then fails, as it should.
+ */
+function unobservedAddress(policies: readonly NetworkPolicy[]): string {
+  const blocks = policies.flatMap((policy) => [...policy.ingress, ...policy.egress]).flatMap((rule) => rule.peers ?? []).flatMap((peer) => (peer.kind === "ipBlock" ? [peer.cidr] : []));
+  const free = UNOBSERVED_CANDIDATES.find((text) => {
+    const ip = parseIp(text);
+    return ip.ok && !blocks.some((cidr) => cidrContainsIp(cidr, ip.value));
+  });
+  return free ?? (UNOBSERVED_CANDIDATES[0] as string);
+}
 
 function unusedPort(used: ReadonlySet<number>, from: number): number {
   for (let step = 1; step < 65535; step++) {
@@ -377,7 +392,7 @@ function unusedPort(used: ReadonlySet<number>, from: number): number {
 }
 
 /** Connections nobody observed, made from the observed ones: an unobserved port to each peer, and an unobserved peer both ways. */
-export function unobservedFlows(flows: readonly ObservedFlow[], namespaces: ReadonlySet<string>): ObservedFlow[] {
+export function unobservedFlows(flows: readonly ObservedFlow[], namespaces: ReadonlySet<string>, address: string): ObservedFlow[] {
   const portsUsed = new Map<string, Set<number>>();
   const usedKey = (f: ObservedFlow) => `${f.direction}|${f.protocol}|${workloadKey(f.local)}|${describePeer(f)}`;
   for (const f of flows) {
@@ -398,7 +413,7 @@ export function unobservedFlows(flows: readonly ObservedFlow[], namespaces: Read
   }
   for (const f of locals.values()) {
     for (const direction of ["outbound", "inbound"] as const) {
-      const probe: ObservedFlow = { ...f, direction, peer: { kind: "workload", workload: UNOBSERVED }, remoteAddresses: [UNOBSERVED_ADDRESS] };
+      const probe: ObservedFlow = { ...f, direction, peer: { kind: "workload", workload: UNOBSERVED }, remoteAddresses: [address] };
       out.set(flowKey(probe), probe);
     }
   }
@@ -427,7 +442,7 @@ export function checkAdvice(yamlText: string, input: AdviseInput, snapshot: Clus
     const judgement = judgeFlow(index, flow);
     if (judgement.verdict !== "allow") failures.push({ flow: describeFlow(flow), expected: "allow", judgement, reason: judgement.reason });
   }
-  for (const probe of unobservedFlows(input.map.flows, namespaces)) {
+  for (const probe of unobservedFlows(input.map.flows, namespaces, unobservedAddress(policies))) {
     const judgement = judgeFlow(index, probe);
     if (judgement.verdict !== "deny") failures.push({ flow: `unobserved: ${describeFlow(probe)}`, expected: "deny", judgement, reason: judgement.reason });
   }

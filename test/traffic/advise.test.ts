@@ -131,6 +131,17 @@ describe("the check before printing", () => {
     expect(failures.map((f) => [f.flow, f.expected])).toEqual([["inbound deployment/shop/api <- statefulset/payments/ledger 8080/TCP", "allow"]]);
   });
 
+  it("checks unobserved peers at an address no observed range holds, whatever ranges the flows opened", () => {
+    // A partner's range over a documentation /24: an unobserved peer at a fixed documentation
+    // address would stand inside it and look allowed on 443.
+    for (const range of ["192.0.2.72/29", "192.0.2.0/24"]) {
+      const observed = flowMap([flow(web, { kind: "external", range, name: "partner" }, 443, { remoteAddresses: [range.replace(/\.\d+\/\d+$/, ".77")] })], [{ name: "shop", labels: {} }]);
+      const { yaml, input } = suggest({ map: observed });
+      expect(yaml).toContain(`cidr: ${range}`);
+      expect(checkAdvice(yaml, input, EMPTY_SNAPSHOT)).toEqual([]);
+    }
+  });
+
   it("fails a suggestion that allows more than was observed, naming the unobserved connection", () => {
     const { yaml, input } = suggest({ map });
     // The node's rule without ports admits every port from it.
